@@ -1,0 +1,70 @@
+"""Sphinx configuration for the teamculture documentation."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import teamculture
+
+sys.path.insert(0, str(Path(__file__).parent))  # for _ext helpers
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "teamculture"
+author = "The teamculture developers"
+copyright = "2026, the teamculture developers"
+release = teamculture.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.doctest",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+templates_path: list[str] = []
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "auto_examples/*.ipynb",
+                    "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
+                    "auto_examples/*.codeobj.json", "sg_execution_times.rst"]
+source_suffix = {".rst": "restructuredtext"}
+root_doc = "index"
+
+autosummary_generate = False
+autodoc_default_options = {"members": False}
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+doctest_global_setup = """
+import numpy as np
+import pandas as pd
+import teamculture as tc
+pd.set_option("display.width", 100)
+pd.set_option("display.max_columns", 12)
+"""
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "show_memory": False,
+    "show_signature": False,
+}
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"teamculture {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+html_static_path: list[str] = []
+nitpicky = False

@@ -1,0 +1,464 @@
+"""Simulated NHS-like national staff surveys with known truth.
+
+:func:`national_survey` draws trusts, teams nested in trusts and staff nested
+in teams, with unbalanced sizes, latent culture at each level, item responses
+on each instrument's response scale, real-team answers, missing responses,
+and trust-level outcomes (expected and observed deaths, absence) generated
+from a known model. It feeds the demo, the tests, the benchmarks and power
+analysis.
+
+The generative model
+--------------------
+Indices: trust ``k``, team ``j`` (in exactly one trust), staff member ``i``
+(in exactly one team).
+
+*Sizes.* Teams are allocated to trusts, and staff to teams, multinomially
+with log-normal weights (``size_dispersion``), after giving every trust one
+team and every team ``min_team_size`` staff; totals are exactly as requested.
+
+*Real teams* (Aston definition). A team has a real-team structure with
+probability ``expit(logit(real_team_prevalence) + a_k)``,
+``a_k ~ N(0, trust_real_sd^2)``. Each staff member says they work in a team
+with probability ``p_in_team``; those who do answer the three criteria
+(clear shared objectives, working closely, meeting to review) "yes" each with
+probability ``p_criterion_real`` in structurally real teams and
+``p_criterion_pseudo`` otherwise. Staff who answer "no" to the team question
+skip the criteria (missing by design). A respondent is *real* if all four
+answers are yes, *pseudo* if in a team but any criterion is no, *none*
+otherwise.
+
+*Latent engagement* (a linear mixed model, exactly)::
+
+    eta_i = intercept + beta_real_team * real_i + beta_tenure * (tenure_i - 8)
+            + u_k + v_j + e_i,
+    u_k ~ N(0, tau2_trust), v_j ~ N(0, tau2_team), e_i ~ N(0, sigma2).
+
+*Item responses.* Each engagement item has latent response
+``eta_i + N(0, item_noise^2)`` cut at ordered thresholds into the five codes
+1..5 (motivation on the Never..Always frequency scale, involvement and
+advocacy on Strongly disagree..Strongly agree). Compassionate-leadership
+items (q9f-q9i, 1..5) load on a team manager effect plus half the team and
+trust culture; the seven Edmondson psychological-safety items (1..7) load on
+a team climate correlated with the culture effects and on real-team
+membership; items 1, 3 and 5 are negatively worded, so their codes are
+reversed. Each attitude response is missing with probability
+``missing_rate`` and ``block_skip_rate`` of respondents skip the whole
+psychological-safety block.
+
+*Trust outcomes.* Expected deaths ``E_k`` are log-normal with mean
+``expected_deaths_mean``. Over ``n_years`` survey years the trust's real-team
+percentage moves around its observed value in the final year; observed
+deaths are::
+
+    D_kt ~ Poisson(E_kt * exp(mortality_intercept
+                              + mortality_beta * (share_kt - share_center)
+                              + delta_k + epsilon_kt)),
+
+with ``delta_k ~ N(0, mortality_overdispersion_sd^2)`` and ``epsilon_kt``
+year noise. ``share_kt`` is in percentage points (0-100); the default
+``mortality_beta = ln(1 - 0.033) / 5`` is the slope implied by "5 percentage
+points more staff in real teams, 3.3% lower mortality". The final year's
+share is computed from the staff rows (denominator: all respondents of the
+trust), so the trust table agrees with the staff table exactly. The absence
+rate (%) is ``absence_intercept + absence_slope * mean(eta in trust) +
+N(0, absence_sd^2)``.
+
+Columns of :attr:`SimulatedSurvey.staff`
+----------------------------------------
+``staff_id``, ``trust``, ``team`` (unique across trusts), ``team_in_trust``
+(a local number reused across trusts: the nesting trap), ``occupation``,
+``tenure`` (years), the real-team items ``rt_team``, ``rt_objectives``,
+``rt_close``, ``rt_review`` (1 = Yes, 2 = No), engagement items ``mot1``-
+``mot3``, ``inv1``-``inv3``, ``adv1``-``adv3``, compassionate-leadership
+items ``cl1``-``cl4``, psychological-safety items ``ps1``-``ps7``, and the
+truths ``team_type`` ("real"/"pseudo"/"none", as classified from the answers)
+and ``latent_engagement`` (``eta_i``). Item columns are ``float64`` with
+``NaN`` for missing answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from teamculture._validation import check_choice, check_positive_int, check_probability
+
+__all__ = ["national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS"]
+
+#: Sizes (trusts, teams, staff) for the ``size`` presets.
+PRESETS: dict[str, tuple[int, int, int]] = {
+    "national": (250, 25_000, 700_000),
+    "small": (20, 500, 10_000),
+    "tiny": (4, 24, 300),
+}
+
+OCCUPATIONS: tuple[str, ...] = ("nursing", "medical", "ahp", "admin", "other")
+_OCCUPATION_SHARES = np.array([0.35, 0.12, 0.15, 0.23, 0.15])
+
+ENGAGEMENT_ITEMS: tuple[str, ...] = (
+    "mot1", "mot2", "mot3", "inv1", "inv2", "inv3", "adv1", "adv2", "adv3",
+)
+LEADERSHIP_ITEMS: tuple[str, ...] = ("cl1", "cl2", "cl3", "cl4")
+PSYCH_SAFETY_ITEMS: tuple[str, ...] = ("ps1", "ps2", "ps3", "ps4", "ps5", "ps6", "ps7")
+PSYCH_SAFETY_REVERSED: tuple[str, ...] = ("ps1", "ps3", "ps5")
+REAL_TEAM_ITEMS: tuple[str, ...] = ("rt_team", "rt_objectives", "rt_close", "rt_review")
+
+# thresholds on the latent response scale (item latent has sd ~ 0.9), 5 and 7 points
+_THRESHOLDS_5 = np.array([-1.9, -1.1, -0.15, 1.05])
+_THRESHOLDS_7 = np.array([-2.0, -1.4, -0.8, -0.2, 0.5, 1.3])
+
+
+@dataclass(frozen=True)
+class SimulationParameters:
+    """True parameters of the generative model (see the module docstring).
+
+    Variances are on the latent-engagement scale; ``mortality_beta`` is the
+    log rate ratio per percentage point of staff in real teams.
+    """
+
+    intercept: float = 0.0
+    beta_real_team: float = 0.30
+    beta_tenure: float = -0.01
+    tau2_trust: float = 0.02
+    tau2_team: float = 0.08
+    sigma2: float = 0.60
+    item_noise: float = 0.45
+    real_team_prevalence: float = 0.40
+    trust_real_sd: float = 0.6
+    p_in_team: float = 0.91
+    p_criterion_real: float = 0.92
+    p_criterion_pseudo: float = 0.60
+    missing_rate: float = 0.02
+    block_skip_rate: float = 0.01
+    min_team_size: int = 2
+    size_dispersion: float = 0.6
+    expected_deaths_mean: float = 1212.0
+    expected_deaths_sd_log: float = 0.5
+    mortality_intercept: float = 0.0
+    mortality_beta: float = math.log(1 - 0.033) / 5
+    share_center: float = 40.0
+    mortality_overdispersion_sd: float = 0.04
+    mortality_year_sd: float = 0.02
+    share_year_sd: float = 2.5
+    absence_intercept: float = 4.6
+    absence_slope: float = -2.0
+    absence_sd: float = 0.3
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SimulatedSurvey:
+    """A simulated national staff survey and the truth behind it.
+
+    Attributes
+    ----------
+    staff : pandas.DataFrame
+        One row per respondent (columns listed in :mod:`teamculture.simulate`).
+    teams : pandas.DataFrame
+        One row per team, indexed by ``team``: ``trust``, ``team_in_trust``,
+        ``n_staff``, ``true_real_structure`` (bool), ``true_effect`` (v_j),
+        ``true_manager_effect``.
+    trusts : pandas.DataFrame
+        One row per trust, indexed by ``trust``, for the survey year:
+        ``n_staff``, ``n_teams``, ``real_team_pct`` (from the staff rows,
+        all respondents as denominator), ``expected_deaths``,
+        ``observed_deaths``, ``smr``, ``absence_rate``, ``true_effect`` (u_k),
+        ``true_mortality_effect`` (delta_k).
+    panel : pandas.DataFrame
+        Trust-by-year outcomes with a (``trust``, ``year``) MultiIndex:
+        ``real_team_pct``, ``expected_deaths``, ``observed_deaths``, ``smr``.
+        The last year equals :attr:`trusts`.
+    params : SimulationParameters
+        The true parameters.
+    seed : int or None
+        The seed the data were drawn with.
+    """
+
+    staff: pd.DataFrame
+    teams: pd.DataFrame
+    trusts: pd.DataFrame
+    panel: pd.DataFrame
+    params: SimulationParameters
+    seed: int | None = None
+    survey_year: int = 2023
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Numbers of trusts, teams and staff."""
+        return {"trusts": len(self.trusts), "teams": len(self.teams), "staff": len(self.staff)}
+
+    def __repr__(self) -> str:
+        s = self.sizes
+        return (
+            f"SimulatedSurvey({s['staff']:,} staff in {s['teams']:,} teams in "
+            f"{s['trusts']:,} trusts; survey year {self.survey_year}; seed={self.seed})"
+        )
+
+
+def _allocate(rng: np.random.Generator, total: int, n_units: int, minimum: int, dispersion: float) -> np.ndarray:
+    """Split ``total`` into ``n_units`` counts >= ``minimum`` with log-normal weights."""
+    w = rng.lognormal(0.0, dispersion, size=n_units)
+    extra = rng.multinomial(total - minimum * n_units, w / w.sum())
+    return extra + minimum
+
+
+def _ordinal(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Cut latent responses at ``thresholds`` into codes 1..len(thresholds)+1."""
+    return 1.0 + np.searchsorted(thresholds, latent, side="left").astype(np.float64)
+
+
+def _validate(size: str | None, n_trusts, n_teams, n_staff, n_years, params) -> tuple[int, int, int, int]:
+    if size is not None:
+        check_choice("size", size, list(PRESETS))
+        p_trusts, p_teams, p_staff = PRESETS[size]
+    else:
+        p_trusts, p_teams, p_staff = PRESETS["national"]
+    n_trusts = check_positive_int("n_trusts", p_trusts if n_trusts is None else n_trusts)
+    n_teams = check_positive_int("n_teams", p_teams if n_teams is None else n_teams)
+    n_staff = check_positive_int("n_staff", p_staff if n_staff is None else n_staff)
+    n_years = check_positive_int("n_years", n_years)
+    if not isinstance(params, SimulationParameters):
+        raise TypeError(f"`params` must be a SimulationParameters; got {type(params).__name__}.")
+    m = check_positive_int("params.min_team_size", params.min_team_size)
+    if n_teams < n_trusts:
+        raise ValueError(f"`n_teams` ({n_teams}) must be at least `n_trusts` ({n_trusts}).")
+    if n_staff < m * n_teams:
+        raise ValueError(
+            f"`n_staff` ({n_staff}) must be at least params.min_team_size x `n_teams` "
+            f"({m} x {n_teams} = {m * n_teams})."
+        )
+    for name in ("real_team_prevalence",):
+        check_probability(f"params.{name}", getattr(params, name), open_low=True, open_high=True)
+    for name in ("p_in_team", "p_criterion_real", "p_criterion_pseudo", "missing_rate", "block_skip_rate"):
+        check_probability(f"params.{name}", getattr(params, name))
+    for name in ("tau2_trust", "tau2_team", "sigma2", "item_noise", "trust_real_sd", "size_dispersion",
+                 "expected_deaths_sd_log", "mortality_overdispersion_sd", "mortality_year_sd",
+                 "share_year_sd", "absence_sd"):
+        v = getattr(params, name)
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"`params.{name}` must be a finite number >= 0; got {v!r}.")
+    if not params.expected_deaths_mean > 0:
+        raise ValueError(f"`params.expected_deaths_mean` must be > 0; got {params.expected_deaths_mean!r}.")
+    return n_trusts, n_teams, n_staff, n_years
+
+
+def national_survey(
+    size: str | None = None,
+    *,
+    n_trusts: int | None = None,
+    n_teams: int | None = None,
+    n_staff: int | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    n_years: int = 5,
+    survey_year: int = 2023,
+    params: SimulationParameters | None = None,
+    **overrides: Any,
+) -> SimulatedSurvey:
+    """Simulate a national staff survey of trusts, teams and staff with known truth.
+
+    Parameters
+    ----------
+    size : {"national", "small", "tiny"}, optional
+        Preset sizes (trusts, teams, staff): national (250, 25,000, 700,000),
+        small (20, 500, 10,000), tiny (4, 24, 300). Default: national.
+    n_trusts, n_teams, n_staff : int, optional
+        Explicit sizes; each overrides the preset's value.
+    seed : int or numpy.random.SeedSequence, optional
+        Seed for :func:`numpy.random.default_rng`. The same seed (and the same
+        arguments) gives identical data.
+    n_years : int, default 5
+        Number of survey years in the trust panel; the last is ``survey_year``.
+    survey_year : int, default 2023
+        The year of the staff-level survey.
+    params : SimulationParameters, optional
+        True parameters; defaults to ``SimulationParameters()``.
+    **overrides
+        Individual fields of :class:`SimulationParameters` to change
+        (e.g. ``tau2_team=0.0``).
+
+    Returns
+    -------
+    SimulatedSurvey
+        Staff, team, trust and panel tables and the true parameters.
+
+    Notes
+    -----
+    The model is written out in :mod:`teamculture.simulate`. Drawing the
+    national default (700,000 staff) takes a few seconds.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> sim = tc.simulate.national_survey("tiny", seed=1)
+    >>> sim
+    SimulatedSurvey(300 staff in 24 teams in 4 trusts; survey year 2023; seed=1)
+    >>> sim.staff[["trust", "team", "mot1", "rt_team"]].head(3)
+       trust       team  mot1  rt_team
+    0  TR001  TR001-001   5.0      1.0
+    1  TR001  TR001-001   4.0      1.0
+    2  TR001  TR001-001   3.0      1.0
+    >>> round(sim.params.mortality_beta, 5)
+    -0.00671
+    """
+    if params is None:
+        params = SimulationParameters()
+    if overrides:
+        unknown = sorted(set(overrides) - set(SimulationParameters.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown simulation parameter(s) {unknown}; see SimulationParameters.")
+        params = replace(params, **overrides)
+    n_trusts, n_teams, n_staff, n_years = _validate(size, n_trusts, n_teams, n_staff, n_years, params)
+    p = params
+    seed_value = seed if isinstance(seed, (int, np.integer)) or seed is None else None
+    rng = np.random.default_rng(seed)
+
+    # ---- sizes -------------------------------------------------------------
+    teams_per_trust = _allocate(rng, n_teams, n_trusts, 1, p.size_dispersion)
+    team_trust = np.repeat(np.arange(n_trusts), teams_per_trust)
+    staff_per_team = _allocate(rng, n_staff, n_teams, p.min_team_size, p.size_dispersion)
+    staff_team = np.repeat(np.arange(n_teams), staff_per_team)
+    staff_trust = team_trust[staff_team]
+    team_local = np.arange(n_teams) - np.repeat(np.cumsum(teams_per_trust) - teams_per_trust, teams_per_trust) + 1
+
+    # ---- latent structure ----------------------------------------------------
+    u = rng.normal(0.0, math.sqrt(p.tau2_trust), n_trusts)
+    v = rng.normal(0.0, math.sqrt(p.tau2_team), n_teams)
+    a = rng.normal(0.0, p.trust_real_sd, n_trusts)
+    logit0 = math.log(p.real_team_prevalence / (1 - p.real_team_prevalence))
+    p_struct = 1.0 / (1.0 + np.exp(-(logit0 + a)))
+    real_structure = rng.random(n_teams) < p_struct[team_trust]
+    manager = rng.normal(0.0, 0.35, n_teams)
+    climate = 0.6 * v + rng.normal(0.0, 0.25, n_teams)
+
+    # ---- staff: real-team answers and classification --------------------------
+    in_team = rng.random(n_staff) < p.p_in_team
+    p_crit = np.where(real_structure[staff_team], p.p_criterion_real, p.p_criterion_pseudo)
+    crit = rng.random((n_staff, 3)) < p_crit[:, None]
+    all_yes = crit.all(axis=1)
+    is_real = in_team & all_yes
+    team_type_code = np.where(~in_team, 2, np.where(all_yes, 0, 1))  # 0 real, 1 pseudo, 2 none
+    rt = np.empty((n_staff, 4))
+    rt[:, 0] = np.where(in_team, 1.0, 2.0)
+    rt[:, 1:] = np.where(crit, 1.0, 2.0)
+    rt[~in_team, 1:] = np.nan
+
+    occ_mix = rng.dirichlet(_OCCUPATION_SHARES * 60.0, size=n_trusts)
+    cum = np.cumsum(occ_mix, axis=1)[staff_trust]
+    occupation_code = (rng.random(n_staff)[:, None] > cum).sum(axis=1).clip(max=len(OCCUPATIONS) - 1)
+    tenure = np.round(rng.gamma(2.0, 4.0, n_staff), 1)
+
+    e = rng.normal(0.0, math.sqrt(p.sigma2), n_staff)
+    eta = (p.intercept + p.beta_real_team * is_real + p.beta_tenure * (tenure - 8.0)
+           + u[staff_trust] + v[staff_team] + e)
+
+    # ---- items -----------------------------------------------------------------
+    n_eng = len(ENGAGEMENT_ITEMS)
+    offsets = np.array([0.25, 0.0, 0.15, 0.1, 0.35, 0.2, -0.1, 0.0, 0.05])
+    eng_latent = eta[:, None] - offsets[None, :] + rng.normal(0.0, p.item_noise, (n_staff, n_eng))
+    eng = _ordinal(eng_latent, _THRESHOLDS_5)
+
+    zeta = manager[staff_team] + 0.5 * (u[staff_trust] + v[staff_team]) + 0.15 * is_real + rng.normal(0, 0.6, n_staff)
+    cl_latent = zeta[:, None] + 0.3 + rng.normal(0.0, p.item_noise, (n_staff, len(LEADERSHIP_ITEMS)))
+    cl = _ordinal(cl_latent, _THRESHOLDS_5)
+
+    psi = climate[staff_team] + 0.5 * u[staff_trust] + 0.25 * is_real + rng.normal(0, 0.7, n_staff)
+    ps_latent = psi[:, None] + 0.2 + rng.normal(0.0, p.item_noise, (n_staff, len(PSYCH_SAFETY_ITEMS)))
+    ps = _ordinal(ps_latent, _THRESHOLDS_7)
+    rev = [PSYCH_SAFETY_ITEMS.index(c) for c in PSYCH_SAFETY_REVERSED]
+    ps[:, rev] = 8.0 - ps[:, rev]
+
+    attitudes = np.concatenate([eng, cl, ps], axis=1)
+    attitudes[rng.random(attitudes.shape) < p.missing_rate] = np.nan
+    skip = rng.random(n_staff) < p.block_skip_rate
+    attitudes[np.ix_(skip, np.arange(n_eng + len(LEADERSHIP_ITEMS), attitudes.shape[1]))] = np.nan
+
+    # ---- frames ------------------------------------------------------------------
+    trust_labels = np.array([f"TR{k + 1:03d}" for k in range(n_trusts)], dtype=object)
+    team_labels = np.array(
+        [f"{trust_labels[t]}-{loc:03d}" for t, loc in zip(team_trust, team_local)], dtype=object
+    )
+    trust_cat = pd.Categorical.from_codes(staff_trust, categories=pd.Index(trust_labels))
+    team_cat = pd.Categorical.from_codes(staff_team, categories=pd.Index(team_labels))
+    item_cols = list(ENGAGEMENT_ITEMS + LEADERSHIP_ITEMS + PSYCH_SAFETY_ITEMS)
+    cols: dict[str, Any] = {
+        "staff_id": np.arange(1, n_staff + 1),
+        "trust": trust_cat,
+        "team": team_cat,
+        "team_in_trust": team_local[staff_team],
+        "occupation": pd.Categorical.from_codes(occupation_code, categories=list(OCCUPATIONS)),
+        "tenure": tenure,
+    }
+    for c, col in zip(REAL_TEAM_ITEMS, rt.T):
+        cols[c] = col
+    for c, col in zip(item_cols, attitudes.T):
+        cols[c] = col
+    cols["team_type"] = pd.Categorical.from_codes(team_type_code, categories=["real", "pseudo", "none"])
+    cols["latent_engagement"] = eta
+    staff = pd.DataFrame(cols)
+
+    teams = pd.DataFrame(
+        {
+            "trust": pd.Categorical.from_codes(team_trust, categories=pd.Index(trust_labels)),
+            "team_in_trust": team_local,
+            "n_staff": staff_per_team,
+            "true_real_structure": real_structure,
+            "true_effect": v,
+            "true_manager_effect": manager,
+        },
+        index=pd.Index(team_labels, name="team"),
+    )
+
+    # ---- trust outcomes and panel ------------------------------------------------------
+    n_real = np.bincount(staff_trust, weights=is_real, minlength=n_trusts)
+    n_in_trust = np.bincount(staff_trust, minlength=n_trusts)
+    share_final = 100.0 * n_real / n_in_trust
+    mean_eta = np.bincount(staff_trust, weights=eta, minlength=n_trusts) / n_in_trust
+    mu_log = math.log(p.expected_deaths_mean) - 0.5 * p.expected_deaths_sd_log**2
+    expected_base = rng.lognormal(mu_log, p.expected_deaths_sd_log, n_trusts)
+    delta = rng.normal(0.0, p.mortality_overdispersion_sd, n_trusts)
+    years = np.arange(survey_year - n_years + 1, survey_year + 1)
+    steps_back = (survey_year - years)[None, :]
+    share = share_final[:, None] + np.where(
+        steps_back > 0, rng.normal(0.0, p.share_year_sd, (n_trusts, n_years)), 0.0
+    ) - 0.5 * steps_back
+    share = np.clip(share, 0.0, 100.0)
+    expected = np.round(expected_base[:, None] * np.exp(rng.normal(0.0, 0.03, (n_trusts, n_years))), 1)
+    log_rate = (p.mortality_intercept + p.mortality_beta * (share - p.share_center) + delta[:, None]
+                + rng.normal(0.0, p.mortality_year_sd, (n_trusts, n_years)))
+    deaths = rng.poisson(expected * np.exp(log_rate)).astype(np.int64)
+    absence = p.absence_intercept + p.absence_slope * mean_eta + rng.normal(0.0, p.absence_sd, n_trusts)
+
+    panel = pd.DataFrame(
+        {
+            "real_team_pct": share.ravel(),
+            "expected_deaths": expected.ravel(),
+            "observed_deaths": deaths.ravel(),
+        },
+        index=pd.MultiIndex.from_product([pd.Index(trust_labels, name="trust"), years], names=["trust", "year"]),
+    )
+    panel["smr"] = panel["observed_deaths"] / panel["expected_deaths"]
+    trusts = pd.DataFrame(
+        {
+            "n_staff": n_in_trust,
+            "n_teams": teams_per_trust,
+            "real_team_pct": share_final,
+            "expected_deaths": expected[:, -1],
+            "observed_deaths": deaths[:, -1],
+            "smr": deaths[:, -1] / expected[:, -1],
+            "absence_rate": absence,
+            "true_effect": u,
+            "true_mortality_effect": delta,
+        },
+        index=pd.Index(trust_labels, name="trust"),
+    )
+    return SimulatedSurvey(
+        staff=staff, teams=teams, trusts=trusts, panel=panel, params=p,
+        seed=int(seed_value) if seed_value is not None else None, survey_year=survey_year,
+    )

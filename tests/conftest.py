@@ -1,0 +1,40 @@
+"""Shared test configuration: Hypothesis profiles and common fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# "ci": deterministic and bounded (the default, used by .ci/run);
+# "dev": more examples, for local runs: HYPOTHESIS_PROFILE=dev pytest
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REFERENCE_DIR = Path(__file__).parent / "reference"
+HAS_R = shutil.which("Rscript") is not None
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """Folder of committed R generator scripts and their outputs."""
+    return REFERENCE_DIR
+
+
+@pytest.fixture(scope="session")
+def small_survey():
+    """A small simulated survey (20 trusts, 500 teams, 10,000 staff), seed 11."""
+    from teamculture.simulate import national_survey
+
+    return national_survey("small", seed=11)

@@ -60,7 +60,6 @@ _SUBMODULES: tuple[str, ...] = (
     "simulate",
     "instruments",
     "scoring",
-    "reliability",
     "agreement",
     "nesting",
     "multilevel",

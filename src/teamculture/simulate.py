@@ -301,9 +301,9 @@ def national_survey(
     SimulatedSurvey(300 staff in 24 teams in 4 trusts; survey year 2023; seed=1)
     >>> sim.staff[["trust", "team", "mot1", "rt_team"]].head(3)
        trust       team  mot1  rt_team
-    0  TR001  TR001-001   5.0      1.0
-    1  TR001  TR001-001   4.0      1.0
-    2  TR001  TR001-001   3.0      1.0
+    0  TR001  TR001-001   3.0      2.0
+    1  TR001  TR001-001   3.0      1.0
+    2  TR001  TR001-001   NaN      1.0
     >>> round(sim.params.mortality_beta, 5)
     -0.00671
     """

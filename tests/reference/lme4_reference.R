@@ -7,6 +7,21 @@
 # Writes tests/reference/lme4_reference.json. All numbers are written with
 # sprintf("%.17g") (full double precision) by the small serializer below,
 # because jsonlite keeps only 15 significant digits.
+#
+# Layout of the JSON:
+#   header, versions
+#   models.<id>: dataset, formula (lme4 syntax), and REML / ML fits, each with
+#     fixef_names, fixef, vcov (rows in fixef order), varcorr (rows of
+#     as.data.frame(VarCorr): grp, var1, var2 [covariances], vcov, sdcor; lme4
+#     names (1 | trust/team) "team:trust" and a second term of the same factor
+#     "team.1"), sigma2, loglik (REML log-likelihood for REML fits), loglik_df,
+#     remlcrit (REML fits) or deviance (ML fits), nobs, ngrps, singular,
+#     theta, ranef.<grp>: levels, terms, values.<term>, condvar_blocks (one
+#     block per term: vector of conditional variances, or per-level matrices),
+#     satterthwaite (lmerTest: names, estimate, se, df, t, p),
+#     r2_nakagawa (performance: conditional, marginal; null when undefined).
+#   comparisons[]: full, reduced, refit (anova(full, reduced, refit = refit)),
+#     npar, loglik, deviance (reduced first), chisq, df, pvalue (plain chi^2).
 suppressPackageStartupMessages({
   library(lme4)
   library(lmerTest)

@@ -1,0 +1,256 @@
+"""Culture instruments as declarative, versioned definitions.
+
+Each built-in instrument is one TOML file in ``instruments/catalogue/``,
+validated by the schema in :mod:`teamculture.instruments._schema` when it is
+loaded. :func:`available` lists the catalogue, :func:`get` returns one
+:class:`Instrument`, :func:`load_instrument` reads a user's own definition
+(a dict or a TOML file) and :func:`resolve` accepts any of these or
+psych-style scoring keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from teamculture._validation import few
+from teamculture.errors import InstrumentError
+from teamculture.instruments._schema import (
+    Classification,
+    Instrument,
+    Item,
+    ResponseScale,
+    ScoringRule,
+    parse_instrument,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "available",
+    "get",
+    "resolve",
+    "load_instrument",
+    "Instrument",
+    "ResponseScale",
+    "Item",
+    "ScoringRule",
+    "Classification",
+]
+
+CATALOGUE_DIR = Path(__file__).parent / "catalogue"
+
+
+def _catalogue_ids() -> list[str]:
+    return sorted(p.stem for p in CATALOGUE_DIR.glob("*.toml"))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_builtin(instrument_id: str) -> Instrument:
+    path = CATALOGUE_DIR / f"{instrument_id}.toml"
+    inst = load_instrument(path)
+    if inst.id != instrument_id:
+        raise InstrumentError(f"catalogue file {path.name} defines id {inst.id!r}; expected {instrument_id!r}.")
+    return inst
+
+
+def available() -> pd.DataFrame:
+    """List the built-in instrument catalogue.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per instrument, indexed by ``id``, with columns ``name``,
+        ``version``, ``status`` ("official"/"reconstructed"), ``n_items``,
+        ``n_subscales``, ``method`` (scoring method), ``licence`` and
+        ``citation``.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> cat = tc.instruments.available()
+    >>> cat.loc["psych-safety-7", ["n_items", "status"]].tolist()
+    [7, 'reconstructed']
+    >>> "hsopsc-1" in cat.index
+    True
+    """
+    rows = []
+    for iid in _catalogue_ids():
+        inst = _load_builtin(iid)
+        rows.append({
+            "id": inst.id, "name": inst.name, "version": inst.version, "status": inst.status,
+            "n_items": len(inst.items), "n_subscales": len(inst.subscales),
+            "method": inst.scoring.method, "licence": inst.licence, "citation": inst.citation,
+        })
+    cols = ["id", "name", "version", "status", "n_items", "n_subscales", "method", "licence", "citation"]
+    return pd.DataFrame(rows, columns=cols).set_index("id")
+
+
+def get(instrument_id: str) -> Instrument:
+    """Return a built-in instrument by id.
+
+    Parameters
+    ----------
+    instrument_id : str
+        One of the ids listed by :func:`available` (e.g. ``"nhs-engagement"``,
+        ``"hsopsc-1"``, ``"psych-safety-7"``).
+
+    Returns
+    -------
+    Instrument
+        The validated definition.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> inst = tc.instruments.get("psych-safety-7")
+    >>> inst.keys()["psych_safety"]
+    ['-ps1', 'ps2', '-ps3', 'ps4', '-ps5', 'ps6', 'ps7']
+    >>> inst.scale_for("ps1").low, inst.scale_for("ps1").high
+    (1.0, 7.0)
+    """
+    if not isinstance(instrument_id, str):
+        raise TypeError(f"`instrument_id` must be a str; got {type(instrument_id).__name__}.")
+    ids = _catalogue_ids()
+    if instrument_id not in ids:
+        raise ValueError(f"`instrument_id` {instrument_id!r} is not in the catalogue; available: {ids}.")
+    return _load_builtin(instrument_id)
+
+
+def load_instrument(source: Mapping[str, Any] | str | Path) -> Instrument:
+    """Load an instrument definition from a dict or a TOML file.
+
+    Parameters
+    ----------
+    source : dict or path
+        A definition following the schema (see the user guide, "Your own
+        instrument"), or the path of a TOML file holding one.
+
+    Returns
+    -------
+    Instrument
+
+    Raises
+    ------
+    teamculture.errors.InstrumentError
+        If the definition is malformed; the message names the part at fault.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> inst = tc.load_instrument({
+    ...     "id": "my-scale", "name": "My scale", "version": "1", "status": "reconstructed",
+    ...     "unconfirmed": ["piloted locally only"], "citation": "Local", "licence": "ids only",
+    ...     "scales": {"agree5": {"codes": [1, 2, 3, 4, 5],
+    ...                           "labels": ["SD", "D", "N", "A", "SA"], "positive": [4, 5]}},
+    ...     "items": [{"id": "a1", "scale": "agree5"},
+    ...               {"id": "a2", "scale": "agree5", "reverse": True}],
+    ...     "subscales": {"total": {"items": ["a1", "a2"]}},
+    ... })
+    >>> inst.keys()
+    {'total': ['a1', '-a2']}
+    """
+    if isinstance(source, Mapping):
+        return parse_instrument(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"`source` {str(source)!r} is not a file (pass a dict or the path of a TOML file).")
+        with path.open("rb") as fh:
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise InstrumentError(f"instrument file {path.name}: invalid TOML: {exc}") from None
+        return parse_instrument(data)
+    raise TypeError(f"`source` must be a dict or a path to a TOML file; got {type(source).__name__}.")
+
+
+def _keys_definition(keys: Mapping[str, Any], scale: Any) -> dict[str, Any]:
+    if scale is None:
+        raise ValueError(
+            "psych-style keys need the response scale: pass `scale=(low, high)` (declared bounds, "
+            "e.g. (1, 5)) or the list of valid codes; bounds are never taken from the observed data."
+        )
+    codes_arr = np.asarray(scale, dtype=float).ravel()
+    if codes_arr.size == 2 and float(codes_arr[0]).is_integer() and float(codes_arr[1]).is_integer():
+        codes_arr = np.arange(codes_arr[0], codes_arr[1] + 1)
+    if codes_arr.size < 2 or not np.all(np.isfinite(codes_arr)) or np.any(np.diff(codes_arr) <= 0):
+        raise ValueError(
+            f"`scale` must be (low, high) integer bounds with low < high, or increasing valid codes; got {scale!r}."
+        )
+    codes = [int(c) if float(c).is_integer() else float(c) for c in codes_arr]
+    items: dict[str, bool] = {}
+    subscales: dict[str, Any] = {}
+    for name, entries in keys.items():
+        if isinstance(entries, str) or not isinstance(entries, Sequence) or not entries:
+            raise TypeError(f"`instrument` keys must map a subscale name to a list of item ids; "
+                            f"got {entries!r} for {name!r}.")
+        ids = []
+        for e in entries:
+            if not isinstance(e, str) or not e.lstrip("-"):
+                raise TypeError(f"`instrument` keys must be item-id strings ('-id' for reversed); got {e!r}.")
+            rev = e.startswith("-")
+            iid = e[1:] if rev else e
+            if items.get(iid, rev) != rev:
+                raise ValueError(f"`instrument` keys reverse item {iid!r} in one subscale but not another.")
+            items[iid] = rev
+            ids.append(iid)
+        subscales[str(name)] = {"items": ids}
+    return {
+        "id": "keys", "name": "Scoring keys", "version": "user", "status": "reconstructed",
+        "unconfirmed": ["user-supplied scoring keys; provenance not recorded"],
+        "citation": "user-supplied", "licence": "user-supplied",
+        "scales": {"scale": {"codes": codes, "labels": [str(c) for c in codes]}},
+        "items": [{"id": i, "label": i, "scale": "scale", "reverse": r} for i, r in items.items()],
+        "subscales": subscales,
+    }
+
+
+def resolve(instrument: Any, *, scale: Any = None) -> Instrument:
+    """Turn an instrument reference into an :class:`Instrument`.
+
+    Parameters
+    ----------
+    instrument : str, Instrument, dict or psych-style keys
+        A catalogue id, an :class:`Instrument`, a definition dict (see
+        :func:`load_instrument`), or scoring keys in the style of R psych,
+        ``{"subscale": ["-A1", "A2", ...]}`` ("-" marks a reversed item).
+    scale : (low, high) or sequence of codes, optional
+        The declared response scale, required with psych-style keys (every
+        item on it). Reverse keying uses these bounds, never the observed
+        minimum and maximum.
+
+    Returns
+    -------
+    Instrument
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> inst = tc.instruments.resolve({"agree": ["-A1", "A2", "A3"]}, scale=(1, 6))
+    >>> inst.keys(), inst.scale_for("A1").high
+    ({'agree': ['-A1', 'A2', 'A3']}, 6.0)
+    """
+    if isinstance(instrument, Instrument):
+        return instrument
+    if isinstance(instrument, str):
+        return get(instrument)
+    if isinstance(instrument, Mapping):
+        if "id" in instrument or "items" in instrument:
+            return parse_instrument(instrument)
+        if not instrument:
+            raise ValueError("`instrument` keys are empty.")
+        return parse_instrument(_keys_definition(instrument, scale))
+    raise TypeError(
+        "`instrument` must be a catalogue id (str), an Instrument, a definition dict or psych-style keys "
+        f"(dict of subscale -> item ids); got {type(instrument).__name__}."
+    )

@@ -1,0 +1,659 @@
+"""Standardised mortality ratios and funnel plots for comparing trusts.
+
+:func:`smr` gives standardised ratios ``O/E`` with exact (Garwood) or Byar
+confidence intervals. :func:`funnel_limits` computes funnel-plot control
+limits at 95% and 99.8% around a target, for indirectly standardised ratios
+(``O/E``: SMR, HSMR, SHMI) and for proportions, with over-dispersion handled
+either by an additive random effect (``tau2``) or a multiplicative factor
+(``phi``), in the NHS Digital SHMI variant (log scale, 10% truncation) or the
+CQC/Spiegelhalter variant (square-root scale, 10% winsorisation). The result
+flags each unit and draws the funnel plot (matplotlib, the ``teamculture[plot]``
+extra).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from teamculture._validation import check_choice, few
+
+__all__ = ["smr", "funnel_limits", "FunnelResult", "FLAG_CATEGORIES"]
+
+#: Ordered categories of :attr:`FunnelResult.table` ``flag`` column.
+#: "alert" = outside the 95% limits only, "alarm" = outside the 99.8% limits.
+FLAG_CATEGORIES: tuple[str, ...] = ("low_alarm", "low_alert", "in_control", "high_alert", "high_alarm")
+
+_LEVELS: tuple[tuple[str, float], ...] = (("95", 0.95), ("998", 0.998))
+_TABLE_COLUMNS: tuple[str, ...] = (
+    "observed", "expected", "ratio", "z", "z_adjusted",
+    "lower_95", "upper_95", "lower_998", "upper_998", "trimmed", "flag",
+)
+
+
+# ---------------------------------------------------------------------------
+# input handling shared by the public functions
+# ---------------------------------------------------------------------------
+
+def _as_vector(values: Any, name: str) -> tuple[np.ndarray, pd.Index | None]:
+    """Return ``values`` as a float 1-d copy and the pandas index it carried (if any)."""
+    index = values.index if isinstance(values, pd.Series) else None
+    if isinstance(values, pd.Series):
+        if not (pd.api.types.is_numeric_dtype(values) or values.dtype == object):
+            raise TypeError(f"`{name}` must be numeric; got dtype {values.dtype}.")
+        raw = values.to_numpy()
+    else:
+        raw = np.asarray(values)
+    if raw.ndim == 0:
+        raw = raw.reshape(1)
+    if raw.ndim != 1:
+        raise ValueError(f"`{name}` must be one-dimensional; got shape {raw.shape}.")
+    if raw.dtype == bool:
+        raise TypeError(f"`{name}` must be numeric counts; got booleans.")
+    try:
+        arr = raw.astype(float)  # always a copy of the caller's data
+    except (TypeError, ValueError):
+        bad = [v for v in raw.tolist() if not isinstance(v, (int, float, np.number))]
+        raise TypeError(f"`{name}` must be numeric; non-numeric value(s) {few(bad)}.") from None
+    return arr, index
+
+
+def _bad(mask: np.ndarray, labels: pd.Index, values: np.ndarray) -> str:
+    idx = np.flatnonzero(mask)
+    return few([(labels[i], values[i].item()) for i in idx])
+
+
+def _units(observed: Any, expected: Any, labels: Any, *, expected_name: str = "expected",
+           integer_observed: bool = False, proportion: bool = False) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Validate paired counts; return float copies and the unit labels."""
+    o, o_index = _as_vector(observed, "observed")
+    e, e_index = _as_vector(expected, expected_name)
+    if len(o) != len(e):
+        raise ValueError(f"`observed` has {len(o)} values but `{expected_name}` has {len(e)}; they must pair up.")
+    if len(o) == 0:
+        raise ValueError("`observed` is empty; at least one unit is needed.")
+    if labels is not None:
+        lab = pd.Index(labels)
+        if len(lab) != len(o):
+            raise ValueError(f"`labels` has {len(lab)} entries but there are {len(o)} units.")
+    elif o_index is not None:
+        lab = o_index
+        if e_index is not None and not e_index.equals(o_index):
+            raise ValueError(
+                f"`observed` and `{expected_name}` are Series with different indexes; "
+                "align them first (e.g. `expected.reindex(observed.index)`) or pass arrays and `labels`."
+            )
+    elif e_index is not None:
+        lab = e_index
+    else:
+        lab = pd.RangeIndex(len(o))
+    if lab.has_duplicates:
+        raise ValueError(f"unit labels must be unique; duplicated {few(lab[lab.duplicated()].unique().tolist())}.")
+    bad = ~np.isfinite(o) | (o < 0)
+    if bad.any():
+        raise ValueError(
+            f"`observed` must be finite and >= 0; {bad.sum()} unit(s) are not: (label, value) "
+            f"{_bad(bad, lab, o)}. Drop or correct these units explicitly."
+        )
+    if integer_observed:
+        frac = o != np.round(o)
+        if frac.any():
+            raise ValueError(
+                f"`observed` must be whole counts for exact Poisson intervals; {frac.sum()} unit(s) "
+                f"are not: (label, value) {_bad(frac, lab, o)}."
+            )
+    bad = ~np.isfinite(e) | (e <= 0)
+    if bad.any():
+        raise ValueError(
+            f"`{expected_name}` must be finite and > 0; {bad.sum()} unit(s) are not: (label, value) "
+            f"{_bad(bad, lab, e)}. Drop or correct these units explicitly."
+        )
+    if proportion:
+        over = o > e
+        if over.any():
+            raise ValueError(
+                f"`observed` events cannot exceed `{expected_name}`; {over.sum()} unit(s) do: "
+                f"(label, events) {_bad(over, lab, o)}."
+            )
+    return o, e, lab
+
+
+def _check_level(confidence_level: Any) -> float:
+    try:
+        c = float(confidence_level)
+    except (TypeError, ValueError):
+        raise TypeError(f"`confidence_level` must be a number in (0, 1); got {confidence_level!r}.") from None
+    if not (0.0 < c < 1.0):
+        raise ValueError(f"`confidence_level` must lie in (0, 1); got {confidence_level!r}.")
+    return c
+
+
+# ---------------------------------------------------------------------------
+# SMR with exact (Garwood) and Byar intervals
+# ---------------------------------------------------------------------------
+
+def _garwood(o: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Poisson limits for the count ``o`` (chi-squared / gamma quantiles)."""
+    pos = o > 0
+    low = np.zeros_like(o)
+    # chi2.ppf(q, 2 O) / 2 == gamma.ppf(q, O); the gamma form is exact for large O too
+    low[pos] = stats.gamma.ppf(alpha / 2, o[pos])
+    high = stats.gamma.isf(alpha / 2, o + 1.0)
+    return low, high
+
+
+def _byar(o: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Byar's approximation to the exact Poisson limits."""
+    z = stats.norm.isf(alpha / 2)
+    pos = o > 0
+    low = np.zeros_like(o)
+    op = o[pos]
+    low[pos] = op * (1.0 - 1.0 / (9.0 * op) - z / (3.0 * np.sqrt(op))) ** 3
+    o1 = o + 1.0
+    high = o1 * (1.0 - 1.0 / (9.0 * o1) + z / (3.0 * np.sqrt(o1))) ** 3
+    return np.maximum(low, 0.0), high
+
+
+def _validate_smr(observed, expected, method, confidence_level, labels):
+    check_choice("method", method, ["exact", "byar"])
+    level = _check_level(confidence_level)
+    o, e, lab = _units(observed, expected, labels, integer_observed=(method == "exact"))
+    return o, e, lab, level
+
+
+def smr(observed: Any, expected: Any, *, method: str = "exact", confidence_level: float = 0.95,
+        labels: Any = None) -> pd.DataFrame:
+    """Standardised mortality ratios ``O/E`` with confidence intervals.
+
+    Parameters
+    ----------
+    observed : array_like or pandas.Series
+        Observed counts ``O`` (deaths), one per unit; whole numbers >= 0 for
+        ``method="exact"``.
+    expected : array_like or pandas.Series
+        Expected counts ``E`` > 0 from the case-mix model, paired with
+        ``observed``.
+    method : {"exact", "byar"}, default "exact"
+        ``"exact"``: Garwood's exact Poisson interval; ``"byar"``: Byar's
+        closed-form approximation to it.
+    confidence_level : float, default 0.95
+        Two-sided coverage of the interval.
+    labels : array_like, optional
+        Unit labels for the index of the result. Defaults to the index of
+        ``observed`` (or ``expected``) when it is a Series, else ``0..n-1``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by unit label, columns ``observed``, ``expected``, ``smr``
+        (``O/E``), ``ci_low``, ``ci_high`` (float).
+
+    Notes
+    -----
+    With ``alpha = 1 - confidence_level``, the exact (Garwood) interval for the
+    Poisson mean of ``O`` is
+
+    .. math::
+
+        \\left[\\tfrac12\\chi^2_{2O,\\,\\alpha/2},\\;
+        \\tfrac12\\chi^2_{2(O+1),\\,1-\\alpha/2}\\right]
+
+    (lower limit 0 when ``O = 0``), and Byar's approximation is
+
+    .. math::
+
+        O_L = O\\left(1 - \\frac{1}{9O} - \\frac{z}{3\\sqrt{O}}\\right)^3,\\quad
+        O_U = (O+1)\\left(1 - \\frac{1}{9(O+1)} + \\frac{z}{3\\sqrt{O+1}}\\right)^3
+
+    with ``z`` the ``1 - alpha/2`` normal quantile (``O_L = 0`` when ``O = 0``).
+    Both are divided by ``E``, which is treated as known. The exact interval
+    is what R's ``poisson.test(O, E)$conf.int`` returns.
+
+    R: ``stats::poisson.test(O, E)$conf.int`` (exact).
+
+    References
+    ----------
+    .. [1] Garwood F (1936). Fiducial limits for the Poisson distribution.
+       Biometrika 28:437-442.
+    .. [2] Breslow NE, Day NE (1987). Statistical Methods in Cancer Research,
+       vol. II: The Design and Analysis of Cohort Studies. IARC, Lyon (Byar's
+       approximation, p. 69).
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> tc.funnel.smr([30, 0], [25.0, 4.0], labels=["A", "B"])
+       observed  expected  smr    ci_low   ci_high
+    A      30.0      25.0  1.2  0.809...  1.713...
+    B       0.0       4.0  0.0  0.000...  0.922...
+    >>> tc.funnel.smr(30, 25.0, method="byar")["ci_low"].iloc[0]
+    np.float64(0.809...)
+    """
+    o, e, lab, level = _validate_smr(observed, expected, method, confidence_level, labels)
+    alpha = 1.0 - level
+    low, high = (_garwood if method == "exact" else _byar)(o, alpha)
+    return pd.DataFrame(
+        {"observed": o, "expected": e, "smr": o / e, "ci_low": low / e, "ci_high": high / e},
+        index=lab,
+    )
+
+
+# ---------------------------------------------------------------------------
+# funnel limits
+# ---------------------------------------------------------------------------
+
+def _transform(data_type: str, method: str):
+    """Return (forward g, inverse g^-1 with clipping, s(E)) for the variant."""
+    if data_type == "proportion":
+        def fwd(p):
+            return np.arcsin(np.sqrt(p))
+
+        def inv(y):
+            return np.sin(np.clip(y, 0.0, np.pi / 2)) ** 2
+
+        def se(n):
+            return 1.0 / (2.0 * np.sqrt(n))
+    elif method == "shmi":
+        def fwd(r):
+            with np.errstate(divide="ignore"):
+                return np.log(r)
+
+        inv = np.exp
+
+        def se(e):
+            return 1.0 / np.sqrt(e)
+    else:
+        fwd = np.sqrt
+
+        def inv(y):
+            return np.maximum(y, 0.0) ** 2
+
+        def se(e):
+            return 1.0 / (2.0 * np.sqrt(e))
+    return fwd, inv, se
+
+
+def _trim(z: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (z used for phi, weights mask of units used, trimmed flag)."""
+    n = len(z)
+    if method == "shmi":
+        # average ranks 1..n; drop units in the bottom or top decile group,
+        # floor(rank * 10 / (n + 1)) in {0, 9}; compared in exact integer
+        # arithmetic on 2*rank (average ranks are multiples of 1/2).
+        r2 = np.rint(2.0 * stats.rankdata(z, method="average")).astype(np.int64)
+        group = (r2 * 10) // (2 * (n + 1))
+        trimmed = (group == 0) | (group >= 9)
+        return z[~trimmed], ~trimmed, trimmed
+    lo, hi = np.quantile(z, [0.1, 0.9])  # type 7, R's default
+    zw = np.clip(z, lo, hi)
+    trimmed = (z < lo) | (z > hi)
+    return zw, np.ones(n, dtype=bool), trimmed
+
+
+def _dispersion(z_used: np.ndarray, w_used: np.ndarray) -> tuple[float, float]:
+    n = len(z_used)
+    phi = float(np.mean(z_used**2))
+    sw = float(np.sum(w_used))
+    denom = sw - float(np.sum(w_used**2)) / sw
+    num = n * phi - (n - 1)
+    tau2 = max(0.0, num / denom) if denom > 0 else 0.0
+    return phi, tau2
+
+
+def _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target):
+    check_choice("data_type", data_type, ["ratio", "proportion"])
+    check_choice("method", method, ["shmi", "cqc"])
+    check_choice("overdispersion", overdispersion, ["additive", "multiplicative", None])
+    o, e, lab = _units(observed, expected, labels, proportion=(data_type == "proportion"))
+    if len(o) < 2:
+        raise ValueError(f"funnel limits need at least 2 units to estimate over-dispersion; got {len(o)}.")
+    if target is not None:
+        if data_type == "ratio":
+            raise ValueError(
+                "`target` applies to data_type='proportion' only; ratios O/E are compared with 1 "
+                "(rescale `expected` if your case-mix model is not calibrated)."
+            )
+        try:
+            t = float(target)
+        except (TypeError, ValueError):
+            raise TypeError(f"`target` must be a number in (0, 1); got {target!r}.") from None
+        if not (0.0 < t < 1.0):
+            raise ValueError(f"`target` must lie in (0, 1); got {target!r}.")
+        target = t
+    return o, e, lab, target
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    """Funnel-plot limits, over-dispersion estimates and per-unit flags.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per unit, indexed by unit label, with columns ``observed``,
+        ``expected`` (for proportions: events and denominators), ``ratio``
+        (``observed / expected``: the SMR, or the proportion), ``z`` (the
+        unadjusted z-score on the transformed scale), ``z_adjusted`` (the
+        z-score allowing for the over-dispersion in use), ``lower_95``,
+        ``upper_95``, ``lower_998``, ``upper_998`` (limits on the ratio scale
+        for the unit's ``expected``), ``trimmed`` (bool: truncated or
+        winsorised in the over-dispersion estimate) and ``flag`` (ordered
+        categorical, :data:`FLAG_CATEGORIES`).
+    data_type : str
+        ``"ratio"`` or ``"proportion"``.
+    method : str
+        ``"shmi"`` (log scale, truncation) or ``"cqc"`` (square-root scale,
+        winsorisation); proportions always use the arcsine-square-root scale.
+    overdispersion : str or None
+        ``"additive"``, ``"multiplicative"`` or ``None`` (Poisson/binomial limits).
+    target : float
+        The target on the ratio (or proportion) scale.
+    phi : float
+        Estimated over-dispersion factor (mean squared trimmed z-score),
+        reported whatever ``overdispersion`` is.
+    tau2 : float
+        Estimated additive between-unit variance on the transformed scale
+        (>= 0), reported whatever ``overdispersion`` is.
+    n_units : int
+        Number of units.
+    n_trimmed : int
+        Number of units truncated (SHMI) or winsorised (CQC) in the estimate.
+    """
+
+    table: pd.DataFrame
+    data_type: str
+    method: str
+    overdispersion: str | None
+    target: float
+    phi: float
+    tau2: float
+    n_units: int
+    n_trimmed: int
+
+    # -- limits on a grid ---------------------------------------------------------
+    def _sd(self, e: np.ndarray) -> np.ndarray:
+        _, _, se = _transform(self.data_type, self.method)
+        s = se(e)
+        if self.overdispersion == "additive":
+            return np.sqrt(s**2 + self.tau2)
+        if self.overdispersion == "multiplicative":
+            return s * math.sqrt(max(self.phi, 1.0))
+        return s
+
+    def limits(self, expected: Any = None) -> pd.DataFrame:
+        """Control limits on the ratio scale for a grid of expected counts.
+
+        Parameters
+        ----------
+        expected : array_like, optional
+            Expected counts (denominators for proportions) at which to
+            evaluate the limits; default 200 points spaced evenly on a log
+            scale from half the smallest to 1.1 times the largest unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``expected``, columns ``target``, ``lower_95``,
+            ``upper_95``, ``lower_998``, ``upper_998`` -- ready to draw.
+        """
+        if expected is None:
+            e_units = self.table["expected"].to_numpy()
+            grid = np.geomspace(0.5 * e_units.min(), 1.1 * e_units.max(), 200)
+        else:
+            grid, _ = _as_vector(expected, "expected")
+            bad = ~np.isfinite(grid) | (grid <= 0)
+            if bad.any():
+                raise ValueError(
+                    f"`expected` must be finite and > 0; {bad.sum()} value(s) are not: "
+                    f"{few(grid[bad].tolist())}."
+                )
+        fwd, inv, _ = _transform(self.data_type, self.method)
+        theta0 = float(fwd(self.target))
+        sd = self._sd(grid)
+        out = {"target": np.full(len(grid), self.target)}
+        for tag, level in _LEVELS:
+            zc = stats.norm.isf((1.0 - level) / 2)
+            out[f"lower_{tag}"] = inv(theta0 - zc * sd)
+            out[f"upper_{tag}"] = inv(theta0 + zc * sd)
+        return pd.DataFrame(out, index=pd.Index(grid, name="expected"))
+
+    # -- reporting -------------------------------------------------------------
+    def summary(self) -> str:
+        """A short text report: the variant, the over-dispersion estimates and the flags."""
+        counts = self.table["flag"].value_counts().reindex(list(FLAG_CATEGORIES), fill_value=0)
+        scale = {"ratio": {"shmi": "log", "cqc": "square-root"}[self.method],
+                 "proportion": "arcsine-square-root"}[self.data_type]
+        lines = [
+            f"Funnel limits for {self.n_units} units ({self.data_type}s, target {self.target:.4g})",
+            f"  method {self.method!r} ({scale} scale, "
+            f"{'10% truncation' if self.method == 'shmi' else '10% winsorisation'}; "
+            f"{self.n_trimmed} unit(s) trimmed)",
+            f"  over-dispersion: phi = {self.phi:.4g}, tau2 = {self.tau2:.4g}; "
+            f"limits use {self.overdispersion or 'no'} over-dispersion",
+            "  flags: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def plot(self, ax: Any = None, *, label_outliers: bool = True, log_x: bool = False) -> Any:
+        """Draw the funnel plot: units, target and 95%/99.8% limits.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; a new figure is created when omitted.
+        label_outliers : bool, default True
+            Write the labels of units outside the 99.8% limits.
+        log_x : bool, default False
+            Use a logarithmic x axis.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:  # pragma: no cover - matplotlib is in the test extra
+            raise ImportError(
+                "FunnelResult.plot() needs matplotlib; install it with "
+                "`pip install 'teamculture[plot]'`."
+            ) from exc
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4.5))
+        grid = self.limits()
+        x = grid.index.to_numpy()
+        ax.plot(x, grid["target"], color="0.3", lw=1)
+        ax.plot(x, grid["lower_95"], color="tab:blue", lw=1, ls="--", label="95% limits")
+        ax.plot(x, grid["upper_95"], color="tab:blue", lw=1, ls="--")
+        ax.plot(x, grid["lower_998"], color="tab:red", lw=1, label="99.8% limits")
+        ax.plot(x, grid["upper_998"], color="tab:red", lw=1)
+        t = self.table
+        colours = {"low_alarm": "tab:red", "low_alert": "tab:blue", "in_control": "0.45",
+                   "high_alert": "tab:blue", "high_alarm": "tab:red"}
+        ax.scatter(t["expected"], t["ratio"], s=14, c=[colours[f] for f in t["flag"]], zorder=3)
+        if label_outliers:
+            out = t[t["flag"].isin(["low_alarm", "high_alarm"])]
+            for label, row in out.iterrows():
+                ax.annotate(str(label), (row["expected"], row["ratio"]), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        if log_x:
+            ax.set_xscale("log")
+        od = {"additive": "additive over-dispersion (tau2)",
+              "multiplicative": "multiplicative over-dispersion (phi)", None: "no over-dispersion"}
+        ax.set_xlabel("expected" if self.data_type == "ratio" else "denominator")
+        ax.set_ylabel("observed / expected" if self.data_type == "ratio" else "proportion")
+        ax.set_title(f"Funnel plot ({self.method.upper()} method, {od[self.overdispersion]})", fontsize=10)
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        return ax
+
+
+def funnel_limits(
+    observed: Any,
+    expected: Any,
+    *,
+    labels: Any = None,
+    data_type: str = "ratio",
+    method: str = "shmi",
+    overdispersion: str | None = "additive",
+    target: float | None = None,
+) -> FunnelResult:
+    """Funnel-plot control limits with over-dispersion, and a flag for each unit.
+
+    Parameters
+    ----------
+    observed : array_like or pandas.Series
+        Observed counts per unit (deaths; events for proportions), >= 0.
+    expected : array_like or pandas.Series
+        For ``data_type="ratio"``: expected counts ``E > 0`` from the case-mix
+        model. For ``data_type="proportion"``: the denominators (cases) ``n > 0``.
+    labels : array_like, optional
+        Unit labels (the index of ``table``). Defaults to the index of
+        ``observed`` (or ``expected``) when it is a Series, else ``0..n-1``.
+    data_type : {"ratio", "proportion"}, default "ratio"
+        Indirectly standardised ratios ``O/E`` (SMR, HSMR, SHMI) compared with
+        1, or proportions ``events / n`` compared with ``target``.
+    method : {"shmi", "cqc"}, default "shmi"
+        ``"shmi"`` (NHS Digital): ratios on the log scale; the top and bottom
+        10% of z-scores are truncated before estimating over-dispersion.
+        ``"cqc"`` (Care Quality Commission, Spiegelhalter 2005): ratios on the
+        square-root scale; z-scores are winsorised at their 10th and 90th
+        percentiles. Proportions always use the arcsine-square-root scale;
+        ``method`` then chooses truncation or winsorisation.
+    overdispersion : {"additive", "multiplicative", None}, default "additive"
+        How the limits allow for over-dispersion: an additive between-unit
+        variance ``tau2`` (random effects), a multiplicative factor ``phi``
+        (applied only when ``phi > 1``), or none (pure Poisson/binomial limits).
+        ``phi`` and ``tau2`` are estimated and reported in every case.
+    target : float, optional
+        Target proportion for ``data_type="proportion"``; default the pooled
+        proportion ``sum(events) / sum(n)``. Ratios always have target 1.
+
+    Returns
+    -------
+    FunnelResult
+        ``table`` (per-unit values, limits and flags), ``phi``, ``tau2``,
+        ``limits(expected_grid)`` for drawing, ``plot()`` and ``summary()``.
+
+    Notes
+    -----
+    Each unit gets a transformed indicator ``Y_i``, a standard error ``s_i``
+    and a z-score ``z_i = (Y_i - theta_0) / s_i`` against the transformed
+    target ``theta_0``:
+
+    ============ ================================ ================== ==============
+    variant      ``Y_i``                          ``s_i``            ``theta_0``
+    ============ ================================ ================== ==============
+    ratio, shmi  ``ln(O_i / E_i)``                ``1 / sqrt(E_i)``  0
+    ratio, cqc   ``sqrt(O_i / E_i)``              ``1/(2 sqrt E_i)`` 1
+    proportion   ``asin(sqrt(O_i / n_i))``        ``1/(2 sqrt n_i)`` ``asin(sqrt(p_0))``
+    ============ ================================ ================== ==============
+
+    *Trimming.* SHMI: rank the z-scores (average ranks for ties) and drop the
+    units with ``floor(rank * 10 / (n + 1))`` equal to 0 or 9. CQC: set z-scores
+    below their 10th percentile to that percentile and those above the 90th
+    to the 90th (percentiles by linear interpolation, R's default type 7).
+
+    *Over-dispersion.* With ``n`` the number of units kept and ``w_i = 1/s_i^2``
+    (sums over the kept units),
+
+    .. math::
+
+        \\hat\\phi = \\frac1n\\sum z_i^2, \\qquad
+        \\hat\\tau^2 = \\max\\left(0,\\;
+        \\frac{n\\hat\\phi - (n-1)}{\\sum w_i - \\sum w_i^2 / \\sum w_i}\\right).
+
+    *Limits* at level ``1 - alpha`` for a unit with standard error ``s`` are
+    ``theta_0 +/- z_{alpha/2} sqrt(s^2 + tau^2)`` (additive),
+    ``theta_0 +/- z_{alpha/2} sqrt(max(phi, 1)) s`` (multiplicative) or
+    ``theta_0 +/- z_{alpha/2} s`` (none), transformed back to the ratio scale
+    (``exp``; squaring, with the lower limit floored at 0; ``sin^2``). Levels
+    are 95% (z = 1.959964) and 99.8% (z = 3.090232). The adjusted z-score is
+    ``(Y_i - theta_0) / sqrt(s_i^2 + tau^2)``, ``z_i / sqrt(max(phi, 1))`` or
+    ``z_i``; units beyond +/-1.96 are "alerts" and beyond +/-3.09 "alarms".
+
+    On the log scale a unit with ``O = 0`` has ``z = -inf``; if it is not
+    truncated the over-dispersion cannot be estimated and a ``ValueError`` is
+    raised (use ``method="cqc"``).
+
+    R: ``FunnelPlotR::funnel_plot(data_type = "SR", sr_method = "SHMI"|"CQC",
+    multiplier = ..., draw_adjusted = TRUE)`` (MIT-licensed; not used to
+    write this code).
+
+    References
+    ----------
+    .. [1] Spiegelhalter DJ (2005). Funnel plots for comparing institutional
+       performance. Statistics in Medicine 24:1185-1202.
+    .. [2] Spiegelhalter DJ (2005). Handling over-dispersion of performance
+       indicators. Quality and Safety in Health Care 14:347-351.
+    .. [3] NHS Digital (2023). Summary Hospital-level Mortality Indicator
+       (SHMI): methodology -- banding with a random-effects model after 10%
+       truncation.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> sim = tc.simulate.national_survey("small", seed=3)
+    >>> res = tc.funnel.funnel_limits(sim.trusts["observed_deaths"], sim.trusts["expected_deaths"])
+    >>> res.table.columns.tolist()
+    ['observed', 'expected', 'ratio', 'z', 'z_adjusted', 'lower_95', 'upper_95', 'lower_998', 'upper_998', 'trimmed', 'flag']
+    >>> res.n_units, res.n_trimmed
+    (20, 4)
+    >>> res.tau2 >= 0
+    True
+    >>> res.limits([100.0, 1000.0]).columns.tolist()
+    ['target', 'lower_95', 'upper_95', 'lower_998', 'upper_998']
+    """
+    o, e, lab, target = _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target)
+    fwd, inv, se = _transform(data_type, method)
+    ratio = o / e
+    if data_type == "proportion":
+        tgt = float(o.sum() / e.sum()) if target is None else target
+        if not (0.0 < tgt < 1.0):
+            raise ValueError(
+                f"the pooled proportion is {tgt!r}; limits need a target in (0, 1) -- pass `target`."
+            )
+    else:
+        tgt = 1.0
+    theta0 = float(fwd(tgt))
+    y = fwd(ratio)
+    s = se(e)
+    z = (y - theta0) / s
+    z_used, used, trimmed = _trim(z, method)
+    if not np.all(np.isfinite(z_used)):
+        bad = used & ~np.isfinite(z)
+        raise ValueError(
+            f"`observed` is 0 for {bad.sum()} unit(s) kept in the over-dispersion estimate "
+            f"{few(lab[bad].tolist())}; ln(0) is undefined on the log scale of method='shmi'. "
+            "Use method='cqc' (square-root scale) or drop these units explicitly."
+        )
+    phi, tau2 = _dispersion(z_used, (1.0 / s**2)[used])
+
+    result = FunnelResult(
+        table=pd.DataFrame(index=lab), data_type=data_type, method=method, overdispersion=overdispersion,
+        target=tgt, phi=phi, tau2=tau2, n_units=len(o), n_trimmed=int(trimmed.sum()),
+    )
+    sd = result._sd(e)
+    z_adj = (y - theta0) / sd
+    cols: dict[str, Any] = {"observed": o, "expected": e, "ratio": ratio, "z": z, "z_adjusted": z_adj}
+    for tag, level in _LEVELS:
+        zc = stats.norm.isf((1.0 - level) / 2)
+        cols[f"lower_{tag}"] = inv(theta0 - zc * sd)
+        cols[f"upper_{tag}"] = inv(theta0 + zc * sd)
+    cols["trimmed"] = trimmed
+    z95, z998 = stats.norm.isf(0.025), stats.norm.isf(0.001)
+    code = np.full(len(o), 2)
+    code[z_adj > z95] = 3
+    code[z_adj > z998] = 4
+    code[z_adj < -z95] = 1
+    code[z_adj < -z998] = 0
+    cols["flag"] = pd.Categorical.from_codes(code, categories=list(FLAG_CATEGORIES), ordered=True)
+    table = pd.DataFrame(cols, index=lab)
+    object.__setattr__(result, "table", table)
+    return result

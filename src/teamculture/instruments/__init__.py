@@ -78,8 +78,8 @@ def available() -> pd.DataFrame:
     --------
     >>> import teamculture as tc
     >>> cat = tc.instruments.available()
-    >>> cat.loc["psych-safety-7", ["n_items", "status"]].tolist()
-    [7, 'reconstructed']
+    >>> cat.loc["psych-safety-7", "status"], int(cat.loc["psych-safety-7", "n_items"])
+    ('reconstructed', 7)
     >>> "hsopsc-1" in cat.index
     True
     """
@@ -175,19 +175,15 @@ def load_instrument(source: Mapping[str, Any] | str | Path) -> Instrument:
 
 
 def _keys_definition(keys: Mapping[str, Any], scale: Any) -> dict[str, Any]:
-    if scale is None:
+    if isinstance(scale, Mapping):
+        scale_def = dict(scale)
+    elif scale is None:
         raise ValueError(
             "psych-style keys need the response scale: pass `scale=(low, high)` (declared bounds, "
             "e.g. (1, 5)) or the list of valid codes; bounds are never taken from the observed data."
         )
-    codes_arr = np.asarray(scale, dtype=float).ravel()
-    if codes_arr.size == 2 and float(codes_arr[0]).is_integer() and float(codes_arr[1]).is_integer():
-        codes_arr = np.arange(codes_arr[0], codes_arr[1] + 1)
-    if codes_arr.size < 2 or not np.all(np.isfinite(codes_arr)) or np.any(np.diff(codes_arr) <= 0):
-        raise ValueError(
-            f"`scale` must be (low, high) integer bounds with low < high, or increasing valid codes; got {scale!r}."
-        )
-    codes = [int(c) if float(c).is_integer() else float(c) for c in codes_arr]
+    else:
+        scale_def = _bounds_scale(scale)
     items: dict[str, bool] = {}
     subscales: dict[str, Any] = {}
     for name, entries in keys.items():
@@ -209,10 +205,22 @@ def _keys_definition(keys: Mapping[str, Any], scale: Any) -> dict[str, Any]:
         "id": "keys", "name": "Scoring keys", "version": "user", "status": "reconstructed",
         "unconfirmed": ["user-supplied scoring keys; provenance not recorded"],
         "citation": "user-supplied", "licence": "user-supplied",
-        "scales": {"scale": {"codes": codes, "labels": [str(c) for c in codes]}},
+        "scales": {"scale": scale_def},
         "items": [{"id": i, "label": i, "scale": "scale", "reverse": r} for i, r in items.items()],
         "subscales": subscales,
     }
+
+
+def _bounds_scale(scale: Any) -> dict[str, Any]:
+    codes_arr = np.asarray(scale, dtype=float).ravel()
+    if codes_arr.size == 2 and float(codes_arr[0]).is_integer() and float(codes_arr[1]).is_integer():
+        codes_arr = np.arange(codes_arr[0], codes_arr[1] + 1)
+    if codes_arr.size < 2 or not np.all(np.isfinite(codes_arr)) or np.any(np.diff(codes_arr) <= 0):
+        raise ValueError(
+            f"`scale` must be (low, high) integer bounds with low < high, or increasing valid codes; got {scale!r}."
+        )
+    codes = [int(c) if float(c).is_integer() else float(c) for c in codes_arr]
+    return {"codes": codes, "labels": [str(c) for c in codes]}
 
 
 def resolve(instrument: Any, *, scale: Any = None) -> Instrument:

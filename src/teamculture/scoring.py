@@ -1,0 +1,717 @@
+"""Keyed scoring of culture instruments: respondent and group scores.
+
+:func:`score` turns raw responses into per-respondent subscale scores (or a
+category, for classification instruments such as the Aston real-team rule);
+:func:`score_groups` aggregates them to teams or trusts: means, respondent
+counts, item and composite percent positive (AHRQ SOPS rule), optional
+weights (e.g. :func:`occupational_weights`) and category shares with an
+explicit denominator.
+
+The engine works on a NumPy matrix of item codes: one pass validates the
+codes against the declared response scale, reverse-keys with the declared
+bounds and rescales; subscale means are row sums over answered items.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from teamculture._validation import check_choice, factorize_groups, few
+from teamculture.errors import DroppedDataWarning
+from teamculture.instruments import Instrument, resolve
+from teamculture.instruments._schema import ResponseScale, _norm
+
+__all__ = ["score", "score_groups", "GroupScores", "occupational_weights"]
+
+_INVALID = ("raise", "missing")
+_DENOMINATORS = ("all", "classified", "in_team")
+
+
+# ---------------------------------------------------------------------------
+# NumPy core
+# ---------------------------------------------------------------------------
+def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarray:
+    """Numeric codes of one column (text labels mapped through the scale's labels)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        raise TypeError(f"`data` column {column!r} is boolean; expected numeric codes or text labels.")
+    if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
+        return col.to_numpy(dtype=float, na_value=np.nan)
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    lookup = scale.code_for_label()
+    mapped = np.empty(len(uniques) + 1)
+    unknown: list[Any] = []
+    for k, u in enumerate(uniques):
+        if isinstance(u, str):
+            key = _norm(u)
+            if key in lookup:
+                mapped[k] = lookup[key]
+                continue
+            unknown.append(u)
+            mapped[k] = np.nan
+        elif isinstance(u, (int, float, np.integer, np.floating)) and not isinstance(u, bool):
+            mapped[k] = float(u)
+        else:
+            unknown.append(u)
+            mapped[k] = np.nan
+    if unknown:
+        nrows = int(np.isin(codes, [k for k, u in enumerate(uniques) if u in unknown]).sum())
+        raise ValueError(
+            f"`data` column {column!r} has {nrows} row(s) with unknown label(s) {few(unknown)}; "
+            f"allowed labels for scale {scale.name!r}: {list(scale.labels) + list(scale.missing_labels)} "
+            "(case and spacing ignored) or numeric codes."
+        )
+    mapped[-1] = np.nan
+    return mapped[codes]
+
+
+def _valid_mask(x: np.ndarray, codes: Sequence[float]) -> np.ndarray:
+    m = x == codes[0]
+    for c in codes[1:]:
+        m |= x == c
+    return m
+
+
+def _item_matrix(
+    data: pd.DataFrame, inst: Instrument, item_ids: Sequence[str], colmap: Mapping[str, str], invalid: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Keyed item codes (n x p): missing codes -> NaN, reversed items reversed.
+
+    Returns the matrix and the number of invalid codes set to missing per item
+    (only with ``invalid="missing"``; otherwise they raise).
+    """
+    n = len(data)
+    out = np.empty((n, len(item_ids)))
+    n_invalid: dict[str, int] = {}
+    for j, iid in enumerate(item_ids):
+        col = colmap[iid]
+        scale = inst.scale_for(iid)
+        x = _column_codes(data[col], scale, col)
+        ok = _valid_mask(x, scale.codes)
+        bad = ~ok
+        if bad.any():
+            nan = np.isnan(x)
+            miss = nan | (_valid_mask(x, scale.missing_codes) if scale.missing_codes else False)
+            bad &= ~miss
+            if bad.any():
+                nbad = int(bad.sum())
+                if invalid == "raise":
+                    vals = np.unique(x[bad])
+                    raise ValueError(
+                        f"`data` column {col!r} (item {iid!r}) has {nbad} row(s) with invalid code(s) "
+                        f"{few([_num(v) for v in vals])}; scale {scale.name!r} allows "
+                        f"{[_num(c) for c in scale.codes]}"
+                        + (f" and missing code(s) {[_num(c) for c in scale.missing_codes]}" if scale.missing_codes else "")
+                        + "; pass invalid='missing' to count them as missing."
+                    )
+                n_invalid[iid] = nbad
+            x = np.where(ok, x, np.nan)
+        if inst.item(iid).reverse:
+            x = scale.low + scale.high - x
+        out[:, j] = x
+    return out, n_invalid
+
+
+def _num(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _rescale(x: np.ndarray, inst: Instrument, item_ids: Sequence[str]) -> np.ndarray:
+    """Map keyed codes linearly from each item's [low, high] to the rule's range."""
+    rng = inst.scoring.range
+    if rng is None:
+        return x
+    lo = np.array([inst.scale_for(i).low for i in item_ids])
+    hi = np.array([inst.scale_for(i).high for i in item_ids])
+    return (x - lo) / (hi - lo) * (rng[1] - rng[0]) + rng[0]
+
+
+def _subscale_scores(
+    v: np.ndarray, idx: Sequence[int], min_items: int, method: str
+) -> np.ndarray:
+    """Mean (or prorated sum) of answered items; NaN below ``min_items`` answered."""
+    block = v[:, idx]
+    answered = ~np.isnan(block)
+    k = answered.sum(axis=1)
+    total = np.where(answered, block, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / k
+    mean[k < min_items] = np.nan
+    if method == "sum":
+        mean *= len(idx)
+    return mean
+
+
+def _classify(v: np.ndarray, inst: Instrument, item_ids: Sequence[str]) -> np.ndarray:
+    """Category codes 0, 1, 2 (met / not met / gate not met) or -1 (unclassified)."""
+    rule = inst.classification  # only called for classification instruments
+    pos = {i: np.asarray(inst.scale_for(i).positive) for i in item_ids}
+    g = v[:, item_ids.index(rule.gate)]
+    g_met = _valid_mask(g, pos[rule.gate])
+    out = np.full(len(v), -1, dtype=np.int8)
+    out[~np.isnan(g) & ~g_met] = 2
+    any_fail = np.zeros(len(v), dtype=bool)
+    all_met = np.ones(len(v), dtype=bool)
+    for c in rule.criteria:
+        x = v[:, item_ids.index(c)]
+        met = _valid_mask(x, pos[c])
+        any_fail |= ~np.isnan(x) & ~met
+        all_met &= met
+    out[g_met & any_fail] = 1
+    out[g_met & ~any_fail & all_met] = 0
+    return out
+
+
+# ---------------------------------------------------------------------------
+# validation and column mapping
+# ---------------------------------------------------------------------------
+def _needed_items(inst: Instrument) -> list[str]:
+    if inst.classification is not None:
+        rule = inst.classification
+        return [rule.gate, *rule.criteria]
+    used = {i for ids in inst.subscales.values() for i in ids}
+    return [i for i in inst.item_ids if i in used]
+
+
+def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year: Any) -> dict[str, str]:
+    """item id -> data column."""
+    mapping: dict[str, str] = {}  # data column -> item id
+    if survey_year is not None:
+        mapping.update(inst.columns_for(survey_year))
+    if columns is not None:
+        if not isinstance(columns, Mapping):
+            raise TypeError(f"`columns` must map data column names to item ids; got {type(columns).__name__}.")
+        bad = [v for v in columns.values() if v not in inst.item_ids]
+        if bad:
+            raise ValueError(
+                f"`columns` maps to unknown item id(s) {few(bad)}; items of {inst.id!r}: {few(inst.item_ids, 12)}."
+            )
+        mapping.update({str(k): str(v) for k, v in columns.items()})
+    by_item: dict[str, str] = {}
+    for col, iid in mapping.items():
+        if col in data.columns:
+            if iid in by_item and by_item[iid] != col:
+                raise ValueError(f"`columns` maps both {by_item[iid]!r} and {col!r} to item {iid!r}.")
+            by_item[iid] = col
+    needed = _needed_items(inst)
+    missing = []
+    for iid in needed:
+        if iid not in by_item:
+            if iid in data.columns and iid not in mapping:
+                by_item[iid] = iid
+            else:
+                missing.append(iid)
+    if missing:
+        raise ValueError(
+            f"`data` lacks the column(s) for item(s) {few(missing)} of instrument {inst.id!r} "
+            f"({len(missing)} of {len(needed)} needed); map your column names with `columns` "
+            "({'your_column': 'item_id'}) or `survey_year`."
+        )
+    return {iid: by_item[iid] for iid in needed}
+
+
+def _min_items(inst: Instrument, min_items: Any) -> dict[str, int]:
+    if min_items is None:
+        return dict(inst.min_items)
+    if isinstance(min_items, Mapping):
+        unknown = [k for k in min_items if k not in inst.subscales]
+        if unknown:
+            raise ValueError(f"`min_items` names unknown subscale(s) {few(unknown)}; subscales: {list(inst.subscales)}.")
+        out = dict(inst.min_items)
+        out.update(min_items)
+    else:
+        out = {k: min_items for k in inst.subscales}
+    for k, m in out.items():
+        size = len(inst.subscales[k])
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= size:
+            raise ValueError(f"`min_items` for subscale {k!r} must be an integer in [1, {size}]; got {m!r}.")
+        out[k] = int(m)
+    return out
+
+
+def _validate_score(data: Any, instrument: Any, columns: Any, survey_year: Any, min_items: Any,
+                    invalid: str, scale: Any) -> tuple[Instrument, dict[str, str], dict[str, int]]:
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"`data` must be a pandas DataFrame with one column per item; got {type(data).__name__}.")
+    inst = resolve(instrument, scale=scale)
+    check_choice("invalid", invalid, _INVALID)
+    colmap = _column_map(data, inst, columns, survey_year)
+    mins = _min_items(inst, min_items) if inst.classification is None else {}
+    return inst, colmap, mins
+
+
+def _scores(data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int],
+            invalid: str) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, int]]:
+    item_ids = list(colmap)
+    keyed, n_invalid = _item_matrix(data, inst, item_ids, colmap, invalid)
+    if inst.classification is not None:
+        rule = inst.classification
+        cat = pd.Categorical.from_codes(_classify(keyed, inst, item_ids), categories=list(rule.categories))
+        out = pd.DataFrame({rule.name: cat}, index=data.index)
+    else:
+        v = _rescale(keyed, inst, item_ids)
+        pos = {iid: j for j, iid in enumerate(item_ids)}
+        cols: dict[str, np.ndarray] = {}
+        for name, ids in inst.subscales.items():
+            cols[name] = _subscale_scores(v, [pos[i] for i in ids], mins[name], inst.scoring.method)
+        for name, subs in inst.composites.items():
+            cols[name] = np.mean(np.column_stack([cols[s] for s in subs]), axis=1)
+        out = pd.DataFrame(cols, index=data.index)
+    return out, keyed, item_ids, n_invalid
+
+
+def score(
+    data: pd.DataFrame,
+    instrument: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    survey_year: int | str | None = None,
+    min_items: int | Mapping[str, int] | None = None,
+    invalid: str = "raise",
+    scale: Any = None,
+) -> pd.DataFrame:
+    """Score each respondent on an instrument's subscales.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent and one column per item, holding numeric codes
+        or the scale's text labels ("Strongly agree"; case and spacing are
+        ignored). Not modified.
+    instrument : str, Instrument, dict or psych-style keys
+        A catalogue id (see :func:`teamculture.instruments.available`), an
+        :class:`~teamculture.Instrument`, a definition dict, or keys such as
+        ``{"agree": ["-A1", "A2"]}`` (then ``scale`` is required).
+    columns : dict, optional
+        Maps your column names to item ids (``{"q9f": "cl1"}``). Columns
+        named like the item ids are used directly.
+    survey_year : int or str, optional
+        Use the instrument's question-code mapping for this survey year
+        (e.g. 2021: ``q9f`` -> ``cl1``).
+    min_items : int or dict, optional
+        Minimum number of answered items for a subscale score (one number for
+        all subscales, or per subscale); default: the definition's.
+    invalid : {"raise", "missing"}, default "raise"
+        Codes outside the declared scale raise ``ValueError`` naming the
+        column, a few bad values and the row count; with ``"missing"`` they
+        become missing and are counted in ``result.attrs["n_invalid"]`` (and a
+        :class:`~teamculture.errors.DroppedDataWarning` is issued).
+    scale : (low, high) or sequence of codes, optional
+        The declared response scale for psych-style keys.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned to ``data.index``: one float column per subscale then per
+        composite (``Instrument.score_names``), or, for classification
+        instruments, one categorical column (e.g. ``team_type`` with
+        categories real/pseudo/none; unclassifiable respondents are missing).
+        ``attrs`` holds ``instrument`` (id), ``n_invalid`` (item -> count set
+        to missing) and ``n_missing`` (score -> respondents without a score).
+
+    Notes
+    -----
+    With keyed codes :math:`x_{ij}` (reverse-keyed items replaced by
+    :math:`L + H - x_{ij}`, where :math:`L, H` are the *declared* scale
+    bounds, never the observed ones), optionally rescaled to the rule's range
+    :math:`[a, b]` as :math:`a + (x - L)(b - a)/(H - L)` (NHS Staff Survey
+    0-10: 0, 2.5, 5, 7.5, 10; SAQ 0-100), the subscale score of respondent
+    :math:`i` is the mean over the answered items :math:`A_i` of the
+    subscale,
+
+    .. math:: s_i = \\frac{1}{|A_i|} \\sum_{j \\in A_i} x_{ij}
+              \\quad\\text{if } |A_i| \\ge m, \\text{ else missing},
+
+    with :math:`m` the minimum-items rule; "sum" scoring reports
+    :math:`k\\, s_i` (the sum, prorated when items are missing). No
+    imputation. A composite is the mean of its subscale scores (missing if
+    any is). Codes declared "not applicable"/"don't know" count as missing.
+
+    R: ``psych::scoreItems(keys, items, totals = FALSE, impute = "none",
+    min = L, max = H)$scores`` gives the same means when ``min_items = 1``
+    (psych's defaults, ``impute = "median"`` and bounds from the observed
+    data, differ).
+
+    References
+    ----------
+    .. [1] Revelle W. psych: Procedures for Psychological, Psychometric, and
+       Personality Research. R package, ``scoreItems``.
+    .. [2] NHS England. NHS Staff Survey technical guide (theme scores on 0-10).
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> sim = tc.simulate.national_survey("tiny", seed=1)
+    >>> s = tc.score(sim.staff, "nhs-engagement")
+    >>> list(s.columns)
+    ['motivation', 'involvement', 'advocacy', 'engagement']
+    >>> bool(s["engagement"].between(0, 10).all())
+    True
+    >>> t = tc.score(sim.staff, "real-team")
+    >>> bool((t["team_type"] == sim.staff["team_type"]).all())
+    True
+    >>> df = pd.DataFrame({"A1": [1, 5, 4], "A2": [4, 2, None]})
+    >>> tc.score(df, {"agree": ["-A1", "A2"]}, scale=(1, 5))
+       agree
+    0    4.5
+    1    1.5
+    2    2.0
+    >>> answers = pd.DataFrame({
+    ...     "q9f": ["Agree", "Strongly agree"], "q9g": ["agree", "Disagree"],
+    ...     "q9h": ["Neither agree nor disagree", None], "q9i": ["Agree", "Strongly agree"]})
+    >>> tc.score(answers, "nhs-compassionate-leadership", survey_year=2021)
+       compassionate_leadership
+    0                  6.875000
+    1                  7.500000
+    """
+    inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
+    out, _, _, n_invalid = _scores(data, inst, colmap, mins, invalid)
+    if n_invalid:
+        total = sum(n_invalid.values())
+        warnings.warn(
+            f"{total} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
+            "see result.attrs['n_invalid'].",
+            DroppedDataWarning,
+            stacklevel=2,
+        )
+    out.attrs["instrument"] = inst.id
+    out.attrs["n_invalid"] = n_invalid
+    out.attrs["n_missing"] = {c: int(out[c].isna().sum()) for c in out.columns}
+    return out
+
+
+# ---------------------------------------------------------------------------
+# group scores
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupScores:
+    """Scores aggregated to groups (teams, trusts...).
+
+    Every table is indexed by the group labels (sorted); its columns depend
+    only on the instrument.
+
+    Attributes
+    ----------
+    means : pandas.DataFrame
+        (Weighted) mean of the respondent scores, one column per subscale and
+        composite (no columns for classification instruments).
+    counts : pandas.DataFrame
+        Respondents with a score, same columns as ``means``.
+    n_respondents : pandas.Series
+        Rows per group.
+    item_percent_positive : pandas.DataFrame
+        Per item with defined positive codes: % of valid responses that are
+        positive (keyed codes in the scale's ``positive`` codes).
+    percent_positive : pandas.DataFrame
+        Composite percent positive per subscale (AHRQ SOPS rule: mean of the
+        items' percent positive); columns only if the instrument's rule
+        defines percent positive.
+    score_percent_positive : pandas.DataFrame
+        % of respondents with a score at least ``scoring.score_positive``
+        (SAQ: 75), per subscale; columns only if that threshold is defined.
+    category_counts : pandas.DataFrame
+        For classification instruments: respondents per category and
+        ``unclassified`` (no columns otherwise).
+    category_percent : pandas.DataFrame
+        Category shares in % with the stated ``denominator``.
+    denominator : str
+        ``"all"`` (all respondents of the group), ``"classified"`` or
+        ``"in_team"`` (the first two categories only).
+    weighted : bool
+        Whether respondent weights were applied.
+    n_invalid : dict
+        Item -> invalid codes set to missing (``invalid="missing"``).
+    instrument : Instrument
+        The instrument scored.
+    """
+
+    means: pd.DataFrame
+    counts: pd.DataFrame
+    n_respondents: pd.Series
+    item_percent_positive: pd.DataFrame
+    percent_positive: pd.DataFrame
+    score_percent_positive: pd.DataFrame
+    category_counts: pd.DataFrame
+    category_percent: pd.DataFrame
+    denominator: str
+    weighted: bool
+    n_invalid: dict
+    instrument: Instrument
+
+    def summary(self) -> str:
+        """A short text report: groups, respondents, score distribution."""
+        g = len(self.n_respondents)
+        lines = [
+            f"{self.instrument.name} [{self.instrument.id}]: {g} groups, "
+            f"{int(self.n_respondents.sum())} respondents"
+            + (" (weighted)" if self.weighted else "")
+        ]
+        for c in self.means.columns:
+            m = self.means[c]
+            lines.append(f"  {c}: mean of group means {m.mean():.3f} (min {m.min():.3f}, max {m.max():.3f})")
+        for c in self.category_percent.columns:
+            p = self.category_percent[c]
+            lines.append(f"  % {c} (denominator: {self.denominator}): mean over groups {p.mean():.1f}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Column-wise bincount: (n_groups x m) sums of ``values`` (n x m)."""
+    out = np.empty((n_groups, values.shape[1]))
+    for j in range(values.shape[1]):
+        out[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_groups)
+    return out
+
+
+def _weights(data: pd.DataFrame, weights: Any) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights not in data.columns:
+            raise ValueError(f"`weights` column {weights!r} is not in `data`.")
+        w = data[weights].to_numpy(dtype=float, na_value=np.nan)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+        if len(w) != len(data):
+            raise ValueError(f"`weights` has length {len(w)} but `data` has {len(data)} rows.")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise ValueError(
+            f"`weights` must be finite and >= 0; {int(bad.sum())} bad value(s) {few(np.unique(w[bad]).tolist())}."
+        )
+    return w
+
+
+def score_groups(
+    data: pd.DataFrame,
+    instrument: Any,
+    by: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    survey_year: int | str | None = None,
+    min_items: int | Mapping[str, int] | None = None,
+    invalid: str = "raise",
+    weights: Any = None,
+    denominator: str = "all",
+    scale: Any = None,
+) -> GroupScores:
+    """Aggregate instrument scores to groups (teams, trusts, ...).
+
+    Parameters
+    ----------
+    data, instrument, columns, survey_year, min_items, invalid, scale
+        As in :func:`score`.
+    by : str or array-like
+        Group labels: a column of ``data`` or one label per row (no missing
+        labels).
+    weights : str or array-like, optional
+        Respondent weights (a column of ``data`` or one number >= 0 per row),
+        e.g. from :func:`occupational_weights`. Applied to means, percent
+        positive and category shares; counts stay unweighted.
+    denominator : {"all", "classified", "in_team"}, default "all"
+        For classification instruments, the base of ``category_percent``:
+        all respondents of the group (unclassifiable ones included),
+        classified respondents, or respondents in the first two categories
+        (those in a team; the third category's share is then missing).
+
+    Returns
+    -------
+    GroupScores
+
+    Notes
+    -----
+    Group mean of a score: :math:`\\bar s_g = \\sum_{i \\in g} w_i s_i /
+    \\sum_{i \\in g} w_i` over respondents with a score (:math:`w_i = 1`
+    unweighted). Item percent positive (AHRQ SOPS): :math:`100 \\times`
+    (weighted) share of valid responses whose keyed code is positive (Agree /
+    Strongly agree, Most of the time / Always; for negatively worded items
+    Disagree / Strongly disagree, Never / Rarely); "does not apply" codes
+    and missing answers are excluded. Composite percent positive: the mean of
+    its items' percent positive, over items with at least one valid response.
+
+    R: ``aggregate(scores, list(group), mean, na.rm = TRUE)`` on the
+    ``psych::scoreItems`` scores; AHRQ's SOPS data-entry and analysis tool
+    for percent positive.
+
+    References
+    ----------
+    .. [1] Sorra J, et al. AHRQ Hospital Survey on Patient Safety Culture:
+       User's Guide. AHRQ (composite-level percent positive).
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> sim = tc.simulate.national_survey("tiny", seed=1)
+    >>> g = tc.score_groups(sim.staff, "real-team", by="trust")
+    >>> g.category_percent.columns.tolist()
+    ['real', 'pseudo', 'none']
+    >>> np.allclose(g.category_percent["real"], sim.trusts["real_team_pct"])
+    True
+    >>> e = tc.score_groups(sim.staff, "nhs-engagement", by="team")
+    >>> e.means.shape, int(e.n_respondents.sum())
+    ((24, 4), 300)
+    """
+    inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
+    check_choice("denominator", denominator, _DENOMINATORS)
+    if isinstance(by, str):
+        if by not in data.columns:
+            raise ValueError(f"`by` column {by!r} is not in `data`.")
+        groups = data[by]
+    else:
+        groups = by
+    gcodes, labels = factorize_groups(groups, len(data), name="by")
+    w = _weights(data, weights)
+    scores, keyed, item_ids, n_invalid = _scores(data, inst, colmap, mins, invalid)
+    if n_invalid:
+        warnings.warn(
+            f"{sum(n_invalid.values())} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
+            "see result.n_invalid.",
+            DroppedDataWarning,
+            stacklevel=2,
+        )
+    G = len(labels)
+    wv = np.ones(len(data)) if w is None else w
+    n_resp = pd.Series(np.bincount(gcodes, minlength=G), index=labels, name="n_respondents")
+
+    def frame(arr: np.ndarray, cols: Sequence[str]) -> pd.DataFrame:
+        return pd.DataFrame(arr, index=labels, columns=pd.Index(list(cols)))
+
+    empty = frame(np.empty((G, 0)), [])
+    means, counts = empty, empty
+    category_counts, category_percent = empty, empty
+    if inst.classification is None:
+        s = scores.to_numpy(dtype=float)
+        has = ~np.isnan(s)
+        num = _group_sum(gcodes, np.where(has, s * wv[:, None], 0.0), G)
+        den = _group_sum(gcodes, has * wv[:, None], G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = frame(num / den, scores.columns)
+        counts = frame(_group_sum(gcodes, has.astype(float), G).astype(np.int64), scores.columns)
+    else:
+        cats = list(inst.classification.categories)
+        cc = scores.iloc[:, 0].cat.codes.to_numpy()
+        onehot = np.column_stack([cc == k for k in range(3)] + [cc == -1]).astype(float)
+        category_counts = frame(_group_sum(gcodes, onehot, G).astype(np.int64), [*cats, "unclassified"])
+        wsum = _group_sum(gcodes, onehot * wv[:, None], G)
+        if denominator == "all":
+            den = wsum.sum(axis=1)
+        elif denominator == "classified":
+            den = wsum[:, :3].sum(axis=1)
+        else:
+            den = wsum[:, :2].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = 100.0 * wsum[:, :3] / den[:, None]
+        if denominator == "in_team":
+            pct[:, 2] = np.nan
+        category_percent = frame(pct, cats)
+
+    # item percent positive on the keyed codes
+    pos_items = [i for i in item_ids if inst.scale_for(i).positive]
+    if pos_items:
+        jj = [item_ids.index(i) for i in pos_items]
+        k = keyed[:, jj]
+        valid = ~np.isnan(k)
+        positive = np.column_stack(
+            [_valid_mask(k[:, t], inst.scale_for(i).positive) for t, i in enumerate(pos_items)]
+        )
+        num = _group_sum(gcodes, positive * wv[:, None], G)
+        den = _group_sum(gcodes, valid * wv[:, None], G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            item_pp = frame(100.0 * num / den, pos_items)
+    else:
+        item_pp = empty
+    if inst.scoring.percent_positive and inst.classification is None:
+        comp = {}
+        for name, ids in inst.subscales.items():
+            block = item_pp[list(ids)].to_numpy()
+            nn = (~np.isnan(block)).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                comp[name] = np.where(nn > 0, np.nansum(block, axis=1) / np.maximum(nn, 1), np.nan)
+        percent_positive = pd.DataFrame(comp, index=labels)
+    else:
+        percent_positive = empty
+    thr = inst.scoring.score_positive
+    if thr is not None and inst.classification is None:
+        sub = scores[list(inst.subscales)].to_numpy(dtype=float)
+        has = ~np.isnan(sub)
+        num = _group_sum(gcodes, (has & (sub >= thr)) * wv[:, None], G)
+        den = _group_sum(gcodes, has * wv[:, None], G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score_pp = frame(100.0 * num / den, list(inst.subscales))
+    else:
+        score_pp = empty
+    return GroupScores(
+        means=means, counts=counts, n_respondents=n_resp, item_percent_positive=item_pp,
+        percent_positive=percent_positive, score_percent_positive=score_pp,
+        category_counts=category_counts, category_percent=category_percent,
+        denominator=denominator, weighted=w is not None, n_invalid=n_invalid, instrument=inst,
+    )
+
+
+def occupational_weights(
+    data: pd.DataFrame, by: Any, occupation: Any, *, benchmark: Mapping[Any, float] | pd.Series | None = None
+) -> pd.Series:
+    """Respondent weights that give every group the benchmark's staff mix.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The respondents (used for the index and to look up column names).
+    by : str or array-like
+        Organisation (group) labels: a column of ``data`` or one per row.
+    occupation : str or array-like
+        Occupational group of each respondent: a column or one per row.
+    benchmark : dict or pandas.Series, optional
+        Occupational shares of the benchmarking group (normalised to sum to
+        one). Default: the shares among all rows of ``data``.
+
+    Returns
+    -------
+    pandas.Series
+        Weight per respondent, aligned to ``data.index``.
+
+    Notes
+    -----
+    :math:`w_i = p^{B}_{o(i)} / p^{g(i)}_{o(i)}`, the occupation's share in
+    the benchmark over its share in the respondent's organisation, so that
+    weighted organisation means have the benchmark's occupational mix (the NHS
+    Staff Survey weighting; the exact formula used by NHS England is
+    unconfirmed). Occupations present in a group but absent from the
+    benchmark get weight 0.
+
+    R: no packaged equivalent; ``ave()`` of the two shares.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> df = pd.DataFrame({"org": ["a", "a", "a", "b"], "occ": ["n", "n", "m", "m"]})
+    >>> occupational_weights(df, "org", "occ", benchmark={"n": 0.5, "m": 0.5}).tolist()
+    [0.75, 0.75, 1.5, 0.5]
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
+    g = data[by] if isinstance(by, str) else by
+    o = data[occupation] if isinstance(occupation, str) else occupation
+    gcodes, _ = factorize_groups(g, len(data), name="by")
+    ocodes, olabels = factorize_groups(o, len(data), name="occupation")
+    G, O = gcodes.max() + 1, len(olabels)
+    cell = np.bincount(gcodes * O + ocodes, minlength=G * O).reshape(G, O)
+    share_g = cell / cell.sum(axis=1, keepdims=True)
+    if benchmark is None:
+        bench = np.bincount(ocodes, minlength=O) / len(data)
+    else:
+        b = pd.Series(benchmark, dtype=float)
+        if (b < 0).any() or not np.isfinite(b).all() or b.sum() <= 0:
+            raise ValueError(f"`benchmark` shares must be finite, >= 0 and not all 0; got {few(b.tolist())}.")
+        b = b / b.sum()
+        bench = b.reindex(olabels).fillna(0.0).to_numpy()
+    w = bench[ocodes] / share_g[gcodes, ocodes]
+    return pd.Series(w, index=data.index, name="weight")

@@ -1,0 +1,316 @@
+"""Tests for teamculture.reliability against psych (committed outputs) and closed forms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+import teamculture as tc
+from teamculture.errors import DroppedDataWarning
+
+REF = Path(__file__).parent / "reference"
+DATA = REF / "reliability_data"
+KEYS6 = ["A1", "A2", "-A3", "A4", "A5", "A6"]
+
+
+@pytest.fixture(scope="module")
+def psych_ref() -> dict:
+    with open(REF / "psych_reliability.json") as fh:
+        return json.load(fh)
+
+
+@pytest.fixture(scope="module")
+def likert6() -> pd.DataFrame:
+    return pd.read_csv(DATA / "likert6.csv")
+
+
+@pytest.fixture(scope="module")
+def likert6_na() -> pd.DataFrame:
+    return pd.read_csv(DATA / "likert6_na.csv")
+
+
+@pytest.fixture(scope="module")
+def bifactor9() -> pd.DataFrame:
+    return pd.read_csv(DATA / "bifactor9.csv")
+
+
+@pytest.fixture(scope="module")
+def multilevel_data() -> pd.DataFrame:
+    return pd.read_csv(DATA / "multilevel.csv")
+
+
+# ---------------------------------------------------------------------------
+# psych::alpha oracle (closed forms: rtol 1e-8 is far looser than the ~1e-15 agreement)
+# ---------------------------------------------------------------------------
+
+TOTAL_MAP = {
+    "alpha": "raw_alpha",
+    "std_alpha": "std.alpha",
+    "lambda6": "G6(smc)",
+    "average_r": "average_r",
+    "median_r": "median_r",
+    "ase": "ase",
+    "mean": "mean",
+    "sd": "sd",
+}
+ITEM_MAP = {"n": "n", "r_raw": "raw.r", "r_std": "std.r", "r_cor": "r.cor", "r_drop": "r.drop", "mean": "mean", "sd": "sd"}
+DROP_MAP = {
+    "alpha_if_deleted": "raw_alpha",
+    "std_alpha_if_deleted": "std.alpha",
+    "lambda6_if_deleted": "G6(smc)",
+    "average_r_if_deleted": "average_r",
+}
+
+
+def _check_against_psych(res, ref):
+    for ours, theirs in TOTAL_MAP.items():
+        assert_allclose(getattr(res, ours), ref["total"][theirs], rtol=1e-8, atol=1e-12, err_msg=ours)
+    for ours, theirs in ITEM_MAP.items():
+        assert_allclose(res.items[ours].to_numpy(float), ref["item_stats"][theirs], rtol=1e-8, atol=1e-12, err_msg=ours)
+    for ours, theirs in DROP_MAP.items():
+        assert_allclose(res.items[ours].to_numpy(float), ref["alpha_drop"][theirs], rtol=1e-8, atol=1e-12, err_msg=ours)
+    low, high = res.confidence_interval(0.95, method="feldt")
+    assert_allclose([low, high], [ref["feldt"]["lower_ci"], ref["feldt"]["upper_ci"]], rtol=1e-8)
+    assert res.n_obs == ref["nsub"]
+
+
+def test_alpha_matches_psych_keyed(likert6, psych_ref):
+    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    _check_against_psych(res, psych_ref["alpha"]["likert6_keyed"])
+    assert res.items["reversed"].tolist() == [False, False, True, False, False, False]
+    assert res.n_dropped == 0
+
+
+def test_alpha_matches_psych_subset(likert6, psych_ref):
+    res = tc.cronbach_alpha(likert6[["A1", "A2", "A4", "A5"]])
+    _check_against_psych(res, psych_ref["alpha"]["likert6_unkeyed_first4"])
+
+
+def test_alpha_matches_psych_pairwise_missing(likert6_na, psych_ref):
+    assert likert6_na.isna().any().any()
+    res = tc.cronbach_alpha(likert6_na, KEYS6, bounds=(1, 5), nan_policy="pairwise")
+    _check_against_psych(res, psych_ref["alpha"]["likert6_na_keyed"])
+
+
+def test_alpha_matches_psych_continuous(bifactor9, psych_ref):
+    res = tc.cronbach_alpha(bifactor9)
+    _check_against_psych(res, psych_ref["alpha"]["bifactor9"])
+
+
+def test_duhachek_interval_is_wald_on_psych_ase(likert6, psych_ref):
+    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    ref = psych_ref["alpha"]["likert6_keyed"]["total"]
+    z = 1.959963984540054  # qnorm(0.975)
+    low, high = res.confidence_interval(method="duhachek")
+    assert_allclose([low, high], [ref["raw_alpha"] - z * ref["ase"], ref["raw_alpha"] + z * ref["ase"]], rtol=1e-8)
+
+
+def test_omit_policy_is_complete_case_analysis(likert6_na):
+    complete = likert6_na.dropna()
+    with pytest.warns(DroppedDataWarning, match=f"{len(likert6_na) - len(complete)} of {len(likert6_na)}"):
+        res = tc.cronbach_alpha(likert6_na, KEYS6, bounds=(1, 5))
+    direct = tc.cronbach_alpha(complete, KEYS6, bounds=(1, 5))
+    assert res.n_dropped == len(likert6_na) - len(complete)
+    assert res.n_obs == len(complete)
+    assert_allclose(res.alpha, direct.alpha, rtol=1e-14)
+    assert (res.items["n"] == len(complete)).all()
+
+
+def test_nan_policy_raise(likert6_na):
+    with pytest.raises(ValueError, match="nan_policy='raise'"):
+        tc.cronbach_alpha(likert6_na, nan_policy="raise")
+
+
+# ---------------------------------------------------------------------------
+# keys and bounds
+# ---------------------------------------------------------------------------
+
+
+def test_reverse_needs_declared_bounds(likert6):
+    with pytest.raises(ValueError, match="bounds"):
+        tc.cronbach_alpha(likert6, KEYS6)
+
+
+def test_declared_bounds_not_observed_range():
+    # item 2 never uses the scale end 5: psych (observed min/max = 1..4) would
+    # reverse it as 5 - x; the declared bounds (1, 5) give 6 - x.
+    x = pd.DataFrame({"a": [1, 2, 3, 4, 2, 3], "b": [4, 3, 2, 1, 3, 1], "c": [1, 3, 3, 4, 2, 4]})
+    res = tc.cronbach_alpha(x, ["a", "-b", "c"], bounds=(1, 5))
+    assert_allclose(res.items.loc["b", "mean"], 6 - x["b"].mean(), rtol=1e-14)
+
+
+def test_key_forms_agree(likert6):
+    by_name = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    by_bool = tc.cronbach_alpha(likert6, [False, False, True, False, False, False], bounds=(1, 5))
+    by_sign = tc.cronbach_alpha(likert6, [1, 1, -1, 1, 1, 1], bounds=(1, 5))
+    per_item = tc.cronbach_alpha(likert6, KEYS6, bounds={c: (1, 5) for c in likert6.columns})
+    manual = likert6.assign(A3=6 - likert6["A3"])
+    plain = tc.cronbach_alpha(manual)
+    for other in (by_bool, by_sign, per_item, plain):
+        assert_allclose(other.alpha, by_name.alpha, rtol=1e-14)
+        assert_allclose(other.items["r_drop"].to_numpy(), by_name.items["r_drop"].to_numpy(), rtol=1e-13)
+
+
+def test_keys_select_columns_in_order(likert6):
+    res = tc.cronbach_alpha(likert6, ["A5", "A1", "A2"])
+    assert list(res.items.index) == ["A5", "A1", "A2"]
+    assert_allclose(res.alpha, tc.cronbach_alpha(likert6[["A1", "A2", "A5"]]).alpha, rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"keys": ["A1", "Z9"]}, ValueError, "Z9"),
+        ({"keys": ["A1", "A1", "A2"]}, ValueError, "more than once"),
+        ({"keys": [True, False]}, ValueError, "one entry per column"),
+        ({"keys": [1, 1, 2, 1, 1, 1]}, ValueError, r"\+1 or -1"),
+        ({"keys": "A1"}, TypeError, "keys"),
+        ({"keys": ["-A3", "A1"], "bounds": (5, 1)}, ValueError, "low < high"),
+        ({"keys": ["-A3", "A1"], "bounds": {"A3": (1, 5)}}, ValueError, "no entry"),
+        ({"bounds": (1, 4)}, ValueError, "outside the declared"),
+        ({"nan_policy": "drop"}, ValueError, "nan_policy"),
+        ({"keys": ["A1"]}, ValueError, "at least 2"),
+    ],
+)
+def test_validation_messages(likert6, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        tc.cronbach_alpha(likert6, **kwargs)
+
+
+def test_zero_variance_and_non_numeric():
+    x = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [2.0, 2, 2, 2], "c": [1.0, 3, 2, 4]})
+    with pytest.raises(ValueError, match="zero variance.*'b'"):
+        tc.cronbach_alpha(x)
+    with pytest.raises(TypeError, match="non-numeric"):
+        tc.cronbach_alpha(x.assign(b=["x", "y", "z", "w"]))
+    with pytest.raises(ValueError, match="two-dimensional"):
+        tc.cronbach_alpha(np.ones(5))
+
+
+def test_confidence_interval_validation(likert6):
+    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    with pytest.raises(ValueError, match="method"):
+        res.confidence_interval(method="bootstrap")
+    with pytest.raises(ValueError, match="confidence_level"):
+        res.confidence_interval(1.0)
+    lo90, hi90 = res.confidence_interval(0.90)
+    lo99, hi99 = res.confidence_interval(0.99)
+    assert lo99 < lo90 < res.alpha < hi90 < hi99
+
+
+def test_summary_and_frozen(likert6):
+    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    text = res.summary()
+    assert "Feldt" in text and "Duhachek" in text and "A3" in text
+    assert str(res) == text
+    with pytest.raises(AttributeError):
+        res.alpha = 0.5  # type: ignore[misc]
+    assert list(res.items.columns) == [
+        "reversed", "n", "mean", "sd", "r_raw", "r_std", "r_cor", "r_drop",
+        "alpha_if_deleted", "std_alpha_if_deleted", "lambda6_if_deleted", "average_r_if_deleted",
+    ]
+
+
+def test_two_items_have_no_alpha_if_deleted():
+    x = np.array([[1.0, 2], [2, 2], [3, 4], [4, 5], [2, 1]])
+    res = tc.cronbach_alpha(x)
+    assert res.items["alpha_if_deleted"].isna().all()
+    # closed form for two items: alpha = 4 c12 / (v1 + v2 + 2 c12)
+    c = np.cov(x, rowvar=False)
+    assert_allclose(res.alpha, 4 * c[0, 1] / (c[0, 0] + c[1, 1] + 2 * c[0, 1]), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# properties
+# ---------------------------------------------------------------------------
+
+
+@st.composite
+def likert_matrices(draw, min_items=3, max_items=6):
+    k = draw(st.integers(min_items, max_items))
+    n = draw(st.integers(8, 40))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    f = rng.standard_normal(n)
+    z = f[:, None] * rng.uniform(0.3, 0.9, k) + rng.standard_normal((n, k))
+    x = np.clip(np.round(3 + z), 1, 5)
+    x[0] = 1.0
+    x[1] = 5.0  # every item varies
+    return pd.DataFrame(x, columns=[f"i{j}" for j in range(k)])
+
+
+@given(likert_matrices(), st.randoms(use_true_random=False))
+def test_alpha_invariant_to_row_and_item_order(x, rnd):
+    base = tc.cronbach_alpha(x)
+    rows = list(range(len(x)))
+    cols = list(x.columns)
+    rnd.shuffle(rows)
+    rnd.shuffle(cols)
+    perm = tc.cronbach_alpha(x.iloc[rows][cols])
+    for name in ("alpha", "std_alpha", "lambda6", "average_r", "ase"):
+        assert_allclose(getattr(perm, name), getattr(base, name), rtol=1e-10, atol=1e-12)
+    assert_allclose(perm.items.loc[base.items.index, "r_drop"], base.items["r_drop"], rtol=1e-10, atol=1e-12)
+
+
+@given(likert_matrices())
+def test_reverse_keying_twice_is_identity(x):
+    first = x.columns[0]
+    once = tc.cronbach_alpha(x, [f"-{first}", *x.columns[1:]], bounds=(1, 5))
+    twice_data = x.assign(**{first: 6 - x[first]})
+    twice = tc.cronbach_alpha(twice_data, [f"-{first}", *x.columns[1:]], bounds=(1, 5))
+    plain = tc.cronbach_alpha(x)
+    assert_allclose(twice.alpha, plain.alpha, rtol=1e-12)
+    assert_allclose(twice.items["mean"], plain.items["mean"], rtol=1e-12)
+    assert_allclose(once.items.loc[first, "mean"], 6 - plain.items.loc[first, "mean"], rtol=1e-12)
+
+
+@given(likert_matrices())
+def test_std_alpha_closed_form_and_input_not_mutated(x):
+    before = x.copy()
+    res = tc.cronbach_alpha(x, [f"-{x.columns[0]}", *x.columns[1:]], bounds=(1, 5))
+    pd.testing.assert_frame_equal(x, before)
+    k = res.n_items
+    rbar = res.average_r
+    assert_allclose(res.std_alpha, k * rbar / (1 + (k - 1) * rbar), rtol=1e-10)
+    # the average r is the mean of the off-diagonal correlations of the keyed data
+    keyed = x.assign(**{x.columns[0]: 6 - x[x.columns[0]]})
+    r = np.corrcoef(keyed.to_numpy(), rowvar=False)
+    assert_allclose(rbar, r[np.triu_indices(k, 1)].mean(), rtol=1e-10)
+
+
+@given(st.integers(2, 8), st.lists(st.floats(0.5, 3.0), min_size=1, max_size=1), st.integers(0, 10_000))
+def test_identical_items_have_alpha_one(k, scale, seed):
+    # k copies of the same item (each rescaled by a constant): std alpha and
+    # lambda-6 are exactly 1; raw alpha is 1 when the copies have equal variance.
+    rng = np.random.default_rng(seed)
+    t = rng.standard_normal(30)
+    same = np.column_stack([t] * k)
+    assert_allclose(tc.cronbach_alpha(same).alpha, 1.0, rtol=1e-12)
+    scaled = np.column_stack([t * (1 + j * scale[0]) for j in range(k)])
+    res = tc.cronbach_alpha(scaled)
+    assert_allclose(res.std_alpha, 1.0, rtol=1e-12)
+    assert_allclose(res.average_r, 1.0, rtol=1e-12)
+    w = 1 + np.arange(k) * scale[0]
+    # raw alpha of perfectly correlated items with sds w: k/(k-1) (1 - sum w^2 / (sum w)^2)
+    assert_allclose(res.alpha, k / (k - 1) * (1 - (w**2).sum() / w.sum() ** 2), rtol=1e-10)
+
+
+@given(likert_matrices())
+def test_alpha_equals_slow_variance_formula(x):
+    res = tc.cronbach_alpha(x)
+    arr = x.to_numpy()
+    k = arr.shape[1]
+    item_var = sum(np.var(arr[:, j], ddof=1) for j in range(k))
+    total_var = np.var(arr.sum(axis=1), ddof=1)
+    assert_allclose(res.alpha, k / (k - 1) * (1 - item_var / total_var), rtol=1e-10)
+    # r_drop: correlation of each item with the sum of the others
+    for j in range(k):
+        rest = np.delete(arr, j, axis=1).sum(axis=1)
+        assert_allclose(res.items["r_drop"].iloc[j], np.corrcoef(arr[:, j], rest)[0, 1], rtol=1e-10)

@@ -210,7 +210,8 @@ def smr(observed: Any, expected: Any, *, method: str = "exact", confidence_level
         O_L = O\\left(1 - \\frac{1}{9O} - \\frac{z}{3\\sqrt{O}}\\right)^3,\\quad
         O_U = (O+1)\\left(1 - \\frac{1}{9(O+1)} + \\frac{z}{3\\sqrt{O+1}}\\right)^3
 
-    with ``z`` the ``1 - alpha/2`` normal quantile (``O_L = 0`` when ``O = 0``).
+    with ``z`` the ``1 - alpha/2`` normal quantile (``O_L = 0`` when ``O = 0``,
+    and when the bracket is negative, as for ``O = 1`` at high confidence levels).
     Both are divided by ``E``, which is treated as known. The exact interval
     is what R's ``poisson.test(O, E)$conf.int`` returns.
 

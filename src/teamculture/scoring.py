@@ -559,8 +559,8 @@ def score_groups(
     >>> e.means.shape, int(e.n_respondents.sum())
     ((24, 4), 300)
     """
-    inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     check_choice("denominator", denominator, _DENOMINATORS)
+    inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     if isinstance(by, str):
         if by not in data.columns:
             raise ValueError(f"`by` column {by!r} is not in `data`.")

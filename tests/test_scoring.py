@@ -1,0 +1,431 @@
+"""Tests for teamculture.scoring: oracles (R psych::scoreItems, the AHRQ rule,
+the simulator's truth), validation, and Hypothesis properties."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+import teamculture as tc
+from teamculture.errors import DroppedDataWarning
+from teamculture.instruments import get, resolve
+from teamculture.scoring import GroupScores, occupational_weights
+
+REF = Path(__file__).parent / "reference"
+
+
+def _read_ref(name: str) -> pd.DataFrame:
+    return pd.read_csv(REF / f"psych_scoreitems_{name}.csv", comment="#")
+
+
+def _read_data(name: str) -> pd.DataFrame:
+    return pd.read_csv(REF / "scoring_data" / f"{name}.csv")
+
+
+KEYS_RANDOM = {"a": ["i1", "-i2", "i3", "i4"], "b": ["i5", "i6", "-i7"], "c": ["-i8", "i9", "i10", "-i11", "i12"]}
+
+
+# ---------------------------------------------------------------------------
+# oracles: R psych::scoreItems(impute = "none") (closed form: rtol 1e-12)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("case", "scale"), [("random", (1, 5)), ("random_0_6", (0, 6))])
+def test_keys_match_psych_scoreitems(case, scale):
+    data = _read_data("random_items")
+    desired = _read_ref(case)
+    actual = tc.score(data, KEYS_RANDOM, scale=scale)
+    assert list(actual.columns) == list(desired.columns)
+    assert_array_equal(actual.isna().to_numpy(), desired.isna().to_numpy())
+    assert_allclose(actual.to_numpy(), desired.to_numpy(), rtol=1e-12, atol=0)
+
+
+def test_psych_safety_matches_psych_scoreitems():
+    data = _read_data("sim_items")
+    desired = _read_ref("psych_safety")
+    actual = tc.score(data, "psych-safety-7")
+    assert_allclose(actual["psych_safety"].to_numpy(), desired["psych_safety"].to_numpy(), rtol=1e-12, atol=0)
+
+
+def test_engagement_0_10_is_rescaled_psych_mean():
+    """NHS 0-10: (psych mean on 1..5 - 1) x 2.5 per sub-score; engagement = mean of sub-scores."""
+    data = _read_data("sim_items")
+    desired = _read_ref("engagement")
+    actual = tc.score(data, "nhs-engagement")
+    for c in ("motivation", "involvement", "advocacy"):
+        assert_allclose(actual[c].to_numpy(), (desired[c].to_numpy() - 1) * 2.5, rtol=1e-12, atol=1e-12)
+    eng = (desired.to_numpy() - 1).mean(axis=1) * 2.5
+    assert_allclose(actual["engagement"].to_numpy(), eng, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# oracle: the simulator's truth (real-team classification, trust shares)
+# ---------------------------------------------------------------------------
+def test_real_team_reproduces_simulator(small_survey):
+    staff = small_survey.staff
+    t = tc.score(staff, "real-team")
+    assert t.index.equals(staff.index)
+    assert list(t["team_type"].cat.categories) == ["real", "pseudo", "none"]
+    assert_array_equal(t["team_type"].astype(str).to_numpy(), staff["team_type"].astype(str).to_numpy())
+
+
+def test_real_team_trust_share_matches_simulator(small_survey):
+    g = tc.score_groups(small_survey.staff, "real-team", by="trust", denominator="all")
+    assert g.category_percent.index.equals(small_survey.trusts.index)
+    assert_allclose(g.category_percent["real"].to_numpy(), small_survey.trusts["real_team_pct"].to_numpy(),
+                    rtol=1e-12, atol=0)
+    assert_array_equal(g.category_counts.sum(axis=1).to_numpy(), small_survey.trusts["n_staff"].to_numpy())
+
+
+def test_real_team_denominators():
+    df = pd.DataFrame({
+        "g": ["x"] * 6,
+        "rt_team": [1, 1, 1, 2, np.nan, 1],
+        "rt_objectives": [1, 1, 2, np.nan, np.nan, 1],
+        "rt_close": [1, 2, 2, np.nan, np.nan, np.nan],
+        "rt_review": [1, 1, 2, np.nan, np.nan, 1],
+    })
+    t = tc.score(df, "real-team")["team_type"]
+    assert t.astype(object).tolist()[:4] == ["real", "pseudo", "pseudo", "none"]
+    assert t.isna().tolist() == [False, False, False, False, True, True]  # missing gate; undetermined criteria
+    res = {d: tc.score_groups(df, "real-team", by="g", denominator=d).category_percent.loc["x"]
+           for d in ("all", "classified", "in_team")}
+    assert_allclose(res["all"].to_numpy(), np.array([1, 2, 1]) / 6 * 100, rtol=1e-12)
+    assert_allclose(res["classified"].to_numpy(), np.array([1, 2, 1]) / 4 * 100, rtol=1e-12)
+    assert_allclose(res["in_team"].to_numpy()[:2], np.array([1, 2]) / 3 * 100, rtol=1e-12)
+    assert math.isnan(res["in_team"]["none"])
+    counts = tc.score_groups(df, "real-team", by="g").category_counts.loc["x"]
+    assert counts.to_dict() == {"real": 1, "pseudo": 2, "none": 1, "unclassified": 2}
+
+
+def test_real_team_agreement_threshold():
+    df = pd.DataFrame({"rt_team": [1, 1, 1, 2], "rt_objectives": [5, 4, 3, np.nan],
+                       "rt_close": [4, 5, 5, np.nan], "rt_review": [4, 4, 5, np.nan]})
+    t = tc.score(df, "real-team-agreement")["team_type"].astype(object).tolist()
+    assert t == ["real", "real", "pseudo", "none"]
+
+
+# ---------------------------------------------------------------------------
+# oracle: AHRQ composite percent positive computed directly
+# ---------------------------------------------------------------------------
+def _hsopsc_data(seed: int, n: int = 400) -> pd.DataFrame:
+    inst = get("hsopsc-1")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 6, size=(n, len(inst.items))).astype(float)
+    u = rng.random(x.shape)
+    x[u < 0.08] = 9.0
+    x[u > 0.93] = np.nan
+    df = pd.DataFrame(x, columns=list(inst.item_ids))
+    df.insert(0, "unit", rng.choice(["ward 3", "ED", "ICU", "theatres"], size=n))
+    return df
+
+
+def test_hsopsc_percent_positive_matches_direct_ahrq_rule():
+    df = _hsopsc_data(7)
+    inst = get("hsopsc-1")
+    g = tc.score_groups(df, "hsopsc-1", by="unit")
+    for unit in ["ED", "ICU", "theatres", "ward 3"]:
+        rows = df[df["unit"] == unit]
+        item_pct = {}
+        for it in inst.items:
+            valid = [v for v in rows[it.id] if v in (1, 2, 3, 4, 5)]  # 9 and missing excluded
+            pos = [v for v in valid if (v <= 2 if it.reverse else v >= 4)]
+            item_pct[it.id] = 100.0 * len(pos) / len(valid)
+            assert_allclose(g.item_percent_positive.loc[unit, it.id], item_pct[it.id], rtol=1e-12)
+        for comp, ids in inst.subscales.items():
+            direct = sum(item_pct[i] for i in ids) / len(ids)
+            assert_allclose(g.percent_positive.loc[unit, comp], direct, rtol=1e-12)
+    assert list(g.percent_positive.columns) == list(inst.subscales)
+    assert len(g.percent_positive.columns) == 12
+
+
+def test_saq_score_percent_positive():
+    inst = get("saq-sf")
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.integers(1, 6, size=(200, 36)).astype(float), columns=list(inst.item_ids))
+    df["unit"] = np.repeat(["a", "b"], 100)
+    s = tc.score(df, "saq-sf")
+    tw = df[[f"saq{i}" for i in range(1, 7)]].copy()
+    tw["saq2"] = 6 - tw["saq2"]
+    assert_allclose(s["teamwork_climate"].to_numpy(), (tw.mean(axis=1).to_numpy() - 1) * 25, rtol=1e-12)
+    g = tc.score_groups(df, "saq-sf", by="unit")
+    direct = 100 * (s["teamwork_climate"][df["unit"] == "a"] >= 75).mean()
+    assert_allclose(g.score_percent_positive.loc["a", "teamwork_climate"], direct, rtol=1e-12)
+    assert g.percent_positive.shape == (2, 0)
+
+
+# ---------------------------------------------------------------------------
+# behaviour
+# ---------------------------------------------------------------------------
+def test_score_aligned_to_index_and_columns(small_survey):
+    staff = small_survey.staff.iloc[::7].copy()
+    staff.index = staff.index * 10 + 3
+    s = tc.score(staff, "nhs-engagement")
+    assert s.index.equals(staff.index)
+    assert list(s.columns) == ["motivation", "involvement", "advocacy", "engagement"]
+    assert s.attrs["instrument"] == "nhs-engagement"
+    assert s.attrs["n_invalid"] == {}
+    assert s.attrs["n_missing"] == {c: int(s[c].isna().sum()) for c in s.columns}
+
+
+def test_engagement_tracks_latent_truth(small_survey):
+    s = tc.score(small_survey.staff, "nhs-engagement")
+    ok = s["engagement"].notna()
+    r = np.corrcoef(s["engagement"][ok], small_survey.staff["latent_engagement"][ok])[0, 1]
+    assert r > 0.9
+
+
+def test_text_labels_equal_codes():
+    inst = get("nhs-engagement")
+    rng = np.random.default_rng(0)
+    codes = pd.DataFrame(rng.integers(1, 6, size=(50, 9)).astype(float), columns=list(inst.item_ids))
+    codes.iloc[3, 2] = np.nan
+    labels = codes.copy().astype(object)
+    for iid in inst.item_ids:
+        sc = inst.scale_for(iid)
+        m = dict(zip(sc.codes, sc.labels))
+        labels[iid] = [None if pd.isna(v) else m[v].upper() if k % 2 else m[v] for k, v in enumerate(codes[iid])]
+    pd.testing.assert_frame_equal(tc.score(labels, inst), tc.score(codes, inst))
+
+
+def test_columns_and_survey_year_mapping():
+    df = pd.DataFrame({"q9f": [4, 5], "q9g": [4, 1], "q9h": [3, 2], "my_q9i": [5, np.nan]})
+    a = tc.score(df, "nhs-compassionate-leadership", survey_year=2021, columns={"my_q9i": "cl4"})
+    b = tc.score(df.set_axis(["cl1", "cl2", "cl3", "cl4"], axis=1), "nhs-compassionate-leadership")
+    pd.testing.assert_frame_equal(a, b)
+    assert_allclose(b["compassionate_leadership"].to_numpy(), [(7.5 + 7.5 + 5 + 10) / 4, (10 + 0 + 2.5) / 3])
+
+
+def test_min_items_rule():
+    df = pd.DataFrame({"a": [1, 2, np.nan, np.nan], "b": [3, np.nan, np.nan, 5], "c": [5, np.nan, np.nan, np.nan]})
+    keys = {"s": ["a", "b", "c"]}
+    assert_allclose(tc.score(df, keys, scale=(1, 5))["s"].to_numpy(), [3, 2, np.nan, 5])
+    assert_allclose(tc.score(df, keys, scale=(1, 5), min_items=2)["s"].to_numpy(), [3, np.nan, np.nan, np.nan])
+    assert_allclose(tc.score(df, keys, scale=(1, 5), min_items={"s": 3})["s"].to_numpy(), [3, np.nan, np.nan, np.nan])
+
+
+def test_sum_method_prorates():
+    d = tc.load_instrument({
+        "id": "s", "name": "s", "version": "1", "status": "reconstructed", "unconfirmed": ["test"],
+        "citation": "t", "licence": "t", "scales": {"f": {"codes": [0, 1, 2, 3], "labels": ["0", "1", "2", "3"]}},
+        "items": [{"id": "x", "scale": "f"}, {"id": "y", "scale": "f", "reverse": True}],
+        "subscales": {"total": {"items": ["x", "y"]}}, "scoring": {"method": "sum"},
+    })
+    df = pd.DataFrame({"x": [1, 2], "y": [0, np.nan]})
+    assert_allclose(tc.score(df, d)["total"].to_numpy(), [1 + 3, 2 * 2])
+
+
+def test_missing_codes_count_as_missing():
+    df = pd.DataFrame({i: [9, 4] for i in ["A1", "A3", "A4", "A11"]})
+    inst = get("hsopsc-1")
+    sub = tc.load_instrument({**inst.to_dict(), "subscales": {"t": {"items": ["A1", "A3", "A4", "A11"]}}})
+    s = tc.score(df, sub)
+    assert math.isnan(s["t"].iloc[0]) and s["t"].iloc[1] == 4
+
+
+def test_weighted_group_means():
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.integers(1, 6, size=(60, 3)).astype(float), columns=["a", "b", "c"])
+    df.loc[5, ["a", "b", "c"]] = np.nan
+    df["g"] = rng.choice(["p", "q", "r"], size=60)
+    df["w"] = rng.uniform(0.2, 3, size=60)
+    keys = {"s": ["a", "-b", "c"]}
+    s = tc.score(df, keys, scale=(1, 5))["s"]
+    g = tc.score_groups(df, keys, by="g", weights="w", scale=(1, 5))
+    assert g.weighted
+    for lab in ["p", "q", "r"]:
+        m = (df["g"] == lab) & s.notna()
+        assert_allclose(g.means.loc[lab, "s"], np.average(s[m], weights=df["w"][m]), rtol=1e-12)
+        assert g.counts.loc[lab, "s"] == m.sum()
+        assert g.n_respondents[lab] == (df["g"] == lab).sum()
+
+
+def test_occupational_weights_reproduce_benchmark_mix():
+    df = pd.DataFrame({"org": list("aaaabbbccc"), "occ": list("nnmxnmmnxx")})
+    bench = {"n": 0.5, "m": 0.3, "x": 0.2}
+    w = occupational_weights(df, "org", "occ", benchmark=bench)
+    assert w.index.equals(df.index)
+    for org in "abc":
+        sub = df["org"] == org
+        present = set(df.loc[sub, "occ"])
+        tot = w[sub].sum()
+        for occ in present:
+            share = w[sub & (df["occ"] == occ)].sum() / tot
+            assert_allclose(share, bench[occ] / sum(bench[o] for o in present), rtol=1e-12)
+
+
+def test_group_index_is_user_labels(small_survey):
+    g = tc.score_groups(small_survey.staff, "nhs-engagement", by="team")
+    assert isinstance(g, GroupScores)
+    assert list(g.means.index) == sorted(small_survey.staff["team"].astype(str).unique())
+    assert list(g.means.columns) == ["motivation", "involvement", "advocacy", "engagement"]
+    assert g.category_percent.shape == (len(g.means), 0)
+    assert "groups" in g.summary()
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+def test_invalid_codes_raise_with_column_values_and_count():
+    df = pd.DataFrame({"mot1": [1, 6, 7, 6, 2], "mot2": [1] * 5, "mot3": [1] * 5,
+                       **{i: [3] * 5 for i in ["inv1", "inv2", "inv3", "adv1", "adv2", "adv3"]}})
+    with pytest.raises(ValueError, match=r"column 'mot1'.*3 row\(s\).*\[6, 7\].*allows \[1, 2, 3, 4, 5\]"):
+        tc.score(df, "nhs-engagement")
+
+
+def test_invalid_codes_to_missing_are_counted():
+    df = pd.DataFrame({"a": [1, 6, 0.5], "b": [2, 2, 2]})
+    before = df.copy()
+    with pytest.warns(DroppedDataWarning, match="2 invalid"):
+        s = tc.score(df, {"s": ["a", "b"]}, scale=(1, 5), invalid="missing")
+    assert s.attrs["n_invalid"] == {"a": 2}
+    assert_allclose(s["s"].to_numpy(), [1.5, 2, 2])
+    pd.testing.assert_frame_equal(df, before)
+    with pytest.warns(DroppedDataWarning):
+        g = tc.score_groups(df, {"s": ["a", "b"]}, by=np.zeros(3), scale=(1, 5), invalid="missing")
+    assert g.n_invalid == {"a": 2}
+
+
+def test_unknown_label_raises():
+    df = pd.DataFrame({"cl1": ["Agree", "Sort of"], "cl2": [1, 2], "cl3": [1, 2], "cl4": [1, 2]})
+    with pytest.raises(ValueError, match=r"column 'cl1' has 1 row\(s\) with unknown label\(s\) \['Sort of'\]"):
+        tc.score(df, "nhs-compassionate-leadership")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "pattern"),
+    [
+        ({"data": np.ones((3, 4))}, TypeError, "`data` must be a pandas DataFrame"),
+        ({"instrument": 3}, TypeError, "`instrument` must be"),
+        ({"instrument": "no-such"}, ValueError, "not in the catalogue"),
+        ({"invalid": "drop"}, ValueError, "`invalid` must be one of"),
+        ({"min_items": 5}, ValueError, r"`min_items` for subscale 'compassionate_leadership'.*\[1, 4\]"),
+        ({"min_items": {"nope": 1}}, ValueError, "unknown subscale"),
+        ({"columns": {"x": "nope"}}, ValueError, "unknown item id"),
+        ({"survey_year": 1999}, ValueError, "`survey_year` 1999 has no question mapping"),
+    ],
+)
+def test_score_validation(kwargs, exc, pattern):
+    df = pd.DataFrame({f"cl{k}": [1.0, 2.0] for k in range(1, 5)})
+    args = {"data": df, "instrument": "nhs-compassionate-leadership", **kwargs}
+    with pytest.raises(exc, match=pattern):
+        tc.score(args.pop("data"), args.pop("instrument"), **args)
+
+
+def test_missing_columns_and_keys_without_scale():
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) for item\(s\) \['cl3', 'cl4'\]"):
+        tc.score(pd.DataFrame({"cl1": [1], "cl2": [1]}), "nhs-compassionate-leadership")
+    with pytest.raises(ValueError, match="need the response scale"):
+        tc.score(pd.DataFrame({"a": [1]}), {"s": ["a"]})
+
+
+def test_score_groups_validation():
+    df = pd.DataFrame({"a": [1.0, 2.0], "g": ["x", None]})
+    with pytest.raises(ValueError, match="`by` has 1 missing label"):
+        tc.score_groups(df, {"s": ["a"]}, by="g", scale=(1, 5))
+    with pytest.raises(ValueError, match="`by` column 'h'"):
+        tc.score_groups(df, {"s": ["a"]}, by="h", scale=(1, 5))
+    with pytest.raises(ValueError, match=r"`weights` must be finite and >= 0; 1 bad"):
+        tc.score_groups(df, {"s": ["a"]}, by=[1, 1], weights=[1, -1], scale=(1, 5))
+    with pytest.raises(ValueError, match="`denominator` must be one of"):
+        tc.score_groups(df, "real-team", by=[1, 1], denominator="teams")
+
+
+# ---------------------------------------------------------------------------
+# Hypothesis properties
+# ---------------------------------------------------------------------------
+@st.composite
+def _responses(draw, max_items=6, max_rows=25):
+    p = draw(st.integers(2, max_items))
+    n = draw(st.integers(1, max_rows))
+    lo = draw(st.integers(0, 1))
+    hi = lo + draw(st.integers(1, 6))
+    cells = st.one_of(st.integers(lo, hi).map(float), st.just(np.nan))
+    x = np.array(draw(st.lists(st.lists(cells, min_size=p, max_size=p), min_size=n, max_size=n)))
+    rev = draw(st.lists(st.booleans(), min_size=p, max_size=p))
+    split = draw(st.integers(1, p))
+    ids = [f"i{k}" for k in range(p)]
+    keys = {"s1": [("-" if r else "") + i for i, r in zip(ids[:split], rev)]}
+    if split < p:
+        keys["s2"] = [("-" if r else "") + i for i, r in zip(ids[split:], rev[split:])]
+    return pd.DataFrame(x, columns=ids), keys, (lo, hi)
+
+
+def _slow_scores(df, keys, lo, hi, min_items=1):
+    out = {}
+    for name, entries in keys.items():
+        vals = []
+        for _, row in df.iterrows():
+            answered = []
+            for e in entries:
+                v = row[e.lstrip("-")]
+                if not math.isnan(v):
+                    answered.append(lo + hi - v if e.startswith("-") else v)
+            vals.append(sum(answered) / len(answered) if len(answered) >= min(min_items, len(entries)) and answered else math.nan)
+        out[name] = vals
+    return pd.DataFrame(out, index=df.index)
+
+
+@given(_responses(), st.integers(1, 3))
+def test_property_equals_slow_loop(case, min_items):
+    df, keys, (lo, hi) = case
+    before = df.copy()
+    mins = {k: min(min_items, len(v)) for k, v in keys.items()}
+    fast = tc.score(df, keys, scale=(lo, hi), min_items=mins)
+    assert_allclose(fast.to_numpy(), _slow_scores(df, keys, lo, hi, min_items).to_numpy(), rtol=1e-12, atol=1e-12)
+    pd.testing.assert_frame_equal(df, before)  # input never mutated
+
+
+@given(_responses(), st.randoms(use_true_random=False))
+def test_property_invariant_to_row_and_column_order(case, rnd):
+    df, keys, scale = case
+    base = tc.score(df, keys, scale=scale)
+    cols = list(df.columns)
+    rnd.shuffle(cols)
+    rows = list(range(len(df)))
+    rnd.shuffle(rows)
+    perm = df.iloc[rows][cols]
+    pd.testing.assert_frame_equal(tc.score(perm, keys, scale=scale), base.iloc[rows])
+
+
+@given(_responses())
+def test_property_reverse_twice_is_identity(case):
+    df, keys, (lo, hi) = case
+    inst = resolve(keys, scale=(lo, hi))
+    for it in inst.items:
+        sc = inst.scale_for(it.id)
+        assert_array_equal(sc.reverse(sc.reverse(df[it.id])), df[it.id].to_numpy())
+    # reversing every item's data and flipping every key gives the same scores
+    flipped = {k: [e[1:] if e.startswith("-") else "-" + e for e in v] for k, v in keys.items()}
+    pd.testing.assert_frame_equal(tc.score(lo + hi - df, flipped, scale=(lo, hi)), tc.score(df, keys, scale=(lo, hi)))
+
+
+@given(_responses())
+def test_property_min_items_monotone(case):
+    df, keys, scale = case
+    k = min(len(v) for v in keys.values())
+    prev = None
+    for m in range(1, k + 1):
+        has = tc.score(df, keys, scale=scale, min_items=m).notna().to_numpy()
+        if prev is not None:
+            assert not (has & ~prev).any()  # raising the minimum never adds a score
+        prev = has
+
+
+@given(_responses(), st.integers(1, 4))
+def test_property_percent_positive_in_range(case, n_groups):
+    df, keys, (lo, hi) = case
+    definition = resolve(keys, scale=(lo, hi)).to_dict()
+    definition["scales"]["scale"]["positive"] = [hi]
+    definition["scoring"]["percent_positive"] = True
+    inst = tc.load_instrument(definition)
+    g = tc.score_groups(df, inst, by=np.arange(len(df)) % n_groups)
+    for table in (g.item_percent_positive, g.percent_positive):
+        v = table.to_numpy()
+        v = v[~np.isnan(v)]
+        assert ((v >= 0) & (v <= 100)).all()

@@ -1,0 +1,296 @@
+"""Explained variance of linear mixed models: Nakagawa-Schielzeth and Rights-Sterba.
+
+``r_squared(result)`` is what :meth:`MixedResult.r_squared` calls. It uses
+the result's ``design``, ``fixed_effects``, ``variance_components`` and
+``group_labels``. Variance-component names follow ``MixedResult``: a plain
+grouping name (``"trust:team"``) is a random intercept; ``"g|term"`` is the
+variance of a term of grouping ``g`` and ``"g|term1,term2"`` a covariance;
+``"residual"`` the residual variance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["R2Result", "r_squared"]
+
+_INTERCEPT = ("Intercept", "(Intercept)", "1")
+_NEEDED = ("design", "fixed_effects", "variance_components", "group_labels")
+
+
+@dataclass(frozen=True)
+class R2Result:
+    """Explained variance of a linear mixed model.
+
+    Attributes
+    ----------
+    marginal : float
+        Nakagawa-Schielzeth marginal R²: share of the total variance explained
+        by the fixed effects.
+    conditional : float
+        Nakagawa-Schielzeth conditional R²: share explained by the fixed and
+        random effects together.
+    var_fixed : float
+        Variance of the fixed-effects predictions :math:`X\\hat\\beta`
+        (denominator n - 1).
+    var_random : float
+        Random-effects variance averaged over the rows,
+        :math:`\\frac1n\\sum_i\\sum_g z_{gi}^\\top\\Sigma_g z_{gi}` (the sum of
+        the variance components for random intercepts).
+    var_residual : float
+        Residual variance.
+    decomposition : pandas.DataFrame
+        Rights-Sterba decomposition of the total variance by source; index
+        ``source`` (``"fixed: within <g>"``, ``"fixed: between <g>"`` ...,
+        ``"random intercept: <g>"``, ``"random slope: <g>"`` when a grouping
+        has random slopes, ``"residual"``), float columns ``variance`` and
+        ``share`` (shares sum to 1).
+    nested : bool
+        Whether the grouping factors are nested, so the fixed part could be
+        split into within- and between-cluster parts (otherwise one
+        ``"fixed"`` row).
+    """
+
+    marginal: float
+    conditional: float
+    var_fixed: float
+    var_random: float
+    var_residual: float
+    decomposition: pd.DataFrame
+    nested: bool
+
+    def summary(self) -> str:
+        """A short text report."""
+        lines = [
+            "R-squared (Nakagawa & Schielzeth 2013)",
+            f"  marginal    {self.marginal:.4f}",
+            f"  conditional {self.conditional:.4f}",
+            "Variance decomposition by source (Rights & Sterba 2019)",
+            self.decomposition.to_string(float_format=lambda x: f"{x:.4f}"),
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _validate_r2(result: Any) -> None:
+    missing = [a for a in _NEEDED if not hasattr(result, a)]
+    if missing:
+        raise TypeError(
+            f"`result` must be a fitted mixed model (teamculture.mixed result); "
+            f"{type(result).__name__} lacks {missing}."
+        )
+    design = result.design
+    fe = result.fixed_effects
+    if list(map(str, design.columns)) != list(map(str, fe.index)):
+        raise ValueError("`result`: the design columns do not match the fixed effects "
+                         f"({list(design.columns)[:5]} vs {list(fe.index)[:5]}).")
+    if len(result.group_labels) != len(design):
+        raise ValueError("`result`: group_labels and design have different numbers of rows "
+                         f"({len(result.group_labels)} and {len(design)}).")
+
+
+def _codes(col: pd.Series) -> np.ndarray:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(col.cat.codes, dtype=np.intp)
+    codes, _ = pd.factorize(col, sort=False)
+    return codes.astype(np.intp)
+
+
+def _cluster_mean(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Row-wise cluster means of ``values`` (n,) or (n, k)."""
+    counts = np.bincount(codes).astype(float)
+    if values.ndim == 1:
+        return (np.bincount(codes, weights=values) / counts)[codes]
+    out = np.empty_like(values)
+    for c in range(values.shape[1]):
+        out[:, c] = (np.bincount(codes, weights=values[:, c]) / counts)[codes]
+    return out
+
+
+def _nesting_chain(codes: dict[str, np.ndarray]) -> list[str] | None:
+    """Grouping names ordered coarse to fine if nested, else None."""
+    order = sorted(codes, key=lambda g: (int(codes[g].max()) + 1 if len(codes[g]) else 0, len(g)))
+    for coarse, fine in zip(order[:-1], order[1:]):
+        n_fine = int(codes[fine].max()) + 1
+        parent = np.full(n_fine, -1, dtype=np.intp)
+        parent[codes[fine]] = codes[coarse]
+        if np.any(parent[codes[fine]] != codes[coarse]):
+            return None
+    return order
+
+
+def _random_structure(vc: pd.Series) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per grouping factor: its terms and their covariance matrix."""
+    entries: dict[str, dict[tuple[str, ...], float]] = {}
+    for key, value in vc.items():
+        key = str(key)
+        if key == "residual":
+            continue
+        group, sep, term = key.partition("|")
+        terms = tuple(t.strip() for t in term.split(",")) if sep else ("Intercept",)
+        terms = tuple("Intercept" if t in _INTERCEPT else t for t in terms)
+        entries.setdefault(group, {})[terms] = float(value)
+    out = {}
+    for group, d in entries.items():
+        names: list[str] = []
+        for terms in d:
+            for t in terms:
+                if t not in names:
+                    names.append(t)
+        if "Intercept" in names:
+            names.remove("Intercept")
+            names.insert(0, "Intercept")
+        sigma = np.zeros((len(names), len(names)))
+        for terms, value in d.items():
+            i = names.index(terms[0])
+            j = names.index(terms[-1])
+            sigma[i, j] = sigma[j, i] = value
+        out[group] = (names, sigma)
+    return out
+
+
+def r_squared(result: Any) -> R2Result:
+    """Nakagawa-Schielzeth R² and the Rights-Sterba decomposition of a mixed model.
+
+    Parameters
+    ----------
+    result : MixedResult
+        A fitted model from :func:`teamculture.mixed`.
+
+    Returns
+    -------
+    R2Result
+        ``marginal`` and ``conditional`` R² and a ``decomposition`` table.
+
+    Notes
+    -----
+    **Nakagawa & Schielzeth (2013)**, with Johnson's (2014) extension to random
+    slopes. With :math:`\\sigma^2_f = \\operatorname{var}(X\\hat\\beta)`
+    (denominator :math:`n-1`), :math:`\\sigma^2_r = \\frac1n\\sum_i\\sum_g
+    z_{gi}^\\top \\hat\\Sigma_g z_{gi}` (:math:`z_{gi}` the random-effects
+    covariates of row *i* for grouping *g*; for random intercepts
+    :math:`\\sigma^2_r = \\sum_g \\hat\\tau^2_g`) and residual variance
+    :math:`\\hat\\sigma^2`:
+
+    .. math::
+
+        R^2_{m} = \\frac{\\sigma^2_f}{\\sigma^2_f + \\sigma^2_r + \\hat\\sigma^2}, \\qquad
+        R^2_{c} = \\frac{\\sigma^2_f + \\sigma^2_r}{\\sigma^2_f + \\sigma^2_r + \\hat\\sigma^2}.
+
+    **Rights & Sterba (2019)** split the same total by source. With nested
+    groupings :math:`g_1 \\supset \\dots \\supset g_L` (coarse to fine) and
+    :math:`m_l` the row-wise mean of :math:`\\hat y_f = X\\hat\\beta` over the
+    row's :math:`g_l` cluster (:math:`m_0` the grand mean), the fixed part is
+    :math:`\\hat y_f - m_0 = (\\hat y_f - m_L) + \\sum_l (m_l - m_{l-1})`;
+    the pieces are orthogonal, so their mean squares (scaled by
+    :math:`n/(n-1)`) add up to :math:`\\sigma^2_f` exactly: "fixed: within
+    :math:`g_L`" and "fixed: between :math:`g_l`" (between :math:`g_l`
+    clusters within :math:`g_{l-1}`). With predictors centered within
+    clusters these are R&S's :math:`f_1` and :math:`f_2`; with uncentered
+    predictors they are the within/between parts of the fitted fixed part.
+    Each grouping's random variance splits likewise, with :math:`\\bar z_{gi}`
+    the cluster mean of :math:`z_{gi}`, into "random intercept"
+    :math:`\\frac1n\\sum_i \\bar z_{gi}^\\top\\hat\\Sigma_g\\bar z_{gi}`
+    (:math:`\\hat\\tau^2_g` for random intercepts; R&S's *m*) and
+    "random slope" :math:`\\frac1n\\sum_i (z_{gi}-\\bar z_{gi})^\\top
+    \\hat\\Sigma_g (z_{gi}-\\bar z_{gi})` (R&S's *v*). Shares are each
+    source over the total, so they sum to 1; the fixed shares add up to
+    :math:`R^2_m`, fixed plus random to :math:`R^2_c`. If the groupings are
+    not nested the fixed part is one row.
+
+    R: ``performance::r2_nakagawa(fit)`` (marginal and conditional; it
+    declines singular fits, where we use the zero variance as estimated);
+    ``r2mlm::r2mlm(fit)`` for the Rights-Sterba decomposition of two-level
+    models.
+
+    References
+    ----------
+    .. [1] Nakagawa, S., & Schielzeth, H. (2013). A general and simple method for
+       obtaining R² from generalized linear mixed-effects models. *Methods in
+       Ecology and Evolution*, 4, 133-142.
+    .. [2] Johnson, P. C. D. (2014). Extension of Nakagawa & Schielzeth's R²GLMM
+       to random slopes models. *Methods in Ecology and Evolution*, 5, 944-946.
+    .. [3] Rights, J. D., & Sterba, S. K. (2019). Quantifying explained variance
+       in multilevel models: an integrative framework for defining R-squared
+       measures. *Psychological Methods*, 24(3), 309-338.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> s = tc.simulate.national_survey("small", seed=3)
+    >>> staff = s.staff.assign(real=(s.staff["team_type"] == "real").astype(float))
+    >>> fit = tc.mixed("latent_engagement ~ real + tenure + (1 | trust/team)", staff)
+    >>> r2 = fit.r_squared()
+    >>> round(r2.marginal, 3), round(r2.conditional, 3)
+    (0.034, 0.161)
+    >>> round(float(r2.decomposition["share"].sum()), 12)
+    1.0
+    """
+    _validate_r2(result)
+    design = result.design
+    X = design.to_numpy(dtype=float)
+    n = X.shape[0]
+    beta = result.fixed_effects.to_numpy(dtype=float)
+    yhat = X @ beta
+    var_fixed = float(np.var(yhat, ddof=1))
+    scale = n / (n - 1.0)
+    vc = result.variance_components
+    resid = float(vc["residual"])
+    structure = _random_structure(vc)
+    labels = result.group_labels
+    codes = {str(c): _codes(labels[c]) for c in labels.columns}
+    unknown = [g for g in structure if g not in codes]
+    if unknown:
+        raise ValueError(f"`result`: variance components for grouping(s) {unknown} have no "
+                         f"group labels (available: {list(codes)}).")
+    chain = _nesting_chain(codes) if codes else None
+
+    rows: dict[str, float] = {}
+    if chain:
+        means = [np.full(n, yhat.mean())] + [_cluster_mean(yhat, codes[g]) for g in chain]
+        rows[f"fixed: within {chain[-1]}"] = scale * float(np.mean((yhat - means[-1]) ** 2))
+        for level in range(len(chain) - 1, -1, -1):
+            g = chain[level]
+            label = f"fixed: between {g}" if level == 0 else f"fixed: between {g} within {chain[level - 1]}"
+            rows[label] = scale * float(np.mean((means[level + 1] - means[level]) ** 2))
+    else:
+        rows["fixed"] = var_fixed
+    col_index = {("Intercept" if str(c) in _INTERCEPT else str(c)): k for k, c in enumerate(design.columns)}
+    var_random = 0.0
+    for g in (chain if chain else list(structure)):
+        if g not in structure:
+            continue
+        names, sigma = structure[g]
+        missing = [t for t in names if t != "Intercept" and t not in col_index]
+        if missing:
+            raise ValueError(f"`result`: random-slope term(s) {missing} of grouping {g!r} are not "
+                             "columns of the fixed design; include them as fixed effects.")
+        Z = np.column_stack([np.ones(n) if t == "Intercept" else X[:, col_index[t]] for t in names])
+        Zbar = _cluster_mean(Z, codes[g])
+        dev = Z - Zbar
+        between = float(np.mean(np.einsum("ij,jk,ik->i", Zbar, sigma, Zbar)))
+        within = float(np.mean(np.einsum("ij,jk,ik->i", dev, sigma, dev)))
+        rows[f"random intercept: {g}"] = between
+        if len(names) > 1 or names[0] != "Intercept":
+            rows[f"random slope: {g}"] = within
+        var_random += between + within
+    rows["residual"] = resid
+    total = var_fixed + var_random + resid
+    variance = pd.Series(rows, dtype=float)
+    decomposition = pd.DataFrame({"variance": variance, "share": variance / total})
+    decomposition.index.name = "source"
+    return R2Result(
+        marginal=var_fixed / total,
+        conditional=(var_fixed + var_random) / total,
+        var_fixed=var_fixed,
+        var_random=var_random,
+        var_residual=resid,
+        decomposition=decomposition,
+        nested=chain is not None,
+    )

@@ -1,0 +1,427 @@
+"""Exact REML/ML for nested random intercepts from per-cluster sums.
+
+Model (levels ``l = 1..L``, coarsest first, e.g. trust then team)::
+
+    y = X beta + sum_l Z_l b_l + e,   b_l ~ N(0, sigma^2 gamma_l I),  e ~ N(0, sigma^2 I),
+
+so ``V = sigma^2 M`` with ``M = I + sum_l gamma_l Z_l Z_l^T``. Because the
+levels are nested, ``M`` is block diagonal by top-level cluster and each block
+is a sum of rank-one terms on a tree; Sherman-Morrison applied from the finest
+level up gives, for a cluster ``c`` with children ``h`` (the observations, for
+the finest level)::
+
+    q0_c = sum_h q_h,   m_c = sum_h q_h m_h / q0_c,   d_c = 1 + gamma_c q0_c,   q_c = q0_c / d_c,
+
+with ``q = 1`` and ``m = w_i = (x_i, y_i)`` for an observation. Then
+
+    W^T M^{-1} W = sum_c sum_h q_h (m_h - m_c)(m_h - m_c)^T  +  sum_top q_c m_c m_c^T,
+    log|M| = sum_c log d_c,
+
+(``W = [X, y]``; the first sum over all clusters at all levels, the
+observations' part being the within-cluster scatter). Every term is a
+function of the sufficient statistics of :mod:`._suffstats`; one evaluation
+costs O(#clusters * p^2), independent of ``n``. The fixed effects and
+``sigma^2`` are profiled out: with ``Psi = W^T M^{-1} W = C C^T`` (Cholesky,
+``C_XX`` its leading ``p x p`` block, ``rss = C_yy^2``)::
+
+    ML:    -2 l(theta)   = n (1 + log(2 pi rss / n)) + log|M|
+    REML:  -2 l_R(theta) = (n - p)(1 + log(2 pi rss / (n - p))) + log|M| + 2 log|C_XX|
+
+which are lme4's profiled deviance and REML criterion. The optimisation is
+over ``theta_l = sqrt(gamma_l)`` (relative standard deviations, lme4's
+``theta``): the criterion is even in each ``theta_l``, so a variance on the
+boundary is an ordinary interior minimum at ``theta_l = 0`` in this
+parameterisation and needs no special handling; quasi-Newton (BFGS) with
+central-difference gradients is followed by Newton steps with a
+finite-difference Hessian, and components whose optimum is zero are set to
+exactly zero when that does not worsen the criterion.
+
+Conditional modes (BLUPs) and conditional variances come from one more
+upward/downward pass on the tree (Gaussian belief propagation): with ``a``
+the sum of the ancestors' effects, ``E[b_c | y] = gamma_c (r0_c - q0_c E[a]) / d_c``
+and ``Var[b_c | y] = sigma^2 gamma_c / d_c + (gamma_c q0_c / d_c)^2 Var[a]``,
+where ``r0_c`` is the ``q``-weighted residual sum of the children.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, optimize
+
+from teamculture.multilevel._suffstats import NestedSuffStats
+
+__all__ = ["NestedModel", "NestedFit"]
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class NestedFit:
+    """Estimates of a nested random-intercept model (arrays, no labels)."""
+
+    theta: np.ndarray  # relative SDs, coarsest level first
+    beta: np.ndarray
+    sigma2: float
+    cov_beta: np.ndarray
+    criterion: float  # REML criterion or ML deviance (-2 log-likelihood)
+    reml: bool
+    converged: bool
+    n_evals: int
+
+    @property
+    def variances(self) -> np.ndarray:
+        """Variance of each random-intercept level (coarsest first)."""
+        return self.theta**2 * self.sigma2
+
+
+class NestedModel:
+    """Profiled likelihood of a nested random-intercept model.
+
+    Parameters
+    ----------
+    stats : NestedSuffStats
+        From :func:`teamculture.multilevel._suffstats.nested_suffstats`.
+    """
+
+    def __init__(self, stats: NestedSuffStats) -> None:
+        self.stats = stats
+        self.n = stats.nobs
+        self.p = stats.ncols
+        self.L = stats.nlevels
+        # reduceat start positions of each parent's children, per level
+        self._starts = tuple(
+            np.flatnonzero(np.r_[True, par[1:] != par[:-1]]) for par in stats.parents
+        )
+        counts = stats.counts
+        self._r0 = np.ascontiguousarray((stats.means * counts[:, None]).T)  # (k, G) cluster sums
+        # W^T W = within + sum_j n_j m_j m_j^T
+        self._wtw = stats.within + (stats.means.T * counts) @ stats.means
+        self.n_evals = 0
+
+    # ----------------------------------------------------------- core algebra
+    def psi(self, gamma: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return ``(W^T M^{-1} W, log|M|)`` for variance ratios ``gamma``."""
+        return self.psi_jet(gamma, order=0)[0::3]  # type: ignore[return-value]
+
+    def psi_jet(self, gamma: np.ndarray, order: int = 2) -> tuple:
+        """``Psi = W^T M^{-1} W`` and ``log|M|`` with derivatives in ``gamma``.
+
+        Forward-mode differentiation of the upward recursion (see the module
+        notes): every per-cluster quantity carries its first and second
+        partial derivatives with respect to each ``gamma_a``; derivatives
+        with respect to coarser levels are zero below them and are skipped.
+
+        Returns
+        -------
+        psi, psi_a, psi_ab, logdet, logdet_a, logdet_ab
+            Shapes ``(k, k)``, ``(L, k, k)``, ``(L, L, k, k)``, scalar,
+            ``(L,)``, ``(L, L)`` (the derivative arrays are zero when
+            ``order`` is lower).
+        """
+        L = self.L
+        k = self.p + 1
+        gamma = np.asarray(gamma, dtype=float)
+        psi = self._wtw.copy()
+        psi_a = np.zeros((L, k, k))
+        psi_ab = np.zeros((L, L, k, k))
+        ld = 0.0
+        ld_a = np.zeros(L)
+        ld_ab = np.zeros((L, L))
+        q0 = self.stats.counts
+        r0 = self._r0
+        G = len(q0)
+        q0_a = np.zeros((L, G))
+        q0_ab = np.zeros((L, L, G))
+        r0_a = np.zeros((L, k, G))
+        r0_ab = np.zeros((L, L, k, G))
+        for lev in range(L - 1, -1, -1):
+            g = gamma[lev]
+            act = range(lev, L) if order else range(0)
+            d = 1.0 + g * q0
+            u = 1.0 / d
+            ld += float(np.log(d).sum())
+            s = g * u
+            psi -= (r0 * s) @ r0.T
+            d_a, u_a, s_a = {}, {}, {}
+            for a in act:
+                d_a[a] = g * q0_a[a] + (q0 if a == lev else 0.0)
+                u_a[a] = -d_a[a] * u * u
+                s_a[a] = (u if a == lev else 0.0) + g * u_a[a]
+                ld_a[a] += float((d_a[a] * u).sum())
+                m = (0.5 * s_a[a]) * r0 + s * r0_a[a]
+                m = m @ r0.T
+                psi_a[a] -= m + m.T
+            u_ab = {}
+            if order >= 2:
+                for a in act:
+                    for b in range(lev, a + 1):
+                        d_ab = g * q0_ab[a, b] + (q0_a[b] if a == lev else 0.0) + (q0_a[a] if b == lev else 0.0)
+                        uab = -d_ab * u * u + 2.0 * d_a[a] * d_a[b] * u**3
+                        u_ab[a, b] = uab
+                        s_ab = (u_a[b] if a == lev else 0.0) + (u_a[a] if b == lev else 0.0) + g * uab
+                        val = float((d_ab * u - d_a[a] * d_a[b] * u * u).sum())
+                        ld_ab[a, b] += val
+                        m = ((0.5 * s_ab) * r0 + s_a[a] * r0_a[b] + s_a[b] * r0_a[a] + s * r0_ab[a, b]) @ r0.T
+                        m += (s * r0_a[a]) @ r0_a[b].T
+                        psi_ab[a, b] -= m + m.T
+                        if a != b:
+                            ld_ab[b, a] = ld_ab[a, b]
+                            psi_ab[b, a] = psi_ab[a, b]
+            if lev == 0:
+                break
+            # move up: q = q0 u, r = r0 u (with derivatives), summed over siblings
+            st = self._starts[lev - 1]
+            q = q0 * u
+            r = r0 * u
+            nq0_a = np.zeros((L, len(st)))
+            nq0_ab = np.zeros((L, L, len(st)))
+            nr0_a = np.zeros((L, k, len(st)))
+            nr0_ab = np.zeros((L, L, k, len(st)))
+            for a in act:
+                qa = q0_a[a] * u + q0 * u_a[a]
+                ra = r0_a[a] * u + r0 * u_a[a]
+                nq0_a[a] = np.add.reduceat(qa, st)
+                nr0_a[a] = np.add.reduceat(ra, st, axis=1)
+                if order >= 2:
+                    for b in range(lev, a + 1):
+                        uab = u_ab[a, b]
+                        qab = q0_ab[a, b] * u + q0_a[a] * u_a[b] + q0_a[b] * u_a[a] + q0 * uab
+                        rab = r0_ab[a, b] * u + r0_a[a] * u_a[b] + r0_a[b] * u_a[a] + r0 * uab
+                        nq0_ab[a, b] = nq0_ab[b, a] = np.add.reduceat(qab, st)
+                        nr0_ab[a, b] = nr0_ab[b, a] = np.add.reduceat(rab, st, axis=1)
+            q0 = np.add.reduceat(q, st)
+            r0 = np.add.reduceat(r, st, axis=1)
+            q0_a, q0_ab, r0_a, r0_ab = nq0_a, nq0_ab, nr0_a, nr0_ab
+        self.n_evals += 1
+        return psi, psi_a, psi_ab, ld, ld_a, ld_ab
+
+    def _chol(self, gamma: np.ndarray) -> tuple[np.ndarray, float]:
+        psi, logdet = self.psi(gamma)
+        try:
+            c = linalg.cholesky(psi, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            return np.full_like(psi, np.nan), logdet
+        return c, logdet
+
+    def criterion(self, theta: np.ndarray, reml: bool) -> float:
+        """Profiled REML criterion / ML deviance at relative SDs ``theta``."""
+        gamma = np.asarray(theta, dtype=float) ** 2
+        c, logdet = self._chol(gamma)
+        p, n = self.p, self.n
+        rss = c[p, p] ** 2
+        if not np.isfinite(rss) or rss <= 0:
+            return np.inf
+        if reml:
+            nu = n - p
+            ldx = 2.0 * float(np.log(np.diag(c)[:p]).sum())
+            return nu * (1.0 + _LOG2PI + np.log(rss / nu)) + logdet + ldx
+        return n * (1.0 + _LOG2PI + np.log(rss / n)) + logdet
+
+    def _pieces(self, theta: np.ndarray) -> dict:
+        """Derivatives (in ``gamma``) of ``log rss``, ``rss``, ``log|M|``, ``log|X'M^-1 X|``."""
+        p = self.p
+        gamma = np.asarray(theta, dtype=float) ** 2
+        psi, psi_a, psi_ab, ld, ld_a, ld_ab = self.psi_jet(gamma, order=2)
+        P = np.linalg.inv(psi)
+        v = P[:, p]
+        pyy = v[p]
+        pa = -np.einsum("i,aij,j->a", v, psi_a, v)
+        PA = psi_a @ v  # (L, k): Psi_a v
+        pab = -np.einsum("i,abij,j->ab", v, psi_ab, v) + 2.0 * np.einsum("ai,ij,bj->ab", PA, P, PA)
+        Ai = np.linalg.inv(psi[:p, :p])
+        Aa = psi_a[:, :p, :p]
+        AiAa = Ai @ Aa  # (L, p, p)
+        la = np.einsum("aii->a", AiAa)
+        lab = np.einsum("ij,abji->ab", Ai, psi_ab[:, :, :p, :p]) - np.einsum("aij,bji->ab", AiAa, AiAa)
+        return {
+            "gamma": gamma, "theta": np.asarray(theta, dtype=float),
+            "rss": 1.0 / pyy, "rss_a": -pa / pyy**2,
+            "rss_ab": -pab / pyy**2 + 2.0 * np.outer(pa, pa) / pyy**3,
+            "lr_a": -pa / pyy, "lr_ab": -pab / pyy + np.outer(pa, pa) / pyy**2,
+            "ld": ld, "ld_a": ld_a, "ld_ab": ld_ab,
+            "logdetA": float(np.linalg.slogdet(psi[:p, :p])[1]), "la_a": la, "la_ab": lab,
+            "Ai": Ai, "AiAa": AiAa,
+        }
+
+    @staticmethod
+    def _to_theta(theta: np.ndarray, f_a: np.ndarray, f_ab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chain rule from ``gamma = theta**2`` to ``theta``."""
+        grad = 2.0 * theta * f_a
+        hess = 4.0 * np.outer(theta, theta) * f_ab + 2.0 * np.diag(f_a)
+        return grad, hess
+
+    def criterion_derivatives(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Exact gradient and Hessian of :meth:`criterion` in ``theta``."""
+        pc = self._pieces(theta)
+        nu = self.n - self.p if reml else self.n
+        f_a = nu * pc["lr_a"] + pc["ld_a"]
+        f_ab = nu * pc["lr_ab"] + pc["ld_ab"]
+        if reml:
+            f_a = f_a + pc["la_a"]
+            f_ab = f_ab + pc["la_ab"]
+        return self._to_theta(pc["theta"], f_a, f_ab)
+
+    def varpar_derivatives(self, varpar: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact Hessian of :meth:`deviance_varpar`, ``Cov(beta)`` and its Jacobian in ``varpar``.
+
+        Returns ``(H, cov_beta, J)`` with ``J[:, :, k] = d Cov(beta) / d varpar_k``.
+        """
+        theta = np.asarray(varpar[:-1], dtype=float)
+        sig = float(varpar[-1])
+        s2 = sig * sig
+        pc = self._pieces(theta)
+        L, p = self.L, self.p
+        nu = self.n - p if reml else self.n
+        f_a = pc["ld_a"] + pc["rss_a"] / s2
+        f_ab = pc["ld_ab"] + pc["rss_ab"] / s2
+        if reml:
+            f_a = f_a + pc["la_a"]
+            f_ab = f_ab + pc["la_ab"]
+        _, h_tt = self._to_theta(theta, f_a, f_ab)
+        H = np.empty((L + 1, L + 1))
+        H[:L, :L] = h_tt
+        H[L, L] = 6.0 * pc["rss"] / s2**2 - 2.0 * nu / s2
+        H[:L, L] = H[L, :L] = 2.0 * theta * (-2.0 * pc["rss_a"] / sig**3)
+        Ai = pc["Ai"]
+        cov = s2 * Ai
+        J = np.empty((p, p, L + 1))
+        for a in range(L):
+            J[:, :, a] = -s2 * (pc["AiAa"][a] @ Ai) * 2.0 * theta[a]
+        J[:, :, L] = 2.0 * sig * Ai
+        return H, cov, J
+
+    def deviance_varpar(self, varpar: np.ndarray, reml: bool) -> float:
+        """Deviance as a function of ``(theta, sigma)`` (lmerTest's ``devfun_vp``).
+
+        ``log|M| + rss/sigma^2 + n log(2 pi sigma^2)``, plus, for REML,
+        ``log|X^T M^{-1} X| - p log(2 pi sigma^2)``; ``rss`` at the
+        generalised-least-squares ``beta(theta)``.
+        """
+        theta = np.asarray(varpar[:-1], dtype=float)
+        sigma2 = float(varpar[-1]) ** 2
+        c, logdet = self._chol(theta**2)
+        p, n = self.p, self.n
+        rss = c[p, p] ** 2
+        dev = logdet + rss / sigma2 + n * np.log(2.0 * np.pi * sigma2)
+        if reml:
+            dev += 2.0 * float(np.log(np.diag(c)[:p]).sum()) - p * np.log(2.0 * np.pi * sigma2)
+        return float(dev)
+
+    def cov_beta_varpar(self, varpar: np.ndarray) -> np.ndarray:
+        """``sigma^2 (X^T M^{-1} X)^{-1}`` at ``(theta, sigma)`` (lmerTest's ``get_covbeta``)."""
+        theta = np.asarray(varpar[:-1], dtype=float)
+        psi, _ = self.psi(theta**2)
+        p = self.p
+        inv = linalg.cho_solve(linalg.cho_factor(psi[:p, :p], lower=True), np.eye(p))
+        return float(varpar[-1]) ** 2 * inv
+
+    def estimates(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, float, np.ndarray]:
+        """``(beta, sigma2, cov_beta)`` at relative SDs ``theta``."""
+        theta = np.asarray(theta, dtype=float)
+        c, _ = self._chol(theta**2)
+        p = self.p
+        cxx = c[:p, :p]
+        beta = linalg.solve_triangular(cxx.T, c[p, :p], lower=False)
+        rss = c[p, p] ** 2
+        sigma2 = rss / (self.n - p if reml else self.n)
+        cinv = linalg.solve_triangular(cxx, np.eye(p), lower=True)
+        cov = sigma2 * (cinv.T @ cinv)
+        return beta, float(sigma2), cov
+
+    # ------------------------------------------------------------ optimiser
+    def start(self) -> np.ndarray:
+        """Starting relative SDs from a one-way ANOVA of the finest clusters' means."""
+        s = self.stats
+        sw = s.within[-1, -1] / max(self.n - len(s.counts), 1)
+        ybar = s.means[:, -1]
+        nbar = float(np.mean(s.counts))
+        between = float(np.var(ybar, ddof=1)) if len(ybar) > 1 else 0.0
+        g = max(between - sw / nbar, 0.01 * sw) / sw if sw > 0 else 1.0
+        return np.full(self.L, np.sqrt(min(max(g, 1e-2), 1e2)) / np.sqrt(self.L))
+
+    def _newton(self, x: np.ndarray, reml: bool, maxiter: int = 100) -> tuple[np.ndarray, float, bool]:
+        """Damped Newton with exact derivatives; eigenvalues of an indefinite Hessian are flipped."""
+        f = lambda t: self.criterion(t, reml)  # noqa: E731
+        fx = f(x)
+        for _ in range(maxiter):
+            g, H = self.criterion_derivatives(x, reml)
+            w, U = np.linalg.eigh(H)
+            scale = max(1.0, float(np.max(np.abs(w))))
+            w = np.maximum(np.abs(w), 1e-10 * scale)
+            step = -(U @ ((U.T @ g) / w))
+            decrement = float(-g @ step)
+            if decrement < 1e-12 and np.all(np.abs(g) < 1e-6 * max(1.0, abs(fx))):
+                return x, fx, True
+            t = 1.0
+            while True:
+                xn = np.abs(x + t * step)
+                fn = f(xn)
+                if fn <= fx - 1e-4 * t * decrement or (t < 1e-3 and fn <= fx):
+                    break
+                t *= 0.5
+                if t < 1e-10:
+                    return x, fx, decrement < 1e-8
+            x, fx = xn, fn
+        return x, fx, False
+
+    def fit(self, reml: bool = True, start: np.ndarray | None = None) -> NestedFit:
+        """Minimise the REML criterion (or ML deviance) over the relative SDs."""
+        f = lambda t: self.criterion(t, reml)  # noqa: E731
+        x0 = self.start() if start is None else np.asarray(start, dtype=float)
+        x, fx, converged = self._newton(x0, reml)
+        if not converged:
+            res = optimize.minimize(f, x, method="Nelder-Mead",
+                                    options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+            x2, f2, conv2 = self._newton(np.abs(res.x), reml)
+            if f2 <= fx:
+                x, fx, converged = x2, f2, conv2
+        # exact zeros on the boundary: the criterion is even in each theta,
+        # so a zero variance shows as theta ~ 0 (a regular minimum)
+        for k in range(self.L):
+            if 0 < x[k] < 1e-4:
+                xz = x.copy()
+                xz[k] = 0.0
+                fz = f(xz)
+                if fz <= fx + 1e-10:
+                    x, fx = xz, min(fz, fx)
+        beta, sigma2, cov = self.estimates(x, reml)
+        return NestedFit(theta=x, beta=beta, sigma2=sigma2, cov_beta=cov, criterion=float(fx),
+                         reml=reml, converged=bool(converged and np.isfinite(fx)), n_evals=self.n_evals)
+
+    # ------------------------------------------------------------ ranef
+    def conditional_modes(self, fit: NestedFit) -> list[tuple[np.ndarray, np.ndarray]]:
+        """BLUPs and conditional variances per level (clusters in stats order)."""
+        s = self.stats
+        gamma = fit.theta**2
+        p = self.p
+        # residual means of the finest clusters
+        emean = s.means[:, p] - s.means[:, :p] @ fit.beta
+        q0s: list[np.ndarray] = [None] * self.L  # type: ignore[list-item]
+        r0s: list[np.ndarray] = [None] * self.L  # type: ignore[list-item]
+        ds: list[np.ndarray] = [None] * self.L  # type: ignore[list-item]
+        q0 = s.counts
+        r0 = s.counts * emean
+        for lev in range(self.L - 1, -1, -1):
+            d = 1.0 + gamma[lev] * q0
+            q0s[lev], r0s[lev], ds[lev] = q0, r0, d
+            if lev > 0:
+                starts = self._starts[lev - 1]
+                q0 = np.add.reduceat(q0 / d, starts)
+                r0 = np.add.reduceat(r0 / d, starts)
+        out = []
+        ea = np.zeros(len(q0s[0]))
+        va = np.zeros(len(q0s[0]))
+        for lev in range(self.L):
+            g, q0, r0, d = gamma[lev], q0s[lev], r0s[lev], ds[lev]
+            blup = g * (r0 - q0 * ea) / d
+            k = g * q0 / d
+            cvar = fit.sigma2 * g / d + k**2 * va
+            out.append((blup, cvar))
+            if lev + 1 < self.L:
+                par = s.parents[lev]
+                ea_c = (ea + g * r0) / d
+                va_c = va / d**2 + fit.sigma2 * g / d
+                ea, va = ea_c[par], va_c[par]
+        return out

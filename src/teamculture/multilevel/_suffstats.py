@@ -1,0 +1,168 @@
+"""Data to per-cluster sums: the only pass over the rows of a nested model.
+
+For nested random intercepts every quantity the REML/ML likelihood needs
+(:math:`X^\\top V^{-1} X`, :math:`X^\\top V^{-1} y`, :math:`y^\\top V^{-1} y`,
+:math:`\\log|V|`) is a function of these statistics only (see
+:mod:`teamculture.multilevel._engine`):
+
+* ``within``: the pooled within-cluster scatter matrix of ``W = [X, y]`` at
+  the finest level, :math:`\\sum_i (w_i - \\bar w_{j(i)})(w_i - \\bar w_{j(i)})^\\top`;
+* ``counts`` and ``means``: size and mean of ``W`` of each finest cluster;
+* ``parents``: for each level below the top, the index of each cluster's
+  parent cluster one level up.
+
+Any dataframe engine can compute them with one grouped aggregation (group
+counts, group sums of ``W`` and of the products ``w w^T``; the within scatter
+is ``sum(w w^T) - sum_j n_j mean_j mean_j^T``, or better the centred form
+used here), which is how a model can be fitted to data that do not fit in
+memory: aggregate per team in the database, fit from the sums.
+:func:`nested_suffstats` is the pandas/NumPy implementation; it uses
+``np.bincount`` and one sort of the clusters and never forms per-cluster
+design matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["NestedSuffStats", "nested_suffstats", "NotNestedError"]
+
+
+class NotNestedError(ValueError):
+    """The grouping factors do not form a nested hierarchy."""
+
+
+@dataclass(frozen=True)
+class NestedSuffStats:
+    """Sufficient statistics of a nested random-intercept model.
+
+    Levels are ordered from the coarsest (e.g. trust) to the finest (team).
+    Clusters within each level are sorted by their parent, so that each
+    ``parents[l]`` is non-decreasing.
+
+    Attributes
+    ----------
+    nobs : int
+        Number of observations.
+    ncols : int
+        Number of fixed-effect columns ``p`` (``W`` has ``p + 1`` columns,
+        the response last).
+    within : numpy.ndarray
+        ``(p + 1, p + 1)`` pooled within-finest-cluster scatter of ``W``.
+    counts : numpy.ndarray
+        ``(G_L,)`` sizes of the finest clusters.
+    means : numpy.ndarray
+        ``(G_L, p + 1)`` means of ``W`` in the finest clusters.
+    parents : tuple of numpy.ndarray
+        ``parents[l - 1]`` (for ``l = 1..L-1``) maps each cluster of level
+        ``l`` to its parent's index in level ``l - 1``.
+    orders : tuple of numpy.ndarray
+        ``orders[l][i]`` is the input code of the cluster stored at position
+        ``i`` of level ``l`` (to label results).
+    """
+
+    nobs: int
+    ncols: int
+    within: np.ndarray
+    counts: np.ndarray
+    means: np.ndarray
+    parents: tuple[np.ndarray, ...]
+    orders: tuple[np.ndarray, ...]
+
+    @property
+    def nlevels(self) -> int:
+        """Number of random-intercept levels."""
+        return len(self.orders)
+
+    @property
+    def ngroups(self) -> tuple[int, ...]:
+        """Number of clusters per level, coarsest first."""
+        return tuple(len(o) for o in self.orders)
+
+
+def _parent_map(child: np.ndarray, parent: np.ndarray, n_child: int) -> np.ndarray | None:
+    """Parent code of each child code, or ``None`` if some child has two parents."""
+    pmap = np.empty(n_child, dtype=np.intp)
+    pmap[child] = parent
+    if not np.array_equal(pmap[child], parent):
+        return None
+    return pmap
+
+
+def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) -> NestedSuffStats:
+    """Compute the sufficient statistics of a nested random-intercept model.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        ``(n, p)`` fixed-effects design matrix.
+    y : numpy.ndarray
+        ``(n,)`` response.
+    codes : sequence of numpy.ndarray
+        Integer cluster codes ``0..G_l-1`` per level, coarsest level first;
+        every code must occur, and each cluster of a level must lie within
+        one cluster of the level above.
+
+    Returns
+    -------
+    NestedSuffStats
+
+    Raises
+    ------
+    NotNestedError
+        If a cluster of some level spans several clusters of the level above.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from teamculture.multilevel._suffstats import nested_suffstats
+    >>> X = np.ones((5, 1)); y = np.array([1.0, 2.0, 3.0, 5.0, 7.0])
+    >>> s = nested_suffstats(X, y, [np.array([0, 0, 0, 1, 1])])
+    >>> s.counts, s.means[:, 1]
+    (array([3., 2.]), array([2., 6.]))
+    >>> float(s.within[1, 1])
+    4.0
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, p = X.shape
+    codes = [np.asarray(c, dtype=np.intp) for c in codes]
+    sizes = [int(c.max()) + 1 for c in codes]
+    # parent maps in input codes, checked for nesting
+    pmaps: list[np.ndarray] = []
+    for lev in range(1, len(codes)):
+        pm = _parent_map(codes[lev], codes[lev - 1], sizes[lev])
+        if pm is None:
+            raise NotNestedError(f"level {lev} is not nested in level {lev - 1}")
+        pmaps.append(pm)
+    # order clusters of each level by their parent's position (stable)
+    orders = [np.arange(sizes[0], dtype=np.intp)]
+    ranks = [orders[0]]
+    parents: list[np.ndarray] = []
+    for lev in range(1, len(codes)):
+        par_new = ranks[lev - 1][pmaps[lev - 1]]
+        order = np.argsort(par_new, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        orders.append(order)
+        ranks.append(rank)
+        parents.append(par_new[order])
+    fine = ranks[-1][codes[-1]]
+    g = sizes[-1]
+    counts = np.bincount(fine, minlength=g).astype(np.float64)
+    W = np.empty((n, p + 1))
+    W[:, :p] = X
+    W[:, p] = y
+    means = np.empty((g, p + 1))
+    for k in range(p + 1):
+        means[:, k] = np.bincount(fine, weights=W[:, k], minlength=g)
+    means /= counts[:, None]
+    W -= means[fine]
+    within = W.T @ W
+    return NestedSuffStats(
+        nobs=n, ncols=p, within=within, counts=counts, means=means,
+        parents=tuple(parents), orders=tuple(orders),
+    )

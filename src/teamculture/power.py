@@ -202,14 +202,24 @@ def _df(level: str, k: int, j: int, m: int) -> int:
     return k * j * m - k * j - 1
 
 
+def _upper_tail(c: float, df: float, lam: float) -> float:
+    """P(T > c) for noncentral t; guards scipy's NaN in tails below ~1e-100."""
+    p = float(stats.nct.sf(c, df, lam))
+    if not math.isfinite(p):
+        p = float(stats.nct.cdf(-c, df, -lam))  # the same probability, by symmetry
+    if not math.isfinite(p):
+        p = 0.0 if lam < c else 1.0  # only the far tail underflows
+    return p
+
+
 def _power_from(lam: float, df: float, alpha: float, alternative: str) -> float:
     if alternative == "two-sided":
-        c = stats.t.isf(alpha / 2, df)
-        return float(stats.nct.sf(c, df, lam) + stats.nct.cdf(-c, df, lam))
-    c = stats.t.isf(alpha, df)
+        c = float(stats.t.isf(alpha / 2, df))
+        return _upper_tail(c, df, lam) + _upper_tail(c, df, -lam)  # P(T > c) + P(T < -c)
+    c = float(stats.t.isf(alpha, df))
     if alternative == "greater":
-        return float(stats.nct.sf(c, df, lam))
-    return float(stats.nct.cdf(-c, df, lam))
+        return _upper_tail(c, df, lam)
+    return _upper_tail(c, df, -lam)
 
 
 def _result(effect, k, j, m, r2, r3, level, alpha, alternative, v) -> PowerResult:
@@ -523,11 +533,10 @@ def sample_size_three_level(
     sizes = {"n_trusts": n_trusts, "teams_per_trust": teams_per_trust, "staff_per_team": staff_per_team}
     if sizes[solve_for] is not None:
         raise ValueError(f"`{solve_for}` is being solved for; leave it as None.")
-    minimum = {"n_trusts": 1, "teams_per_trust": 1, "staff_per_team": 1}
-    fixed = {name: _int(name, val, minimum[name]) for name, val in sizes.items() if name != solve_for}
     missing = [name for name in sizes if name != solve_for and sizes[name] is None]
     if missing:
         raise ValueError(f"{missing} must be given when solving for `{solve_for}`.")
+    fixed = {name: _int(name, val, 1) for name, val in sizes.items() if name != solve_for}
 
     def result(size: int) -> PowerResult | None:
         d = dict(fixed, **{solve_for: size})

@@ -169,7 +169,7 @@ def _slow_percentile(values, p):
     return x[lo] + (h - lo) * (x[lo + 1] - x[lo])
 
 
-def slow_funnel(o, e, method, overdispersion, data_type="ratio", target=None):
+def slow_funnel(o, e, method, overdispersion, data_type="ratio", target=None, trim=True):
     """Per-unit limits and phi/tau2 following the domain note line by line."""
     n = len(o)
     if data_type == "proportion":
@@ -188,7 +188,10 @@ def slow_funnel(o, e, method, overdispersion, data_type="ratio", target=None):
         y = [math.sqrt(o[i] / e[i]) for i in range(n)]
         s = [1 / (2 * math.sqrt(e[i])) for i in range(n)]
     z = [(y[i] - theta0) / s[i] for i in range(n)]
-    if method == "shmi":
+    if not trim:
+        keep = list(range(n))
+        zk = list(z)
+    elif method == "shmi":
         ranks = _slow_average_ranks(z)
         keep = [i for i in range(n) if math.floor(ranks[i] * 10 / (n + 1)) not in (0, 9)]
         zk = [z[i] for i in keep]
@@ -243,6 +246,11 @@ def test_funnel_ratio_matches_slow_implementation(method, overdispersion, n):
     assert_allclose(res.tau2, tau2, rtol=1e-10, atol=1e-300)
     cols = ["lower_95", "upper_95", "lower_998", "upper_998", "z", "z_adjusted"]
     assert_allclose(res.table[cols].to_numpy(), slow[cols].to_numpy(), rtol=1e-10)
+    untrimmed = funnel_limits(o, e, method=method, overdispersion=overdispersion, trim=False)
+    slow_u, phi_u, tau2_u, _ = slow_funnel(list(o), list(e), method, overdispersion, trim=False)
+    assert_allclose([untrimmed.phi, untrimmed.tau2], [phi_u, tau2_u], rtol=1e-10)
+    assert_allclose(untrimmed.table[cols].to_numpy(), slow_u[cols].to_numpy(), rtol=1e-10)
+    assert untrimmed.n_trimmed == 0 and not untrimmed.table["trimmed"].any()
 
 
 @pytest.mark.parametrize("method", ["shmi", "cqc"])
@@ -340,6 +348,8 @@ def test_funnel_validation_messages():
         funnel_limits([1, 2], [1.0, 2.0], overdispersion="both")
     with pytest.raises(ValueError, match="`data_type`"):
         funnel_limits([1, 2], [1.0, 2.0], data_type="rate")
+    with pytest.raises(TypeError, match="`trim` must be True or False"):
+        funnel_limits([1, 2], [1.0, 2.0], trim="yes")
     with pytest.raises(ValueError, match="at least 2 units"):
         funnel_limits([1], [1.0])
     with pytest.raises(ValueError, match="`target` applies to data_type='proportion'"):

@@ -279,9 +279,11 @@ def _transform(data_type: str, method: str):
     return fwd, inv, se
 
 
-def _trim(z: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (z used for phi, weights mask of units used, trimmed flag)."""
+def _trim(z: np.ndarray, method: str, trim: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (z used for phi, mask of units used, trimmed flag)."""
     n = len(z)
+    if not trim:
+        return z, np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
     if method == "shmi":
         # average ranks 1..n; drop units in the bottom or top decile group,
         # floor(rank * 10 / (n + 1)) in {0, 9}; compared in exact integer
@@ -306,8 +308,10 @@ def _dispersion(z_used: np.ndarray, w_used: np.ndarray) -> tuple[float, float]:
     return phi, tau2
 
 
-def _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target):
+def _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target, trim):
     check_choice("data_type", data_type, ["ratio", "proportion"])
+    if not isinstance(trim, (bool, np.bool_)):
+        raise TypeError(f"`trim` must be True or False; got {trim!r}.")
     check_choice("method", method, ["shmi", "cqc"])
     check_choice("overdispersion", overdispersion, ["additive", "multiplicative", None])
     o, e, lab = _units(observed, expected, labels, proportion=(data_type == "proportion"))
@@ -364,6 +368,8 @@ class FunnelResult:
         Number of units.
     n_trimmed : int
         Number of units truncated (SHMI) or winsorised (CQC) in the estimate.
+    trim : bool
+        Whether the over-dispersion estimate trimmed the extreme z-scores.
     """
 
     table: pd.DataFrame
@@ -375,6 +381,7 @@ class FunnelResult:
     tau2: float
     n_units: int
     n_trimmed: int
+    trim: bool = True
 
     # -- limits on a grid ---------------------------------------------------------
     def _sd(self, e: np.ndarray) -> np.ndarray:
@@ -429,11 +436,11 @@ class FunnelResult:
         counts = self.table["flag"].value_counts().reindex(list(FLAG_CATEGORIES), fill_value=0)
         scale = {"ratio": {"shmi": "log", "cqc": "square-root"}[self.method],
                  "proportion": "arcsine-square-root"}[self.data_type]
+        trimming = ("no trimming" if not self.trim
+                     else "10% truncation" if self.method == "shmi" else "10% winsorisation")
         lines = [
             f"Funnel limits for {self.n_units} units ({self.data_type}s, target {self.target:.4g})",
-            f"  method {self.method!r} ({scale} scale, "
-            f"{'10% truncation' if self.method == 'shmi' else '10% winsorisation'}; "
-            f"{self.n_trimmed} unit(s) trimmed)",
+            f"  method {self.method!r} ({scale} scale, {trimming}; {self.n_trimmed} unit(s) trimmed)",
             f"  over-dispersion: phi = {self.phi:.4g}, tau2 = {self.tau2:.4g}; "
             f"limits use {self.overdispersion or 'no'} over-dispersion",
             "  flags: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
@@ -504,6 +511,7 @@ def funnel_limits(
     method: str = "shmi",
     overdispersion: str | None = "additive",
     target: float | None = None,
+    trim: bool = True,
 ) -> FunnelResult:
     """Funnel-plot control limits with over-dispersion, and a flag for each unit.
 
@@ -535,6 +543,13 @@ def funnel_limits(
     target : float, optional
         Target proportion for ``data_type="proportion"``; default the pooled
         proportion ``sum(events) / sum(n)``. Ratios always have target 1.
+    trim : bool, default True
+        Truncate (SHMI) or winsorise (CQC) the 10% most extreme z-scores at
+        each end before estimating ``phi`` and ``tau2``, as the published
+        methods do. ``False`` uses every unit as it is (the plain
+        DerSimonian-Laird moment estimator of ``tau2``); trimming makes the
+        estimates robust to outlying units but biases them downwards when
+        the true differences between units are normally distributed.
 
     Returns
     -------
@@ -611,7 +626,8 @@ def funnel_limits(
     >>> res.limits([100.0, 1000.0]).columns.tolist()
     ['target', 'lower_95', 'upper_95', 'lower_998', 'upper_998']
     """
-    o, e, lab, target = _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target)
+    o, e, lab, target = _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target,
+                                         trim)
     fwd, inv, se = _transform(data_type, method)
     ratio = o / e
     if data_type == "proportion":
@@ -626,7 +642,7 @@ def funnel_limits(
     y = fwd(ratio)
     s = se(e)
     z = (y - theta0) / s
-    z_used, used, trimmed = _trim(z, method)
+    z_used, used, trimmed = _trim(z, method, bool(trim))
     if not np.all(np.isfinite(z_used)):
         bad = used & ~np.isfinite(z)
         raise ValueError(
@@ -639,6 +655,7 @@ def funnel_limits(
     result = FunnelResult(
         table=pd.DataFrame(index=lab), data_type=data_type, method=method, overdispersion=overdispersion,
         target=tgt, phi=phi, tau2=tau2, n_units=len(o), n_trimmed=int(trimmed.sum()),
+        trim=bool(trim),
     )
     sd = result._sd(e)
     z_adj = (y - theta0) / sd

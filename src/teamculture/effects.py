@@ -325,7 +325,7 @@ def share_effect(
     (-3.3, -40.0)
     >>> print(eff)  # doctest: +NORMALIZE_WHITESPACE
     +5 percentage points of staff -> -3.30% mortality (95% CI -5.59% to -0.96%) -> -40.0 deaths per
-    year for a trust with 1,212 expected deaths (95% CI -67.8 to -11.7)
+    year for a trust with 1,212 expected deaths (95% CI -67.7 to -11.6)
 
     The same coefficient read against a relative change of 5 % of a 40 %
     share (2 points) is a much smaller effect:
@@ -649,9 +649,10 @@ def _group_h(n1: Any, n2: Any) -> Any:
     if n1 is None:
         return 4.0
     a, b = _array("n1", n1), _array("n2", n2)
-    if np.any(~(a > 0)) or np.any(~(b > 0)):
-        raise ValueError("`n1` and `n2` must be positive group sizes.")
-    return (a + b) ** 2 / (a * b)
+    if np.any(~(a >= 1)) or np.any(~(b >= 1)) or np.any(a + b < 3):
+        raise ValueError("`n1` and `n2` must be group sizes >= 1 with n1 + n2 >= 3.")
+    m = a + b - 2
+    return m / a + m / b
 
 
 def d_to_r(d: Any, n1: Any = None, n2: Any = None) -> Any:
@@ -667,12 +668,16 @@ def d_to_r(d: Any, n1: Any = None, n2: Any = None) -> Any:
     Returns
     -------
     float or numpy.ndarray
-        :math:`r = d/\\sqrt{d^2 + h}`, :math:`h = (n_1 + n_2)^2/(n_1 n_2)`
-        (4 for equal groups).
+        :math:`r = d/\\sqrt{d^2 + h}` with
+        :math:`h = m/n_1 + m/n_2`, :math:`m = n_1 + n_2 - 2`, or
+        :math:`h = 4` (large equal groups) when the sizes are omitted.
 
     Notes
     -----
-    R: ``effectsize::d_to_r(d, n1, n2)``.
+    With the sizes this is exact for the sample point-biserial correlation:
+    :math:`t = d/\\sqrt{1/n_1 + 1/n_2}` and :math:`r = t/\\sqrt{t^2 + m}`.
+    Borenstein et al. use :math:`h = (n_1 + n_2)^2/(n_1 n_2)`, which differs
+    by O(1/n). R: ``effectsize::d_to_r(d, n1, n2)``.
 
     References
     ----------
@@ -843,7 +848,8 @@ def _fixed_estimates(result: Any) -> tuple[pd.Series, pd.Series]:
         raise TypeError(f"`result` must have a `fixed_effects` attribute; got {type(result).__name__}.")
     if isinstance(fe, pd.Series):
         est = fe.astype(float)
-        se = pd.Series(np.nan, index=fe.index)
+        bse = getattr(result, "bse", None)
+        se = bse.astype(float).reindex(fe.index) if isinstance(bse, pd.Series) else pd.Series(np.nan, index=fe.index)
     elif isinstance(fe, pd.DataFrame):
         if "estimate" not in fe.columns:
             raise TypeError(
@@ -865,44 +871,48 @@ def _variance_components(result: Any, name: str) -> pd.Series:
     if "residual" not in vc.index:
         raise ValueError(f"`{name}.variance_components` must include 'residual'; has {list(vc.index)!r}.")
     v = vc.astype(float)
-    bad = v[~(v >= 0)]
+    variances = v[[not ("," in str(k)) for k in v.index]]  # covariances may be negative
+    bad = variances[~(variances >= 0)]
     if len(bad):
         raise ValueError(f"`{name}.variance_components` must be >= 0; got {bad.to_dict()!r}.")
     return v
 
 
-def standardized_coefficients(result: Any, data: pd.DataFrame, *, outcome: str) -> pd.DataFrame:
+def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
+                              outcome: str | None = None) -> pd.DataFrame:
     """Standardised fixed effects of a (multilevel) regression.
 
     Parameters
     ----------
     result : object
         A fitted model with ``fixed_effects``: a Series of estimates indexed
-        by term, or a DataFrame with ``estimate`` (and optionally ``se``)
-        columns, such as the result of :func:`teamculture.mixed`.
-    data : pandas.DataFrame
-        The data the model was fitted to; each standardised term must be a
-        numeric column of it (terms that are not, such as the intercept,
-        factor levels or interactions, get NaN).
-    outcome : str
-        Name of the outcome column in ``data``.
+        by term (SEs are taken from a ``bse`` Series when present), or a
+        DataFrame with ``estimate`` (and optionally ``se``) columns. Results
+        of :func:`teamculture.mixed` work directly.
+    data : pandas.DataFrame, optional
+        Where to take the standard deviations from. Default: the result's
+        own ``design`` matrix (every fixed-effect column, including dummies
+        and interactions) and ``response`` (the rows used in the fit). With
+        ``data``, each term that is a numeric column of ``data`` is
+        standardised (others, such as the intercept, get NaN).
+    outcome : str, optional
+        Name of the outcome column in ``data``; required with ``data``.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by term, columns ``estimate``, ``se``, ``sd_x``, ``sd_y``,
-        ``std_estimate``, ``std_se``.
+        ``std_estimate``, ``std_se``; NaN for the intercept and for terms
+        without a standard deviation (constant columns).
 
     Notes
     -----
     :math:`\\beta^* = \\beta\\, s_x / s_y` with the total (observed) standard
-    deviations of predictor and outcome over all rows used (Hox 2010, ch. 2);
-    SEs scale the same way. Rows with a missing outcome or predictor are left
-    out of the standard deviations, as they are left out of the fit. In a
-    multilevel model the total SD mixes within- and between-group variation;
-    for a group-level predictor use its SD across the rows, which weights
-    groups by size. R: ``effectsize::standardize_parameters(fit, method =
-    "basic")`` (uses the same total SDs).
+    deviations (n − 1 denominator) of predictor and outcome over the rows
+    used (Hox 2010, ch. 2); SEs scale the same way. In a multilevel model the
+    total SD mixes within- and between-group variation; a group-level
+    predictor's SD across rows weights groups by size. R:
+    ``effectsize::standardize_parameters(fit, method = "basic")``.
 
     References
     ----------
@@ -923,22 +933,40 @@ def standardized_coefficients(result: Any, data: pd.DataFrame, *, outcome: str) 
     Name: std_estimate, dtype: float64
     """
     est, se = _fixed_estimates(result)
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
-    if not isinstance(outcome, str) or outcome not in data.columns:
-        raise ValueError(f"`outcome` must name a column of `data`; got {outcome!r}.")
-    if not pd.api.types.is_numeric_dtype(data[outcome]):
-        raise TypeError(f"`outcome` column {outcome!r} must be numeric.")
-    terms = [t for t in est.index if t in data.columns and pd.api.types.is_numeric_dtype(data[t])]
-    used = data[[outcome, *terms]].astype(float)
-    used = used[np.isfinite(used.to_numpy()).all(axis=1)]
-    if len(used) < 2:
-        raise ValueError("`data` has fewer than 2 complete rows for the outcome and terms.")
-    sd_y = float(used[outcome].std(ddof=1))
+    if data is None:
+        if outcome is not None:
+            raise ValueError("`outcome` is used only with `data`.")
+        design = getattr(result, "design", None)
+        response = getattr(result, "response", None)
+        if not isinstance(design, pd.DataFrame) or not isinstance(response, pd.Series):
+            raise TypeError(
+                "without `data`, `result` must have `design` (DataFrame) and `response` (Series); "
+                "pass `data` and `outcome` instead."
+            )
+        y = response.to_numpy(dtype=float)
+        cols = {t: design[t].to_numpy(dtype=float) for t in est.index if t in design.columns}
+    else:
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
+        if not isinstance(outcome, str) or outcome not in data.columns:
+            raise ValueError(f"`outcome` must name a column of `data`; got {outcome!r}.")
+        if not pd.api.types.is_numeric_dtype(data[outcome]):
+            raise TypeError(f"`outcome` column {outcome!r} must be numeric.")
+        terms = [t for t in est.index if t in data.columns and pd.api.types.is_numeric_dtype(data[t])]
+        used = data[[outcome, *terms]].astype(float)
+        used = used[np.isfinite(used.to_numpy()).all(axis=1)]
+        y = used[outcome].to_numpy()
+        cols = {t: used[t].to_numpy() for t in terms}
+    if y.size < 2:
+        raise ValueError("fewer than 2 complete rows for the outcome and terms.")
+    sd_y = float(np.std(y, ddof=1))
+    if not sd_y > 0:
+        raise ValueError("the outcome is constant; standardised coefficients are undefined.")
     sd_x = pd.Series(np.nan, index=est.index, dtype=float)
-    for t in terms:
-        sd_x[t] = float(used[t].std(ddof=1))
-    out = pd.DataFrame(
+    for t, x in cols.items():
+        s = float(np.std(x, ddof=1))
+        sd_x[t] = s if s > 0 else np.nan  # a constant column (the intercept) has no scale
+    return pd.DataFrame(
         {
             "estimate": est.to_numpy(),
             "se": se.to_numpy(),
@@ -949,7 +977,6 @@ def standardized_coefficients(result: Any, data: pd.DataFrame, *, outcome: str) 
         },
         index=pd.Index(est.index, name="term"),
     )
-    return out
 
 
 def local_f_squared(full: Any, reduced: Any, *, variance: str = "residual") -> float:
@@ -1010,6 +1037,12 @@ def local_f_squared(full: Any, reduced: Any, *, variance: str = "residual") -> f
     if variance == "residual":
         va, vab = float(v_a["residual"]), float(v_ab["residual"])
     else:
+        slopes = [str(k) for k in (*v_a.index, *v_ab.index) if "|" in str(k)]
+        if slopes:
+            raise ValueError(
+                f"variance='total' needs random-intercept models; found random-slope components {few(slopes)} "
+                "(their total variance depends on the predictor). Use variance='residual'."
+            )
         va, vab = float(v_a.sum()), float(v_ab.sum())
     if vab <= 0:
         raise ValueError(f"the {variance} variance of `full` must be > 0; got {vab!r}.")

@@ -72,95 +72,131 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
 
 def _valid_mask(x: np.ndarray, codes: Sequence[float]) -> np.ndarray:
     m = x == codes[0]
+    tmp = np.empty(len(x), dtype=bool)
     for c in codes[1:]:
-        m |= x == c
+        np.equal(x, c, out=tmp)
+        m |= tmp
     return m
 
 
-def _item_matrix(
-    data: pd.DataFrame, inst: Instrument, item_ids: Sequence[str], colmap: Mapping[str, str], invalid: str
-) -> tuple[np.ndarray, dict[str, int]]:
-    """Keyed item codes (n x p): missing codes -> NaN, reversed items reversed.
+def _consecutive(codes: Sequence[float]) -> bool:
+    return all(float(c).is_integer() for c in codes) and all(b - a == 1 for a, b in zip(codes, codes[1:]))
 
-    Returns the matrix and the number of invalid codes set to missing per item
-    (only with ``invalid="missing"``; otherwise they raise).
+
+def _read_item(data: pd.DataFrame, col: str, iid: str, scale: ResponseScale, invalid: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of one item and the mask of valid answers; invalid codes raise or are counted.
+
+    The returned codes may be a view of the caller's data: never written to.
+    Entries outside the mask (missing, "does not apply", invalid) are arbitrary.
     """
-    n = len(data)
-    out = np.empty((n, len(item_ids)))
-    n_invalid: dict[str, int] = {}
-    for j, iid in enumerate(item_ids):
-        col = colmap[iid]
-        scale = inst.scale_for(iid)
-        x = _column_codes(data[col], scale, col)
-        ok = _valid_mask(x, scale.codes)
-        bad = ~ok
-        if bad.any():
+    x = _column_codes(data[col], scale, col)
+    n = len(x)
+    if n and _consecutive(scale.codes):
+        # fast path: all values NaN or integers within [low, high] (a few reductions)
+        mn, mx = np.fmin.reduce(x), np.fmax.reduce(x)
+        if np.isnan(mn) or (scale.low <= mn and mx <= scale.high):
             nan = np.isnan(x)
-            miss = nan | (_valid_mask(x, scale.missing_codes) if scale.missing_codes else False)
-            bad &= ~miss
-            if bad.any():
-                nbad = int(bad.sum())
-                if invalid == "raise":
-                    vals = np.unique(x[bad])
-                    raise ValueError(
-                        f"`data` column {col!r} (item {iid!r}) has {nbad} row(s) with invalid code(s) "
-                        f"{few([_num(v) for v in vals])}; scale {scale.name!r} allows "
-                        f"{[_num(c) for c in scale.codes]}"
-                        + (f" and missing code(s) {[_num(c) for c in scale.missing_codes]}" if scale.missing_codes else "")
-                        + "; pass invalid='missing' to count them as missing."
-                    )
-                n_invalid[iid] = nbad
-            x = np.where(ok, x, np.nan)
-        if inst.item(iid).reverse:
-            x = scale.low + scale.high - x
-        out[:, j] = x
-    return out, n_invalid
+            if np.count_nonzero(np.rint(x) != x) == np.count_nonzero(nan):
+                return x, ~nan, 0
+    ok = _valid_mask(x, scale.codes)
+    bad = ~ok & ~np.isnan(x)
+    if scale.missing_codes:
+        bad &= ~_valid_mask(x, scale.missing_codes)
+    nbad = int(np.count_nonzero(bad))
+    if nbad and invalid == "raise":
+        vals = np.unique(x[bad])
+        raise ValueError(
+            f"`data` column {col!r} (item {iid!r}) has {nbad} row(s) with invalid code(s) "
+            f"{few([_num(v) for v in vals])}; scale {scale.name!r} allows "
+            f"{[_num(c) for c in scale.codes]}"
+            + (f" and missing code(s) {[_num(c) for c in scale.missing_codes]}" if scale.missing_codes else "")
+            + "; pass invalid='missing' to count them as missing."
+        )
+    return x, ok, nbad
+
+
+def _read_items(
+    data: pd.DataFrame, inst: Instrument, colmap: Mapping[str, str], invalid: str
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
+    """item id -> (codes, valid mask); and item -> number of invalid codes set to missing."""
+    items: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    n_invalid: dict[str, int] = {}
+    for iid, col in colmap.items():
+        x, ok, nbad = _read_item(data, col, iid, inst.scale_for(iid), invalid)
+        items[iid] = (x, ok)
+        if nbad:
+            n_invalid[iid] = nbad
+    return items, n_invalid
 
 
 def _num(v: float) -> int | float:
     return int(v) if float(v).is_integer() else float(v)
 
 
-def _rescale(x: np.ndarray, inst: Instrument, item_ids: Sequence[str]) -> np.ndarray:
-    """Map keyed codes linearly from each item's [low, high] to the rule's range."""
+def _affine(inst: Instrument, iid: str) -> tuple[float, float]:
+    """(a, b) with keyed and rescaled value = a * code + b (reverse keying with the declared bounds)."""
+    sc = inst.scale_for(iid)
+    a, b = 1.0, 0.0
+    if inst.item(iid).reverse:
+        a, b = -1.0, sc.low + sc.high
     rng = inst.scoring.range
-    if rng is None:
-        return x
-    lo = np.array([inst.scale_for(i).low for i in item_ids])
-    hi = np.array([inst.scale_for(i).high for i in item_ids])
-    return (x - lo) / (hi - lo) * (rng[1] - rng[0]) + rng[0]
+    if rng is not None:
+        f = (rng[1] - rng[0]) / (sc.high - sc.low)
+        a, b = a * f, (b - sc.low) * f + rng[0]
+    return a, b
 
 
 def _subscale_scores(
-    v: np.ndarray, idx: Sequence[int], min_items: int, method: str
+    items: Mapping[str, tuple[np.ndarray, np.ndarray]], inst: Instrument, ids: Sequence[str], min_items: int,
+    method: str, n: int,
 ) -> np.ndarray:
-    """Mean (or prorated sum) of answered items; NaN below ``min_items`` answered."""
-    block = v[:, idx]
-    answered = ~np.isnan(block)
-    k = answered.sum(axis=1)
-    total = np.where(answered, block, 0.0).sum(axis=1)
+    """Mean (or prorated sum) of the answered keyed items; NaN below ``min_items`` answered.
+
+    Sums are accumulated per distinct affine keying (a, b), so each item costs
+    one masked add: sum_j (a_j x_j + b_j) = sum_k a_k S_k + b_k C_k.
+    """
+    acc: dict[tuple[float, float], list[np.ndarray]] = {}
+    for iid in ids:
+        x, ok = items[iid]
+        key = _affine(inst, iid)
+        if key not in acc:
+            acc[key] = [np.zeros(n), np.zeros(n)]
+        s, c = acc[key]
+        np.add(s, x, out=s, where=ok)
+        c += ok
+    total = np.zeros(n)
+    count = np.zeros(n)
+    for (a, b), (s, c) in acc.items():
+        total += a * s + b * c if (a, b) != (1.0, 0.0) else s
+        count += c
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / k
-    mean[k < min_items] = np.nan
+        mean = total / count
+    mean[count < min_items] = np.nan
     if method == "sum":
-        mean *= len(idx)
+        mean *= len(ids)
     return mean
 
 
-def _classify(v: np.ndarray, inst: Instrument, item_ids: Sequence[str]) -> np.ndarray:
+def _positive_mask(inst: Instrument, iid: str, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Valid answers whose *keyed* code is positive."""
+    sc = inst.scale_for(iid)
+    raw = [sc.low + sc.high - p for p in sc.positive] if inst.item(iid).reverse else list(sc.positive)
+    return _valid_mask(x, raw) & ok
+
+
+def _classify(items: Mapping[str, tuple[np.ndarray, np.ndarray]], inst: Instrument, n: int) -> np.ndarray:
     """Category codes 0, 1, 2 (met / not met / gate not met) or -1 (unclassified)."""
     rule = inst.classification  # only called for classification instruments
-    pos = {i: np.asarray(inst.scale_for(i).positive) for i in item_ids}
-    g = v[:, item_ids.index(rule.gate)]
-    g_met = _valid_mask(g, pos[rule.gate])
-    out = np.full(len(v), -1, dtype=np.int8)
-    out[~np.isnan(g) & ~g_met] = 2
-    any_fail = np.zeros(len(v), dtype=bool)
-    all_met = np.ones(len(v), dtype=bool)
+    g, g_ok = items[rule.gate]
+    g_met = _positive_mask(inst, rule.gate, g, g_ok)
+    out = np.full(n, -1, dtype=np.int8)
+    out[g_ok & ~g_met] = 2
+    any_fail = np.zeros(n, dtype=bool)
+    all_met = np.ones(n, dtype=bool)
     for c in rule.criteria:
-        x = v[:, item_ids.index(c)]
-        met = _valid_mask(x, pos[c])
-        any_fail |= ~np.isnan(x) & ~met
+        x, ok = items[c]
+        met = _positive_mask(inst, c, x, ok)
+        any_fail |= ok & ~met
         all_met &= met
     out[g_met & any_fail] = 1
     out[g_met & ~any_fail & all_met] = 0
@@ -245,24 +281,26 @@ def _validate_score(data: Any, instrument: Any, columns: Any, survey_year: Any, 
     return inst, colmap, mins
 
 
-def _scores(data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int],
-            invalid: str) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, int]]:
-    item_ids = list(colmap)
-    keyed, n_invalid = _item_matrix(data, inst, item_ids, colmap, invalid)
+def _scores(
+    data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int], invalid: str
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
+    items, n_invalid = _read_items(data, inst, colmap, invalid)
+    n = len(data)
     if inst.classification is not None:
         rule = inst.classification
-        cat = pd.Categorical.from_codes(_classify(keyed, inst, item_ids), categories=list(rule.categories))
+        cat = pd.Categorical.from_codes(_classify(items, inst, n), categories=list(rule.categories))
         out = pd.DataFrame({rule.name: cat}, index=data.index)
     else:
-        v = _rescale(keyed, inst, item_ids)
-        pos = {iid: j for j, iid in enumerate(item_ids)}
         cols: dict[str, np.ndarray] = {}
         for name, ids in inst.subscales.items():
-            cols[name] = _subscale_scores(v, [pos[i] for i in ids], mins[name], inst.scoring.method)
+            cols[name] = _subscale_scores(items, inst, ids, mins[name], inst.scoring.method, n)
         for name, subs in inst.composites.items():
-            cols[name] = np.mean(np.column_stack([cols[s] for s in subs]), axis=1)
+            comp = cols[subs[0]].copy()
+            for sname in subs[1:]:
+                comp += cols[sname]
+            cols[name] = comp / len(subs)
         out = pd.DataFrame(cols, index=data.index)
-    return out, keyed, item_ids, n_invalid
+    return out, items, n_invalid
 
 
 def score(
@@ -370,7 +408,7 @@ def score(
     1                  7.500000
     """
     inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
-    out, _, _, n_invalid = _scores(data, inst, colmap, mins, invalid)
+    out, _, n_invalid = _scores(data, inst, colmap, mins, invalid)
     if n_invalid:
         total = sum(n_invalid.values())
         warnings.warn(
@@ -471,6 +509,26 @@ def _group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarr
     return out
 
 
+def _group_codes(data: pd.DataFrame, by: Any) -> tuple[np.ndarray, pd.Index]:
+    """Integer group codes and sorted labels (fast path for categorical columns)."""
+    if isinstance(by, str):
+        if by not in data.columns:
+            raise ValueError(f"`by` column {by!r} is not in `data`.")
+        groups = data[by]
+    else:
+        groups = by
+    if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype) and len(groups) == len(data):
+        codes = groups.cat.codes.to_numpy()
+        cats = groups.cat.categories
+        if len(codes) and codes.min() >= 0 and cats.is_monotonic_increasing and cats.is_unique:
+            used = np.bincount(codes, minlength=len(cats)) > 0
+            if used.all():
+                return codes.astype(np.intp), pd.Index(cats, name=groups.name)
+            remap = np.cumsum(used) - 1
+            return remap[codes].astype(np.intp), pd.Index(cats[used], name=groups.name)
+    return factorize_groups(groups, len(data), name="by")
+
+
 def _weights(data: pd.DataFrame, weights: Any) -> np.ndarray | None:
     if weights is None:
         return None
@@ -561,15 +619,9 @@ def score_groups(
     """
     check_choice("denominator", denominator, _DENOMINATORS)
     inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
-    if isinstance(by, str):
-        if by not in data.columns:
-            raise ValueError(f"`by` column {by!r} is not in `data`.")
-        groups = data[by]
-    else:
-        groups = by
-    gcodes, labels = factorize_groups(groups, len(data), name="by")
+    gcodes, labels = _group_codes(data, by)
     w = _weights(data, weights)
-    scores, keyed, item_ids, n_invalid = _scores(data, inst, colmap, mins, invalid)
+    scores, items, n_invalid = _scores(data, inst, colmap, mins, invalid)
     if n_invalid:
         warnings.warn(
             f"{sum(n_invalid.values())} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
@@ -614,16 +666,15 @@ def score_groups(
         category_percent = frame(pct, cats)
 
     # item percent positive on the keyed codes
-    pos_items = [i for i in item_ids if inst.scale_for(i).positive]
+    pos_items = [i for i in colmap if inst.scale_for(i).positive]
     if pos_items:
-        jj = [item_ids.index(i) for i in pos_items]
-        k = keyed[:, jj]
-        valid = ~np.isnan(k)
-        positive = np.column_stack(
-            [_valid_mask(k[:, t], inst.scale_for(i).positive) for t, i in enumerate(pos_items)]
-        )
-        num = _group_sum(gcodes, positive * wv[:, None], G)
-        den = _group_sum(gcodes, valid * wv[:, None], G)
+        num = np.empty((G, len(pos_items)))
+        den = np.empty((G, len(pos_items)))
+        for t, iid in enumerate(pos_items):
+            x, ok = items[iid]
+            positive = _positive_mask(inst, iid, x, ok)
+            num[:, t] = np.bincount(gcodes, weights=positive * wv if w is not None else positive, minlength=G)
+            den[:, t] = np.bincount(gcodes, weights=ok * wv if w is not None else ok, minlength=G)
         with np.errstate(invalid="ignore", divide="ignore"):
             item_pp = frame(100.0 * num / den, pos_items)
     else:

@@ -314,3 +314,93 @@ def test_alpha_equals_slow_variance_formula(x):
     for j in range(k):
         rest = np.delete(arr, j, axis=1).sum(axis=1)
         assert_allclose(res.items["r_drop"].iloc[j], np.corrcoef(arr[:, j], rest)[0, 1], rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# omega vs psych::omega (iterative: psych stops optim at its default
+# tolerance and GPArotation at 1e-5; its communalities are off the optimum by
+# up to ~2e-5, so omega_total agrees to ~1e-7 and omega_h to ~2e-6 relative.
+# Tolerances below are 5-10x those observed differences.)
+# ---------------------------------------------------------------------------
+
+
+def _match_columns(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Reorder/reflect our group-factor columns to psych's (factor order and sign are arbitrary)."""
+    out = np.empty_like(theirs)
+    used: set[int] = set()
+    for j in range(theirs.shape[1]):
+        score = [abs(np.dot(ours[:, i], theirs[:, j])) if i not in used else -1 for i in range(ours.shape[1])]
+        i = int(np.argmax(score))
+        used.add(i)
+        out[:, j] = ours[:, i] * np.sign(np.dot(ours[:, i], theirs[:, j]))
+    return out
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_omega_matches_psych(bifactor9, psych_ref, m):
+    ref = psych_ref["omega"][f"bifactor9_{m}"]
+    res = tc.omega(bifactor9, n_factors=m)
+    assert res.converged
+    assert_allclose(res.omega_total, ref["omega_tot"], rtol=1e-6)
+    assert_allclose(res.omega_hierarchical, ref["omega_h"], rtol=1e-5)
+    assert_allclose(res.omega_limit, ref["omega_lim"], rtol=1e-5)
+    assert_allclose(res.alpha, ref["alpha"], rtol=1e-10)
+    sl = ref["sl"]
+    assert_allclose(res.loadings["g"], sl["g"], atol=1e-4)
+    assert_allclose(res.loadings["h2"], sl["h2"], atol=2e-4)
+    assert_allclose(res.loadings["u2"], sl["u2"], atol=2e-4)
+    if m > 1:
+        theirs = np.column_stack([sl[f"F{j}*"] for j in range(1, m + 1)])
+        ours = _match_columns(res.loadings[[f"F{j}" for j in range(1, m + 1)]].to_numpy(), theirs)
+        assert_allclose(ours, theirs, atol=1e-4)
+        phi_theirs = np.sort(np.array(ref["phi"]).reshape(m, m)[np.triu_indices(m, 1)])
+        phi_ours = np.sort(np.abs(res.factor_correlations.to_numpy()[np.triu_indices(m, 1)]))
+        assert_allclose(phi_ours, phi_theirs, atol=1e-4)
+
+
+def test_omega_one_factor_keyed_matches_psych(likert6, psych_ref):
+    ref = psych_ref["omega"]["likert6_keyed_1"]
+    res = tc.omega(likert6, n_factors=1, keys=KEYS6, bounds=(1, 5))
+    assert_allclose(res.omega_total, ref["omega_tot"], rtol=1e-6)
+    assert_allclose(res.omega_hierarchical, ref["omega_h"], rtol=1e-6)
+    # the one-factor loadings are psych::fa(nfactors = 1, fm = "minres")
+    fa1 = psych_ref["fa1"]["likert6_keyed"]
+    assert_allclose(res.loadings["g"], fa1["loadings"], atol=1e-5)
+    assert_allclose(res.loadings["u2"], fa1["uniquenesses"], atol=1e-5)
+
+
+def test_omega_reflects_negative_items(likert6, psych_ref):
+    # unkeyed A3 loads negatively: it is reflected, and omega equals the keyed analysis
+    ref = psych_ref["omega"]["likert6_keyed_1"]
+    res = tc.omega(likert6, n_factors=1)
+    assert res.reflected == ("A3",)
+    assert_allclose(res.omega_total, ref["omega_tot"], rtol=1e-6)
+
+
+def test_omega_one_factor_closed_form():
+    # exact one-factor correlation structure: minres recovers it, so
+    # omega_t = omega_h = (sum l)^2 / 1'R1 with R = ll' + diag(1 - l^2)
+    lam = np.array([0.8, 0.7, 0.6, 0.5, 0.75])
+    r = np.outer(lam, lam)
+    np.fill_diagonal(r, 1.0)
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((400, 5))
+    z = (z - z.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
+    x = z @ np.linalg.cholesky(r).T  # sample correlation exactly r
+    res = tc.omega(x, n_factors=1)
+    expected = lam.sum() ** 2 / r.sum()
+    assert_allclose(res.omega_total, expected, rtol=1e-8)
+    assert_allclose(res.omega_hierarchical, expected, rtol=1e-8)
+    assert_allclose(res.loadings["g"], lam, rtol=1e-6)
+
+
+def test_omega_validation(bifactor9):
+    with pytest.raises(ValueError, match="too many"):
+        tc.omega(bifactor9, n_factors=5)
+    with pytest.raises(TypeError, match="n_factors"):
+        tc.omega(bifactor9, n_factors=2.5)
+    with pytest.raises(ValueError, match="at least 3"):
+        tc.omega(bifactor9[["V1", "V2"]], n_factors=1)
+    res = tc.omega(bifactor9, n_factors=3)
+    assert "omega hierarchical" in res.summary()
+    assert list(res.loadings.columns) == ["g", "F1", "F2", "F3", "h2", "u2", "p2"]

@@ -404,3 +404,132 @@ def test_omega_validation(bifactor9):
     res = tc.omega(bifactor9, n_factors=3)
     assert "omega hierarchical" in res.summary()
     assert list(res.loadings.columns) == ["g", "F1", "F2", "F3", "h2", "u2", "p2"]
+
+
+# ---------------------------------------------------------------------------
+# multilevel reliability: base-R manova sums of squares, psych::statsBy,
+# psych::alpha / psych::fa on the level covariance matrices
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ml_result(multilevel_data):
+    return tc.multilevel_reliability(multilevel_data, "g")
+
+
+def test_multilevel_decomposition_matches_manova(ml_result, psych_ref):
+    ref = psych_ref["multilevel"]
+    n, g = ref["n"], ref["G"]
+    assert (ml_result.n_obs, ml_result.n_groups) == (n, g)
+    ss_w = np.array(ref["ss_within"]).reshape(4, 4)
+    ss_b = np.array(ref["ss_between"]).reshape(4, 4)
+    assert_allclose(ml_result.cov_within.to_numpy() * (n - g), ss_w, rtol=1e-10)
+    sizes = np.array(ref["sizes"])
+    c = (n - (sizes**2).sum() / n) / (g - 1)
+    assert_allclose(ml_result.group_size_c, c, rtol=1e-12)
+    ms_b = ss_b / (g - 1)
+    assert_allclose(ml_result.cov_between.to_numpy(), (ms_b - ss_w / (n - g)) / c, rtol=1e-10)
+
+
+def test_multilevel_matches_statsby(ml_result, psych_ref):
+    ref = psych_ref["multilevel"]
+    cw = ml_result.cov_within.to_numpy()
+    sd = np.sqrt(np.diag(cw))
+    assert_allclose(cw / np.outer(sd, sd), np.array(ref["rwg"]).reshape(4, 4), rtol=1e-10)
+    # statsBy ICC2 = (MSb - MSw) / MSb: the same on our decomposition
+    assert_allclose(ml_result.items["icc2"], ref["ICC2"][1:], rtol=1e-10)
+    # statsBy ICC1 uses the mean group size N/G where our variance components use
+    # the ANOVA c; rebuild MSb from our matrices and apply statsBy's formula
+    var_w = ml_result.items["var_within"].to_numpy()
+    ms_b = ml_result.group_size_c * ml_result.items["var_between"].to_numpy() + var_w
+    npr = ref["n"] / ref["G"]
+    assert_allclose((ms_b - var_w) / (ms_b + var_w * (npr - 1)), ref["ICC1"][1:], rtol=1e-10)
+
+
+def test_multilevel_alpha_matches_psych(ml_result, psych_ref):
+    ref = psych_ref["multilevel"]
+    assert_allclose(ml_result.alpha_within, ref["alpha_within"], rtol=1e-10)
+    assert_allclose(ml_result.alpha_between, ref["alpha_between"], rtol=1e-10)
+
+
+def _offdiag_residual(s, lam, psi):
+    e = s - np.outer(lam, lam) - np.diag(psi)
+    np.fill_diagonal(e, 0.0)
+    return float((e**2).sum())
+
+
+def test_multilevel_omega_vs_psych_fa(ml_result, psych_ref):
+    ref = psych_ref["multilevel"]
+    # within: psych's optim stops ~1e-4 from the minres optimum on this scale
+    fw = ref["fa_within"]
+    assert_allclose(ml_result.items["loading_within"], fw["loadings"], atol=3e-4)
+    lam, psi = np.array(fw["loadings"]), np.array(fw["uniquenesses"])
+    assert_allclose(ml_result.omega_within, lam.sum() ** 2 / (lam.sum() ** 2 + psi.sum()), rtol=1e-4)
+    # between (small variances): psych's fa stops well short of the optimum;
+    # ours has the smaller minres criterion (checked on the same matrix).
+    fb = ref["fa_between"]
+    sb = ml_result.cov_between.to_numpy()
+    lam_b = ml_result.items["loading_between"].to_numpy()
+    psi_b = np.diag(sb) - lam_b**2
+    assert _offdiag_residual(sb, lam_b, psi_b) <= _offdiag_residual(sb, np.array(fb["loadings"]), fb["uniquenesses"])
+
+
+def test_multilevel_exact_one_factor_levels():
+    # group means and deviations constructed so that S_W and Sigma_B are exactly
+    # one-factor matrices: level omegas and alphas have closed forms
+    rng = np.random.default_rng(5)
+    k, g, m = 4, 30, 6
+    lw, pw = np.array([0.9, 0.8, 0.7, 0.6]), np.array([0.5, 0.6, 0.4, 0.7])
+    lb, pb = np.array([0.5, 0.4, 0.45, 0.3]), np.array([0.05, 0.08, 0.06, 0.04])
+    sw = np.outer(lw, lw) + np.diag(pw)
+    sbt = np.outer(lb, lb) + np.diag(pb)
+
+    def exact(z, cov):
+        z = z - z.mean(0)
+        z = z @ np.linalg.inv(np.linalg.cholesky(z.T @ z)).T
+        return z @ np.linalg.cholesky(cov).T
+
+    # pooled within: stack group blocks whose deviations jointly have crossproduct sw * (N - G)
+    dev = rng.standard_normal((g * m, k))
+    codes = np.repeat(np.arange(g), m)
+    dev -= np.array([dev[codes == j].mean(0) for j in range(g)])[codes]
+    dev = dev @ np.linalg.inv(np.linalg.cholesky(dev.T @ dev)).T @ np.linalg.cholesky(sw * (g * m - g)).T
+    # balanced: c = m, MS_B = m * cov(group means); choose means with cov = sbt + sw / m
+    mu = exact(rng.standard_normal((g, k)), (sbt + sw / m) * (g - 1))
+    x = dev + mu[codes] + 3.0
+    res = tc.multilevel_reliability(x, codes)
+    assert_allclose(res.cov_within.to_numpy(), sw, rtol=1e-9, atol=1e-12)
+    assert_allclose(res.cov_between.to_numpy(), sbt, rtol=1e-9, atol=1e-12)
+    assert_allclose(res.omega_within, lw.sum() ** 2 / (lw.sum() ** 2 + pw.sum()), rtol=1e-7)
+    assert_allclose(res.omega_between, lb.sum() ** 2 / (lb.sum() ** 2 + pb.sum()), rtol=1e-7)
+    assert_allclose(res.alpha_within, k / (k - 1) * (1 - np.trace(sw) / sw.sum()), rtol=1e-9)
+    assert_allclose(res.alpha_between, k / (k - 1) * (1 - np.trace(sbt) / sbt.sum()), rtol=1e-9)
+
+
+def test_multilevel_invariances_and_no_mutation(multilevel_data, ml_result):
+    before = multilevel_data.copy()
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(multilevel_data))
+    shuffled = multilevel_data.iloc[perm]
+    relabelled = shuffled.assign(g="T" + shuffled["g"].str[::-1])
+    res = tc.multilevel_reliability(relabelled[["m1", "m2", "m3", "m4"]], relabelled["g"])
+    pd.testing.assert_frame_equal(multilevel_data, before)
+    for name in ("alpha_within", "alpha_between", "omega_within", "omega_between"):
+        assert_allclose(getattr(res, name), getattr(ml_result, name), rtol=1e-9)
+
+
+def test_multilevel_missing_and_validation(multilevel_data):
+    x = multilevel_data.copy()
+    x.loc[x.index[:3], "m2"] = np.nan
+    with pytest.warns(DroppedDataWarning, match="3 of"):
+        res = tc.multilevel_reliability(x, "g")
+    assert res.n_dropped == 3
+    with pytest.raises(ValueError, match="nan_policy"):
+        tc.multilevel_reliability(x, "g", nan_policy="pairwise")
+    with pytest.raises(ValueError, match="not a column"):
+        tc.multilevel_reliability(x, "team")
+    with pytest.raises(ValueError, match="at least two groups"):
+        tc.multilevel_reliability(multilevel_data[["m1", "m2"]], np.zeros(len(multilevel_data)))
+    with pytest.raises(ValueError, match="missing label"):
+        tc.multilevel_reliability(multilevel_data[["m1", "m2"]], [None] * len(multilevel_data))
+    assert "between groups" in res.summary()

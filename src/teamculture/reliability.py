@@ -944,3 +944,238 @@ def omega(
         n_dropped=n_dropped,
         converged=bool(sl["converged"]),
     )
+
+
+# ---------------------------------------------------------------------------
+# multilevel reliability
+# ---------------------------------------------------------------------------
+
+
+def _one_factor_omega(s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Omega (Sum l)^2 / ((Sum l)^2 + Sum psi) of a one-factor minres fit to a covariance matrix."""
+    d = np.diag(s)
+    lam, psi, _ = _minres(s, 1, lower=np.zeros_like(d), upper=d.copy())
+    lam = lam[:, 0]
+    if lam.sum() < 0:
+        lam = -lam
+    common = lam.sum() ** 2
+    return float(common / (common + psi.sum())), lam, psi
+
+
+@dataclass(frozen=True)
+class MultilevelReliabilityResult:
+    """Result of :func:`multilevel_reliability`.
+
+    Attributes
+    ----------
+    alpha_within, alpha_between : float
+        Cronbach's alpha of the within-group and between-group covariance
+        matrices (Geldhof et al. 2014). NaN at a level whose covariance
+        matrix has a non-positive variance.
+    omega_within, omega_between : float
+        Omega from a one-factor minres fit to each level's covariance matrix,
+        ``(sum l)^2 / ((sum l)^2 + sum psi)``.
+    cov_within, cov_between : pandas.DataFrame
+        Pooled within-group covariance matrix and method-of-moments
+        between-group covariance matrix (items x items).
+    items : pandas.DataFrame
+        One row per item: ``var_within``, ``var_between``, ``icc1``,
+        ``icc2``, ``loading_within``, ``loading_between``.
+    n_obs, n_groups, n_dropped : int
+        Respondents used, groups, respondents excluded.
+    group_size_c : float
+        The ANOVA "average group size" ``(N - sum n_j^2 / N) / (G - 1)``.
+    """
+
+    alpha_within: float
+    alpha_between: float
+    omega_within: float
+    omega_between: float
+    cov_within: pd.DataFrame = field(repr=False)
+    cov_between: pd.DataFrame = field(repr=False)
+    items: pd.DataFrame = field(repr=False)
+    n_obs: int
+    n_groups: int
+    n_dropped: int
+    group_size_c: float
+
+    def summary(self) -> str:
+        """A formatted report."""
+        lines = [
+            f"Multilevel reliability: {len(self.items)} items, {self.n_obs} respondents in {self.n_groups} groups "
+            f"({self.n_dropped} dropped; ANOVA group size c = {self.group_size_c:.2f})",
+            f"  within groups : alpha {self.alpha_within:.3f}   omega {self.omega_within:.3f}",
+            f"  between groups: alpha {self.alpha_between:.3f}   omega {self.omega_between:.3f}",
+            "",
+            self.items.to_string(float_format=lambda v: f"{v:.3f}"),
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def multilevel_reliability(
+    items: Any,
+    groups: Any,
+    *,
+    keys: Any = None,
+    bounds: Any = None,
+    nan_policy: str = "omit",
+) -> MultilevelReliabilityResult:
+    r"""Within- and between-group alpha and omega (Geldhof, Preacher & Zyphur 2014).
+
+    R: the covariance decomposition is that of ``psych::statsBy`` (its
+    ``rwg`` is the pooled within-group correlation matrix, ``ICC1``/``ICC2``
+    the item ICCs); the level-specific coefficients are
+    ``psych::alpha`` / ``psych::fa`` applied to each level's matrix.
+
+    Parameters
+    ----------
+    items : DataFrame or array_like, shape (n_respondents, k)
+        Numeric item responses (k >= 2); not modified.
+    groups : array_like or str
+        Group label per respondent, or the name of a column of ``items``
+        holding it (that column is then not an item).
+    keys, bounds
+        As in :func:`cronbach_alpha`.
+    nan_policy : {"omit", "raise"}, default "omit"
+        Respondents with a missing item are excluded (counted in
+        ``n_dropped``, with a :class:`~teamculture.errors.DroppedDataWarning`);
+        the decomposition needs complete responses.
+
+    Returns
+    -------
+    MultilevelReliabilityResult
+
+    Notes
+    -----
+    With :math:`N` respondents in :math:`G` groups of sizes :math:`n_j`,
+    group means :math:`\bar y_j` and grand mean :math:`\bar y`, the ANOVA
+    (method-of-moments) estimators are the pooled within-group covariance
+
+    .. math::
+
+        S_W = \frac{1}{N-G}\sum_j\sum_{i\in j}(y_{ij}-\bar y_j)(y_{ij}-\bar y_j)^\top,
+
+    and, with :math:`MS_B = \frac{1}{G-1}\sum_j n_j(\bar y_j-\bar y)(\bar y_j-\bar y)^\top`
+    and :math:`c = (N - \sum_j n_j^2/N)/(G-1)`, the between-group covariance
+    :math:`\Sigma_B = (MS_B - S_W)/c` (Muthén 1994). Geldhof et al. apply
+    the single-level formulas to each level: :math:`\alpha_W` and
+    :math:`\alpha_B` are Cronbach's alpha of :math:`S_W` and
+    :math:`\Sigma_B`; :math:`\omega_W`, :math:`\omega_B` are
+    :math:`(\sum\lambda)^2 / ((\sum\lambda)^2 + \sum\psi)` from a
+    one-factor unweighted-least-squares (minres) fit to each matrix. Geldhof
+    et al. estimate the two matrices by multilevel CFA (maximum likelihood);
+    the moment estimators used here are unbiased and closed-form, and agree
+    closely with ML when groups are not tiny. Item ICCs:
+    ``icc1 = var_between / (var_between + var_within)``,
+    ``icc2 = (MS_B - S_W) / MS_B`` on the diagonal.
+
+    References
+    ----------
+    .. [1] Geldhof, G. J., Preacher, K. J., & Zyphur, M. J. (2014).
+       Reliability estimation in a multilevel confirmatory factor analysis
+       framework. Psychological Methods, 19, 72-91.
+    .. [2] Muthén, B. O. (1994). Multilevel covariance structure analysis.
+       Sociological Methods & Research, 22, 376-398.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> survey = tc.simulate.national_survey("small", seed=1)
+    >>> staff = survey.staff.dropna(subset=["cl1", "cl2", "cl3", "cl4"])
+    >>> res = tc.multilevel_reliability(staff[["cl1", "cl2", "cl3", "cl4"]], staff["team"])
+    >>> res.n_groups, res.n_obs
+    (500, 9191)
+    >>> round(res.alpha_within, 3), round(res.alpha_between, 3)
+    (0.82, 0.999)
+
+    The simulator generates compassionate leadership from one team-level
+    factor, so the team means are almost perfectly consistent; within teams
+    the items are less so.
+    """
+    if nan_policy not in ("omit", "raise"):
+        raise ValueError(
+            f"`nan_policy` must be one of ['omit', 'raise'] for multilevel_reliability; got {nan_policy!r} "
+            "(the covariance decomposition needs complete responses)."
+        )
+    df = _as_item_frame(items) if not isinstance(items, pd.DataFrame) else items
+    if isinstance(groups, str):
+        if not isinstance(df, pd.DataFrame) or groups not in df.columns:
+            raise ValueError(f"`groups` = {groups!r} is not a column of `items`.")
+        labels = df[groups].to_numpy()
+        df = df.drop(columns=[groups])
+    else:
+        labels = groups.to_numpy() if isinstance(groups, pd.Series) else np.asarray(groups)
+    codes, glabels = factorize_groups(labels, len(df), name="groups")
+    x, cols, _reverse, used, n_dropped = _prepare(df, keys, bounds, nan_policy)
+    codes = codes[used]
+    present, codes = np.unique(codes, return_inverse=True)
+    n_groups = len(present)
+    n = x.shape[0]
+    k = len(cols)
+    if n_groups < 2:
+        raise ValueError(f"`groups` must have at least two groups with complete responses; got {n_groups}.")
+    if n <= n_groups:
+        raise ValueError(
+            f"every group has a single respondent ({n} respondents, {n_groups} groups); "
+            "within-group variation cannot be estimated."
+        )
+    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    sums = np.zeros((n_groups, k))
+    np.add.at(sums, codes, x)
+    means = sums / sizes[:, None]
+    dev_w = x - means[codes]
+    s_w = dev_w.T @ dev_w / (n - n_groups)
+    grand = x.mean(axis=0)
+    dev_b = (means - grand) * np.sqrt(sizes)[:, None]
+    ms_b = dev_b.T @ dev_b / (n_groups - 1)
+    c = (n - (sizes**2).sum() / n) / (n_groups - 1)
+    s_b = (ms_b - s_w) / c
+    var_w = np.diag(s_w)
+    var_b = np.diag(s_b)
+    if (var_w <= 0).any():
+        bad = [cols[j] for j in np.flatnonzero(var_w <= 0)]
+        raise ValueError(f"{len(bad)} item(s) have no within-group variance {few(bad)}.")
+    a_w = _alpha_core(s_w, _cov_to_cor(s_w))["alpha"]
+    om_w, lam_w, _ = _one_factor_omega(s_w)
+    if (var_b <= 0).any():
+        bad = [cols[j] for j in np.flatnonzero(var_b <= 0)]
+        warnings.warn(
+            f"{len(bad)} item(s) {few(bad)} have a non-positive between-group variance estimate; "
+            "between-group reliability is undefined (NaN).",
+            SmallGroupWarning,
+            stacklevel=2,
+        )
+        a_b = om_b = float("nan")
+        lam_b = np.full(k, np.nan)
+    else:
+        a_b = _alpha_core(s_b, _cov_to_cor(s_b))["alpha"]
+        om_b, lam_b, _ = _one_factor_omega(s_b)
+    index = pd.Index(cols, name="item")
+    table = pd.DataFrame(
+        {
+            "var_within": var_w,
+            "var_between": var_b,
+            "icc1": var_b / (var_b + var_w),
+            "icc2": (np.diag(ms_b) - var_w) / np.diag(ms_b),
+            "loading_within": lam_w,
+            "loading_between": lam_b,
+        },
+        index=index,
+    )
+    del glabels  # labels are not needed in the result: levels are pooled
+    return MultilevelReliabilityResult(
+        alpha_within=float(a_w),
+        alpha_between=float(a_b),
+        omega_within=float(om_w),
+        omega_between=float(om_b),
+        cov_within=pd.DataFrame(s_w, index=index, columns=index.copy()),
+        cov_between=pd.DataFrame(s_b, index=index, columns=index.copy()),
+        items=table,
+        n_obs=int(n),
+        n_groups=int(n_groups),
+        n_dropped=n_dropped,
+        group_size_c=float(c),
+    )

@@ -68,7 +68,7 @@ def multilevel(rng: np.random.Generator) -> pd.DataFrame:
     fw = rng.standard_normal(n)
     lb = np.array([0.5, 0.4, 0.45, 0.35])
     lw = np.array([0.9, 0.8, 1.0, 0.7])
-    eb = rng.standard_normal((45, 4))[g - 1] * 0.2
+    eb = rng.standard_normal((45, 4))[g - 1] * 0.4
     z = fb[:, None] * lb + eb + fw[:, None] * lw + rng.standard_normal((n, 4)) * 0.8
     x = np.clip(np.round(4 + z), 1, 7).astype(int)
     df = pd.DataFrame(x, columns=["m1", "m2", "m3", "m4"])

@@ -21,7 +21,9 @@
 #   multilevel: statsBy (rwg = pooled within-group correlations, ICC1, ICC2),
 #     manova SSCP matrices (ss_between, ss_within, row-major), n, G, sizes
 #     (group sizes in label order), alpha of the method-of-moments within /
-#     between covariance matrices by psych::alpha on those matrices.
+#     between covariance matrices by psych::alpha on those matrices, and
+#     one-factor psych::fa(covar = TRUE, fm = "minres") fits to each matrix
+#     (fa_within, fa_between: loadings, uniquenesses).
 suppressPackageStartupMessages({
   library(psych)
   library(GPArotation)
@@ -120,12 +122,17 @@ sw <- ss$Residuals / (n - G)
 msb <- ss[["factor(ml$g)"]] / (G - 1)
 c_n <- (n - sum(sizes^2) / n) / (G - 1)
 sbetween <- (msb - sw) / c_n
+fa1cov <- function(S) {
+  f <- fa(S, nfactors = 1, fm = "minres", covar = TRUE)
+  list(loadings = as.numeric(f$loadings), uniquenesses = as.numeric(f$uniquenesses))
+}
 res$multilevel <- list(
   n = n, G = G, sizes = sizes,
   rwg = rowmajor(sb$rwg), ICC1 = as.numeric(sb$ICC1), ICC2 = as.numeric(sb$ICC2),
   ss_between = rowmajor(ss[["factor(ml$g)"]]), ss_within = rowmajor(ss$Residuals),
   alpha_within = as.numeric(alpha(sw, warnings = FALSE)$total$raw_alpha),
-  alpha_between = as.numeric(alpha(sbetween, warnings = FALSE)$total$raw_alpha)
+  alpha_between = as.numeric(alpha(sbetween, warnings = FALSE)$total$raw_alpha),
+  fa_within = fa1cov(sw), fa_between = fa1cov(sbetween)
 )
 
 versions <- list(

@@ -1,0 +1,345 @@
+"""Tests for teamculture.outcomes.
+
+Oracles: ``tests/reference/outcomes.R`` (R ``glm`` Poisson / quasi-Poisson,
+``MASS::glm.nb``, ``lm``, ``sandwich`` HC0/HC1/cluster, ``plm`` within /
+random / between with Stata-type clustered SEs) on the committed CSVs written
+by ``make_outcomes_data.py``. Tolerances: IRLS fits converge to the same
+optimum in both programs, agreeing to ~1e-12; we compare at rtol 1e-8 (1e-7
+for the negative binomial, which alternates between θ and β), and linear
+models at 1e-10. Parameter recovery against the simulator's known β is a
+smoke check on two seeds; the coverage study over many seeds is
+``benchmarks/coverage_outcomes.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from teamculture import outcomes as oc
+from teamculture.errors import DroppedDataWarning
+from teamculture.simulate import national_survey
+
+COLS = ["estimate", "se", "statistic", "pvalue", "ci_low", "ci_high"]
+PREDS = ["real_team_pct", "absence_rate"]
+CENTER = {"real_team_pct": 40.0}
+
+
+@pytest.fixture(scope="module")
+def ref(reference_dir):
+    return json.loads((reference_dir / "outcomes.json").read_text())["fits"]
+
+
+@pytest.fixture(scope="module")
+def trusts(reference_dir):
+    return pd.read_csv(reference_dir / "outcomes_data" / "trusts.csv", index_col="trust")
+
+
+@pytest.fixture(scope="module")
+def panel(reference_dir):
+    p = pd.read_csv(reference_dir / "outcomes_data" / "panel.csv", index_col=["trust", "year"])
+    return p.assign(smr=p["observed_deaths"] / p["expected_deaths"])
+
+
+def _check(fit, r, se_key="se", rtol=1e-8):
+    assert list(fit.coefficients.index) == r["coef_names"] or len(fit.coefficients) == len(r["coef_names"])
+    assert_allclose(fit.coefficients["estimate"], np.atleast_1d(r["coef"]), rtol=rtol, atol=0)
+    assert_allclose(fit.coefficients["se"], np.atleast_1d(r[se_key]), rtol=rtol, atol=0)
+    assert fit.n_obs == r["nobs"]
+
+
+# --------------------------------------------------------------------------- R oracles
+def test_reference_header(reference_dir):
+    header = json.loads((reference_dir / "outcomes.json").read_text())["header"]
+    assert "generated, do not edit" in header and "MASS" in header and "plm" in header
+
+
+@pytest.mark.parametrize("cov", ["model", "robust"])
+def test_poisson_matches_glm(ref, trusts, cov):
+    fit = oc.mortality_glm(trusts, predictors=PREDS, family="poisson", cov_type=cov, center=CENTER)
+    _check(fit, ref["poisson"], "se" if cov == "model" else "se_hc0")
+    assert_allclose(fit.log_likelihood, ref["poisson"]["loglik"], rtol=1e-10, atol=0)
+    assert_allclose(fit.deviance, ref["poisson"]["deviance"], rtol=1e-10, atol=0)
+    assert fit.dispersion == 1.0 and math.isnan(fit.alpha)
+
+
+@pytest.mark.parametrize("cov", ["model", "robust"])
+def test_quasipoisson_matches_glm(ref, trusts, cov):
+    fit = oc.mortality_glm(trusts, predictors=PREDS, family="quasipoisson", cov_type=cov, center=CENTER)
+    _check(fit, ref["quasipoisson"], "se" if cov == "model" else "se_hc0")
+    assert_allclose(fit.dispersion, ref["quasipoisson"]["dispersion"], rtol=1e-10, atol=0)
+    assert math.isnan(fit.log_likelihood)
+
+
+@pytest.mark.parametrize("cov", ["model", "robust"])
+def test_negbin_matches_glm_nb(ref, trusts, cov):
+    r = ref["negbin"]
+    fit = oc.mortality_glm(trusts, predictors=PREDS, family="negbin", cov_type=cov, center=CENTER)
+    _check(fit, r, "se" if cov == "model" else "se_hc0", rtol=1e-7)
+    assert_allclose(1 / fit.alpha, r["theta"], rtol=1e-7, atol=0)
+    assert_allclose(fit.log_likelihood, r["loglik"], rtol=1e-10, atol=0)
+    assert_allclose(fit.deviance, r["deviance"], rtol=1e-7, atol=0)
+
+
+def test_cluster_robust_poisson_matches_vcovcl(ref, panel):
+    fit = oc.mortality_glm(panel, predictors="real_team_pct", family="poisson", cov_type="cluster",
+                           groups="trust", center=CENTER)
+    _check(fit, ref["panel_poisson_cluster"], "se_cluster")
+    assert fit.n_groups == 150
+    # the same clusters given as labels, one per row
+    fit2 = oc.mortality_glm(panel, predictors="real_team_pct", family="poisson", cov_type="cluster",
+                            groups=panel.index.get_level_values("trust").to_numpy(), center=CENTER)
+    assert_allclose(fit2.coefficients["se"], fit.coefficients["se"], rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize(("weights", "key"), [(None, "ols"), ("expected", "wls")])
+@pytest.mark.parametrize("cov", ["model", "robust"])
+def test_smr_regression_matches_lm(ref, trusts, weights, key, cov):
+    r = ref[key]
+    fit = oc.smr_regression(trusts, predictors=PREDS, weights=weights, cov_type=cov, center=CENTER)
+    _check(fit, r, "se" if cov == "model" else "se_hc1", rtol=1e-10)
+    assert_allclose(fit.r_squared, r["r_squared"], rtol=1e-10, atol=0)
+    assert_allclose(fit.dispersion, r["sigma2"], rtol=1e-10, atol=0)
+    assert_allclose(fit.log_likelihood, r["loglik"], rtol=1e-10, atol=0)
+    assert fit.model == key and fit.link == "identity" and fit.smr_scale == 100.0
+
+
+@pytest.mark.parametrize("cov", ["unadjusted", "clustered"])
+def test_panel_within_matches_plm(ref, panel, cov):
+    r = ref["panel_within"]
+    fit = oc.panel_regression(panel, predictors="real_team_pct", log_outcome=True, cov_type=cov)
+    _check(fit, r, "se" if cov == "unadjusted" else "se_cluster", rtol=1e-10)
+    assert_allclose(fit.r_squared, r["r_squared"], rtol=1e-10, atol=0)
+    assert fit.n_groups == 150 and fit.link == "log"
+
+
+@pytest.mark.parametrize("cov", ["unadjusted", "clustered"])
+def test_panel_random_matches_plm(ref, panel, cov):
+    r = ref["panel_random"]
+    fit = oc.panel_regression(panel, predictors="real_team_pct", log_outcome=True, estimator="random", cov_type=cov)
+    key = "se" if cov == "unadjusted" else "se_cluster"
+    assert list(fit.coefficients.index) == ["Intercept", "real_team_pct"]
+    assert_allclose(fit.coefficients["estimate"], r["coef"][:2], rtol=1e-8, atol=0)
+    assert_allclose(fit.coefficients["se"], r[key][:2], rtol=1e-8, atol=0)
+
+
+def test_panel_between_matches_plm(ref, panel):
+    fit = oc.panel_regression(panel, predictors="real_team_pct", log_outcome=True, estimator="between",
+                              cov_type="unadjusted")
+    _check(fit, ref["panel_between"], rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- closed forms, structure
+def test_between_equals_ols_on_trust_means(panel):
+    means = panel.groupby(level="trust")[["real_team_pct", "smr"]].mean()
+    fit = oc.panel_regression(panel, predictors="real_team_pct", estimator="between", cov_type="unadjusted")
+    x = np.column_stack([np.ones(len(means)), means["real_team_pct"]])
+    beta = np.linalg.lstsq(x, means["smr"].to_numpy(), rcond=None)[0]
+    assert_allclose(fit.coefficients["estimate"], beta, rtol=1e-10, atol=0)
+
+
+def test_quasipoisson_se_is_poisson_se_times_sqrt_dispersion(trusts):
+    p = oc.mortality_glm(trusts, predictors=PREDS, family="poisson")
+    q = oc.mortality_glm(trusts, predictors=PREDS, family="quasipoisson")
+    assert_allclose(q.coefficients["estimate"], p.coefficients["estimate"], rtol=1e-12, atol=0)
+    assert_allclose(q.coefficients["se"], p.coefficients["se"] * math.sqrt(q.dispersion), rtol=1e-10, atol=0)
+    mu = p.fitted.to_numpy()
+    pearson = np.sum((trusts["observed_deaths"].to_numpy() - mu) ** 2 / mu)
+    assert_allclose(q.dispersion, pearson / (len(trusts) - 3), rtol=1e-10, atol=0)
+
+
+def test_result_structure_and_labels(trusts):
+    for fit in (
+        oc.mortality_glm(trusts, predictors="real_team_pct"),
+        oc.mortality_glm(trusts, predictors="real_team_pct", family="negbin"),
+        oc.smr_regression(trusts, predictors="real_team_pct"),
+    ):
+        assert list(fit.coefficients.columns) == COLS
+        assert list(fit.coefficients.index) == ["Intercept", "real_team_pct"]
+        assert fit.fitted.index.equals(trusts.index)
+        assert all(fit.coefficients[c].dtype == np.float64 for c in COLS)
+        assert "real_team_pct" in fit.summary() and str(fit) == fit.summary()
+        ci = fit.confidence_interval(fit.confidence_level)
+        assert_allclose(ci.to_numpy(), fit.coefficients[["ci_low", "ci_high"]].to_numpy(), rtol=1e-12, atol=0)
+        c = fit.coefficients
+        assert (c["ci_low"] <= c["estimate"]).all() and (c["estimate"] <= c["ci_high"]).all()
+
+
+def test_glm_fitted_are_expected_deaths(trusts):
+    fit = oc.mortality_glm(trusts, predictors="real_team_pct", family="poisson")
+    b = fit.coefficients["estimate"]
+    mu = trusts["expected_deaths"] * np.exp(b["Intercept"] + b["real_team_pct"] * trusts["real_team_pct"])
+    assert_allclose(fit.fitted, mu, rtol=1e-12, atol=0)
+    # Poisson score equation with an intercept: total fitted deaths = total observed
+    assert_allclose(fit.fitted.sum(), trusts["observed_deaths"].sum(), rtol=1e-10, atol=0)
+
+
+def test_center_changes_only_intercept(trusts):
+    a = oc.mortality_glm(trusts, predictors="real_team_pct")
+    b = oc.mortality_glm(trusts, predictors="real_team_pct", center=CENTER)
+    assert_allclose(a.coefficients.loc["real_team_pct"], b.coefficients.loc["real_team_pct"], rtol=1e-9, atol=0)
+    ea, eb = a.coefficients["estimate"], b.coefficients["estimate"]
+    assert_allclose(eb["Intercept"], ea["Intercept"] + 40 * ea["real_team_pct"], rtol=1e-9, atol=0)
+
+
+def test_effect_uses_fit_interval(trusts):
+    from teamculture.effects import share_effect
+
+    fit = oc.mortality_glm(trusts, predictors="real_team_pct", family="quasipoisson")
+    eff = fit.effect("real_team_pct", delta=5, expected_deaths=1212)
+    row = fit.coefficients.loc["real_team_pct"]
+    want = share_effect(row["estimate"], ci=(row["ci_low"], row["ci_high"]), delta=5, expected_deaths=1212)
+    assert eff == want
+    lin = oc.smr_regression(trusts, predictors="real_team_pct")
+    e2 = lin.effect("real_team_pct", delta=5, expected_deaths=1000)
+    assert_allclose(e2.deaths, 1000 * lin.coefficients.loc["real_team_pct", "estimate"] * 5 / 100, rtol=1e-12, atol=0)
+
+
+def test_missing_rows_dropped_counted_and_warned(trusts):
+    data = trusts.copy()
+    data.iloc[[2, 5], data.columns.get_loc("real_team_pct")] = np.nan
+    before = data.copy()
+    with pytest.warns(DroppedDataWarning, match="dropped 2 of 150"):
+        fit = oc.mortality_glm(data, predictors="real_team_pct")
+    assert fit.n_obs == 148 and fit.n_dropped == 2
+    assert not fit.fitted.index.isin(trusts.index[[2, 5]]).any()
+    pd.testing.assert_frame_equal(data, before)  # caller's data untouched
+    with pytest.raises(ValueError, match="nan_policy='omit'"):
+        oc.mortality_glm(data, predictors="real_team_pct", nan_policy="raise")
+    with pytest.warns(DroppedDataWarning, match="dropped 2"):
+        lin = oc.smr_regression(data, predictors="real_team_pct")
+    assert lin.n_dropped == 2
+
+
+def test_no_mutation_of_panel(panel):
+    before = panel.copy()
+    oc.panel_regression(panel, predictors="real_team_pct", log_outcome=True, estimator="random")
+    pd.testing.assert_frame_equal(panel, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"predictors": "nope"}, ValueError, "`predictors`"),
+        ({"predictors": []}, ValueError, "`predictors`"),
+        ({"predictors": "real_team_pct", "family": "binomial"}, ValueError, "`family`"),
+        ({"predictors": "real_team_pct", "cov_type": "HC3"}, ValueError, "`cov_type`"),
+        ({"predictors": "real_team_pct", "cov_type": "cluster"}, ValueError, "`groups`"),
+        ({"predictors": "real_team_pct", "groups": "trust"}, ValueError, "`groups`"),
+        ({"predictors": "real_team_pct", "center": {"absence_rate": 4}}, ValueError, "`center`"),
+        ({"predictors": "real_team_pct", "confidence_level": 1.5}, ValueError, "`confidence_level`"),
+        ({"predictors": ["real_team_pct", "real_team_pct"]}, ValueError, "repeats"),
+        ({"predictors": "observed_deaths"}, ValueError, "outcome or offset"),
+        ({"predictors": "label"}, TypeError, "numeric"),
+    ],
+)
+def test_glm_validation(trusts, kwargs, exc, match):
+    data = trusts.assign(label="x")
+    with pytest.raises(exc, match=match):
+        oc.mortality_glm(data, **kwargs)
+
+
+def test_glm_validation_values(trusts):
+    bad = trusts.copy()
+    bad.iloc[0, bad.columns.get_loc("observed_deaths")] = -1
+    with pytest.raises(ValueError, match="`observed`.*TR001"):
+        oc.mortality_glm(bad, predictors="real_team_pct")
+    bad = trusts.copy()
+    bad.iloc[3, bad.columns.get_loc("expected_deaths")] = 0
+    with pytest.raises(ValueError, match="`expected`.*TR004"):
+        oc.mortality_glm(bad, predictors="real_team_pct")
+    with pytest.raises(ValueError, match="collinear or constant"):
+        oc.mortality_glm(trusts.assign(c=1.0), predictors=["real_team_pct", "c"])
+    with pytest.raises(TypeError, match="`data`"):
+        oc.mortality_glm(trusts.to_numpy(), predictors="real_team_pct")
+
+
+def test_panel_validation(panel, trusts):
+    with pytest.raises(ValueError, match="MultiIndex"):
+        oc.panel_regression(trusts, predictors="real_team_pct")
+    with pytest.raises(ValueError, match="`time_effects`"):
+        oc.panel_regression(panel, predictors="real_team_pct", estimator="between", time_effects=True)
+    with pytest.raises(ValueError, match="`estimator`"):
+        oc.panel_regression(panel, predictors="real_team_pct", estimator="pooled")
+    zero = panel.copy()
+    zero.iloc[0, zero.columns.get_loc("smr")] = 0.0
+    with pytest.raises(ValueError, match="> 0"):
+        oc.panel_regression(zero, predictors="real_team_pct", log_outcome=True)
+    with pytest.raises(ValueError, match="duplicated"):
+        oc.panel_regression(pd.concat([panel, panel.iloc[:1]]), predictors="real_team_pct")
+
+
+def test_effect_validation(trusts, panel):
+    fit = oc.mortality_glm(trusts, predictors="real_team_pct")
+    with pytest.raises(ValueError, match="`term`"):
+        fit.effect("absence_rate")
+    lin = oc.panel_regression(panel, predictors="real_team_pct", outcome="expected_deaths")
+    with pytest.raises(ValueError, match="not an SMR"):
+        lin.effect("real_team_pct")
+
+
+# --------------------------------------------------------------------------- recovery of the known beta
+@pytest.mark.parametrize("seed", [101, 202])
+def test_recovers_simulator_beta(seed):
+    """Smoke check on two fixed seeds that the 95% intervals contain the true β.
+
+    A single seed can miss 5% of the time by design; these two seeds are not
+    chosen for passing (they are the first two tried). Coverage over many
+    seeds is measured in benchmarks/coverage_outcomes.py.
+    """
+    sim = national_survey(n_trusts=250, n_teams=1000, n_staff=10_000, seed=seed)
+    beta = sim.params.mortality_beta
+    for family, cov in (("quasipoisson", "model"), ("negbin", "model"), ("poisson", "robust")):
+        fit = oc.mortality_glm(sim.trusts, predictors="real_team_pct", family=family, cov_type=cov,
+                               center={"real_team_pct": sim.params.share_center})
+        row = fit.coefficients.loc["real_team_pct"]
+        assert row["ci_low"] < beta < row["ci_high"], (family, cov, row.to_dict())
+    # the simulator's trust-level over-dispersion shows in the Pearson dispersion
+    q = oc.mortality_glm(sim.trusts, predictors="real_team_pct", family="quasipoisson")
+    assert q.dispersion > 1.5
+    # the within-trust panel estimate recovers the same slope
+    pw = oc.panel_regression(sim.panel, predictors="real_team_pct", outcome="smr", log_outcome=True)
+    row = pw.coefficients.loc["real_team_pct"]
+    assert row["ci_low"] < beta < row["ci_high"]
+
+
+# --------------------------------------------------------------------------- properties
+@st.composite
+def _small_trusts(draw):
+    n = draw(st.integers(8, 30))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    share = rng.uniform(10, 80, n)
+    e = rng.uniform(50, 3000, n)
+    beta = draw(st.floats(-0.02, 0.02))
+    o = rng.poisson(e * np.exp(beta * (share - 40) + rng.normal(0, 0.05, n)))
+    idx = pd.Index([f"T{i:02d}" for i in range(n)], name="trust")
+    return pd.DataFrame({"real_team_pct": share, "expected_deaths": e, "observed_deaths": o}, index=idx)
+
+
+@given(data=_small_trusts(), family=st.sampled_from(["poisson", "quasipoisson", "negbin"]),
+       perm_seed=st.integers(0, 1000))
+def test_invariant_to_row_order(data, family, perm_seed):
+    perm = np.random.default_rng(perm_seed).permutation(len(data))
+    a = oc.mortality_glm(data, predictors="real_team_pct", family=family)
+    b = oc.mortality_glm(data.iloc[perm], predictors="real_team_pct", family=family)
+    assert_allclose(b.coefficients.to_numpy(), a.coefficients.to_numpy(), rtol=1e-6, atol=1e-10)
+    assert_allclose(b.fitted.loc[a.fitted.index], a.fitted, rtol=1e-6, atol=0)
+
+
+@given(data=_small_trusts(), scale=st.floats(0.1, 10))
+def test_rescaling_predictor_rescales_coefficient(data, scale):
+    a = oc.mortality_glm(data, predictors="real_team_pct", family="quasipoisson")
+    b = oc.mortality_glm(data.assign(real_team_pct=data["real_team_pct"] * scale), predictors="real_team_pct",
+                         family="quasipoisson")
+    assert_allclose(b.coefficients.loc["real_team_pct", ["estimate", "se"]] * scale,
+                    a.coefficients.loc["real_team_pct", ["estimate", "se"]], rtol=1e-7, atol=1e-13)
+    assert_allclose(b.coefficients.loc["real_team_pct", "pvalue"], a.coefficients.loc["real_team_pct", "pvalue"],
+                    rtol=1e-6, atol=1e-300)

@@ -110,7 +110,7 @@ def _nesting_order(parsed: ParsedFormula, codes: dict[str, np.ndarray], sizes: d
     """Grouping names ordered coarse to fine if they form a nested chain, else ``None``."""
     from teamculture.multilevel._suffstats import _parent_map
 
-    order = sorted(parsed.group_names, key=lambda g: (sizes[g], len(g)))
+    order = sorted(dict.fromkeys(parsed.group_names), key=lambda g: (sizes[g], len(g)))
     for a, b in zip(order[:-1], order[1:]):
         if _parent_map(codes[b], codes[a], sizes[b]) is None:
             return None
@@ -137,17 +137,25 @@ def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, order: list[st
                 f"'{inner}' labels are unique across '{':'.join(outer)}'; (1 | {t.group}) has one "
                 f"group per {inner}"
             )
-    single = [g for g in parsed.group_names if len(terms[g].factors) == 1]
+    single = [g for g in dict.fromkeys(parsed.group_names) if len(terms[g].factors) == 1]
     if order is not None and len(single) > 1:
         chain = [g for g in order if g in single]
-        notes.append(
-            "grouping factors " + " > ".join(f"'{g}'" for g in chain)
-            + " are nested (each label of a finer factor lies in one group of the coarser), so "
-            + " + ".join(f"(1 | {g})" for g in chain) + " is the nested model "
-            + f"(1 | {'/'.join(chain)})"
-        )
+        pairs = ", ".join(f"'{b}' labels are unique across '{a}'" for a, b in zip(chain[:-1], chain[1:]))
+        same = ""
+        if all(terms[g].is_intercept_only for g in chain):
+            same = (" + ".join(f"(1 | {g})" for g in chain)
+                    + f" is the same model as (1 | {'/'.join(chain)})")
+        notes.append(f"{pairs} (each lies in one group of the coarser factor): the factors are nested"
+                     + (f"; {same}" if same else ""))
     if order is None:
-        notes.append("the grouping factors are not nested; they are treated as crossed")
+        crossed = []
+        for i, a in enumerate(single):
+            for b in single[i + 1:]:
+                n_multi = int((frame.groupby(b, observed=True)[a].nunique() > 1).sum())
+                if n_multi:
+                    crossed.append(f"{n_multi:,} '{b}' labels occur in more than one '{a}'")
+        detail = f" ({'; '.join(crossed)})" if crossed else ""
+        notes.append(f"the grouping factors are not nested{detail}, so lme4 would treat them as crossed")
     return "; ".join(notes)
 
 
@@ -300,8 +308,12 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
     the factors as crossed, which is almost never meant: write
     ``(1 | trust/team)``. The ``nesting`` attribute and the summary say which
     interpretation was used. Other structures (random slopes, crossed
-    factors) are fitted by a statsmodels MixedLM backend, which is not
-    available yet in this version (a ``ValueError`` says so).
+    factors) are fitted by the guarded statsmodels MixedLM backend
+    (:mod:`teamculture.multilevel._statsmodels_backend`: explicit random
+    design so the top-level intercept is never dropped, several optimisers,
+    the best exact likelihood kept); structures it cannot express (crossed
+    factors, correlated slopes of a finer factor under a coarser intercept)
+    raise ``ValueError``.
     **Inference.** Standard errors are :math:`\\sqrt{\\operatorname{diag}
     \\hat\\sigma^2 (X^\\top M^{-1} X)^{-1}}`; degrees of freedom by
     Satterthwaite's method exactly as lmerTest computes them, and
@@ -354,14 +366,14 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
             codes[t.group], labels[t.group] = _group_codes(t, frame)
     sizes = {g: len(labels[g]) for g in codes}
     intercepts_only = all(t.is_intercept_only for t in parsed.random)
-    order = _nesting_order(parsed, codes, sizes) if intercepts_only else None
+    order = _nesting_order(parsed, codes, sizes)
     nesting = _describe_nesting(parsed, frame, order)
     group_frame = pd.DataFrame(
-        {g: pd.Categorical.from_codes(codes[g], categories=labels[g]) for g in parsed.group_names},
+        {g: pd.Categorical.from_codes(codes[g], categories=labels[g]) for g in dict.fromkeys(parsed.group_names)},
         index=frame.index,
     )
     meta = {"notes": notes, "nobs_dropped": n_drop, "nesting": nesting, "group_frame": group_frame}
-    if intercepts_only and order is not None:
+    if intercepts_only and order is not None and len(order) == len(parsed.random):
         for g in order:
             if sizes[g] == len(y):
                 raise ValueError(
@@ -376,8 +388,46 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
             "groups, write the nested term, e.g. (1 | trust/team).",
             TeamcultureWarning, stacklevel=2,
         )
-    raise ValueError(
-        "`formula`: random slopes and crossed (non-nested) grouping factors need the statsmodels "
-        f"backend, which is not available in this version; got {formula!r}. Supported: nested "
-        "random intercepts such as (1 | trust/team) or (1 | trust) + (1 | team)."
+    return _fit_backend(parsed, y, X, codes, labels, frame, bool(reml), meta)
+
+
+def _fit_backend(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, codes: dict[str, np.ndarray],
+                 labels: dict[str, pd.Index], frame: pd.DataFrame, reml: bool,
+                 meta: dict[str, Any]) -> MixedResult:
+    """Random slopes and other structures: the guarded statsmodels MixedLM backend."""
+    from teamculture.multilevel._statsmodels_backend import fit_statsmodels
+
+    bf = fit_statsmodels(y, X, parsed.random, codes, labels, frame, reml=reml)
+
+    def refit(new_reml: bool) -> MixedResult:
+        return _fit_backend(parsed, y, X, codes, labels, frame, new_reml, meta)
+
+    return MixedResult(
+        formula=parsed.formula,
+        fixed_effects=bf.fixed_effects,
+        bse=bf.bse,
+        cov_params=bf.cov_params,
+        df=bf.df,
+        tvalues=bf.tvalues,
+        pvalues=bf.pvalues,
+        variance_components=bf.variance_components,
+        loglik=float(bf.loglik),
+        deviance=float(bf.deviance),
+        reml=reml,
+        nobs=len(y),
+        nobs_dropped=int(meta["nobs_dropped"]),
+        ngroups=pd.Series({g: len(labels[g]) for g in dict.fromkeys(parsed.group_names)}, name="ngroups",
+                          dtype=np.int64),
+        n_params=int(bf.n_params),
+        random_effects=bf.random_effects,
+        design=X,
+        response=y,
+        group_labels=meta["group_frame"],
+        engine="statsmodels",
+        singular=bool(bf.singular),
+        converged=bool(bf.converged),
+        nesting=meta["nesting"],
+        theta=bf.theta,
+        notes=tuple(meta["notes"]) + tuple(bf.notes),
+        _refit=refit,
     )

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from teamculture._validation import check_choice
 
@@ -203,20 +203,24 @@ def _df(level: str, k: int, j: int, m: int) -> int:
 
 
 def _upper_tail(c: float, df: float, lam: float) -> float:
-    """P(T > c) for noncentral t; guards scipy's NaN in tails below ~1e-100."""
-    p = float(stats.nct.sf(c, df, lam))
-    if not math.isfinite(p):
-        p = float(stats.nct.cdf(-c, df, -lam))  # the same probability, by symmetry
+    """P(T > c) for T noncentral t(df, lam); guards NaN in tails below ~1e-100."""
+    # P(T > c) = P(-T < -c) with -T ~ t(df, -lam): the CDF evaluated directly in the tail
+    p = float(special.nctdtr(df, -lam, -c))
     if not math.isfinite(p):
         p = 0.0 if lam < c else 1.0  # only the far tail underflows
     return p
 
 
+def _t_isf(q: float, df: float) -> float:
+    """Upper-tail quantile of the central t distribution."""
+    return -float(special.stdtrit(df, q))
+
+
 def _power_from(lam: float, df: float, alpha: float, alternative: str) -> float:
     if alternative == "two-sided":
-        c = float(stats.t.isf(alpha / 2, df))
+        c = _t_isf(alpha / 2, df)
         return _upper_tail(c, df, lam) + _upper_tail(c, df, -lam)  # P(T > c) + P(T < -c)
-    c = float(stats.t.isf(alpha, df))
+    c = _t_isf(alpha, df)
     if alternative == "greater":
         return _upper_tail(c, df, lam)
     return _upper_tail(c, df, -lam)

@@ -333,6 +333,17 @@ def _validate_funnel(observed, expected, labels, data_type, method, overdispersi
     return o, e, lab, target
 
 
+def _limit_sd(data_type: str, method: str, overdispersion: str | None, phi: float, tau2: float,
+              e: np.ndarray) -> np.ndarray:
+    """Standard deviation on the transformed scale used for the limits at ``e``."""
+    s = _transform(data_type, method)[2](e)
+    if overdispersion == "additive":
+        return np.sqrt(s**2 + tau2)
+    if overdispersion == "multiplicative":
+        return s * math.sqrt(max(phi, 1.0))
+    return s
+
+
 @dataclass(frozen=True)
 class FunnelResult:
     """Funnel-plot limits, over-dispersion estimates and per-unit flags.
@@ -385,13 +396,7 @@ class FunnelResult:
 
     # -- limits on a grid ---------------------------------------------------------
     def _sd(self, e: np.ndarray) -> np.ndarray:
-        _, _, se = _transform(self.data_type, self.method)
-        s = se(e)
-        if self.overdispersion == "additive":
-            return np.sqrt(s**2 + self.tau2)
-        if self.overdispersion == "multiplicative":
-            return s * math.sqrt(max(self.phi, 1.0))
-        return s
+        return _limit_sd(self.data_type, self.method, self.overdispersion, self.phi, self.tau2, e)
 
     def limits(self, expected: Any = None) -> pd.DataFrame:
         """Control limits on the ratio scale for a grid of expected counts.
@@ -652,12 +657,7 @@ def funnel_limits(
         )
     phi, tau2 = _dispersion(z_used, (1.0 / s**2)[used])
 
-    result = FunnelResult(
-        table=pd.DataFrame(index=lab), data_type=data_type, method=method, overdispersion=overdispersion,
-        target=tgt, phi=phi, tau2=tau2, n_units=len(o), n_trimmed=int(trimmed.sum()),
-        trim=bool(trim),
-    )
-    sd = result._sd(e)
+    sd = _limit_sd(data_type, method, overdispersion, phi, tau2, e)
     z_adj = (y - theta0) / sd
     cols: dict[str, Any] = {"observed": o, "expected": e, "ratio": ratio, "z": z, "z_adjusted": z_adj}
     for tag, level in _LEVELS:
@@ -672,6 +672,8 @@ def funnel_limits(
     code[z_adj < -z95] = 1
     code[z_adj < -z998] = 0
     cols["flag"] = pd.Categorical.from_codes(code, categories=list(FLAG_CATEGORIES), ordered=True)
-    table = pd.DataFrame(cols, index=lab)
-    object.__setattr__(result, "table", table)
-    return result
+    return FunnelResult(
+        table=pd.DataFrame(cols, index=lab), data_type=data_type, method=method,
+        overdispersion=overdispersion, target=tgt, phi=phi, tau2=tau2, n_units=len(o),
+        n_trimmed=int(trimmed.sum()), trim=bool(trim),
+    )

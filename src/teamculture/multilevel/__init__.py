@@ -176,13 +176,19 @@ def _fixed_design(parsed: ParsedFormula, frame: pd.DataFrame) -> tuple[pd.Series
     xtx = xv.T @ xv
     rank = np.linalg.matrix_rank(xtx, hermitian=True)
     if rank < X.shape[1]:
-        from scipy.linalg import qr
-
-        _, _, piv = qr(xv, mode="economic", pivoting=True)
-        dropped = [X.columns[i] for i in piv[rank:]]
+        # as R's lm aliasing: a column is redundant if it adds no rank to the columns before it
+        keep: list[int] = []
+        dropped = []
+        for j in range(X.shape[1]):
+            trial = keep + [j]
+            if np.linalg.matrix_rank(xtx[np.ix_(trial, trial)], hermitian=True) == len(trial):
+                keep.append(j)
+            else:
+                dropped.append(X.columns[j])
         raise ValueError(
             f"`formula`: the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} columns); "
-            f"column(s) {few(dropped)} are linear combinations of the others. Remove them from the formula."
+            f"column(s) {few(dropped)} are linear combinations of the columns before them. "
+            "Remove them from the formula."
         )
     return y, X
 

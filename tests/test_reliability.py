@@ -533,3 +533,75 @@ def test_multilevel_missing_and_validation(multilevel_data):
     with pytest.raises(ValueError, match="missing label"):
         tc.multilevel_reliability(multilevel_data[["m1", "m2"]], [None] * len(multilevel_data))
     assert "between groups" in res.summary()
+
+
+# ---------------------------------------------------------------------------
+# reliability(data, instrument): psych::scoreItems(impute = "none")
+# ---------------------------------------------------------------------------
+
+SCORE_KEYS = {"s1": ["A1", "A2", "-A3"], "s2": ["A4", "A5", "A6"], "all": ["A1", "A2", "-A3", "A4", "A5", "A6"]}
+
+
+def test_reliability_matches_score_items(likert6, psych_ref):
+    ref = psych_ref["score_items"]["likert6"]
+    table = tc.reliability(likert6, SCORE_KEYS, scale=(1, 5))
+    assert list(table.index) == ref["scales"]
+    assert_allclose(table["alpha"], ref["alpha"], rtol=1e-8)
+    assert table["n_items"].tolist() == ref["n_items"]
+    # scoreItems' av.r is the average r implied by raw alpha, alpha / (k - (k - 1) alpha)
+    k = table["n_items"].to_numpy()
+    a = table["alpha"].to_numpy()
+    assert_allclose(a / (k - (k - 1) * a), ref["av_r"], rtol=1e-8)
+    # the full scale equals psych::alpha on all six keyed items
+    full = psych_ref["alpha"]["likert6_keyed"]["total"]
+    assert_allclose(table.loc["all", ["alpha", "std_alpha", "lambda6", "average_r"]].to_numpy(float),
+                    [full["raw_alpha"], full["std.alpha"], full["G6(smc)"], full["average_r"]], rtol=1e-8)
+    assert_allclose(table.loc["all", ["ci_low", "ci_high"]].to_numpy(float),
+                    [psych_ref["alpha"]["likert6_keyed"]["feldt"]["lower_ci"],
+                     psych_ref["alpha"]["likert6_keyed"]["feldt"]["upper_ci"]], rtol=1e-8)
+
+
+def test_reliability_pairwise_matches_score_items_with_missing(likert6_na, psych_ref):
+    ref = psych_ref["score_items"]["likert6_na"]
+    table = tc.reliability(likert6_na, SCORE_KEYS, scale=(1, 5), nan_policy="pairwise")
+    assert_allclose(table["alpha"], ref["alpha"], rtol=1e-8)
+    assert (table["n_dropped"] == 0).all()
+
+
+def test_reliability_table_shape_and_catalogue(small_survey):
+    staff = small_survey.staff
+    with pytest.warns(DroppedDataWarning, match="motivation"):
+        table = tc.reliability(staff, "nhs-engagement")
+    assert list(table.columns) == [
+        "composite", "n_items", "n_obs", "n_dropped", "alpha", "ci_low", "ci_high",
+        "std_alpha", "lambda6", "average_r", "omega_total",
+    ]
+    assert list(table.index) == ["motivation", "involvement", "advocacy", "engagement"]
+    assert table["composite"].tolist() == [False, False, False, True]
+    assert (table["n_obs"] + table["n_dropped"] == len(staff)).all()
+    assert (table["ci_low"] < table["alpha"]).all() and (table["alpha"] < table["ci_high"]).all()
+    # each row is cronbach_alpha on the complete cases of its items
+    cols = ["mot1", "mot2", "mot3"]
+    direct = tc.cronbach_alpha(staff[cols].dropna())
+    assert_allclose(table.loc["motivation", "alpha"], direct.alpha, rtol=1e-12)
+    # reverse-keyed catalogue items use the declared bounds (1..7)
+    ps = staff[[f"ps{i}" for i in range(1, 8)]].dropna()
+    t2 = tc.reliability(ps, "psych-safety-7")
+    keyed = tc.cronbach_alpha(ps, ["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"], bounds=(1, 7))
+    assert_allclose(t2["alpha"].iloc[0], keyed.alpha, rtol=1e-12)
+    assert_allclose(t2["omega_total"].iloc[0], tc.omega(ps, 1, keys=["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"],
+                                                        bounds=(1, 7)).omega_total, rtol=1e-10)
+
+
+def test_reliability_validation(likert6, small_survey):
+    with pytest.raises(ValueError, match="classification"):
+        tc.reliability(small_survey.staff, "real-team")
+    with pytest.raises(ValueError, match="scale"):
+        tc.reliability(likert6, SCORE_KEYS)
+    with pytest.raises(ValueError, match="ci_method"):
+        tc.reliability(likert6, SCORE_KEYS, scale=(1, 5), ci_method="exact")
+    with pytest.raises(ValueError, match="invalid code"):
+        tc.reliability(likert6, SCORE_KEYS, scale=(1, 4))
+    before = likert6.copy()
+    tc.reliability(likert6, SCORE_KEYS, scale=(1, 5))
+    pd.testing.assert_frame_equal(likert6, before)

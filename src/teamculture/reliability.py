@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+import sys
+import types
 import warnings
 from typing import Any
 
@@ -1179,3 +1181,171 @@ def multilevel_reliability(
         n_dropped=n_dropped,
         group_size_c=float(c),
     )
+
+
+# ---------------------------------------------------------------------------
+# reliability of every subscale of an instrument
+# ---------------------------------------------------------------------------
+
+_RELIABILITY_COLUMNS = [
+    "composite",
+    "n_items",
+    "n_obs",
+    "n_dropped",
+    "alpha",
+    "ci_low",
+    "ci_high",
+    "std_alpha",
+    "lambda6",
+    "average_r",
+    "omega_total",
+]
+
+
+def reliability(
+    data: pd.DataFrame,
+    instrument: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    survey_year: int | str | None = None,
+    scale: Any = None,
+    nan_policy: str = "omit",
+    confidence_level: float = 0.95,
+    ci_method: str = "feldt",
+    invalid: str = "raise",
+) -> pd.DataFrame:
+    r"""Reliability of every subscale (and composite) of an instrument.
+
+    R: ``psych::scoreItems(keys, x, impute = "none")$alpha`` and
+    ``psych::alpha`` / ``psych::omega(nfactors = 1)`` per subscale.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent, one column per item (numeric codes or the
+        scale's text labels). Not modified.
+    instrument : str, Instrument, dict or psych-style keys
+        Anything :func:`teamculture.instruments.resolve` accepts: a catalogue
+        id (``"nhs-engagement"``), an :class:`~teamculture.Instrument`, a
+        definition dict, or keys ``{"agree": ["-A1", "A2"]}`` (then ``scale``
+        is required).
+    columns, survey_year, scale, invalid
+        As in :func:`teamculture.score`: map data columns to item ids, give
+        the response scale for psych-style keys, and say whether codes
+        outside the scale raise (default) or count as missing. Codes meaning
+        "does not apply"/"don't know" are missing.
+    nan_policy : {"omit", "pairwise", "raise"}, default "omit"
+        Per subscale, as in :func:`cronbach_alpha` (``"omit"``: respondents
+        who answered every item of the subscale). One
+        :class:`~teamculture.errors.DroppedDataWarning` summarises the
+        exclusions.
+    confidence_level : float, default 0.95
+    ci_method : {"feldt", "duhachek"}, default "feldt"
+        Interval for alpha (see :meth:`AlphaResult.confidence_interval`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by subscale name (then composites), columns ``composite``
+        (bool), ``n_items``, ``n_obs``, ``n_dropped``, ``alpha``, ``ci_low``,
+        ``ci_high``, ``std_alpha``, ``lambda6``, ``average_r`` and
+        ``omega_total`` (one-factor omega total, as ``psych::omega(nfactors =
+        1)``; NaN for fewer than three items). Statistics are NaN for a
+        subscale with fewer than two items. Reverse-keyed items are reversed
+        with the declared scale bounds.
+
+    Notes
+    -----
+    Each row is :func:`cronbach_alpha` on the subscale's keyed items (and
+    :func:`omega` with one factor); a composite's row uses all the items of
+    its subscales. See those functions for the formulas.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> survey = tc.simulate.national_survey("small", seed=1)
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", tc.errors.DroppedDataWarning)
+    ...     table = tc.reliability(survey.staff, "nhs-engagement")
+    >>> table[["n_items", "n_obs", "alpha", "ci_low", "ci_high", "omega_total"]].round(3)
+                 n_items  n_obs  alpha  ci_low  ci_high  omega_total
+    subscale
+    motivation         3   9395  0.873   0.868    0.877        0.873
+    involvement        3   9403  0.877   0.873    0.882        0.877
+    advocacy           3   9428  0.874   0.870    0.878        0.874
+    engagement         9   8321  0.955   0.953    0.956        0.955
+    """
+    level = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
+    check_choice("ci_method", ci_method, _CI_METHODS)
+    check_choice("nan_policy", nan_policy, _NAN_POLICIES)
+    from teamculture.scoring import _validate_score, _read_items
+
+    inst, colmap, _mins = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
+    if inst.classification is not None or not inst.subscales:
+        raise ValueError(
+            f"instrument {inst.id!r} is a classification rule without subscales; reliability needs "
+            "multi-item subscales."
+        )
+    items, _n_invalid = _read_items(data, inst, colmap, invalid)
+    keyed: dict[str, np.ndarray] = {}
+    for iid, (x, ok) in items.items():
+        sc = inst.scale_for(iid)
+        v = np.where(ok, x, np.nan)
+        keyed[iid] = sc.low + sc.high - v if inst.item(iid).reverse else v
+    sets: list[tuple[str, bool, list[str]]] = [(name, False, list(ids)) for name, ids in inst.subscales.items()]
+    for name, subs in inst.composites.items():
+        ids = [i for s in subs for i in inst.subscales[s]]
+        sets.append((name, True, list(dict.fromkeys(ids))))
+    rows = []
+    dropped_total = 0
+    for name, is_comp, ids in sets:
+        row: dict[str, Any] = dict.fromkeys(_RELIABILITY_COLUMNS, np.nan)
+        row.update(composite=is_comp, n_items=len(ids))
+        mat = np.column_stack([keyed[i] for i in ids])
+        if nan_policy == "raise" and np.isnan(mat).any():
+            raise ValueError(
+                f"subscale {name!r} has missing responses in {int(np.isnan(mat).any(axis=1).sum())} row(s); "
+                "nan_policy='raise'."
+            )
+        used = ~np.isnan(mat).any(axis=1) if nan_policy == "omit" else ~np.isnan(mat).all(axis=1)
+        row.update(n_obs=int(used.sum()), n_dropped=int((~used).sum()))
+        dropped_total += row["n_dropped"]
+        if len(ids) >= 2 and used.sum() >= 2:
+            frame = pd.DataFrame(mat[used], columns=ids)
+            res = cronbach_alpha(frame, nan_policy=nan_policy)
+            lo, hi = res.confidence_interval(level, method=ci_method)
+            row.update(alpha=res.alpha, ci_low=lo, ci_high=hi, std_alpha=res.std_alpha,
+                       lambda6=res.lambda6, average_r=res.average_r)
+            if len(ids) >= 3:
+                row["omega_total"] = omega(frame, n_factors=1, nan_policy=nan_policy).omega_total
+        rows.append((name, row))
+    if dropped_total:
+        detail = ", ".join(f"{name}: {row['n_dropped']}" for name, row in rows if row["n_dropped"])
+        warnings.warn(
+            f"respondents excluded per subscale (nan_policy={nan_policy!r}) out of {len(data)}: {detail}.",
+            DroppedDataWarning,
+            stacklevel=2,
+        )
+    table = pd.DataFrame([r for _, r in rows], index=pd.Index([n for n, _ in rows], name="subscale"))
+    table = table[_RELIABILITY_COLUMNS].astype(
+        {"composite": bool, "n_items": np.int64, "n_obs": np.int64, "n_dropped": np.int64}
+    )
+    return table
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`reliability`.
+
+    ``teamculture.reliability`` is both a public submodule and the public
+    function :func:`reliability`; Python's import system binds the package
+    attribute to the submodule whenever it is imported, so the module itself
+    forwards calls to the function: ``tc.reliability(data, "nhs-engagement")``
+    works either way.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return reliability(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

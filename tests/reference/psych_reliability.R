@@ -18,6 +18,8 @@
 #     omega_lim, alpha, sl (columns of $schmid$sl), phi (oblique factor
 #     correlations, row-major), h2.
 #   fa1.<case>: psych::fa(nfactors = 1, fm = "minres"): loadings, uniquenesses.
+#   score_items.<case>: psych::scoreItems(keys, x, impute = "none"): alpha,
+#     G6, av_r, n_items per scale (scales s1 = A1, A2, -A3; s2 = A4-A6; all).
 #   multilevel: statsBy (rwg = pooled within-group correlations, ICC1, ICC2),
 #     manova SSCP matrices (ss_between, ss_within, row-major), n, G, sizes
 #     (group sizes in label order), alpha of the method-of-moments within /
@@ -109,6 +111,15 @@ fa1 <- function(x) {
   list(loadings = as.numeric(f$loadings), uniquenesses = as.numeric(f$uniquenesses))
 }
 res$fa1 <- list(bifactor9 = fa1(bif), likert6_keyed = fa1(likert_keyed))
+
+# scoreItems (impute = "none") on psych-style keys
+score_case <- function(x) {
+  keys <- list(s1 = c("A1", "A2", "-A3"), s2 = c("A4", "A5", "A6"), all = c("A1", "A2", "-A3", "A4", "A5", "A6"))
+  sc <- scoreItems(keys, x, impute = "none")
+  list(alpha = as.numeric(sc$alpha), G6 = as.numeric(sc$G6), av_r = as.numeric(sc$av.r),
+       n_items = as.numeric(sc$n.items), scales = colnames(sc$alpha))
+}
+res$score_items <- list(likert6 = score_case(likert), likert6_na = score_case(likert_na))
 
 # multilevel: statsBy and base-R manova decomposition
 items <- c("m1", "m2", "m3", "m4")

@@ -343,3 +343,22 @@ def test_rescaling_predictor_rescales_coefficient(data, scale):
                     a.coefficients.loc["real_team_pct", ["estimate", "se"]], rtol=1e-7, atol=1e-13)
     assert_allclose(b.coefficients.loc["real_team_pct", "pvalue"], a.coefficients.loc["real_team_pct", "pvalue"],
                     rtol=1e-6, atol=1e-300)
+
+
+# --------------------------------------------------------------------------- demo stage
+def test_demo_stage_reports_against_truth(small_survey, tmp_path):
+    import io
+
+    from teamculture._demo import DemoContext
+    from teamculture._demo import outcomes as stage
+
+    stream = io.StringIO()
+    ctx = DemoContext(survey=small_survey, out=tmp_path, stream=stream)
+    stage.run(ctx)
+    text = stream.getvalue()
+    assert "truth -0.00671" in text
+    assert "deaths per year" in text
+    fit = ctx.results["mortality_fit"]
+    assert fit.model == "quasipoisson" and fit.n_obs == len(small_survey.trusts)
+    assert (tmp_path / "trust_outcomes.csv").exists()
+    assert (tmp_path / "outcomes_mortality.png").exists()

@@ -84,10 +84,11 @@ def _consecutive(codes: Sequence[float]) -> bool:
 
 
 def _read_item(data: pd.DataFrame, col: str, iid: str, scale: ResponseScale, invalid: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Codes of one item and the mask of valid answers; invalid codes raise or are counted.
+    """Codes of one item (0 where not valid) and the mask of valid answers.
 
-    The returned codes may be a view of the caller's data: never written to.
-    Entries outside the mask (missing, "does not apply", invalid) are arbitrary.
+    Invalid codes raise or are counted. Missing answers, "does not apply" codes
+    and invalid codes are outside the mask; their entries are set to 0 so that
+    subscale sums need no masking. The caller's data are never written to.
     """
     x = _column_codes(data[col], scale, col)
     n = len(x)
@@ -97,7 +98,7 @@ def _read_item(data: pd.DataFrame, col: str, iid: str, scale: ResponseScale, inv
         if np.isnan(mn) or (scale.low <= mn and mx <= scale.high):
             nan = np.isnan(x)
             if np.count_nonzero(np.rint(x) != x) == np.count_nonzero(nan):
-                return x, ~nan, 0
+                return np.where(nan, 0.0, x), ~nan, 0
     ok = _valid_mask(x, scale.codes)
     bad = ~ok & ~np.isnan(x)
     if scale.missing_codes:
@@ -112,7 +113,7 @@ def _read_item(data: pd.DataFrame, col: str, iid: str, scale: ResponseScale, inv
             + (f" and missing code(s) {[_num(c) for c in scale.missing_codes]}" if scale.missing_codes else "")
             + "; pass invalid='missing' to count them as missing."
         )
-    return x, ok, nbad
+    return np.where(ok, x, 0.0), ok, nbad
 
 
 def _read_items(
@@ -153,19 +154,21 @@ def _subscale_scores(
     """Mean (or prorated sum) of the answered keyed items; NaN below ``min_items`` answered.
 
     Sums are accumulated per distinct affine keying (a, b), so each item costs
-    one masked add: sum_j (a_j x_j + b_j) = sum_k a_k S_k + b_k C_k.
+    one add of its zero-filled codes and one add of its mask:
+    sum_j (a_j x_j + b_j) = sum_k a_k S_k + b_k C_k.
     """
     acc: dict[tuple[float, float], list[np.ndarray]] = {}
+    count_dtype = np.uint8 if len(ids) < 255 else np.int64
     for iid in ids:
-        x, ok = items[iid]
+        x0, ok = items[iid]
         key = _affine(inst, iid)
         if key not in acc:
-            acc[key] = [np.zeros(n), np.zeros(n)]
+            acc[key] = [np.zeros(n), np.zeros(n, dtype=count_dtype)]
         s, c = acc[key]
-        np.add(s, x, out=s, where=ok)
+        s += x0
         c += ok
     total = np.zeros(n)
-    count = np.zeros(n)
+    count = np.zeros(n, dtype=np.int64)
     for (a, b), (s, c) in acc.items():
         total += a * s + b * c if (a, b) != (1.0, 0.0) else s
         count += c
@@ -402,10 +405,10 @@ def score(
     >>> answers = pd.DataFrame({
     ...     "q9f": ["Agree", "Strongly agree"], "q9g": ["agree", "Disagree"],
     ...     "q9h": ["Neither agree nor disagree", None], "q9i": ["Agree", "Strongly agree"]})
-    >>> tc.score(answers, "nhs-compassionate-leadership", survey_year=2021)
+    >>> tc.score(answers, "nhs-compassionate-leadership", survey_year=2021).round(3)
        compassionate_leadership
-    0                  6.875000
-    1                  7.500000
+    0                     6.875
+    1                     7.500
     """
     inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     out, _, n_invalid = _scores(data, inst, colmap, mins, invalid)
@@ -744,7 +747,7 @@ def occupational_weights(
     --------
     >>> import teamculture as tc
     >>> df = pd.DataFrame({"org": ["a", "a", "a", "b"], "occ": ["n", "n", "m", "m"]})
-    >>> occupational_weights(df, "org", "occ", benchmark={"n": 0.5, "m": 0.5}).tolist()
+    >>> tc.scoring.occupational_weights(df, "org", "occ", benchmark={"n": 0.5, "m": 0.5}).tolist()
     [0.75, 0.75, 1.5, 0.5]
     """
     if not isinstance(data, pd.DataFrame):

@@ -4,8 +4,8 @@ Two layers, as elsewhere in teamculture: a NumPy core that works on a
 covariance/correlation matrix (``_alpha_core``, ``_minres``, ``_oblimin``,
 ``_schmid_leiman``) and thin public functions that validate and label.
 
-Public functions
-----------------
+The public functions:
+
 - :func:`cronbach_alpha` -- raw and standardised alpha, Guttman's lambda-6,
   average inter-item correlation, Feldt and Duhachek intervals and an item
   table (R: ``psych::alpha``).
@@ -116,31 +116,32 @@ def _pairwise_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise-complete covariance matrix (as R ``cov(use = "pairwise")``) and pair counts."""
     obs = ~np.isnan(x)
     k = x.shape[1]
-    c = np.empty((k, k))
+    c = np.full((k, k), np.nan)
     npair = np.empty((k, k), dtype=np.int64)
     for i in range(k):
-        for j in range(i, k):
-            m = obs[:, i] & obs[:, j]
-            n = int(m.sum())
-            npair[i, j] = npair[j, i] = n
-            if n < 2:
-                c[i, j] = c[j, i] = np.nan
-                continue
-            a = x[m, i]
-            b = x[m, j]
-            c[i, j] = c[j, i] = float(np.dot(a - a.mean(), b - b.mean()) / (n - 1))
+        m = obs[:, i : i + 1] & obs[:, i:]  # rows where item i and item j >= i are answered
+        n = m.sum(axis=0)
+        npair[i, i:] = npair[i:, i] = n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a = np.where(m, x[:, i : i + 1], 0.0)
+            b = np.where(m, x[:, i:], 0.0)
+            a = np.where(m, a - a.sum(axis=0) / n, 0.0)
+            b = np.where(m, b - b.sum(axis=0) / n, 0.0)
+            cov = (a * b).sum(axis=0) / (n - 1)
+        cov[n < 2] = np.nan
+        c[i, i:] = c[i:, i] = cov
     return c, npair
 
 
 def _pairwise_corr_vec(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Pairwise-complete correlation of each column of ``x`` with the vector ``t``."""
-    out = np.empty(x.shape[1])
-    for j in range(x.shape[1]):
-        m = ~np.isnan(x[:, j]) & ~np.isnan(t)
-        a = x[m, j] - x[m, j].mean()
-        b = t[m] - t[m].mean()
-        out[j] = float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
-    return out
+    m = ~np.isnan(x) & ~np.isnan(t)[:, None]
+    n = m.sum(axis=0)
+    a = np.where(m, x, 0.0)
+    b = np.where(m, t[:, None], 0.0)
+    a = np.where(m, a - a.sum(axis=0) / n, 0.0)
+    b = np.where(m, b - b.sum(axis=0) / n, 0.0)
+    return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
 
 
 # ---------------------------------------------------------------------------

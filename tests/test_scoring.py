@@ -429,3 +429,26 @@ def test_property_percent_positive_in_range(case, n_groups):
         v = table.to_numpy()
         v = v[~np.isnan(v)]
         assert ((v >= 0) & (v <= 100)).all()
+
+
+# ---------------------------------------------------------------------------
+# demo stage
+# ---------------------------------------------------------------------------
+def test_demo_stage_stores_scores_for_later_stages():
+    import io
+
+    from teamculture._demo import DemoContext
+    from teamculture._demo import scoring as stage
+
+    sim = tc.simulate.national_survey("tiny", seed=4)
+    ctx = DemoContext(survey=sim, stream=io.StringIO())
+    stage.run(ctx)
+    staff, teams, trusts = (ctx.results[k] for k in ("staff_scores", "team_scores", "trust_scores"))
+    assert staff.index.equals(sim.staff.index)
+    assert list(staff.columns) == ["motivation", "involvement", "advocacy", "engagement",
+                                   "compassionate_leadership", "team_type"]
+    assert list(teams.index) == list(sim.teams.index)
+    assert_allclose(trusts["real_team_pct"].to_numpy(), sim.trusts["real_team_pct"].to_numpy(), rtol=1e-12)
+    assert_array_equal(trusts["n_respondents"].to_numpy(), sim.trusts["n_staff"].to_numpy())
+    report = ctx.stream.getvalue()
+    assert "classified as simulated: yes" in report

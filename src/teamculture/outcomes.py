@@ -576,12 +576,13 @@ def _negbin_alpha(y: np.ndarray, X: np.ndarray, offset: np.ndarray) -> float:
     from scipy import optimize
     from scipy.special import digamma
 
-    def beta_fit(fam):
+    def beta_fit(fam, start=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return sm.GLM(y, X, family=fam, offset=offset).fit(tol=1e-12, maxiter=200)
+            return sm.GLM(y, X, family=fam, offset=offset).fit(start_params=start, tol=1e-12, maxiter=200)
 
-    mu = beta_fit(sm.families.Poisson()).mu
+    res = beta_fit(sm.families.Poisson())
+    mu = res.mu
     alpha = None
     for _ in range(100):
         # ML for theta = 1/alpha given mu (score equation in log theta)
@@ -599,7 +600,8 @@ def _negbin_alpha(y: np.ndarray, X: np.ndarray, offset: np.ndarray) -> float:
         else:
             new_alpha = 1.0 / math.exp(optimize.brentq(score, lo, hi, xtol=1e-14, rtol=1e-14))
         fam = sm.families.NegativeBinomial(alpha=new_alpha) if new_alpha > 0 else sm.families.Poisson()
-        new_mu = beta_fit(fam).mu
+        res = beta_fit(fam, res.params)
+        new_mu = res.mu
         done = alpha is not None and abs(new_alpha - alpha) <= 1e-10 * max(alpha, 1e-12) and np.allclose(
             new_mu, mu, rtol=1e-12, atol=0
         )

@@ -117,15 +117,16 @@ def _nesting_order(parsed: ParsedFormula, codes: dict[str, np.ndarray], sizes: d
     return order
 
 
-def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, order: list[str] | None) -> str:
+def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, order: list[str] | None,
+                      codes_of: dict[str, np.ndarray], sizes: dict[str, int]) -> str:
     notes = []
     terms = {t.group: t for t in parsed.random}
     for t in parsed.random:
         if len(t.factors) < 2:
             continue
         inner, outer = t.factors[-1], t.factors[:-1]
-        n_inner = frame[inner].nunique()
-        n_combo = len(frame[list(t.factors)].drop_duplicates())
+        n_inner = int(pd.unique(codes_of[inner]).size) if inner in codes_of else frame[inner].nunique()
+        n_combo = sizes[t.group]
         if n_combo > n_inner:
             notes.append(
                 f"'{inner}' labels are reused across '{':'.join(outer)}' ({n_inner:,} distinct labels, "
@@ -373,7 +374,8 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
     sizes = {g: len(labels[g]) for g in codes}
     intercepts_only = all(t.is_intercept_only for t in parsed.random)
     order = _nesting_order(parsed, codes, sizes)
-    nesting = _describe_nesting(parsed, frame, order)
+    single_codes = {t.factors[0]: codes[t.group] for t in parsed.random if len(t.factors) == 1}
+    nesting = _describe_nesting(parsed, frame, order, single_codes, sizes)
     group_frame = pd.DataFrame(
         {g: pd.Categorical.from_codes(codes[g], categories=labels[g]) for g in dict.fromkeys(parsed.group_names)},
         index=frame.index,

@@ -252,16 +252,27 @@ class NestedModel:
         hess = 4.0 * np.outer(theta, theta) * f_ab + 2.0 * np.diag(f_a)
         return grad, hess
 
-    def criterion_derivatives(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Exact gradient and Hessian of :meth:`criterion` in ``theta``."""
+    def criterion_jet(self, theta: np.ndarray, reml: bool) -> tuple[float, np.ndarray, np.ndarray]:
+        """:meth:`criterion` with its exact gradient and Hessian in ``theta`` (one pass)."""
         pc = self._pieces(theta)
         nu = self.n - self.p if reml else self.n
+        rss = pc["rss"]
+        if not (np.isfinite(rss) and rss > 0):
+            k = len(pc["theta"])
+            return np.inf, np.full(k, np.nan), np.full((k, k), np.nan)
+        f = nu * (1.0 + _LOG2PI + np.log(rss / nu)) + pc["ld"]
         f_a = nu * pc["lr_a"] + pc["ld_a"]
         f_ab = nu * pc["lr_ab"] + pc["ld_ab"]
         if reml:
+            f += pc["logdetA"]
             f_a = f_a + pc["la_a"]
             f_ab = f_ab + pc["la_ab"]
-        return self._to_theta(pc["theta"], f_a, f_ab)
+        g, H = self._to_theta(pc["theta"], f_a, f_ab)
+        return float(f), g, H
+
+    def criterion_derivatives(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Exact gradient and Hessian of :meth:`criterion` in ``theta``."""
+        return self.criterion_jet(theta, reml)[1:]
 
     def varpar_derivatives(self, varpar: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact Hessian of :meth:`deviance_varpar`, ``Cov(beta)`` and its Jacobian in ``varpar``.
@@ -290,6 +301,9 @@ class NestedModel:
         for a in range(L):
             J[:, :, a] = -s2 * (pc["AiAa"][a] @ Ai) * 2.0 * theta[a]
         J[:, :, L] = 2.0 * sig * Ai
+        T, _ = self._unshift()
+        cov = T @ cov @ T.T
+        J = np.einsum("ij,jkl,mk->iml", T, J, T)
         return H, cov, J
 
     def deviance_varpar(self, varpar: np.ndarray, reml: bool) -> float:
@@ -315,7 +329,8 @@ class NestedModel:
         psi, _ = self.psi(theta**2)
         p = self.p
         inv = linalg.cho_solve(linalg.cho_factor(psi[:p, :p], lower=True), np.eye(p))
-        return float(varpar[-1]) ** 2 * inv
+        T, _ = self._unshift()
+        return float(varpar[-1]) ** 2 * (T @ inv @ T.T)
 
     def estimates(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, float, np.ndarray]:
         """``(beta, sigma2, cov_beta)`` at relative SDs ``theta``."""
@@ -328,42 +343,76 @@ class NestedModel:
         sigma2 = rss / (self.n - p if reml else self.n)
         cinv = linalg.solve_triangular(cxx, np.eye(p), lower=True)
         cov = sigma2 * (cinv.T @ cinv)
-        return beta, float(sigma2), cov
+        A, b = self._unshift()
+        return A @ beta + b, float(sigma2), A @ cov @ A.T
+
+    def _unshift(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(A, b)`` with ``beta_original = A beta_centred + b`` (identity when not centred)."""
+        p = self.p
+        A = np.eye(p)
+        b = np.zeros(p)
+        st = self.stats
+        if st.shift is not None:
+            c = st.const_col
+            A[c, :] -= st.shift[:p] / st.const_value
+            A[c, c] = 1.0
+            b[c] = st.shift[p] / st.const_value
+        return A, b
 
     # ------------------------------------------------------------ optimiser
     def start(self) -> np.ndarray:
-        """Starting relative SDs from a one-way ANOVA of the finest clusters' means."""
+        """Starting relative SDs from one-way ANOVAs of the response's cluster means.
+
+        For each level, from the finest up: the variance of the cluster means
+        minus what the residual and the finer levels contribute to it.
+        """
         s = self.stats
-        sw = s.within[-1, -1] / max(self.n - len(s.counts), 1)
-        ybar = s.means[:, -1]
-        nbar = float(np.mean(s.counts))
-        between = float(np.var(ybar, ddof=1)) if len(ybar) > 1 else 0.0
-        g = max(between - sw / nbar, 0.01 * sw) / sw if sw > 0 else 1.0
-        return np.full(self.L, np.sqrt(min(max(g, 1e-2), 1e2)) / np.sqrt(self.L))
+        p = self.p
+        n_fine = len(s.counts)
+        sigma2 = s.within[p, p] / max(self.n - n_fine, 1)
+        if not sigma2 > 0:
+            return np.full(self.L, 0.5)
+        tau2 = np.zeros(self.L)
+        counts = s.counts
+        sums = s.means[:, p] * counts
+        # expected variance of a level's cluster mean from the levels below it
+        below = sigma2 / counts
+        for lev in range(self.L - 1, -1, -1):
+            means = sums / counts
+            if len(means) > 1:
+                tau2[lev] = max(float(np.var(means, ddof=1) - np.mean(below)), 0.01 * sigma2)
+            else:
+                tau2[lev] = 0.1 * sigma2
+            if lev > 0:
+                st = self._starts[lev - 1]
+                below = np.add.reduceat((below + tau2[lev]) * counts**2, st) / np.add.reduceat(counts, st) ** 2
+                sums = np.add.reduceat(sums, st)
+                counts = np.add.reduceat(counts, st)
+        return np.sqrt(np.clip(tau2 / sigma2, 1e-4, 1e4))
 
     def _newton(self, x: np.ndarray, reml: bool, maxiter: int = 100) -> tuple[np.ndarray, float, bool]:
         """Damped Newton with exact derivatives; eigenvalues of an indefinite Hessian are flipped."""
-        f = lambda t: self.criterion(t, reml)  # noqa: E731
-        fx = f(x)
+        fx, g, H = self.criterion_jet(x, reml)
         for _ in range(maxiter):
-            g, H = self.criterion_derivatives(x, reml)
+            if not np.isfinite(fx):
+                return x, fx, False
             w, U = np.linalg.eigh(H)
             scale = max(1.0, float(np.max(np.abs(w))))
             w = np.maximum(np.abs(w), 1e-10 * scale)
             step = -(U @ ((U.T @ g) / w))
             decrement = float(-g @ step)
-            if decrement < 1e-12 and np.all(np.abs(g) < 1e-6 * max(1.0, abs(fx))):
+            if decrement < 1e-12:
                 return x, fx, True
             t = 1.0
             while True:
                 xn = np.abs(x + t * step)
-                fn = f(xn)
+                fn, gn, Hn = self.criterion_jet(xn, reml)
                 if fn <= fx - 1e-4 * t * decrement or (t < 1e-3 and fn <= fx):
                     break
                 t *= 0.5
                 if t < 1e-10:
                     return x, fx, decrement < 1e-8
-            x, fx = xn, fn
+            x, fx, g, H = xn, fn, gn, Hn
         return x, fx, False
 
     def fit(self, reml: bool = True, start: np.ndarray | None = None) -> NestedFit:
@@ -371,10 +420,12 @@ class NestedModel:
         f = lambda t: self.criterion(t, reml)  # noqa: E731
         x0 = self.start() if start is None else np.asarray(start, dtype=float)
         x, fx, converged = self._newton(x0, reml)
+        fx = f(x)
         if not converged:
             res = optimize.minimize(f, x, method="Nelder-Mead",
                                     options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
             x2, f2, conv2 = self._newton(np.abs(res.x), reml)
+            f2 = f(x2)
             if f2 <= fx:
                 x, fx, converged = x2, f2, conv2
         # exact zeros on the boundary: the criterion is even in each theta,
@@ -397,7 +448,10 @@ class NestedModel:
         gamma = fit.theta**2
         p = self.p
         # residual means of the finest clusters
-        emean = s.means[:, p] - s.means[:, :p] @ fit.beta
+        # residual means of the finest clusters, from the centred statistics
+        A, b = self._unshift()
+        beta_c = np.linalg.solve(A, fit.beta - b)
+        emean = s.means[:, p] - s.means[:, :p] @ beta_c
         q0s: list[np.ndarray] = [None] * self.L  # type: ignore[list-item]
         r0s: list[np.ndarray] = [None] * self.L  # type: ignore[list-item]
         ds: list[np.ndarray] = [None] * self.L  # type: ignore[list-item]

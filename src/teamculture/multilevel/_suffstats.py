@@ -18,7 +18,8 @@ used here), which is how a model can be fitted to data that do not fit in
 memory: aggregate per team in the database, fit from the sums.
 :func:`nested_suffstats` is the pandas/NumPy implementation; it uses
 ``np.bincount`` and one sort of the clusters and never forms per-cluster
-design matrices.
+design matrices (no per-row gather either: the within-cluster scatter is the
+total scatter about the grand mean minus the between-cluster scatter).
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ class NestedSuffStats:
     orders : tuple of numpy.ndarray
         ``orders[l][i]`` is the input code of the cluster stored at position
         ``i`` of level ``l`` (to label results).
+    shift : numpy.ndarray or None
+        When ``X`` has a constant column (an intercept), the grand means
+        that were subtracted from the other columns and from ``y`` (zero for
+        the constant column), else ``None``. Centring is a
+        reparameterisation with unit determinant: it leaves the likelihood
+        unchanged and avoids cancellation when columns have large means.
+    const_col : int
+        Index of the constant column (``-1`` if none).
+    const_value : float
+        Value of the constant column.
     """
 
     nobs: int
@@ -71,6 +82,9 @@ class NestedSuffStats:
     means: np.ndarray
     parents: tuple[np.ndarray, ...]
     orders: tuple[np.ndarray, ...]
+    shift: np.ndarray | None = None
+    const_col: int = -1
+    const_value: float = 1.0
 
     @property
     def nlevels(self) -> int:
@@ -121,7 +135,7 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
     >>> from teamculture.multilevel._suffstats import nested_suffstats
     >>> X = np.ones((5, 1)); y = np.array([1.0, 2.0, 3.0, 5.0, 7.0])
     >>> s = nested_suffstats(X, y, [np.array([0, 0, 0, 1, 1])])
-    >>> s.counts, s.means[:, 1]
+    >>> s.counts, s.means[:, 1] + s.shift[1]
     (array([3., 2.]), array([2., 6.]))
     >>> float(s.within[1, 1])
     4.0
@@ -153,16 +167,27 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
     fine = ranks[-1][codes[-1]]
     g = sizes[-1]
     counts = np.bincount(fine, minlength=g).astype(np.float64)
-    W = np.empty((n, p + 1))
-    W[:, :p] = X
-    W[:, p] = y
-    means = np.empty((g, p + 1))
-    for k in range(p + 1):
-        means[:, k] = np.bincount(fine, weights=W[:, k], minlength=g)
-    means /= counts[:, None]
-    W -= means[fine]
-    within = W.T @ W
+    # W^T as a (p + 1, n) C-contiguous array: fast column-wise bincounts
+    WT = np.empty((p + 1, n))
+    WT[:p] = X.T
+    WT[p] = y
+    sums = np.stack([np.bincount(fine, weights=WT[k], minlength=g) for k in range(p + 1)], axis=1)
+    means = sums / counts[:, None]
+    # within scatter = sum (w - mean_j)(w - mean_j)^T, computed after removing the grand
+    # mean (so that large column means do not cancel) as total minus between scatter
+    grand = sums.sum(axis=0) / n
+    WT -= grand[:, None]
+    dm = means - grand
+    within = WT @ WT.T - (dm.T * counts) @ dm
+    within = 0.5 * (within + within.T)
+    const = [j for j in range(p) if X[0, j] != 0 and np.all(X[:, j] == X[0, j])]
+    shift = None
+    if const:
+        shift = grand.copy()
+        shift[const[0]] = 0.0
+        means = means - shift
     return NestedSuffStats(
         nobs=n, ncols=p, within=within, counts=counts, means=means,
-        parents=tuple(parents), orders=tuple(orders),
+        parents=tuple(parents), orders=tuple(orders), shift=shift,
+        const_col=const[0] if const else -1, const_value=float(X[0, const[0]]) if const else 1.0,
     )

@@ -25,6 +25,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "_ext.catalogue",
 ]
 
 templates_path: list[str] = []

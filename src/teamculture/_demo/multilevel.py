@@ -63,7 +63,9 @@ def run(ctx) -> None:
         f"{ng['trust']:,} trusts, fitted in {t_fit:.2f} s"
     )
     ctx.say(f"outcome: {source}")
-    ctx.say(_fmt_fixed(fit, "real", "real-team membership:") + f", p = {fit.pvalues['real']:.2g}")
+    pval = fit.pvalues["real"]
+    ptext = f"p = {pval:.2g}" if pval >= 1e-16 else "p < 1e-16"
+    ctx.say(_fmt_fixed(fit, "real", "real-team membership:") + f", {ptext}")
     ctx.say(_fmt_fixed(fit, "tenure", "tenure (per year):"))
     icc = fit.icc()
     ctx.say(

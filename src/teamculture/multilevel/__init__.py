@@ -350,12 +350,13 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
     """
     parsed = _validate_mixed(formula, data, reml)
     variables = _model_variables(parsed, data)
-    complete = data[variables].notna().all(axis=1).to_numpy()
+    sub = data[variables]  # only the model's columns (never a copy of the whole table)
+    complete = sub.notna().all(axis=1).to_numpy()
     n_drop = int((~complete).sum())
-    frame = data.loc[complete] if n_drop else data
+    frame = sub.loc[complete] if n_drop else sub
     notes: list[str] = []
     if n_drop:
-        miss = data[variables].isna().sum()
+        miss = sub.isna().sum()
         miss = miss[miss > 0]
         detail = ", ".join(f"{k}: {int(v):,}" for k, v in miss.items())
         msg = f"{n_drop:,} of {len(data):,} rows dropped because of missing values ({detail})"

@@ -45,6 +45,19 @@ def test_keys_match_psych_scoreitems(case, scale):
     assert_allclose(actual.to_numpy(), desired.to_numpy(), rtol=1e-12, atol=0)
 
 
+def test_keyed_items_match_psych_reverse_code():
+    data = _read_data("random_items")
+    desired = _read_ref("reverse_code")
+    before = data.copy()
+    actual = tc.scoring.keyed_items(data, KEYS_RANDOM, scale=(1, 5))
+    assert list(actual.columns) == list(desired.columns)
+    assert_allclose(actual.to_numpy(), desired.to_numpy(), rtol=1e-12, atol=0)
+    pd.testing.assert_frame_equal(data, before)
+    with pytest.raises(ValueError, match="classification rule"):
+        tc.scoring.keyed_items(pd.DataFrame({c: [1] for c in ["rt_team", "rt_objectives", "rt_close",
+                                                                "rt_review"]}), "real-team")
+
+
 def test_psych_safety_matches_psych_scoreitems():
     data = _read_data("sim_items")
     desired = _read_ref("psych_safety")

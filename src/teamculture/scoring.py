@@ -27,7 +27,7 @@ from teamculture.errors import DroppedDataWarning
 from teamculture.instruments import Instrument, resolve
 from teamculture.instruments._schema import ResponseScale, _norm
 
-__all__ = ["score", "score_groups", "GroupScores", "occupational_weights"]
+__all__ = ["score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"]
 
 _INVALID = ("raise", "missing")
 _DENOMINATORS = ("all", "classified", "in_team")
@@ -423,6 +423,69 @@ def score(
     out.attrs["instrument"] = inst.id
     out.attrs["n_invalid"] = n_invalid
     out.attrs["n_missing"] = {c: int(out[c].isna().sum()) for c in out.columns}
+    return out
+
+
+def keyed_items(
+    data: pd.DataFrame,
+    instrument: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    survey_year: int | str | None = None,
+    invalid: str = "raise",
+    scale: Any = None,
+) -> pd.DataFrame:
+    """Validated, reverse-keyed item responses (the input to reliability analysis).
+
+    Parameters
+    ----------
+    data, instrument, columns, survey_year, invalid, scale
+        As in :func:`score`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Aligned to ``data.index``, one float column per item the instrument
+        scores (item ids, questionnaire order): reverse-keyed items replaced by
+        ``low + high - code`` with the declared bounds, missing answers and
+        "does not apply" codes as NaN, no rescaling. ``attrs["n_invalid"]``
+        counts invalid codes set to missing (``invalid="missing"``).
+
+    Notes
+    -----
+    R: ``psych::reverse.code(keys, items, mini = low, maxi = high)``.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> df = pd.DataFrame({"ps1": [1, 7], "ps2": [2, None], "ps3": [None, 3], "ps4": [4, 4],
+    ...                    "ps5": [5, 5], "ps6": [6, 6], "ps7": [7, 7]})
+    >>> tc.scoring.keyed_items(df, "psych-safety-7")[["ps1", "ps2", "ps3"]]
+       ps1  ps2  ps3
+    0  7.0  2.0  NaN
+    1  1.0  NaN  5.0
+    """
+    check_choice("invalid", invalid, _INVALID)
+    inst, colmap, _ = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
+    if inst.classification is not None:
+        raise ValueError(f"`instrument` {inst.id!r} is a classification rule; keyed items need scale items.")
+    items, n_invalid = _read_items(data, inst, colmap, invalid)
+    cols = {}
+    for iid in [i for i in inst.item_ids if i in items]:
+        x0, ok = items[iid]
+        sc = inst.scale_for(iid)
+        v = np.where(ok, x0, np.nan)
+        cols[iid] = sc.low + sc.high - v if inst.item(iid).reverse else v
+    if n_invalid:
+        warnings.warn(
+            f"{sum(n_invalid.values())} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
+            "see result.attrs['n_invalid'].",
+            DroppedDataWarning,
+            stacklevel=2,
+        )
+    out = pd.DataFrame(cols, index=data.index)
+    out.attrs["instrument"] = inst.id
+    out.attrs["n_invalid"] = n_invalid
     return out
 
 

@@ -42,3 +42,8 @@ keys_eng <- list(motivation = c("mot1", "mot2", "mot3"), involvement = c("inv1",
 write_scores(score(keys_eng, sim[, unlist(keys_eng)], 1, 5), "engagement")
 keys_ps <- list(psych_safety = c("-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"))
 write_scores(score(keys_ps, sim[, paste0("ps", 1:7)], 1, 7), "psych_safety")
+
+# psych::reverse.code on the random data with declared bounds 1..5 (keyed items)
+rev <- reverse.code(c(1, -1, 1, 1, 1, 1, -1, -1, 1, 1, -1, 1), as.matrix(rnd), mini = 1, maxi = 5)
+colnames(rev) <- colnames(rnd)
+write_scores(rev, "reverse_code")

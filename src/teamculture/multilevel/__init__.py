@@ -6,6 +6,12 @@ intercepts of any depth use an exact engine that works from per-cluster sums
 other random-effects structures (random slopes, crossed factors) use a
 guarded statsmodels MixedLM backend. :func:`center` builds grand-mean and
 within-cluster centred predictors and cluster means.
+
+The nested engine is usable in two steps, so that the only pass over the
+rows can be done by any dataframe engine (pandas here; Dask, Spark or a
+database elsewhere): :func:`nested_suffstats` (data to per-cluster sums,
+:class:`NestedSuffStats`), then :class:`NestedModel` (sums to the REML/ML
+fit, :class:`NestedFit`).
 """
 
 from __future__ import annotations
@@ -19,9 +25,14 @@ import pandas as pd
 
 from teamculture.errors import DroppedDataWarning, TeamcultureWarning
 from teamculture.multilevel._formula import ParsedFormula, RandomTerm, parse_formula
-from teamculture.multilevel._results import MixedResult
+from teamculture.multilevel._engine import NestedFit, NestedModel
+from teamculture.multilevel._results import MixedResult, MixedSummary
+from teamculture.multilevel._suffstats import NestedSuffStats, nested_suffstats
 
-__all__ = ["mixed", "center", "MixedResult", "RandomTerm", "parse_formula"]
+__all__ = [
+    "mixed", "center", "MixedResult", "MixedSummary", "RandomTerm", "ParsedFormula", "parse_formula",
+    "nested_suffstats", "NestedSuffStats", "NestedModel", "NestedFit",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from teamculture._grouped import GroupedItems, as_float_matrix, factorize
 from teamculture._validation import (
@@ -980,7 +980,7 @@ def rgr_agree(x: Any, groups: Any, *, n_rep: int = 100, seed: Any = None) -> RGR
     sd_r = float(rv.std(ddof=1))
     actual = float(real.mean())
     z = (actual - mean_r) / (sd_r / np.sqrt(G))
-    return RGRResult(rv.size, mean_r, sd_r, actual, G, float(z), float(stats.norm.sf(-z)), rv)
+    return RGRResult(rv.size, mean_r, sd_r, actual, G, float(z), float(special.ndtr(z)), rv)
 
 
 def pseudo_group_means(x: Any, groups: Any, *, n_rep: int = 100, confidence_level: float = 0.95,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
@@ -605,3 +605,18 @@ def test_reliability_validation(likert6, small_survey):
     before = likert6.copy()
     tc.reliability(likert6, SCORE_KEYS, scale=(1, 5))
     pd.testing.assert_frame_equal(likert6, before)
+
+
+@settings(max_examples=15)
+@given(likert_matrices(min_items=4, max_items=6), st.randoms(use_true_random=False))
+def test_omega_total_invariant_to_order_and_not_mutating(x, rnd):
+    before = x.copy()
+    base = tc.omega(x, n_factors=1)
+    pd.testing.assert_frame_equal(x, before)
+    rows = list(range(len(x)))
+    cols = list(x.columns)
+    rnd.shuffle(rows)
+    rnd.shuffle(cols)
+    perm = tc.omega(x.iloc[rows][cols], n_factors=1)
+    assert_allclose(perm.omega_total, base.omega_total, rtol=1e-6, atol=1e-8)
+    assert_allclose(perm.loadings.loc[base.loadings.index, "h2"], base.loadings["h2"], rtol=1e-5, atol=1e-7)

@@ -540,7 +540,7 @@ def cronbach_alpha(
     >>> ps = survey.staff[[f"ps{i}" for i in range(1, 8)]].dropna()
     >>> res = tc.cronbach_alpha(ps, keys=["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"],
     ...                         bounds=(1, 7))
-    >>> res.items.loc[["ps1", "ps2"], ["reversed", "r_drop"]].round(2)
+    >>> res.items.loc[["ps1", "ps2"], ["reversed", "r_drop"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
           reversed  r_drop
     item
     ps1       True    0.81
@@ -895,7 +895,7 @@ def omega(
     >>> res = tc.omega(x, n_factors=3)
     >>> round(res.omega_total, 3), round(res.omega_hierarchical, 3)
     (0.918, 0.749)
-    >>> res.loadings.round(2).head(4)
+    >>> res.loadings.round(2).head(4)  # doctest: +NORMALIZE_WHITESPACE
              g    F1    F2    F3    h2    u2    p2
     item
     0     0.59  0.54  0.02 -0.02  0.64  0.36  0.54
@@ -1270,6 +1270,7 @@ def reliability(
     ...     warnings.simplefilter("ignore", tc.errors.DroppedDataWarning)
     ...     table = tc.reliability(survey.staff, "nhs-engagement")
     >>> table[["n_items", "n_obs", "alpha", "ci_low", "ci_high", "omega_total"]].round(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
                  n_items  n_obs  alpha  ci_low  ci_high  omega_total
     subscale
     motivation         3   9395  0.873   0.868    0.877        0.873

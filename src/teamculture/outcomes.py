@@ -50,7 +50,7 @@ __all__ = ["OutcomeFit", "mortality_glm", "smr_regression", "panel_regression"]
 _COEF_COLUMNS = ("estimate", "se", "statistic", "pvalue", "ci_low", "ci_high")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds pandas objects: compare fields explicitly
 class OutcomeFit:
     """A fitted trust-level outcome model.
 

@@ -465,3 +465,21 @@ def test_demo_stage_stores_scores_for_later_stages():
     assert_array_equal(trusts["n_respondents"].to_numpy(), sim.trusts["n_staff"].to_numpy())
     report = ctx.stream.getvalue()
     assert "classified as simulated: yes" in report
+
+
+def test_row_blocks_give_identical_scores(monkeypatch):
+    """score() works in blocks of rows for large data; force small blocks and compare."""
+    import teamculture.scoring as scoring_mod
+
+    df = _hsopsc_data(11, n=230)
+    df.loc[5, "A1"] = 7.0  # invalid code
+    with pytest.warns(DroppedDataWarning):
+        whole = tc.score(df, "hsopsc-1", invalid="missing")
+    monkeypatch.setattr(scoring_mod, "_CHUNK", 16)
+    with pytest.warns(DroppedDataWarning):
+        blocks = tc.score(df, "hsopsc-1", invalid="missing")
+    pd.testing.assert_frame_equal(blocks, whole)
+    assert blocks.attrs["n_invalid"] == whole.attrs["n_invalid"] == {"A1": 1}
+    df.loc[200, "A1"] = 8.0
+    with pytest.raises(ValueError, match=r"column 'A1' \(item 'A1'\) has 2 row\(s\) with invalid code\(s\) \[7, 8\]"):
+        tc.score(df, "hsopsc-1")

@@ -83,37 +83,49 @@ def _consecutive(codes: Sequence[float]) -> bool:
     return all(float(c).is_integer() for c in codes) and all(b - a == 1 for a, b in zip(codes, codes[1:]))
 
 
-def _read_item(data: pd.DataFrame, col: str, iid: str, scale: ResponseScale, invalid: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Codes of one item (0 where not valid) and the mask of valid answers.
+def _check_codes(x: np.ndarray, scale: ResponseScale) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(codes with 0 where not valid, valid mask, mask of invalid codes or None if there are none).
 
-    Invalid codes raise or are counted. Missing answers, "does not apply" codes
-    and invalid codes are outside the mask; their entries are set to 0 so that
-    subscale sums need no masking. The caller's data are never written to.
+    Missing answers, "does not apply" codes and invalid codes are outside the
+    valid mask; their entries are set to 0 so that subscale sums need no
+    masking. ``x`` is never written to.
     """
-    x = _column_codes(data[col], scale, col)
-    n = len(x)
-    if n and _consecutive(scale.codes):
+    if len(x) and _consecutive(scale.codes):
         # fast path: all values NaN or integers within [low, high] (a few reductions)
         mn, mx = np.fmin.reduce(x), np.fmax.reduce(x)
         if np.isnan(mn) or (scale.low <= mn and mx <= scale.high):
             nan = np.isnan(x)
             if np.count_nonzero(np.rint(x) != x) == np.count_nonzero(nan):
-                return np.where(nan, 0.0, x), ~nan, 0
+                return np.where(nan, 0.0, x), ~nan, None
     ok = _valid_mask(x, scale.codes)
     bad = ~ok & ~np.isnan(x)
     if scale.missing_codes:
         bad &= ~_valid_mask(x, scale.missing_codes)
-    nbad = int(np.count_nonzero(bad))
+    return np.where(ok, x, 0.0), ok, bad
+
+
+def _raise_invalid(col: str, iid: str, scale: ResponseScale, x: np.ndarray, bad: np.ndarray) -> None:
+    vals = np.unique(x[bad])
+    raise ValueError(
+        f"`data` column {col!r} (item {iid!r}) has {int(np.count_nonzero(bad))} row(s) with invalid code(s) "
+        f"{few([_num(v) for v in vals])}; scale {scale.name!r} allows "
+        f"{[_num(c) for c in scale.codes]}"
+        + (f" and missing code(s) {[_num(c) for c in scale.missing_codes]}" if scale.missing_codes else "")
+        + "; pass invalid='missing' to count them as missing."
+    )
+
+
+def _read_item(data: pd.DataFrame, col: str, iid: str, scale: ResponseScale, invalid: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of one item (0 where not valid), the valid mask and the number of invalid codes.
+
+    Invalid codes raise (``invalid="raise"``) or are counted.
+    """
+    x = _column_codes(data[col], scale, col)
+    x0, ok, bad = _check_codes(x, scale)
+    nbad = 0 if bad is None else int(np.count_nonzero(bad))
     if nbad and invalid == "raise":
-        vals = np.unique(x[bad])
-        raise ValueError(
-            f"`data` column {col!r} (item {iid!r}) has {nbad} row(s) with invalid code(s) "
-            f"{few([_num(v) for v in vals])}; scale {scale.name!r} allows "
-            f"{[_num(c) for c in scale.codes]}"
-            + (f" and missing code(s) {[_num(c) for c in scale.missing_codes]}" if scale.missing_codes else "")
-            + "; pass invalid='missing' to count them as missing."
-        )
-    return np.where(ok, x, 0.0), ok, nbad
+        _raise_invalid(col, iid, scale, x, bad)
+    return x0, ok, nbad
 
 
 def _read_items(
@@ -284,26 +296,60 @@ def _validate_score(data: Any, instrument: Any, columns: Any, survey_year: Any, 
     return inst, colmap, mins
 
 
-def _scores(
+#: rows per block in :func:`score`: blocks of item columns stay in the CPU cache
+_CHUNK = 1 << 16
+
+
+def _scores_chunked(
     data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int], invalid: str
-) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
-    items, n_invalid = _read_items(data, inst, colmap, invalid)
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Subscale scores computed in blocks of rows (same numbers as the one-block route)."""
     n = len(data)
-    if inst.classification is not None:
-        rule = inst.classification
-        cat = pd.Categorical.from_codes(_classify(items, inst, n), categories=list(rule.categories))
-        out = pd.DataFrame({rule.name: cat}, index=data.index)
-    else:
-        cols: dict[str, np.ndarray] = {}
+    raw = {}
+    for iid, col in colmap.items():
+        sc = inst.scale_for(iid)
+        raw[iid] = (_column_codes(data[col], sc, col), sc, col)
+    cols = {name: np.empty(n) for name in inst.subscales}
+    n_invalid: dict[str, int] = {}
+    for a in range(0, n, _CHUNK):
+        b = min(n, a + _CHUNK)
+        block: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for iid, (x, sc, col) in raw.items():
+            x0, ok, bad = _check_codes(x[a:b], sc)
+            if bad is not None:
+                nbad = int(np.count_nonzero(bad))
+                if nbad:
+                    if invalid == "raise":
+                        _raise_invalid(col, iid, sc, x, _check_codes(x, sc)[2])
+                    n_invalid[iid] = n_invalid.get(iid, 0) + nbad
+            block[iid] = (x0, ok)
         for name, ids in inst.subscales.items():
-            cols[name] = _subscale_scores(items, inst, ids, mins[name], inst.scoring.method, n)
-        for name, subs in inst.composites.items():
-            comp = cols[subs[0]].copy()
-            for sname in subs[1:]:
-                comp += cols[sname]
-            cols[name] = comp / len(subs)
-        out = pd.DataFrame(cols, index=data.index)
-    return out, items, n_invalid
+            cols[name][a:b] = _subscale_scores(block, inst, ids, mins[name], inst.scoring.method, b - a)
+    return cols, {i: n_invalid[i] for i in colmap if i in n_invalid}
+
+
+def _scores(
+    data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int], invalid: str,
+    keep_items: bool = True,
+) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
+    n = len(data)
+    items: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if inst.classification is None and not keep_items and n > _CHUNK:
+        cols, n_invalid = _scores_chunked(data, inst, colmap, mins, invalid)
+    else:
+        items, n_invalid = _read_items(data, inst, colmap, invalid)
+        if inst.classification is not None:
+            rule = inst.classification
+            cat = pd.Categorical.from_codes(_classify(items, inst, n), categories=list(rule.categories))
+            return pd.DataFrame({rule.name: cat}, index=data.index), items, n_invalid
+        cols = {name: _subscale_scores(items, inst, ids, mins[name], inst.scoring.method, n)
+                for name, ids in inst.subscales.items()}
+    for name, subs in inst.composites.items():
+        comp = cols[subs[0]].copy()
+        for sname in subs[1:]:
+            comp += cols[sname]
+        cols[name] = comp / len(subs)
+    return pd.DataFrame(cols, index=data.index), items, n_invalid
 
 
 def score(
@@ -411,7 +457,7 @@ def score(
     1                     7.500
     """
     inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
-    out, _, n_invalid = _scores(data, inst, colmap, mins, invalid)
+    out, _, n_invalid = _scores(data, inst, colmap, mins, invalid, keep_items=False)
     if n_invalid:
         total = sum(n_invalid.values())
         warnings.warn(

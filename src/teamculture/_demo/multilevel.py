@@ -60,7 +60,7 @@ def run(ctx) -> None:
     ctx.say(
         f"engagement ~ real + tenure + (1 | trust/team), REML, {fit.engine} engine: {fit.nobs:,} staff "
         f"({fit.nobs_dropped:,} dropped for missing values), {ng['trust:team']:,} teams, "
-        f"{ng['trust']:,} trusts, fitted in {t_fit:.2f} s"
+        f"{ng['trust']:,} trusts (fitted in {t_fit:.2f} s)"
     )
     ctx.say(f"outcome: {source}")
     pval = fit.pvalues["real"]

@@ -369,6 +369,17 @@ def test_omega_one_factor_keyed_matches_psych(likert6, psych_ref):
     assert_allclose(res.loadings["u2"], fa1["uniquenesses"], atol=1e-5)
 
 
+@pytest.mark.parametrize("m", [1, 2])
+def test_omega_pairwise_missing_matches_psych(likert6_na, psych_ref, m):
+    # psych::omega uses cor(use = "pairwise"): per-pair means and sds
+    ref = psych_ref["omega"][f"likert6_na_keyed_{m}"]
+    res = tc.omega(likert6_na, n_factors=m, keys=KEYS6, bounds=(1, 5), nan_policy="pairwise")
+    assert_allclose(res.omega_total, ref["omega_tot"], rtol=1e-6)
+    assert_allclose(res.omega_hierarchical, ref["omega_h"], rtol=1e-5)
+    assert_allclose(res.alpha, ref["alpha"], rtol=1e-10)
+    assert_allclose(res.loadings["g"], ref["sl"]["g"], atol=1e-4)
+
+
 def test_omega_reflects_negative_items(likert6, psych_ref):
     # unkeyed A3 loads negatively: it is reflected, and omega equals the keyed analysis
     ref = psych_ref["omega"]["likert6_keyed_1"]

@@ -112,8 +112,13 @@ def _alpha_core(c: np.ndarray, r: np.ndarray) -> dict[str, float]:
     }
 
 
-def _pairwise_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise-complete covariance matrix (as R ``cov(use = "pairwise")``) and pair counts."""
+def _pairwise_cov(x: np.ndarray, *, correlation: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise-complete covariance matrix (as R ``cov(use = "pairwise")``) and pair counts.
+
+    With ``correlation=True``, R's ``cor(use = "pairwise")`` instead: each
+    correlation uses the means and standard deviations of its own pair's
+    complete cases (not ``cov2cor`` of the pairwise covariances).
+    """
     obs = ~np.isnan(x)
     k = x.shape[1]
     c = np.full((k, k), np.nan)
@@ -127,7 +132,10 @@ def _pairwise_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             b = np.where(m, x[:, i:], 0.0)
             a = np.where(m, a - a.sum(axis=0) / n, 0.0)
             b = np.where(m, b - b.sum(axis=0) / n, 0.0)
-            cov = (a * b).sum(axis=0) / (n - 1)
+            if correlation:
+                cov = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+            else:
+                cov = (a * b).sum(axis=0) / (n - 1)
         cov[n < 2] = np.nan
         c[i, i:] = c[i:, i] = cov
     return c, npair
@@ -833,7 +841,10 @@ def omega(
         set equal, ``sqrt(|phi_12|)`` (psych's ``option = "equal"``).
     keys, bounds, nan_policy
         As in :func:`cronbach_alpha`. ``nan_policy="pairwise"`` uses the
-        pairwise-complete correlation matrix (psych's default).
+        pairwise-complete correlation matrix, each correlation computed from
+        its pair's complete cases as R's ``cor(use = "pairwise")`` (psych's
+        default for ``omega``; ``psych::alpha`` instead rescales pairwise
+        covariances, which :func:`cronbach_alpha` follows).
 
     Returns
     -------
@@ -912,7 +923,12 @@ def omega(
             "(each group factor needs at least two items)."
         )
     c = _covariance(x, nan_policy, cols)
-    r = _cov_to_cor(c)
+    if nan_policy == "pairwise" and np.isnan(x).any():
+        # as R cor(use = "pairwise"): each correlation from its pair's complete cases
+        r, _ = _pairwise_cov(x, correlation=True)
+        np.fill_diagonal(r, 1.0)
+    else:
+        r = _cov_to_cor(c)
     sl = _schmid_leiman(r, n_factors)
     if not sl["converged"]:
         warnings.warn(
@@ -1111,7 +1127,7 @@ def multilevel_reliability(
         df = df.drop(columns=[groups])
     else:
         labels = groups.to_numpy() if isinstance(groups, pd.Series) else np.asarray(groups)
-    codes, glabels = factorize_groups(labels, len(df), name="groups")
+    codes, _ = factorize_groups(labels, len(df), name="groups")
     x, cols, _reverse, used, n_dropped = _prepare(df, keys, bounds, nan_policy)
     codes = codes[used]
     present, codes = np.unique(codes, return_inverse=True)
@@ -1168,7 +1184,6 @@ def multilevel_reliability(
         },
         index=index,
     )
-    del glabels  # labels are not needed in the result: levels are pooled
     return MultilevelReliabilityResult(
         alpha_within=float(a_w),
         alpha_between=float(a_b),

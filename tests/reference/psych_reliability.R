@@ -100,11 +100,15 @@ omega_case <- function(x, nf) {
 }
 likert_keyed <- likert
 likert_keyed$A3 <- 6 - likert_keyed$A3
+likert_na_keyed <- likert_na
+likert_na_keyed$A3 <- 6 - likert_na_keyed$A3
 res$omega <- list(
   bifactor9_3 = omega_case(bif, 3),
   bifactor9_2 = omega_case(bif, 2),
   bifactor9_1 = omega_case(bif, 1),
-  likert6_keyed_1 = omega_case(likert_keyed, 1)
+  likert6_keyed_1 = omega_case(likert_keyed, 1),
+  likert6_na_keyed_1 = omega_case(likert_na_keyed, 1),
+  likert6_na_keyed_2 = omega_case(likert_na_keyed, 2)
 )
 fa1 <- function(x) {
   f <- fa(x, nfactors = 1, fm = "minres")

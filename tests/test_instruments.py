@@ -104,6 +104,8 @@ def test_instrument_accessors():
     assert "unconfirmed:" in inst.summary()
     with pytest.raises(AttributeError):
         inst.id = "x"  # frozen
+    assert hash(inst) == hash(parse_instrument(inst.to_dict()))
+    assert len({inst, get("tci-14"), parse_instrument(inst.to_dict())}) == 2
 
 
 def test_get_validation():

@@ -306,6 +306,9 @@ class Instrument:
     description: str = ""
     wording_allowed: bool = False
 
+    def __hash__(self) -> int:  # the mapping fields are unhashable; equal instruments share these
+        return hash((self.id, self.version, self.item_ids))
+
     # -- lookups -----------------------------------------------------------
     @property
     def item_ids(self) -> tuple[str, ...]:

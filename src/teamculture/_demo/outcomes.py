@@ -58,8 +58,8 @@ def run(ctx) -> None:
     q = quasi.coefficients.loc["real_team_pct"]
     ctx.say(
         f"{len(table):,} trusts, real-team share {source} "
-        f"({table['real_team_pct'].min():.1f}-{table['real_team_pct'].max():.1f}%); "
-        f"4 models fitted in {elapsed:.2f} s"
+        f"({table['real_team_pct'].min():.1f}-{table['real_team_pct'].max():.1f}%; "
+        f"4 models fitted in {elapsed:.2f} s)"
     )
     ctx.say(
         f"log mortality per percentage point in real teams (quasi-Poisson, offset log E): "

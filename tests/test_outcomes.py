@@ -362,3 +362,18 @@ def test_demo_stage_reports_against_truth(small_survey, tmp_path):
     assert fit.model == "quasipoisson" and fit.n_obs == len(small_survey.trusts)
     assert (tmp_path / "trust_outcomes.csv").exists()
     assert (tmp_path / "outcomes_mortality.png").exists()
+
+
+def test_panel_missing_rows_dropped_and_counted(panel):
+    data = panel.copy()
+    data.iloc[[0, 7, 11], data.columns.get_loc("real_team_pct")] = np.nan
+    for est in ("within", "random", "between"):
+        with pytest.warns(DroppedDataWarning, match="dropped 3 of 750"):
+            fit = oc.panel_regression(data, predictors="real_team_pct", log_outcome=True, estimator=est)
+        assert fit.n_dropped == 3
+        assert fit.n_obs == (747 if est != "between" else 150)
+    # the within estimate on the unbalanced panel equals the fit to the complete rows
+    with pytest.warns(DroppedDataWarning):
+        a = oc.panel_regression(data, predictors="real_team_pct", log_outcome=True)
+    b = oc.panel_regression(data.dropna(), predictors="real_team_pct", log_outcome=True)
+    assert_allclose(a.coefficients.to_numpy(), b.coefficients.to_numpy(), rtol=1e-12, atol=0)

@@ -7,9 +7,13 @@ counts, item and composite percent positive (AHRQ SOPS rule), optional
 weights (e.g. :func:`occupational_weights`) and category shares with an
 explicit denominator.
 
-The engine works on a NumPy matrix of item codes: one pass validates the
-codes against the declared response scale, reverse-keys with the declared
-bounds and rescales; subscale means are row sums over answered items.
+The engine works on NumPy arrays, one item column at a time: the codes are
+validated against the declared response scale (a few reductions when all are
+in range), missing and "does not apply" answers are zero-filled with a mask
+of answered items, and a subscale score is the sum of its items' codes under
+each item's affine keying (reverse keying with the declared bounds, then
+rescaling) divided by the number answered. :func:`score` processes rows in
+cache-sized blocks.
 """
 
 from __future__ import annotations

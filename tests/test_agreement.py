@@ -306,7 +306,7 @@ def test_pseudo_group_means_and_plot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from teamculture.agreement import plot_pseudo_group_means
+    from teamculture import plot_pseudo_group_means
 
     rng = np.random.default_rng(3)
     g = np.repeat([f"g{i}" for i in range(30)], 6)

@@ -1091,7 +1091,7 @@ def plot_pseudo_group_means(table: pd.DataFrame, *, ax: Any = None) -> Any:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import teamculture as tc
-    >>> from teamculture.agreement import plot_pseudo_group_means
+    >>> from teamculture import plot_pseudo_group_means
     >>> sv = tc.national_survey("tiny", seed=1)
     >>> pg = tc.pseudo_group_means(sv.staff["latent_engagement"], sv.staff["team"], seed=3)
     >>> ax = plot_pseudo_group_means(pg)

@@ -18,7 +18,7 @@ PUBLIC_NAMES = {
     "Instrument", "load_instrument", "score", "score_groups",
     "cronbach_alpha", "omega", "reliability", "multilevel_reliability",
     "rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "null_variance", "rwg_sim", "rwg_j_sim",
-    "ad_sim", "rgr_agree", "pseudo_group_means",
+    "ad_sim", "rgr_agree", "pseudo_group_means", "plot_pseudo_group_means",
     "icc1", "icc2", "icc", "waba", "design_effect", "aggregate",
     "mixed", "center",
 }

@@ -77,12 +77,32 @@ class NestedFit:
 
 
 class NestedModel:
-    """Profiled likelihood of a nested random-intercept model.
+    """Profiled likelihood of a nested random-intercept model, and its fit.
+
+    The second step of the nested engine (the first is
+    :func:`~teamculture.multilevel.nested_suffstats`); :func:`teamculture.mixed`
+    runs both. R: ``lme4::lmer(y ~ x + (1 | trust/team), REML = TRUE)``; the
+    criterion is lme4's ``REMLcrit`` (ML: ``deviance``) and ``theta`` its
+    ``getME(fit, "theta")``.
 
     Parameters
     ----------
     stats : NestedSuffStats
-        From :func:`teamculture.multilevel._suffstats.nested_suffstats`.
+        From :func:`teamculture.multilevel.nested_suffstats`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from teamculture.multilevel import NestedModel, nested_suffstats
+    >>> rng = np.random.default_rng(1)
+    >>> team = np.repeat(np.arange(30), 5)
+    >>> y = rng.normal(size=30)[team] + rng.normal(size=150)
+    >>> model = NestedModel(nested_suffstats(np.ones((150, 1)), y, [team]))
+    >>> fit = model.fit(reml=True)
+    >>> fit.converged, fit.theta.shape
+    (True, (1,))
+    >>> bool(fit.criterion == model.criterion(fit.theta, reml=True))
+    True
     """
 
     def __init__(self, stats: NestedSuffStats) -> None:

@@ -198,6 +198,12 @@ def parse_formula(formula: str) -> ParsedFormula:
     -------
     ParsedFormula
 
+    Notes
+    -----
+    R: ``lme4::findbars(formula)`` (random terms) and ``lme4::nobars(formula)``
+    (fixed part); ``(1 | a/b)`` expands, as in lme4's ``findbars``, to
+    ``(1 | a) + (1 | a:b)``.
+
     Examples
     --------
     >>> from teamculture.multilevel._formula import parse_formula

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import teamculture as tc
-from teamculture.errors import DroppedDataWarning
+from teamculture.errors import BoundaryWarning, DroppedDataWarning
 
 REF = Path(__file__).parent / "reference"
 DATA = REF / "reliability_data"
@@ -631,3 +632,43 @@ def test_omega_total_invariant_to_order_and_not_mutating(x, rnd):
     perm = tc.omega(x.iloc[rows][cols], n_factors=1)
     assert_allclose(perm.omega_total, base.omega_total, rtol=1e-6, atol=1e-8)
     assert_allclose(perm.loadings.loc[base.loadings.index, "h2"], base.loadings["h2"], rtol=1e-5, atol=1e-7)
+
+
+@settings(max_examples=20)
+@given(st.integers(2, 9), st.integers(3, 5), st.integers(0, 2**32 - 1))
+def test_multilevel_equals_slow_group_loop(n_groups, k, seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 7, size=n_groups)
+    sizes[0] = max(sizes[0], 2)  # at least one within-group degree of freedom
+    labels = np.repeat([f"g{j}" for j in range(n_groups)], sizes)
+    x = rng.standard_normal((len(labels), k)) + rng.standard_normal((n_groups, k)).repeat(sizes, axis=0)
+    with warnings.catch_warnings():
+        # small samples can give a negative between-group variance (then NaN between coefficients)
+        warnings.simplefilter("ignore", BoundaryWarning)
+        res = tc.multilevel_reliability(x, labels)
+    n = len(labels)
+    ssw = np.zeros((k, k))
+    ssb = np.zeros((k, k))
+    grand = x.mean(axis=0)
+    for j in range(n_groups):
+        xj = x[labels == f"g{j}"]
+        d = xj - xj.mean(axis=0)
+        ssw += d.T @ d
+        m = (xj.mean(axis=0) - grand)[:, None]
+        ssb += len(xj) * (m @ m.T)
+    sw = ssw / (n - n_groups)
+    c = (n - (sizes**2).sum() / n) / (n_groups - 1)
+    sb = (ssb / (n_groups - 1) - sw) / c
+    assert_allclose(res.cov_within.to_numpy(), sw, rtol=1e-9, atol=1e-12)
+    assert_allclose(res.cov_between.to_numpy(), sb, rtol=1e-9, atol=1e-12)
+    assert_allclose(res.alpha_within, k / (k - 1) * (1 - np.trace(sw) / sw.sum()), rtol=1e-9)
+
+
+def test_multilevel_negative_between_variance_warns():
+    # identical group means: the between-group variance estimate is negative
+    x = np.array([[1.0, 2, 3], [3, 2, 1], [2, 1, 2], [2, 3, 2], [1, 1, 3], [3, 3, 1]])
+    groups = ["a", "a", "b", "b", "c", "c"]
+    with pytest.warns(BoundaryWarning, match="non-positive between-group variance"):
+        res = tc.multilevel_reliability(x, groups)
+    assert np.isnan(res.alpha_between) and np.isnan(res.omega_between)
+    assert np.isfinite(res.alpha_within)

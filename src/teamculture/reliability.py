@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from teamculture._validation import check_choice, check_positive_int, check_probability, few, factorize_groups
-from teamculture.errors import ConvergenceWarning, DroppedDataWarning, SmallGroupWarning
+from teamculture.errors import BoundaryWarning, ConvergenceWarning, DroppedDataWarning
 
 __all__ = [
     "AlphaResult",
@@ -990,7 +990,8 @@ class MultilevelReliabilityResult:
     alpha_within, alpha_between : float
         Cronbach's alpha of the within-group and between-group covariance
         matrices (Geldhof et al. 2014). NaN at a level whose covariance
-        matrix has a non-positive variance.
+        matrix has a non-positive variance (a
+        :class:`~teamculture.errors.BoundaryWarning` is emitted).
     omega_within, omega_between : float
         Omega from a one-factor minres fit to each level's covariance matrix,
         ``(sum l)^2 / ((sum l)^2 + sum psi)``.
@@ -1164,7 +1165,7 @@ def multilevel_reliability(
         warnings.warn(
             f"{len(bad)} item(s) {few(bad)} have a non-positive between-group variance estimate; "
             "between-group reliability is undefined (NaN).",
-            SmallGroupWarning,
+            BoundaryWarning,
             stacklevel=2,
         )
         a_b = om_b = float("nan")
@@ -1178,7 +1179,7 @@ def multilevel_reliability(
             "var_within": var_w,
             "var_between": var_b,
             "icc1": var_b / (var_b + var_w),
-            "icc2": (np.diag(ms_b) - var_w) / np.diag(ms_b),
+            "icc2": np.divide(np.diag(ms_b) - var_w, np.diag(ms_b), out=np.full(k, np.nan), where=np.diag(ms_b) > 0),
             "loading_within": lam_w,
             "loading_between": lam_b,
         },

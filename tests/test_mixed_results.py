@@ -290,3 +290,9 @@ def test_affine_response_equivariance(scale, shift):
                     rtol=1e-5)
     assert_allclose(fit.icc()["vpc"].to_numpy(), base.icc()["vpc"].to_numpy(), rtol=1e-5)
     assert_allclose(fit.df.to_numpy(), base.df.to_numpy(), rtol=1e-5)
+
+
+def test_repr_is_short(fit3):
+    text = repr(fit3)
+    assert text.startswith("MixedResult(formula='y ~ x + cat") and "engine='nested'" in text
+    assert "\n" not in text

@@ -420,8 +420,9 @@ class NestedModel:
             scale = max(1.0, float(np.max(np.abs(w))))
             w = np.maximum(np.abs(w), 1e-10 * scale)
             step = -(U @ ((U.T @ g) / w))
-            decrement = float(-g @ step)
-            if decrement < 1e-12:
+            decrement = float(-g @ step)  # predicted decrease of the criterion
+            tol = max(1e-12, 1e-14 * abs(fx))  # what the criterion's rounding allows
+            if decrement < tol:
                 return x, fx, True
             t = 1.0
             while True:
@@ -431,7 +432,7 @@ class NestedModel:
                     break
                 t *= 0.5
                 if t < 1e-10:
-                    return x, fx, decrement < 1e-8
+                    return x, fx, decrement < 1e3 * tol
             x, fx, g, H = xn, fn, gn, Hn
         return x, fx, False
 

@@ -13,7 +13,7 @@ from scipy import stats
 __all__ = ["MixedResult", "MixedSummary"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class MixedResult:
     """A fitted linear mixed model (from :func:`teamculture.mixed`).
 
@@ -249,6 +249,11 @@ class MixedResult:
 
     def __str__(self) -> str:
         return str(self.summary())
+
+    def __repr__(self) -> str:
+        crit = "REML criterion" if self.reml else "deviance"
+        return (f"MixedResult(formula={self.formula!r}, engine={self.engine!r}, nobs={self.nobs}, "
+                f"{crit}={self.deviance:.6f}, converged={self.converged}, singular={self.singular})")
 
     def _repr_html_(self) -> str:
         return self.summary().as_html()

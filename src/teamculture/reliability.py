@@ -112,6 +112,25 @@ def _alpha_core(c: np.ndarray, r: np.ndarray) -> dict[str, float]:
     }
 
 
+def _pairwise_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise-complete sums by matrix products (data centred first for accuracy).
+
+    Returns ``(n, sx, sxx, sxy)``-style arrays: ``n[i, j]`` respondents with
+    both items, ``sx[i, j]`` the sum of item ``i`` over them, ``sxx[i, j]`` the
+    sum of its squares over them and ``sxy[i, j]`` the sum of cross-products,
+    plus the centring constants.
+    """
+    obs = ~np.isnan(x)
+    m = obs.astype(float)
+    center = np.nanmean(x, axis=0)
+    x0 = np.where(obs, x - center, 0.0)
+    n = m.T @ m
+    sx = x0.T @ m
+    sxx = (x0 * x0).T @ m
+    sxy = x0.T @ x0
+    return n, sx, sxx, sxy, center
+
+
 def _pairwise_cov(x: np.ndarray, *, correlation: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise-complete covariance matrix (as R ``cov(use = "pairwise")``) and pair counts.
 
@@ -119,37 +138,30 @@ def _pairwise_cov(x: np.ndarray, *, correlation: bool = False) -> tuple[np.ndarr
     correlation uses the means and standard deviations of its own pair's
     complete cases (not ``cov2cor`` of the pairwise covariances).
     """
-    obs = ~np.isnan(x)
-    k = x.shape[1]
-    c = np.full((k, k), np.nan)
-    npair = np.empty((k, k), dtype=np.int64)
-    for i in range(k):
-        m = obs[:, i : i + 1] & obs[:, i:]  # rows where item i and item j >= i are answered
-        n = m.sum(axis=0)
-        npair[i, i:] = npair[i:, i] = n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            a = np.where(m, x[:, i : i + 1], 0.0)
-            b = np.where(m, x[:, i:], 0.0)
-            a = np.where(m, a - a.sum(axis=0) / n, 0.0)
-            b = np.where(m, b - b.sum(axis=0) / n, 0.0)
-            if correlation:
-                cov = (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-            else:
-                cov = (a * b).sum(axis=0) / (n - 1)
-        cov[n < 2] = np.nan
-        c[i, i:] = c[i:, i] = cov
-    return c, npair
+    n, sx, sxx, sxy, _ = _pairwise_sums(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cross = sxy - sx * sx.T / n
+        if correlation:
+            out = cross / np.sqrt((sxx - sx**2 / n) * (sxx.T - sx.T**2 / n))
+        else:
+            out = cross / (n - 1)
+    out[n < 2] = np.nan
+    return out, n.astype(np.int64)
 
 
 def _pairwise_corr_vec(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Pairwise-complete correlation of each column of ``x`` with the vector ``t``."""
-    m = ~np.isnan(x) & ~np.isnan(t)[:, None]
+    """Pairwise-complete correlation of each column of ``x`` with the vector ``t`` (no NaN in ``t``)."""
+    obs = ~np.isnan(x)
+    m = obs.astype(float)
+    x0 = np.where(obs, x - np.nanmean(x, axis=0), 0.0)
+    t0 = t - t.mean()
     n = m.sum(axis=0)
-    a = np.where(m, x, 0.0)
-    b = np.where(m, t[:, None], 0.0)
-    a = np.where(m, a - a.sum(axis=0) / n, 0.0)
-    b = np.where(m, b - b.sum(axis=0) / n, 0.0)
-    return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+    sx = x0.sum(axis=0)
+    st = m.T @ t0
+    sxt = x0.T @ t0
+    sxx = (x0 * x0).sum(axis=0)
+    stt = m.T @ (t0 * t0)
+    return (sxt - sx * st / n) / np.sqrt((sxx - sx**2 / n) * (stt - st**2 / n))
 
 
 # ---------------------------------------------------------------------------
@@ -569,9 +581,25 @@ def _alpha_result(
     n = x.shape[0]
     core = _alpha_core(c, r)
 
-    with np.errstate(invalid="ignore"):
-        total = np.nanmean(x, axis=1)
-    r_raw = _pairwise_corr_vec(x, total)
+    complete = not np.isnan(x).any()
+    if complete:
+        # closed forms from C for complete data: the item-mean score has variance
+        # 1'C1 / k^2 and covariance (C1)_i / k with item i
+        item_mean = x.mean(axis=0)
+        item_sd = np.sqrt(np.diag(c))
+        n_item = np.full(k, n, dtype=np.int64)
+        total_mean = float(item_mean.mean())
+        total_sd = float(np.sqrt(c.sum()) / k)
+        r_raw = c.sum(axis=0) / np.sqrt(np.diag(c) * c.sum())
+    else:
+        with np.errstate(invalid="ignore"):
+            total = np.nanmean(x, axis=1)
+        item_mean = np.nanmean(x, axis=0)
+        item_sd = np.nanstd(x, axis=0, ddof=1)
+        n_item = (~np.isnan(x)).sum(axis=0).astype(np.int64)
+        total_mean = float(total.mean())
+        total_sd = float(total.std(ddof=1))
+        r_raw = _pairwise_corr_vec(x, total)
     sum_r = r.sum()
     r_std = r.sum(axis=0) / np.sqrt(sum_r)
     rc = r.copy()
@@ -586,13 +614,12 @@ def _alpha_result(
             keep = np.arange(k) != i
             d = _alpha_core(c[np.ix_(keep, keep)], r[np.ix_(keep, keep)])
             drop[i] = d["alpha"], d["std_alpha"], d["lambda6"], d["average_r"]
-    obs = ~np.isnan(x)
     table = pd.DataFrame(
         {
             "reversed": reverse.astype(bool),
-            "n": obs.sum(axis=0).astype(np.int64),
-            "mean": np.nanmean(x, axis=0),
-            "sd": np.nanstd(x, axis=0, ddof=1),
+            "n": n_item,
+            "mean": item_mean,
+            "sd": item_sd,
             "r_raw": r_raw,
             "r_std": r_std,
             "r_cor": r_cor,
@@ -611,8 +638,8 @@ def _alpha_result(
         average_r=core["average_r"],
         median_r=core["median_r"],
         ase=float(np.sqrt(core["q"] / n)) if core["q"] >= 0 else float("nan"),
-        mean=float(total.mean()),
-        sd=float(total.std(ddof=1)),
+        mean=total_mean,
+        sd=total_sd,
         n_items=k,
         n_obs=int(n),
         n_dropped=n_dropped,

@@ -483,3 +483,19 @@ def test_row_blocks_give_identical_scores(monkeypatch):
     df.loc[200, "A1"] = 8.0
     with pytest.raises(ValueError, match=r"column 'A1' \(item 'A1'\) has 2 row\(s\) with invalid code\(s\) \[7, 8\]"):
         tc.score(df, "hsopsc-1")
+
+
+@given(_responses(), st.integers(1, 4), st.randoms(use_true_random=False))
+def test_property_group_means_equal_groupby_and_ignore_row_order(case, n_groups, rnd):
+    df, keys, scale = case
+    labels = np.array([f"g{k % n_groups}" for k in range(len(df))])
+    g = tc.score_groups(df, keys, by=labels, scale=scale)
+    s = tc.score(df, keys, scale=scale)
+    direct = s.groupby(labels).mean()  # pandas skips missing scores
+    assert_allclose(g.means.to_numpy(), direct.reindex(g.means.index).to_numpy(), rtol=1e-12, atol=1e-12)
+    assert_array_equal(g.counts.to_numpy(), s.notna().groupby(labels).sum().reindex(g.counts.index).to_numpy())
+    rows = list(range(len(df)))
+    rnd.shuffle(rows)
+    gp = tc.score_groups(df.iloc[rows], keys, by=labels[rows], scale=scale)
+    pd.testing.assert_frame_equal(gp.means, g.means)
+    pd.testing.assert_series_equal(gp.n_respondents, g.n_respondents)

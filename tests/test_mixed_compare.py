@@ -119,3 +119,33 @@ def test_mixture_p_decreases_in_statistic(t1, t2, df):
     lo, hi = sorted((t1, t2))
     assert mixture_pvalue(hi, df) <= mixture_pvalue(lo, df) + 1e-15
     assert np.isfinite(mixture_pvalue(hi, df))
+
+
+def test_fitted_models_nested_syntax_matches_anova():
+    """(1 | trust/team) vs (1 | team) with unique team labels: same team grouping."""
+    import teamculture as tc
+
+    data = fx.mixed_data("unbalanced3")
+    full = tc.mixed("y ~ x + cat + z + x:z + (1 | trust/team)", data)
+    reduced = tc.mixed("y ~ x + cat + z + x:z + (1 | team)", data)
+    case = next(c for c in REF["comparisons"]
+                if c["full"] == "unbalanced3_full" and c["reduced"] == "unbalanced3_notrust" and not c["refit"])
+    res = full.compare(reduced)
+    assert res.reml and not res.refitted and res.df == 1
+    # the engine reaches lme4's optimum to ~1e-9 in the criterion
+    assert_allclose(res.statistic, case["chisq"], rtol=1e-5, atol=1e-6)
+    assert_allclose(res.pvalue, 0.5 * case["pvalue"], rtol=1e-4)
+
+
+def test_fixed_effects_nested_by_column_space_and_refit_with_ml():
+    import teamculture as tc
+
+    data = fx.mixed_data("unbalanced3").assign(w=lambda d: d["x"] + d["z"])
+    full = tc.mixed("y ~ x + z + (1 | trust) + (1 | team)", data)
+    reduced = tc.mixed("y ~ w + (1 | trust) + (1 | team)", data)  # beta_x = beta_z
+    res = compare(full, reduced)
+    assert res.df == 1 and res.refitted and not res.reml
+    assert_allclose(res.loglik_full, full.refit(reml=False).loglik, rtol=1e-12)
+    other = tc.mixed("y ~ cat + z + (1 | trust) + (1 | team)", data)
+    with pytest.raises(ValueError, match="not nested"):
+        compare(full, other)

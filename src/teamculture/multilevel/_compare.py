@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 __all__ = ["CompareResult", "compare", "mixture_pvalue"]
@@ -103,6 +104,54 @@ def _group_of(name: Any) -> str:
 def _n_variances(vc_index: Any) -> int:
     """Number of variance (not covariance) parameters among the random effects."""
     return sum(1 for k in vc_index if str(k) != "residual" and "," not in str(k))
+
+
+def _same_partition(a: Any, b: Any) -> bool:
+    """Whether two label vectors group the rows identically (up to relabelling)."""
+    ca, _ = pd.factorize(pd.Series(np.asarray(a, dtype=object)), sort=False)
+    cb, _ = pd.factorize(pd.Series(np.asarray(b, dtype=object)), sort=False)
+    if len(ca) != len(cb):
+        return False
+    pairs = len(np.unique(ca.astype(np.int64) * (int(cb.max()) + 1) + cb)) if len(ca) else 0
+    return pairs == len(np.unique(ca)) == len(np.unique(cb))
+
+
+def _unmatched_groupings(full: Any, reduced: Any) -> list[str]:
+    """Groupings of ``reduced`` with no counterpart in ``full``.
+
+    A grouping matches one of the same name, or — when both results carry
+    ``group_labels`` — one that partitions the rows identically (``team`` with
+    unique labels is the same grouping as ``trust:team``).
+    """
+    names_full = {_group_of(k) for k in full.variance_components.index} - {"residual"}
+    names_red = {_group_of(k) for k in reduced.variance_components.index} - {"residual"}
+    lab_full = getattr(full, "group_labels", None)
+    lab_red = getattr(reduced, "group_labels", None)
+    out = []
+    for g in sorted(names_red - names_full):
+        if (isinstance(lab_full, pd.DataFrame) and isinstance(lab_red, pd.DataFrame) and g in lab_red.columns
+                and any(_same_partition(lab_red[g].to_numpy(), lab_full[h].to_numpy())
+                        for h in names_full if h in lab_full.columns)):
+            continue
+        out.append(g)
+    return out
+
+
+def _in_column_space(full: Any, reduced: Any) -> bool:
+    """Whether every fixed-design column of ``reduced`` is a linear combination of ``full``'s.
+
+    E.g. ``real`` lies in the span of ``real_cwc``, ``real_between`` and the
+    intercept. False when the designs are not available.
+    """
+    xf, xr = getattr(full, "design", None), getattr(reduced, "design", None)
+    if xf is None or xr is None or len(xf) != len(xr):
+        return False
+    A = np.asarray(xf, dtype=float)
+    B = np.asarray(xr, dtype=float)
+    coef, *_ = np.linalg.lstsq(A, B, rcond=None)
+    resid = B - A @ coef
+    scale = np.maximum(np.linalg.norm(B, axis=0), 1.0)
+    return bool(np.all(np.linalg.norm(resid, axis=0) <= 1e-8 * scale))
 
 
 def _validate_compare(a: Any, b: Any) -> None:
@@ -202,15 +251,15 @@ def compare(a: Any, b: Any) -> CompareResult:
     fe_red = [str(n) for n in reduced.fixed_effects.index]
     same_fixed = sorted(fe_full) == sorted(fe_red)
     if not set(fe_red) <= set(fe_full):
+        if not _in_column_space(full, reduced):
+            raise ValueError(
+                f"the models are not nested: fixed effect(s) {sorted(set(fe_red) - set(fe_full))} of the "
+                "smaller model are not in the larger one (nor linear combinations of its columns)."
+            )
+    unmatched = _unmatched_groupings(full, reduced)
+    if unmatched:
         raise ValueError(
-            f"the models are not nested: fixed effect(s) {sorted(set(fe_red) - set(fe_full))} of the "
-            "smaller model are not in the larger one."
-        )
-    groups_full = {_group_of(k) for k in full.variance_components.index}
-    groups_red = {_group_of(k) for k in reduced.variance_components.index}
-    if not groups_red <= groups_full:
-        raise ValueError(
-            f"the models are not nested: random-effect grouping(s) {sorted(groups_red - groups_full)} of "
+            f"the models are not nested: random-effect grouping(s) {unmatched} of "
             "the smaller model are not in the larger one."
         )
     notes = []

@@ -904,8 +904,10 @@ def omega(
     Accuracy against psych: teamculture solves the minres and rotation
     problems to tight tolerances (oblimin projected gradient < 1e-8); psych stops
     ``optim`` at its default tolerance and GPArotation at 1e-5, so psych's
-    communalities differ from the optimum by up to ~1e-4 and omega values
-    agree to about 1e-5 (see the tests). A different oblimin local optimum
+    loadings and communalities differ from the optimum by up to ~1e-5 on
+    the test data, and omega values agree to about 1e-7 (omega total) and
+    2e-6 relative (omega hierarchical); the tests use tolerances 5-10 times
+    larger. A different oblimin local optimum
     is possible on badly determined solutions (as in any software).
 
     References

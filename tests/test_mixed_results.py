@@ -296,3 +296,20 @@ def test_repr_is_short(fit3):
     text = repr(fit3)
     assert text.startswith("MixedResult(formula='y ~ x + cat") and "engine='nested'" in text
     assert "\n" not in text
+
+
+def test_demo_stage_reports_against_truth():
+    import io
+
+    from teamculture._demo import DemoContext
+    from teamculture._demo import multilevel as stage
+
+    survey = tc.national_survey("small", seed=5)
+    out = io.StringIO()
+    ctx = DemoContext(survey=survey, stream=out)
+    stage.run(ctx)
+    text = out.getvalue()
+    assert "latent engagement (no scoring-stage scores available)" in text
+    assert "nested engine" in text and "truth inside both 95% CIs" in text
+    fit = ctx.results["engagement_fit"]
+    assert isinstance(fit, MixedResult) and fit.nobs == len(survey.staff)

@@ -93,27 +93,36 @@ _KNOWN_FUNCTIONS = frozenset({"log", "exp", "sqrt", "abs", "center", "scale", "p
 
 
 # --------------------------------------------------------------------------- grouping
-def _group_codes(term: RandomTerm, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes and lme4-style labels of a grouping factor (``a:b`` joined by ':')."""
-    if len(term.factors) == 1:
-        codes, labels = pd.factorize(frame[term.factors[0]], sort=True)
-        return codes.astype(np.intp), pd.Index(labels, name=term.group)
-    parts = [pd.factorize(frame[f], sort=True) for f in term.factors]
+def _group_codes(term: RandomTerm, frame: pd.DataFrame,
+                 cache: dict[str, tuple[np.ndarray, pd.Index]]) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and lme4-style labels of a grouping factor (``a:b`` joined by ':').
+
+    ``cache`` holds the factorisation of each column (shared between terms).
+    """
+    parts = []
+    for f in term.factors:
+        if f not in cache:
+            codes_f, labels_f = pd.factorize(frame[f], sort=True)
+            cache[f] = (codes_f.astype(np.intp), pd.Index(labels_f))
+        parts.append(cache[f])
+    if len(parts) == 1:
+        codes, labels = parts[0]
+        return codes, labels.rename(term.group)
     combined = np.zeros(len(frame), dtype=np.int64)
-    for codes, labels in parts:
-        combined = combined * len(labels) + codes
+    for codes_f, labels_f in parts:
+        combined = combined * len(labels_f) + codes_f
     codes, uniq = pd.factorize(combined, sort=True)
-    labels = []
+    # decode each combination into its per-column label positions
     rest = uniq.astype(np.int64)
     idx = []
-    for codes_f, labels_f in reversed(parts):
+    for _, labels_f in reversed(parts):
         idx.append(rest % len(labels_f))
         rest = rest // len(labels_f)
     idx.reverse()
     strs = [np.asarray(labels_f.astype(str), dtype=object)[i] for (_, labels_f), i in zip(parts, idx)]
     labels = strs[0]
-    for s in strs[1:]:
-        labels = labels + ":" + s
+    for piece in strs[1:]:
+        labels = labels + ":" + piece
     return codes.astype(np.intp), pd.Index(labels, name=term.group, dtype=object)
 
 
@@ -136,7 +145,7 @@ def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, order: list[st
         if len(t.factors) < 2:
             continue
         inner, outer = t.factors[-1], t.factors[:-1]
-        n_inner = int(pd.unique(codes_of[inner]).size) if inner in codes_of else frame[inner].nunique()
+        n_inner = int(codes_of[inner].max()) + 1
         n_combo = sizes[t.group]
         if n_combo > n_inner:
             notes.append(
@@ -380,14 +389,14 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
         raise ValueError(f"`data` has {len(y)} complete rows, fewer than needed for {X.shape[1]} fixed effects.")
     codes: dict[str, np.ndarray] = {}
     labels: dict[str, pd.Index] = {}
+    column_codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
     for t in parsed.random:
         if t.group not in codes:
-            codes[t.group], labels[t.group] = _group_codes(t, frame)
+            codes[t.group], labels[t.group] = _group_codes(t, frame, column_codes)
     sizes = {g: len(labels[g]) for g in codes}
     intercepts_only = all(t.is_intercept_only for t in parsed.random)
     order = _nesting_order(parsed, codes, sizes)
-    single_codes = {t.factors[0]: codes[t.group] for t in parsed.random if len(t.factors) == 1}
-    nesting = _describe_nesting(parsed, frame, order, single_codes, sizes)
+    nesting = _describe_nesting(parsed, frame, order, {c: v[0] for c, v in column_codes.items()}, sizes)
     group_frame = pd.DataFrame(
         {g: pd.Categorical.from_codes(codes[g], categories=labels[g]) for g in dict.fromkeys(parsed.group_names)},
         index=frame.index,

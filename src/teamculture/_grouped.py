@@ -133,25 +133,44 @@ class GroupedItems:
         else:
             self.n_dropped_rows = 0
         self.listwise = listwise
+        self._all_observed = bool(observed.all())
         self._observed = observed
-        self._x0 = np.where(observed, xt, 0.0)
+        self._x0 = xt if self._all_observed else np.where(observed, xt, 0.0)
         self._codes = codes
+        # rows already grouped together (survey files usually are sorted by team):
+        # contiguous reductions with np.add.reduceat instead of scattered bincounts
+        self._starts = None
+        if codes.size and np.all(codes[1:] >= codes[:-1]):
+            sizes = np.bincount(codes, minlength=n_groups)
+            if np.all(sizes > 0):
+                self._starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+
+    def _gsum(self, values: np.ndarray) -> np.ndarray:
+        """Group sums of (J, n) values as (G, J) (or (n,) as (G,))."""
+        if self._starts is not None:
+            return np.add.reduceat(values, self._starts, axis=-1).T
+        return group_sum(self._codes, values, self.n_groups)
 
     @cached_property
     def count(self) -> np.ndarray:
         """Responses per group and item, shape (G, J)."""
-        return group_sum(self._codes, self._observed.astype(float), self.n_groups)
+        if self._all_observed:
+            n = np.bincount(self._codes, minlength=self.n_groups).astype(float)
+            return np.repeat(n[:, None], self._observed.shape[0], axis=1)
+        return self._gsum(self._observed.astype(float))
 
     @cached_property
     def n_members(self) -> np.ndarray:
         """Members with at least one used response, per group, shape (G,)."""
+        if self._all_observed:
+            return np.bincount(self._codes, minlength=self.n_groups).astype(float)
         any_obs = self._observed.any(axis=0).astype(float)
         return np.bincount(self._codes, weights=any_obs, minlength=self.n_groups)
 
     @cached_property
     def sum(self) -> np.ndarray:
         """Group sums per item, shape (G, J)."""
-        return group_sum(self._codes, self._x0, self.n_groups)
+        return self._gsum(self._x0)
 
     @cached_property
     def mean(self) -> np.ndarray:
@@ -164,14 +183,14 @@ class GroupedItems:
         """Deviations of responses from their group mean (0 where missing), shape (J, n)."""
         m = np.take(np.ascontiguousarray(np.nan_to_num(self.mean, nan=0.0).T), self._codes, axis=1)
         np.subtract(self._x0, m, out=m)
-        m *= self._observed
+        if not self._all_observed:
+            m *= self._observed
         return m
 
     @cached_property
     def ss(self) -> np.ndarray:
-        """Sum of squared deviations from the group mean, shape (G, J)."""
-        d = self._dev
-        return group_sum(self._codes, np.square(d), self.n_groups)
+        """Sum of squared deviations from the group mean (two-pass), shape (G, J)."""
+        return self._gsum(np.square(self._dev))
 
     @cached_property
     def var(self) -> np.ndarray:
@@ -183,12 +202,13 @@ class GroupedItems:
     def abs_dev(self, center: str) -> np.ndarray:
         """Sum of absolute deviations from the group mean or median, shape (G, J)."""
         if center == "mean":
-            return group_sum(self._codes, np.abs(self._dev), self.n_groups)
+            return self._gsum(np.abs(self._dev))
         m = np.take(np.ascontiguousarray(np.nan_to_num(self.median, nan=0.0).T), self._codes, axis=1)
         np.subtract(self._x0, m, out=m)
         np.abs(m, out=m)
-        m *= self._observed
-        return group_sum(self._codes, m, self.n_groups)
+        if not self._all_observed:
+            m *= self._observed
+        return self._gsum(m)
 
     @cached_property
     def median(self) -> np.ndarray:

@@ -7,8 +7,8 @@ about 3% missing responses):
   and ``nan_policy="pairwise"`` (psych's default);
 * a plain pandas/NumPy alpha (complete cases, ``DataFrame.cov``; alpha only,
   no item table);
-* ``teamculture.omega(n_factors=3)`` (the cost is the covariance pass plus a
-  small factor analysis);
+* ``teamculture.omega(n_factors=3, nan_policy="pairwise")`` (as psych: the
+  cost is the pairwise correlation pass plus a small factor analysis);
 * R ``psych::alpha`` (pairwise, as its default) and ``psych::omega``
   through ``Rscript`` (timed inside R, excluding data transfer), if R and
   psych are installed; otherwise it prints "R not available".
@@ -94,12 +94,12 @@ def main() -> None:
         warnings.simplefilter("ignore", tc.errors.DroppedDataWarning)
         t_omit, res_omit = best_of(lambda: tc.cronbach_alpha(df))
         t_pair, res_pair = best_of(lambda: tc.cronbach_alpha(df, nan_policy="pairwise"))
-        t_omega, res_omega = best_of(lambda: tc.omega(df, n_factors=3), repeat=1)
+        t_omega, res_omega = best_of(lambda: tc.omega(df, n_factors=3, nan_policy="pairwise"), repeat=1)
     t_plain, a_plain = best_of(lambda: plain_alpha(df))
     print(f"teamculture cronbach_alpha (omit)     {t_omit:8.3f} s   alpha {res_omit.alpha:.6f}")
     print(f"teamculture cronbach_alpha (pairwise) {t_pair:8.3f} s   alpha {res_pair.alpha:.6f}")
     print(f"plain pandas alpha (omit, alpha only) {t_plain:8.3f} s   alpha {a_plain:.6f}")
-    print(f"teamculture omega (3 factors)         {t_omega:8.3f} s   omega_t {res_omega.omega_total:.6f}")
+    print(f"teamculture omega (3, pairwise)       {t_omega:8.3f} s   omega_t {res_omega.omega_total:.6f}")
     r = r_times(df)
     if r is None:
         print("R not available (Rscript or psych missing): no R timings")

@@ -131,22 +131,16 @@ def _pairwise_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return n, sx, sxx, sxy, center
 
 
-def _pairwise_cov(x: np.ndarray, *, correlation: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise-complete covariance matrix (as R ``cov(use = "pairwise")``) and pair counts.
-
-    With ``correlation=True``, R's ``cor(use = "pairwise")`` instead: each
-    correlation uses the means and standard deviations of its own pair's
-    complete cases (not ``cov2cor`` of the pairwise covariances).
-    """
+def _pairwise_cov_cor(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairwise covariances (R ``cov(use = "pairwise")``), correlations (R ``cor``) and counts."""
     n, sx, sxx, sxy, _ = _pairwise_sums(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         cross = sxy - sx * sx.T / n
-        if correlation:
-            out = cross / np.sqrt((sxx - sx**2 / n) * (sxx.T - sx.T**2 / n))
-        else:
-            out = cross / (n - 1)
-    out[n < 2] = np.nan
-    return out, n.astype(np.int64)
+        cor = cross / np.sqrt((sxx - sx**2 / n) * (sxx.T - sx.T**2 / n))
+        cov = cross / (n - 1)
+    cov[n < 2] = np.nan
+    cor[n < 2] = np.nan
+    return cov, cor, n.astype(np.int64)
 
 
 def _pairwise_corr_vec(x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -318,9 +312,12 @@ def _prepare(
     return x[used], cols, reverse, used, n_dropped
 
 
-def _covariance(x: np.ndarray, nan_policy: str, names: list[Any]) -> np.ndarray:
+def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: bool = False) -> Any:
+    """Covariance matrix under ``nan_policy`` (validated); with ``pair_cor`` also the
+    correlation matrix (R ``cor(use = "pairwise")`` when pairwise with missing values)."""
+    r_pair = None
     if nan_policy == "pairwise" and np.isnan(x).any():
-        c, npair = _pairwise_cov(x)
+        c, r_pair, npair = _pairwise_cov_cor(x)
         if (npair < 2).any():
             i, j = np.argwhere(npair < 2)[0]
             raise ValueError(
@@ -338,6 +335,12 @@ def _covariance(x: np.ndarray, nan_policy: str, names: list[Any]) -> np.ndarray:
             f"{len(bad)} item(s) have zero variance {few(bad)}; reliability needs items that vary "
             "(remove them or check the data)."
         )
+    if pair_cor:
+        if r_pair is None:
+            r_pair = _cov_to_cor(c)
+        else:
+            np.fill_diagonal(r_pair, 1.0)
+        return c, r_pair
     return c
 
 
@@ -951,13 +954,8 @@ def omega(
             f"`n_factors` = {n_factors} is too many for {k} items; at most {max(1, k // 2)} "
             "(each group factor needs at least two items)."
         )
-    c = _covariance(x, nan_policy, cols)
-    if nan_policy == "pairwise" and np.isnan(x).any():
-        # as R cor(use = "pairwise"): each correlation from its pair's complete cases
-        r, _ = _pairwise_cov(x, correlation=True)
-        np.fill_diagonal(r, 1.0)
-    else:
-        r = _cov_to_cor(c)
+    # with pairwise deletion, as R cor(use = "pairwise"): each correlation from its pair's complete cases
+    _c, r = _covariance(x, nan_policy, cols, pair_cor=True)
     sl = _schmid_leiman(r, n_factors)
     if not sl["converged"]:
         warnings.warn(

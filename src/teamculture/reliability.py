@@ -1324,20 +1324,17 @@ def reliability(
     level = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
     check_choice("ci_method", ci_method, _CI_METHODS)
     check_choice("nan_policy", nan_policy, _NAN_POLICIES)
-    from teamculture.scoring import _validate_score, _read_items
+    from teamculture.instruments import resolve
+    from teamculture.scoring import keyed_items
 
-    inst, colmap, _mins = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
+    inst = resolve(instrument, scale=scale)
     if inst.classification is not None or not inst.subscales:
         raise ValueError(
             f"instrument {inst.id!r} is a classification rule without subscales; reliability needs "
             "multi-item subscales."
         )
-    items, _n_invalid = _read_items(data, inst, colmap, invalid)
-    keyed: dict[str, np.ndarray] = {}
-    for iid, (x, ok) in items.items():
-        sc = inst.scale_for(iid)
-        v = np.where(ok, x, np.nan)
-        keyed[iid] = sc.low + sc.high - v if inst.item(iid).reverse else v
+    frame_all = keyed_items(data, inst, columns=columns, survey_year=survey_year, invalid=invalid)
+    keyed = {iid: frame_all[iid].to_numpy(dtype=float) for iid in frame_all.columns}
     sets: list[tuple[str, bool, list[str]]] = [(name, False, list(ids)) for name, ids in inst.subscales.items()]
     for name, subs in inst.composites.items():
         ids = [i for s in subs for i in inst.subscales[s]]

@@ -287,7 +287,7 @@ def rwg(x: Any, groups: Any, *, null_variance: float | None = None,
     --------
     >>> import teamculture as tc
     >>> tc.rwg([4, 4, 5, 3, 4, 1, 5, 3, 2, 4], ["a"] * 5 + ["b"] * 5, scale_points=5)
-       rwg  n  variance
+        rwg  n  variance
     a  0.75  5       0.5
     b  0.00  5       2.5
     """

@@ -105,12 +105,27 @@ def test_random_intercepts_agree_with_lme4_closely():
 
 def test_keeps_the_best_optimiser():
     res, ref = _fit("balanced2_ri", "REML", methods=("lbfgs", "bfgs", "cg", "powell", "nm"))
-    finite = [v for k, v in res.criteria.items() if np.isfinite(v)]
+    runs = {k: v for k, v in res.criteria.items() if k != "polished"}
+    assert set(runs) == {f"statsmodels:{m}" for m in ("lbfgs", "bfgs", "cg", "powell", "nm")} | {
+        "exact:L-BFGS-B", "exact:Powell", "exact:Nelder-Mead"}
+    finite = [v for v in runs.values() if np.isfinite(v)]
+    assert res.criteria[res.optimizer] == min(finite)
     assert res.deviance <= min(finite) + 1e-12
-    assert res.optimizer in ("lbfgs", "bfgs", "cg", "powell", "nm")
-    assert res.criteria[res.optimizer] == min(v for k, v in res.criteria.items() if k != "polished" and np.isfinite(v))
     assert_allclose(res.deviance, ref["remlcrit"], rtol=1e-9)
     assert any(res.optimizer in n for n in res.notes)
+
+
+def test_statsmodels_only_and_exact_only_agree():
+    sm, ref = _fit("slope3_corr2", "REML", methods=("lbfgs",))
+    from teamculture.multilevel._statsmodels_backend import fit_statsmodels as fit
+
+    X, data = fx.design_matrix("slope3_corr2")
+    X = X.rename(columns={"(Intercept)": "Intercept"})
+    parsed, codes, labels = _inputs(REF["models"]["slope3_corr2"]["formula"], data)
+    exact = fit(data["y"], X, parsed.random, codes, labels, data, methods=(), exact_methods=("Powell",))
+    assert set(exact.criteria) == {"exact:Powell", "polished"}
+    assert_allclose(exact.deviance, sm.deviance, rtol=1e-10)
+    assert_allclose(exact.fixed_effects.to_numpy(), sm.fixed_effects.to_numpy(), rtol=1e-5)
 
 
 def test_unsupported_structures_raise():

@@ -191,6 +191,8 @@ def _random_design(seed: int, depth: int):
         codes.append(np.array([uniq[k] for k in keys]))
     p = int(rng.integers(1, 3))
     X = np.column_stack([np.ones(n)] + [rng.normal(size=n) for _ in range(p)])
+    if p == 2:  # a covariate constant within the top-level clusters (a trust-level predictor)
+        X[:, 2] = rng.normal(size=codes[0].max() + 1)[codes[0]]
     y = rng.normal(size=n) + X @ rng.normal(size=p + 1)
     theta = rng.uniform(0, 2, depth)
     theta[rng.random(depth) < 0.2] = 0.0

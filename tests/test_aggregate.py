@@ -136,3 +136,13 @@ def test_validation(staff, kwargs, exc, match):
 def test_data_must_be_a_frame():
     with pytest.raises(TypeError, match="DataFrame"):
         tc.aggregate(np.zeros((3, 2)), "g", ["q"], scale_points=5)
+
+
+@pytest.mark.parametrize("listwise", [False, True])
+def test_respondent_without_answers_has_no_score(listwise):
+    df = pd.DataFrame({"g": ["a", "a", "a", "b", "b"], "p": [1, np.nan, 2, 3, 3], "q": [2, np.nan, 2, 4, 5]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedDataWarning)
+        t = tc.aggregate(df, "g", {"s": ["p", "q"]}, scale_points=5, listwise=listwise).table
+    assert t["s_n"].tolist() == [2, 2] and t["n_members"].tolist() == [3, 2]
+    assert_allclose(t["s_mean"], [1.75, 3.75], rtol=1e-15)

@@ -246,8 +246,11 @@ def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_po
             item_ad = g.abs_dev("mean") / g.count
             ad_v, _ = _mean_over_items(np.where(ok, item_ad, 0.0), ok)
             # respondent scores: mean of answered items (all rows, independent of listwise)
-            answered = ~np.isnan(x)
-            score = np.where(answered, x, 0.0).sum(axis=1) / answered.sum(axis=1)
+            if g.listwise:
+                answered = ~np.isnan(x)
+                score = np.where(answered, x, 0.0).sum(axis=1) / answered.sum(axis=1)
+            else:
+                score = g._x0.sum(axis=0) / g._observed.sum(axis=0)
         has = ~np.isnan(score)
         sg = GroupedItems(score[:, None], codes, G, listwise=False)
         n_s = sg.count[:, 0]

@@ -11,7 +11,7 @@ import teamculture
 PUBLIC_NAMES = {
     "__version__",
     # submodules
-    "errors", "simulate", "instruments", "scoring", "agreement", "nesting",
+    "errors", "simulate", "instruments", "scoring", "scale_reliability", "agreement", "nesting",
     "multilevel", "outcomes", "effects", "funnel", "power",
     # functions and classes
     "national_survey", "SimulatedSurvey",
@@ -51,6 +51,20 @@ def test_import_is_light():
         "import sys, teamculture, teamculture.simulate, teamculture.cli; "
         "heavy = [m for m in ('statsmodels', 'linearmodels', 'matplotlib', 'formulaic') if m in sys.modules]; "
         "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_functions_are_not_shadowed_by_submodules():
+    # A submodule named like a public function would rebind the package attribute
+    # to the module once imported (``import teamculture.x``); none may exist.
+    code = (
+        "import importlib, pkgutil, types, teamculture as tc\n"
+        "for m in pkgutil.iter_modules(tc.__path__):\n"
+        "    importlib.import_module('teamculture.' + m.name)\n"
+        "bad = [n for n in tc._LAZY if isinstance(getattr(tc, n), types.ModuleType)]\n"
+        "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

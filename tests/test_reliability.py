@@ -1,4 +1,4 @@
-"""Tests for teamculture.reliability against psych (committed outputs) and closed forms."""
+"""Tests for teamculture.scale_reliability against psych (committed outputs) and closed forms."""
 
 from __future__ import annotations
 

@@ -26,8 +26,6 @@ for the bounds instead.
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -1374,20 +1372,3 @@ def reliability(
         {"composite": bool, "n_items": np.int64, "n_obs": np.int64, "n_dropped": np.int64}
     )
     return table
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`reliability`.
-
-    ``teamculture.reliability`` is both a public submodule and the public
-    function :func:`reliability`; Python's import system binds the package
-    attribute to the submodule whenever it is imported, so the module itself
-    forwards calls to the function: ``tc.reliability(data, "nhs-engagement")``
-    works either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        return reliability(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -439,3 +439,13 @@ def test_rwg_j_rises_when_an_item_is_repeated():
     one = tc.rwg_j(x, ["g"] * 3, scale_points=5).loc["g", "rwg_j"]
     two = tc.rwg_j(np.hstack([x, x]), ["g"] * 3, scale_points=5).loc["g", "rwg_j"]
     assert two > one
+
+
+def test_array_and_pandas_routes_agree(items):
+    cols = ["i1", "i2", "i3"]
+    a = quiet(tc.rwg_j, items[cols], items["grp"], scale_points=5)
+    b = quiet(tc.rwg_j, items[cols].to_numpy(), items["grp"].tolist(), scale_points=5)
+    pd.testing.assert_frame_equal(a, b, check_names=False)
+    c = quiet(tc.ad_index, items[cols], items["grp"], center="median")
+    d = quiet(tc.ad_index, items[cols].to_numpy(), items["grp"].to_numpy(), center="median")
+    pd.testing.assert_frame_equal(c, d, check_names=False)

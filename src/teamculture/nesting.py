@@ -490,7 +490,8 @@ def icc(y: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_boot: 
     k : {"mean", "adjusted"}, default "mean"
         Group size in ICC(1) (two-level ANOVA) and in the Spearman-Brown
         reliability ``icc2``: mean size N/G (R multilevel) or the adjusted
-        k0 (see :func:`icc1`).
+        k0 (see :func:`icc1`; for three levels the adjusted size is the
+        coefficient c1 of the team variance below).
     n_boot : int, default 0
         Bootstrap replicates for percentile intervals (ANOVA only).
     confidence_level : float, default 0.95

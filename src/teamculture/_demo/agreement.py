@@ -69,7 +69,7 @@ def run(ctx) -> None:
         f"three-level VPCs (nested ANOVA, {t_icc:.2f} s): item mean trust {three.vpc['trust']:.3f}, "
         f"team {three.vpc['team']:.3f}; latent engagement trust {latent.vpc['trust']:.3f}, team "
         f"{latent.vpc['team']:.3f} (simulated random-effect shares {p.tau2_trust / total:.3f} and "
-        f"{p.tau2_team / total:.3f}, before the real-team and tenure effects)"
+        f"{p.tau2_team / total:.3f}; unconditional VPCs also hold the team-clustered real-team effect)"
     )
     ctx.say(
         f"design effect of team clustering {three.design_effect:.2f}: {three.n_obs:,} staff carry the "

@@ -149,3 +149,17 @@ def test_fixed_effects_nested_by_column_space_and_refit_with_ml():
     other = tc.mixed("y ~ cat + z + (1 | trust) + (1 | team)", data)
     with pytest.raises(ValueError, match="not nested"):
         compare(full, other)
+
+
+def test_adding_a_correlated_slope_uses_chi2_1_2_mixture():
+    import teamculture as tc
+
+    data = fx.mixed_data("slope3")
+    slope = tc.mixed("y ~ x + (1 + x | team)", data)
+    intercept = tc.mixed("y ~ x + (1 | team)", data)
+    res = slope.compare(intercept)
+    assert res.df == 2 and res.reml
+    assert "chi2(1) and chi2(2)" in res.method
+    expected = 0.5 * stats.chi2.sf(res.statistic, 1) + 0.5 * stats.chi2.sf(res.statistic, 2)
+    assert_allclose(res.pvalue, expected, rtol=1e-12)
+    assert_allclose(res.statistic, 2 * (slope.loglik - intercept.loglik), rtol=1e-12)

@@ -449,3 +449,25 @@ def test_array_and_pandas_routes_agree(items):
     c = quiet(tc.ad_index, items[cols], items["grp"], center="median")
     d = quiet(tc.ad_index, items[cols].to_numpy(), items["grp"].to_numpy(), center="median")
     pd.testing.assert_frame_equal(c, d, check_names=False)
+
+
+def test_rwg_j_sim_and_ad_sim_match_exact_null_distributions():
+    import itertools
+
+    # rwg(j): 2 members x 2 independent items on a 3-point scale (81 equally likely outcomes)
+    vals_j, vals_ad = [], []
+    for resp in itertools.product(range(1, 4), repeat=4):
+        x = np.array(resp, dtype=float).reshape(2, 2)
+        s2 = min(x.var(axis=0, ddof=1).mean(), 2 / 3)
+        vals_j.append(2 * (1 - s2 / (2 / 3)) / (2 * (1 - s2 / (2 / 3)) + s2 / (2 / 3)))
+    for resp in itertools.product(range(1, 4), repeat=3):
+        x = np.array(resp, dtype=float)
+        vals_ad.append(np.mean(np.abs(x - x.mean())))
+    sim_j = tc.rwg_j_sim(2, 2, 3, n_rep=100_000, seed=2)
+    sim_ad = tc.ad_sim(3, 3, n_rep=100_000, seed=2)
+    for exact, sim in [(np.array(vals_j), sim_j.values), (np.array(vals_ad), sim_ad.values)]:
+        for v in np.unique(np.round(exact, 12)):
+            p_exact = np.mean(np.isclose(exact, v))
+            p_sim = np.mean(np.isclose(sim, v))
+            # 100k draws: sd of a proportion <= 0.0016; allow 4 sd
+            assert abs(p_sim - p_exact) < 0.0064, (v, p_sim, p_exact)

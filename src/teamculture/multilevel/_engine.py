@@ -12,13 +12,14 @@ the finest level)::
 
     q0_c = sum_h q_h,   m_c = sum_h q_h m_h / q0_c,   d_c = 1 + gamma_c q0_c,   q_c = q0_c / d_c,
 
-with ``q = 1`` and ``m = w_i = (x_i, y_i)`` for an observation. Then
+with ``q = 1`` and ``m = w_i = (x_i, y_i)`` for an observation. Then, with
+``r0_c = q0_c m_c`` (the ``q``-weighted sums of ``W = [X, y]``)::
 
-    W^T M^{-1} W = sum_c sum_h q_h (m_h - m_c)(m_h - m_c)^T  +  sum_top q_c m_c m_c^T,
+    W^T M^{-1} W = W^T W - sum_c gamma_c r0_c r0_c^T / d_c,
     log|M| = sum_c log d_c,
 
-(``W = [X, y]``; the first sum over all clusters at all levels, the
-observations' part being the within-cluster scatter). Every term is a
+the sums running over all clusters of all levels, and ``W^T W`` = the
+within-finest-cluster scatter plus ``sum_j n_j m_j m_j^T``. Every term is a
 function of the sufficient statistics of :mod:`._suffstats`; one evaluation
 costs O(#clusters * p^2), independent of ``n``. The fixed effects and
 ``sigma^2`` are profiled out: with ``Psi = W^T M^{-1} W = C C^T`` (Cholesky,
@@ -31,10 +32,16 @@ which are lme4's profiled deviance and REML criterion. The optimisation is
 over ``theta_l = sqrt(gamma_l)`` (relative standard deviations, lme4's
 ``theta``): the criterion is even in each ``theta_l``, so a variance on the
 boundary is an ordinary interior minimum at ``theta_l = 0`` in this
-parameterisation and needs no special handling; quasi-Newton (BFGS) with
-central-difference gradients is followed by Newton steps with a
-finite-difference Hessian, and components whose optimum is zero are set to
-exactly zero when that does not worsen the criterion.
+parameterisation and needs no special handling. The criterion is minimised
+by damped Newton steps with its exact gradient and Hessian, obtained by
+forward-mode differentiation of the recursion above (:meth:`NestedModel.psi_jet`),
+from one-way ANOVA starting values (a Nelder-Mead search backs Newton up if it
+stalls); components whose optimum is zero are set to exactly zero when that
+does not worsen the criterion. The same exact derivatives give lmerTest's
+Satterthwaite degrees of freedom (:meth:`NestedModel.varpar_derivatives`).
+When ``X`` has an intercept the statistics are centred at the grand means (a
+unit-determinant reparameterisation, undone for the reported estimates),
+which keeps ``W^T W`` from cancelling catastrophically.
 
 Conditional modes (BLUPs) and conditional variances come from one more
 upward/downward pass on the tree (Gaussian belief propagation): with ``a``

@@ -7,15 +7,18 @@ For nested random intercepts every quantity the REML/ML likelihood needs
 
 * ``within``: the pooled within-cluster scatter matrix of ``W = [X, y]`` at
   the finest level, :math:`\\sum_i (w_i - \\bar w_{j(i)})(w_i - \\bar w_{j(i)})^\\top`;
-* ``counts`` and ``means``: size and mean of ``W`` of each finest cluster;
+* ``counts`` and ``means``: size and mean of ``W`` of each finest cluster
+  (centred at the grand means when ``X`` has an intercept, see ``shift``);
 * ``parents``: for each level below the top, the index of each cluster's
   parent cluster one level up.
 
 Any dataframe engine can compute them with one grouped aggregation (group
-counts, group sums of ``W`` and of the products ``w w^T``; the within scatter
-is ``sum(w w^T) - sum_j n_j mean_j mean_j^T``, or better the centred form
-used here), which is how a model can be fitted to data that do not fit in
-memory: aggregate per team in the database, fit from the sums.
+counts, group sums of ``W`` and of the products ``w w^T``, best after
+subtracting the grand means; the within scatter is then
+``sum(w w^T) - sum_j n_j mean_j mean_j^T``), which is how a model can be
+fitted to data that do not fit in memory: aggregate per team in the
+database, fit from the sums (``tests/test_mixed_engine.py`` does this with a
+pandas ``groupby``).
 :func:`nested_suffstats` is the pandas/NumPy implementation; it uses
 ``np.bincount`` and one sort of the clusters and never forms per-cluster
 design matrices (no per-row gather either: the within-cluster scatter is the

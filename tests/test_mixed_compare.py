@@ -22,9 +22,11 @@ from scipy import stats
 from teamculture.multilevel._compare import CompareResult, compare, mixture_pvalue
 
 _spec = importlib.util.spec_from_file_location("_mixed_fixtures", Path(__file__).parent / "_mixed_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_mixed_fixtures", fx)
-_spec.loader.exec_module(fx)
+fx = sys.modules.get("_mixed_fixtures")
+if fx is None:
+    fx = importlib.util.module_from_spec(_spec)
+    sys.modules["_mixed_fixtures"] = fx
+    _spec.loader.exec_module(fx)
 
 REF = fx.lme4_reference()
 

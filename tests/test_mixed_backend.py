@@ -189,3 +189,55 @@ def test_exact_criterion_equals_dense_implementation(seed, reml, th):
     D[2 * k + m:, 2 * k + m:] = theta[4] ** 2 * np.eye(m)
     expected = _dense_criterion(X.to_numpy(), data["y"].to_numpy(), Z, D, reml)
     assert_allclose(blocks.profiled(theta, reml), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_agrees_with_the_exact_nested_engine_on_random_intercepts():
+    import teamculture as tc
+
+    data = fx.mixed_data("unbalanced3")
+    nested = tc.mixed("y ~ x + cat + z + x:z + (1 | trust) + (1 | team)", data)
+    X = nested.design
+    parsed, codes, labels = _inputs("y ~ x + cat + z + x:z + (1 | trust) + (1 | team)", data)
+    res = fit_statsmodels(nested.response, X, parsed.random, codes, labels, data, methods=())
+    assert_allclose(res.deviance, nested.deviance, rtol=1e-10)
+    assert_allclose(res.fixed_effects.to_numpy(), nested.fixed_effects.to_numpy(), rtol=1e-6)
+    assert_allclose(res.variance_components[nested.variance_components.index].to_numpy(),
+                    nested.variance_components.to_numpy(), rtol=1e-5)
+    assert_allclose(res.df.to_numpy(), nested.df.to_numpy(), rtol=1e-4)
+    assert_allclose(res.random_effects["team"]["blup"].to_numpy(),
+                    nested.random_effects["team"]["blup"].to_numpy(), rtol=0, atol=1e-6)
+
+
+@given(st.integers(0, 2**31), st.lists(st.floats(0.05, 2), min_size=3, max_size=3))
+def test_blups_equal_dense_formula(seed, th):
+    rng = np.random.default_rng(seed)
+    team = np.repeat(np.arange(5), rng.integers(1, 5, 5))
+    n = len(team)
+    x = rng.normal(size=n)
+    y = rng.normal(size=n)
+    data = pd.DataFrame({"team": team, "x": x, "y": y})
+    X = pd.DataFrame({"Intercept": 1.0, "x": x})
+    parsed, codes, labels = _inputs("y ~ x + (1 + x | team)", data)
+    s = _structure(parsed.random, codes, X, data)
+    blocks = _Blocks(s, X.to_numpy(), y)
+    theta = np.array([th[0], th[1] - 1.0, th[2]])
+    beta, sigma2, _ = blocks.estimates(theta, True)
+    modes = blocks.conditional_modes(theta, beta, sigma2)
+    Lc = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
+    U = np.eye(5)[team]
+    Z = np.hstack([U, U * x[:, None]])
+    D = np.kron(Lc @ Lc.T, np.eye(5))
+    V = np.eye(n) + Z @ D @ Z.T
+    Vi = np.linalg.inv(V)
+    A = X.to_numpy().T @ Vi @ X.to_numpy()
+    beta_d = np.linalg.solve(A, X.to_numpy().T @ Vi @ y)
+    b = D @ Z.T @ Vi @ (y - X.to_numpy() @ beta_d)  # (intercepts of 5 teams, then slopes)
+    assert_allclose(beta, beta_d, rtol=1e-8, atol=1e-10)
+    got = np.array([m[0] for m in modes])  # (team, [intercept, slope])
+    assert_allclose(got[:, 0], b[:5], rtol=1e-7, atol=1e-9)
+    assert_allclose(got[:, 1], b[5:], rtol=1e-7, atol=1e-9)
+    # conditional covariance sigma^2 (D - D Z' V^-1 Z D), per team block
+    C = sigma2 * (D - D @ Z.T @ Vi @ Z @ D)
+    for j, (_, cov) in enumerate(modes):
+        block = C[np.ix_([j, j + 5], [j, j + 5])]
+        assert_allclose(cov, block, rtol=1e-7, atol=1e-10)

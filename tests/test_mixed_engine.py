@@ -194,6 +194,8 @@ def _random_design(seed: int, depth: int):
     if p == 2:  # a covariate constant within the top-level clusters (a trust-level predictor)
         X[:, 2] = rng.normal(size=codes[0].max() + 1)[codes[0]]
     y = rng.normal(size=n) + X @ rng.normal(size=p + 1)
+    if rng.random() < 0.3:  # no intercept: the uncentred path
+        X = X[:, 1:]
     theta = rng.uniform(0, 2, depth)
     theta[rng.random(depth) < 0.2] = 0.0
     perm = rng.permutation(n)  # rows in random order

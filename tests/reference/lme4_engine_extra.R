@@ -82,6 +82,8 @@ models <- list(
                    "y ~ x + (1 | trust) + (1 | team)"),
   unbalanced3 = list(file.path(mixed_dir, "unbalanced3.csv"), c("trust", "team", "cat"),
                      "y ~ x + cat + z + x:z + (1 | trust) + (1 | team)"),
+  unbalanced3_noint = list(file.path(mixed_dir, "unbalanced3.csv"), c("trust", "team", "cat"),
+                           "y ~ 0 + x + z + (1 | trust) + (1 | team)"),
   unbalanced3_null = list(file.path(mixed_dir, "unbalanced3.csv"), c("trust", "team", "cat"),
                           "y ~ 1 + (1 | trust) + (1 | team)"),
   reused3 = list(file.path(mixed_dir, "reused3.csv"), c("trust", "team", "cat"),

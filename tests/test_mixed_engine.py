@@ -375,3 +375,32 @@ def test_pastes_against_lme4(tmp_path):
         assert_allclose(fit.fixed_effects["Intercept"], row[1], rtol=RTOL)
         assert_allclose(fit.variance_components[["batch", "batch:cask", "residual"]].to_numpy(),
                         row[2:], rtol=RTOL)
+
+
+@given(seed=st.integers(0, 2**31 - 1), depth=st.integers(1, 3))
+def test_design_reparameterisation(seed, depth):
+    """X -> X T: the ML deviance is unchanged, the REML criterion moves by 2 log|det T| (closed form)."""
+    X, y, codes, theta = _random_design(seed, depth)
+    if len(y) < X.shape[1] + 2:
+        return
+    rng = np.random.default_rng(seed + 1)
+    T = np.eye(X.shape[1]) + np.triu(rng.normal(size=(X.shape[1],) * 2), 1) + np.diag(rng.uniform(0.5, 2, X.shape[1]))
+    a = NestedModel(nested_suffstats(X, y, codes))
+    b = NestedModel(nested_suffstats(X @ T, y, codes))
+    assert_allclose(b.criterion(theta, False), a.criterion(theta, False), rtol=1e-10, atol=1e-9)
+    shift = 2 * np.log(abs(np.linalg.det(T)))
+    assert_allclose(b.criterion(theta, True), a.criterion(theta, True) + shift, rtol=1e-10, atol=1e-9)
+
+
+def test_formula_route_equals_array_route():
+    """tc.mixed (pandas/formula front) and NestedModel on arrays give identical numbers."""
+    data = _load("unbalanced3.csv")
+    fit = tc.mixed("y ~ x + z + (1 | trust) + (1 | team)", data)
+    X = np.column_stack([np.ones(len(data)), data["x"], data["z"]])
+    trust = pd.factorize(data["trust"])[0]
+    team = pd.factorize(data["team"])[0]
+    arr = NestedModel(nested_suffstats(X, data["y"].to_numpy(), [trust, team])).fit(reml=True)
+    assert_allclose(fit.deviance, arr.criterion, rtol=1e-12)
+    assert_allclose(fit.fixed_effects.to_numpy(), arr.beta, rtol=1e-9)
+    assert_allclose(fit.cov_params.to_numpy(), arr.cov_beta, rtol=1e-8)
+    assert_allclose(fit.variance_components.to_numpy(), np.r_[arr.variances, arr.sigma2], rtol=1e-8)

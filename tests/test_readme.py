@@ -26,3 +26,16 @@ def test_quick_start_has_exactly_two_one_line_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "README.md" in ci and "sphinx" in ci and "-W" in ci and "doctest" in ci
+
+
+def test_readme_tour_runs(capsys):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## A short tour", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    out = capsys.readouterr().out
+    assert "Linear mixed model" in out and "deaths per year" in out and "Funnel limits" in out
+    # the tour's objects are the documented types, not placeholders
+    assert namespace["fit"].engine == "nested"
+    assert list(namespace["eng"].columns)[-1] == "engagement"

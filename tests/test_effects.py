@@ -85,6 +85,9 @@ def test_headline_worked_example():
     eff = ef.share_effect(beta, se=0.001, delta=5, expected_deaths=1212)
     assert round(eff.deaths) == -40
     assert round(ef.implied_expected_deaths(-3.3, -40)) == 1212
+    # the rounded readings above, exactly: 3.3% of E deaths, and E = d / 3.3%
+    assert_allclose(eff.deaths, -0.033 * 1212, rtol=1e-12, atol=0)
+    assert_allclose(ef.implied_expected_deaths(-3.3, -40), -40 / -0.033, rtol=1e-12, atol=0)
     rel = ef.implied_coefficient(-3.3, per=5, change="relative", baseline_share=40)
     assert_allclose(rel / beta, 2.5, rtol=1e-12, atol=0)  # 5% of 40% is 2 points
     s = eff.summary()

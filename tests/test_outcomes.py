@@ -356,7 +356,10 @@ def test_demo_stage_reports_against_truth(small_survey, tmp_path):
     ctx = DemoContext(survey=small_survey, out=tmp_path, stream=stream)
     stage.run(ctx)
     text = stream.getvalue()
-    assert "truth -0.00671" in text
+    # the simulator's true slope, log(1 - 0.033) / 5 (3.3% lower mortality per 5 points)
+    truth = small_survey.params.mortality_beta
+    assert_allclose(truth, math.log(1 - 0.033) / 5, rtol=1e-15)
+    assert f"truth {truth:.5f}" in text
     assert "deaths per year" in text
     fit = ctx.results["mortality_fit"]
     assert fit.model == "quasipoisson" and fit.n_obs == len(small_survey.trusts)

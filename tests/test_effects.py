@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from teamculture import effects as ef
+from teamculture.errors import DroppedDataWarning
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +157,8 @@ def test_standardized_coefficients_does_not_mutate():
     before = df.copy()
     fit = SimpleNamespace(fixed_effects=pd.DataFrame({"estimate": [0.5, 1.0], "se": [0.1, 0.2]},
                                                      index=["Intercept", "x"]))
-    out = ef.standardized_coefficients(fit, df, outcome="y")
+    with pytest.warns(DroppedDataWarning, match=r"dropped 1 of 5 row\(s\) of `data`.*\['y', 'x'\]: rows \[2\]"):
+        out = ef.standardized_coefficients(fit, df, outcome="y")
     pd.testing.assert_frame_equal(df, before)
     ok = df.dropna()
     assert_allclose(out.loc["x", "std_estimate"], 1.0 * ok["x"].std() / ok["y"].std(), rtol=1e-12, atol=0)
@@ -263,6 +265,13 @@ def test_other_validation():
         ef.cohens_d([1.0, np.nan, 2.0], [1.0, 2.0])
     with pytest.raises(TypeError, match="fixed_effects"):
         ef.standardized_coefficients(object(), pd.DataFrame({"y": [1.0]}), outcome="y")
+    fit = SimpleNamespace(fixed_effects=pd.Series({"(Intercept)": 0.0, "x": 1.0}))
+    with pytest.raises(ValueError, match=r"`outcome` column 'y' of `data` is constant"):
+        ef.standardized_coefficients(fit, pd.DataFrame({"y": [2.0, 2.0, 2.0], "x": [0.0, 1.0, 2.0]}), outcome="y")
+    with (pytest.warns(DroppedDataWarning, match="dropped 2 of 3"),
+          pytest.raises(ValueError, match=r"`outcome` column 'y' of `data` has 1 complete row\(s\)")):
+        ef.standardized_coefficients(fit, pd.DataFrame({"y": [2.0, np.nan, 1.0], "x": [0.0, 1.0, np.inf]}),
+                                     outcome="y")
     with pytest.raises(ValueError, match="residual"):
         ef.local_f_squared(SimpleNamespace(variance_components=pd.Series({"team": 1.0})),
                            SimpleNamespace(variance_components=pd.Series({"team": 1.0})))

@@ -34,6 +34,7 @@ imply ``40 / 0.033 = 1,212`` expected deaths a year:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ import pandas as pd
 from scipy import special, stats
 
 from teamculture._validation import few
+from teamculture.errors import DroppedDataWarning
 
 __all__ = [
     "ShareEffect",
@@ -894,7 +896,10 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
         own ``design`` matrix (every fixed-effect column, including dummies
         and interactions) and ``response`` (the rows used in the fit). With
         ``data``, each term that is a numeric column of ``data`` is
-        standardised (others, such as the intercept, get NaN).
+        standardised (others, such as the intercept, get NaN); rows with a
+        missing or non-finite value in the outcome or those columns are
+        left out, with a :class:`~teamculture.errors.DroppedDataWarning`
+        that counts them.
     outcome : str, optional
         Name of the outcome column in ``data``; required with ``data``.
 
@@ -954,14 +959,23 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
             raise TypeError(f"`outcome` column {outcome!r} must be numeric.")
         terms = [t for t in est.index if t in data.columns and pd.api.types.is_numeric_dtype(data[t])]
         used = data[[outcome, *terms]].astype(float)
-        used = used[np.isfinite(used.to_numpy()).all(axis=1)]
+        finite = np.isfinite(used.to_numpy()).all(axis=1)
+        if not finite.all():
+            dropped = used.index[~finite]
+            warnings.warn(
+                f"standardized_coefficients: dropped {dropped.size} of {len(used)} row(s) of `data` with "
+                f"missing or non-finite values in {[outcome, *terms]!r}: rows {few(dropped.tolist())}.",
+                DroppedDataWarning, stacklevel=2,
+            )
+        used = used[finite]
         y = used[outcome].to_numpy()
         cols = {t: used[t].to_numpy() for t in terms}
+    source = "`result.response`" if data is None else f"`outcome` column {outcome!r} of `data`"
     if y.size < 2:
-        raise ValueError("fewer than 2 complete rows for the outcome and terms.")
+        raise ValueError(f"{source} has {y.size} complete row(s); standardised coefficients need at least 2.")
     sd_y = float(np.std(y, ddof=1))
     if not sd_y > 0:
-        raise ValueError("the outcome is constant; standardised coefficients are undefined.")
+        raise ValueError(f"{source} is constant over the rows used; standardised coefficients are undefined.")
     sd_x = pd.Series(np.nan, index=est.index, dtype=float)
     for t, x in cols.items():
         s = float(np.std(x, ddof=1))

@@ -53,7 +53,7 @@ def as_float_matrix(data: Any, *, name: str) -> tuple[np.ndarray, list[Any]]:
 def factorize(groups: Any, n: int, *, name: str = "groups") -> tuple[np.ndarray, pd.Index]:
     """Group labels -> (codes 0..G-1, sorted label Index), fast for str and categorical labels.
 
-    Same contract as :func:`teamculture._validation.factorize_groups` (labels
+    Labels are
     sorted, so results are invariant to row order; missing labels raise
     ``ValueError``), but avoids converting pandas string columns to object
     arrays, which dominates the run time at national scale.

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "few",
@@ -19,7 +18,6 @@ __all__ = [
     "check_positive_int",
     "check_probability",
     "factorize_groups",
-    "as_float_frame",
 ]
 
 
@@ -63,47 +61,14 @@ def check_probability(name: str, value: Any, *, open_low: bool = False, open_hig
     return v
 
 
-def factorize_groups(groups: Any, n: int, *, name: str = "groups") -> tuple[np.ndarray, pd.Index]:
-    """Map group labels to integer codes ``0..G-1``.
+def factorize_groups(groups: Any, n: int, *, name: str = "groups"):
+    """Map group labels to integer codes ``0..G-1``; returns ``(codes, labels)``.
 
-    Returns ``(codes, labels)`` where ``labels[codes[i]]`` is row ``i``'s group.
-    Labels keep the order of first appearance sorted as pandas sorts them, so
-    results indexed by ``labels`` are stable under row permutation.
-    Missing labels raise ``ValueError`` (a respondent without a group cannot be
-    aggregated; drop or relabel such rows explicitly).
+    One implementation for the whole package (:func:`teamculture._grouped.factorize`):
+    labels sorted (categories in their order), so results indexed by ``labels``
+    are invariant to row order; missing labels raise ``ValueError`` naming
+    ``name`` and the rows.
     """
-    g = pd.Series(np.asarray(groups) if not isinstance(groups, pd.Series) else groups.to_numpy())
-    if len(g) != n:
-        raise ValueError(f"`{name}` has length {len(g)} but the data have {n} rows.")
-    missing = g.isna().to_numpy()
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        raise ValueError(
-            f"`{name}` has {missing.sum()} missing label(s) at rows {few(rows.tolist())}; "
-            "every row needs a group."
-        )
-    codes, labels = pd.factorize(g, sort=True)
-    return codes.astype(np.intp, copy=False), pd.Index(labels, name=getattr(groups, "name", None))
+    from teamculture._grouped import factorize
 
-
-def as_float_frame(data: Any, *, name: str) -> pd.DataFrame:
-    """Return a float copy of ``data`` as a DataFrame (never the caller's object)."""
-    if isinstance(data, pd.Series):
-        df = data.to_frame()
-    elif isinstance(data, pd.DataFrame):
-        df = data
-    else:
-        arr = np.asarray(data)
-        if arr.ndim == 1:
-            arr = arr[:, None]
-        if arr.ndim != 2:
-            raise ValueError(f"`{name}` must be one- or two-dimensional; got shape {arr.shape}.")
-        df = pd.DataFrame(arr)
-    try:
-        out = df.astype(float, copy=True)
-    except (TypeError, ValueError) as exc:
-        bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-        raise TypeError(
-            f"`{name}` must be numeric; non-numeric column(s) {few(bad)}."
-        ) from exc
-    return out
+    return factorize(groups, n, name=name)

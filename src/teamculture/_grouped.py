@@ -53,10 +53,10 @@ def as_float_matrix(data: Any, *, name: str) -> tuple[np.ndarray, list[Any]]:
 def factorize(groups: Any, n: int, *, name: str = "groups") -> tuple[np.ndarray, pd.Index]:
     """Group labels -> (codes 0..G-1, sorted label Index), fast for str and categorical labels.
 
-    Labels are
-    sorted, so results are invariant to row order; missing labels raise
-    ``ValueError``), but avoids converting pandas string columns to object
-    arrays, which dominates the run time at national scale.
+    Labels are sorted (categories keep their order), so results are invariant
+    to row order; missing labels raise ``ValueError``. Pandas string columns
+    are not converted to object arrays, which would dominate the run time at
+    national scale.
     """
     if isinstance(groups, pd.DataFrame) or np.ndim(groups) != 1:
         raise ValueError(f"`{name}` must be one-dimensional (one label per row); got shape {np.shape(groups)}.")

@@ -1,4 +1,8 @@
-"""Helpers shared by the multilevel tests: load the lme4 reference JSON and data."""
+"""Helpers shared by the multilevel tests: load the lme4 reference JSONs and their data.
+
+Import it from a test module as ``import _mixed_fixtures as fx`` (``tests/conftest.py``
+puts the tests folder on ``sys.path``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,22 @@ REFERENCE = Path(__file__).parent / "reference"
 def lme4_reference() -> dict[str, Any]:
     """The parsed ``tests/reference/lme4_reference.json``."""
     return json.loads((REFERENCE / "lme4_reference.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def engine_extra() -> dict[str, Any]:
+    """The ``models`` of ``tests/reference/lme4_engine_extra.json`` (tightly converged lme4)."""
+    return json.loads((REFERENCE / "lme4_engine_extra.json").read_text())["models"]
+
+
+def reference_data(data_file: str) -> pd.DataFrame:
+    """A data CSV named in a reference JSON, from ``mixed_data/`` or ``engine_data/``.
+
+    Grouping and categorical columns are read as strings.
+    """
+    folder = "mixed_data" if (REFERENCE / "mixed_data" / data_file).exists() else "engine_data"
+    dtypes = {c: str for c in ("region", "trust", "team", "cat", "grade")}
+    return pd.read_csv(REFERENCE / folder / data_file, dtype=dtypes)
 
 
 def mixed_data(name: str) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,11 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# test modules import the shared helper modules in this folder (``import _mixed_fixtures``);
+# --import-mode=importlib does not put it on sys.path
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 HAS_R = shutil.which("Rscript") is not None

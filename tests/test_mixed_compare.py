@@ -8,9 +8,6 @@ statistic and R's chi-square p-value.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,14 +16,9 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
+import _mixed_fixtures as fx
 from teamculture.multilevel._compare import CompareResult, compare, mixture_pvalue
 
-_spec = importlib.util.spec_from_file_location("_mixed_fixtures", Path(__file__).parent / "_mixed_fixtures.py")
-fx = sys.modules.get("_mixed_fixtures")
-if fx is None:
-    fx = importlib.util.module_from_spec(_spec)
-    sys.modules["_mixed_fixtures"] = fx
-    _spec.loader.exec_module(fx)
 
 REF = fx.lme4_reference()
 

@@ -19,12 +19,8 @@ Oracles
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,28 +29,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+import _mixed_fixtures as fx
 import teamculture as tc
 from teamculture.multilevel._engine import NestedModel
 from teamculture.multilevel._satterthwaite import richardson_hessian, richardson_jacobian
 from teamculture.multilevel._suffstats import NestedSuffStats, NotNestedError, nested_suffstats
 
-_spec = importlib.util.spec_from_file_location("_mixed_fixtures", Path(__file__).parent / "_mixed_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_mixed_fixtures", fx)
-_spec.loader.exec_module(fx)
 
-REF = Path(__file__).parent / "reference"
-EXTRA = json.loads((REF / "lme4_engine_extra.json").read_text())["models"]
+EXTRA = fx.engine_extra()
 HAS_R = shutil.which("Rscript") is not None
 
 # iterative fits: documented tolerance for agreement with (tightly converged) lme4
 RTOL = 1e-5
-
-
-def _load(data_file: str) -> pd.DataFrame:
-    folder = "mixed_data" if (REF / "mixed_data" / data_file).exists() else "engine_data"
-    dtypes = {c: str for c in ("region", "trust", "team", "cat", "grade")}
-    return pd.read_csv(REF / folder / data_file, dtype=dtypes)
 
 
 def _our_group(name: str) -> str:
@@ -68,7 +54,7 @@ def _our_level(label: str) -> str:
 
 def _fit(model_id: str, method: str):
     spec = EXTRA[model_id]
-    return tc.mixed(spec["formula"], _load(spec["data"]), reml=(method == "REML")), spec[method]
+    return tc.mixed(spec["formula"], fx.reference_data(spec["data"]), reml=(method == "REML")), spec[method]
 
 
 CASES = [(m, meth) for m in EXTRA for meth in ("REML", "ML")]
@@ -266,7 +252,7 @@ def test_exact_derivatives_match_finite_differences(seed, depth, reml):
 # --------------------------------------------------------------------------- suffstats
 def test_suffstats_from_any_dataframe_engine():
     """Per-team sums computed by a plain pandas groupby give the same fit (the scale-out route)."""
-    data = _load("unbalanced3.csv")
+    data = fx.reference_data("unbalanced3.csv")
     X = np.column_stack([np.ones(len(data)), data["x"], data["z"]])
     y = data["y"].to_numpy()
     trust = pd.factorize(data["trust"], sort=True)[0]
@@ -301,7 +287,7 @@ def test_suffstats_rejects_non_nested_codes():
 @settings(max_examples=8)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_fit_invariant_to_row_order_and_labels(seed):
-    data = _load("unbalanced3.csv")
+    data = fx.reference_data("unbalanced3.csv")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(data))
     shuffled = data.iloc[perm].reset_index(drop=True)
@@ -394,7 +380,7 @@ def test_design_reparameterisation(seed, depth):
 
 def test_formula_route_equals_array_route():
     """tc.mixed (pandas/formula front) and NestedModel on arrays give identical numbers."""
-    data = _load("unbalanced3.csv")
+    data = fx.reference_data("unbalanced3.csv")
     fit = tc.mixed("y ~ x + z + (1 | trust) + (1 | team)", data)
     X = np.column_stack([np.ones(len(data)), data["x"], data["z"]])
     trust = pd.factorize(data["trust"])[0]

@@ -9,10 +9,7 @@ documented tolerance.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,14 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+import _mixed_fixtures as fx
 from teamculture.multilevel._r2 import R2Result, r_squared
 
-_spec = importlib.util.spec_from_file_location("_mixed_fixtures", Path(__file__).parent / "_mixed_fixtures.py")
-fx = sys.modules.get("_mixed_fixtures")
-if fx is None:
-    fx = importlib.util.module_from_spec(_spec)
-    sys.modules["_mixed_fixtures"] = fx
-    _spec.loader.exec_module(fx)
 
 REF = fx.lme4_reference()
 

@@ -7,11 +7,7 @@ Numbers are checked against lme4/lmerTest (``lme4_engine_extra.json``,
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,18 +17,14 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy import stats
 
+import _mixed_fixtures as fx
 import teamculture as tc
 from teamculture.errors import DroppedDataWarning, TeamcultureWarning
 from teamculture.multilevel import MixedResult
 from teamculture.multilevel._formula import RandomTerm, parse_formula
 
-_spec = importlib.util.spec_from_file_location("_mixed_fixtures", Path(__file__).parent / "_mixed_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("_mixed_fixtures", fx)
-_spec.loader.exec_module(fx)
 
-REF = Path(__file__).parent / "reference"
-EXTRA = json.loads((REF / "lme4_engine_extra.json").read_text())["models"]
+EXTRA = fx.engine_extra()
 
 
 @pytest.fixture(scope="module")

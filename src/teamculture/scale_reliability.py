@@ -1328,7 +1328,7 @@ def reliability(
     inst = resolve(instrument, scale=scale)
     if inst.classification is not None or not inst.subscales:
         raise ValueError(
-            f"instrument {inst.id!r} is a classification rule without subscales; reliability needs "
+            f"`instrument` {inst.id!r} is a classification rule without subscales; reliability needs "
             "multi-item subscales."
         )
     frame_all = keyed_items(data, inst, columns=columns, survey_year=survey_year, invalid=invalid)

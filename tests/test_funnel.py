@@ -132,16 +132,18 @@ def test_smr_validation_messages():
         smr([-1, np.nan, 3], [1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"`expected` must be finite and > 0"):
         smr([1, 2], [0.0, 1.0])
-    with pytest.raises(ValueError, match="pair up"):
+    with pytest.raises(ValueError, match=r"`observed` has 2 values but `expected` has 1; they must pair up"):
         smr([1, 2], [1.0])
     with pytest.raises(ValueError, match="`confidence_level`"):
         smr([1], [1.0], confidence_level=1.0)
     with pytest.raises(TypeError, match="`observed` must be numeric"):
         smr(["a"], [1.0])
-    with pytest.raises(ValueError, match="different indexes"):
+    with pytest.raises(ValueError, match=r"`observed` and `expected` are Series with different indexes"):
         smr(pd.Series([1, 2], index=["a", "b"]), pd.Series([1.0, 2.0], index=["b", "a"]))
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ValueError, match=r"unit labels \(`labels`\) must be unique; 1 duplicated: \['x'\]"):
         smr([1, 2], [1.0, 2.0], labels=["x", "x"])
+    with pytest.raises(ValueError, match=r"unit labels \(the index of `observed`\) must be unique; 1 duplicated"):
+        smr(pd.Series([1, 2], index=["a", "a"]), [1.0, 2.0])
     # Byar does not need whole counts
     assert smr([2.5], [1.0], method="byar")["smr"].iloc[0] == 2.5
 
@@ -350,11 +352,11 @@ def test_funnel_validation_messages():
         funnel_limits([1, 2], [1.0, 2.0], data_type="rate")
     with pytest.raises(TypeError, match="`trim` must be True or False"):
         funnel_limits([1, 2], [1.0, 2.0], trim="yes")
-    with pytest.raises(ValueError, match="at least 2 units"):
+    with pytest.raises(ValueError, match=r"`observed` and `expected` must have at least 2 units .*; got 1"):
         funnel_limits([1], [1.0])
     with pytest.raises(ValueError, match="`target` applies to data_type='proportion'"):
         funnel_limits([1, 2], [1.0, 2.0], target=0.5)
-    with pytest.raises(ValueError, match="cannot exceed"):
+    with pytest.raises(ValueError, match=r"`observed` events cannot exceed `expected`; 1 unit\(s\) do: \(label, events\) \[\(0, 5.0\)\]"):
         funnel_limits([5, 2], [4.0, 10.0], data_type="proportion")
     with pytest.raises(ValueError, match=r"`target` must lie in \(0, 1\)"):
         funnel_limits([1, 2], [4.0, 10.0], data_type="proportion", target=1.5)

@@ -93,7 +93,10 @@ def _units(observed: Any, expected: Any, labels: Any, *, expected_name: str = "e
     else:
         lab = pd.RangeIndex(len(o))
     if lab.has_duplicates:
-        raise ValueError(f"unit labels must be unique; duplicated {few(lab[lab.duplicated()].unique().tolist())}.")
+        source = "`labels`" if labels is not None else (
+            "the index of `observed`" if o_index is not None else f"the index of `{expected_name}`")
+        dup = lab[lab.duplicated()].unique().tolist()
+        raise ValueError(f"unit labels ({source}) must be unique; {len(dup)} duplicated: {few(dup)}.")
     bad = ~np.isfinite(o) | (o < 0)
     if bad.any():
         raise ValueError(
@@ -316,7 +319,10 @@ def _validate_funnel(observed, expected, labels, data_type, method, overdispersi
     check_choice("overdispersion", overdispersion, ["additive", "multiplicative", None])
     o, e, lab = _units(observed, expected, labels, proportion=(data_type == "proportion"))
     if len(o) < 2:
-        raise ValueError(f"funnel limits need at least 2 units to estimate over-dispersion; got {len(o)}.")
+        raise ValueError(
+            f"`observed` and `expected` must have at least 2 units (funnel limits estimate over-dispersion); "
+            f"got {len(o)}."
+        )
     if target is not None:
         if data_type == "ratio":
             raise ValueError(

@@ -235,9 +235,9 @@ def test_no_mutation_of_panel(panel):
         ({"predictors": "real_team_pct", "groups": "trust"}, ValueError, "`groups`"),
         ({"predictors": "real_team_pct", "center": {"absence_rate": 4}}, ValueError, "`center`"),
         ({"predictors": "real_team_pct", "confidence_level": 1.5}, ValueError, "`confidence_level`"),
-        ({"predictors": ["real_team_pct", "real_team_pct"]}, ValueError, "repeats"),
-        ({"predictors": "observed_deaths"}, ValueError, "outcome or offset"),
-        ({"predictors": "label"}, TypeError, "numeric"),
+        ({"predictors": ["real_team_pct", "real_team_pct"]}, ValueError, r"`predictors` repeats column\(s\) \['real_team_pct'\]"),
+        ({"predictors": "observed_deaths"}, ValueError, r"`predictors` must not include the outcome or offset column\(s\) \['observed_deaths'\]"),
+        ({"predictors": "label"}, TypeError, r"`predictors` column\(s\) \['label'\] must be numeric"),
     ],
 )
 def test_glm_validation(trusts, kwargs, exc, match):
@@ -255,14 +255,16 @@ def test_glm_validation_values(trusts):
     bad.iloc[3, bad.columns.get_loc("expected_deaths")] = 0
     with pytest.raises(ValueError, match="`expected`.*TR004"):
         oc.mortality_glm(bad, predictors="real_team_pct")
-    with pytest.raises(ValueError, match="collinear or constant"):
+    with pytest.raises(ValueError, match=r"`predictors` are collinear or constant \(design rank 2 < 3 columns"):
         oc.mortality_glm(trusts.assign(c=1.0), predictors=["real_team_pct", "c"])
     with pytest.raises(TypeError, match="`data`"):
         oc.mortality_glm(trusts.to_numpy(), predictors="real_team_pct")
+    with pytest.raises(ValueError, match=r"`data` has too few usable rows \(3\) for 3 coefficients"):
+        oc.mortality_glm(trusts.iloc[:3], predictors=["real_team_pct", "absence_rate"])
 
 
 def test_panel_validation(panel, trusts):
-    with pytest.raises(ValueError, match="MultiIndex"):
+    with pytest.raises(ValueError, match=r"`panel` must be indexed by a two-level MultiIndex"):
         oc.panel_regression(trusts, predictors="real_team_pct")
     with pytest.raises(ValueError, match="`time_effects`"):
         oc.panel_regression(panel, predictors="real_team_pct", estimator="between", time_effects=True)
@@ -270,9 +272,9 @@ def test_panel_validation(panel, trusts):
         oc.panel_regression(panel, predictors="real_team_pct", estimator="pooled")
     zero = panel.copy()
     zero.iloc[0, zero.columns.get_loc("smr")] = 0.0
-    with pytest.raises(ValueError, match="> 0"):
+    with pytest.raises(ValueError, match=r"`outcome` must be > 0 for log_outcome=True; 1 row\(s\) are not: \[\('TR001', 2019\)\]"):
         oc.panel_regression(zero, predictors="real_team_pct", log_outcome=True)
-    with pytest.raises(ValueError, match="duplicated"):
+    with pytest.raises(ValueError, match=r"`panel` has 1 duplicated \(entity, time\) row\(s\): \[\('TR001', 2019\)\]"):
         oc.panel_regression(pd.concat([panel, panel.iloc[:1]]), predictors="real_team_pct")
 
 

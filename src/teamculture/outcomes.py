@@ -327,11 +327,14 @@ def _rank_check(X: pd.DataFrame) -> None:
     rank = np.linalg.matrix_rank(X.to_numpy())
     if rank < X.shape[1]:
         raise ValueError(
-            f"the predictors are collinear or constant (design rank {rank} < {X.shape[1]} columns "
+            f"`predictors` are collinear or constant (design rank {rank} < {X.shape[1]} columns "
             f"{list(X.columns)!r}); drop or combine columns."
         )
     if X.shape[0] <= X.shape[1]:
-        raise ValueError(f"too few rows ({X.shape[0]}) for {X.shape[1]} coefficients.")
+        raise ValueError(
+            f"`data` has too few usable rows ({X.shape[0]}) for {X.shape[1]} coefficients; "
+            "it needs more rows than coefficients."
+        )
 
 
 def _groups_for(data: pd.DataFrame, groups: Any, cov_type: str) -> np.ndarray | None:

@@ -280,8 +280,38 @@ def test_suffstats_from_any_dataframe_engine():
 
 def test_suffstats_rejects_non_nested_codes():
     X = np.ones((4, 1))
-    with pytest.raises(NotNestedError):
+    with pytest.raises(NotNestedError, match=r"`codes\[1\]` is not nested in `codes\[0\]`: 1 cluster\(s\).*codes \[1\]"):
         nested_suffstats(X, np.arange(4.0), [np.array([0, 0, 1, 1]), np.array([0, 1, 1, 2])])
+
+
+@pytest.mark.parametrize(("args", "exc", "match"), [
+    ((np.ones(4), np.arange(4.0), [[0, 0, 1, 1]]), ValueError, r"`X` must be a two-dimensional .*got shape \(4,\)"),
+    ((np.ones((4, 1)), np.arange(3.0), [[0, 0, 1, 1]]), ValueError, r"`y` must be one-dimensional .*\(4\); got shape \(3,\)"),
+    ((np.ones((4, 1)), [0.0, 1.0, np.nan, 3.0], [[0, 0, 1, 1]]), ValueError, r"`y` must be finite; 1 row\(s\) are not: \[2\]"),
+    ((np.array([[1.0], [np.inf], [1.0], [1.0]]), np.arange(4.0), [[0, 0, 1, 1]]), ValueError,
+     r"`X` must be finite; 1 row\(s\) are not: \[1\]"),
+    ((np.ones((4, 1)), np.arange(4.0), []), ValueError, "`codes` must hold the cluster codes of at least one level"),
+    ((np.ones((4, 1)), np.arange(4.0), np.array([0, 0, 1, 1])), TypeError, "got a single array: wrap it in a list"),
+    ((np.ones((4, 1)), np.arange(4.0), [[0, 0, 1]]), ValueError, r"`codes\[0\]` must have one code per row of `X` \(4\)"),
+    ((np.ones((4, 1)), np.arange(4.0), [[0, 0, 1, 1], [0, 1, 3, 3]]), ValueError,
+     r"`codes\[1\]` must use every code 0..3; 1 code\(s\) never occur: \[2\]"),
+    ((np.ones((4, 1)), np.arange(4.0), [[0, 0, -1, 1]]), ValueError, r"`codes\[0\]` must be >= 0; 1 negative code\(s\) \[-1\]"),
+    ((np.ones((4, 1)), np.arange(4.0), [[0, 0, 1.5, 1]]), ValueError, r"`codes\[0\]` must hold integer codes 0..G-1; 1 value\(s\) are not: \[1.5\]"),
+    ((np.ones((4, 1)), np.arange(4.0), [list("aabb")]), TypeError, r"`codes\[0\]` must hold integer codes 0..G-1; got dtype <U1"),
+])
+def test_suffstats_validation(args, exc, match):
+    """Bad inputs used to give NaN statistics (an unused code), wrap silently (negative or
+    fractional codes) or fail with a NumPy broadcasting error."""
+    with pytest.raises(exc, match=match):
+        nested_suffstats(*args)
+
+
+def test_suffstats_accepts_integral_float_codes():
+    X, y = np.ones((4, 1)), np.arange(4.0)
+    a = nested_suffstats(X, y, [np.array([0.0, 0.0, 1.0, 1.0])])
+    b = nested_suffstats(X, y, [np.array([0, 0, 1, 1])])
+    assert_allclose(a.means, b.means, rtol=0, atol=0)
+    assert_allclose(a.within, b.within, rtol=0, atol=0)
 
 
 @settings(max_examples=8)

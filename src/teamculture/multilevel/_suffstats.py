@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from teamculture._validation import few
 
 __all__ = ["NestedSuffStats", "nested_suffstats", "NotNestedError"]
 
@@ -109,6 +112,63 @@ def _parent_map(child: np.ndarray, parent: np.ndarray, n_child: int) -> np.ndarr
     return pmap
 
 
+def _validate_suffstats(X: Any, y: Any, codes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[int]]:
+    """Check the inputs of :func:`nested_suffstats`; return float arrays, ``intp`` codes and level sizes.
+
+    Vectorised (a few passes over the rows): it runs on every national-scale fit.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"`X` must be a two-dimensional (n, p) design matrix with n >= 1; got shape {X.shape}.")
+    n = X.shape[0]
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (n,):
+        raise ValueError(f"`y` must be one-dimensional with one value per row of `X` ({n}); got shape {y.shape}.")
+    for name, arr in (("X", X), ("y", y)):
+        if np.isfinite(arr.sum()):  # cheap test first: a sum is finite when every value is (bar overflow)
+            continue
+        bad = ~np.isfinite(arr) if arr.ndim == 1 else ~np.isfinite(arr).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"`{name}` must be finite; {int(bad.sum())} row(s) are not: {few(np.flatnonzero(bad).tolist())}. "
+                "Drop incomplete rows before computing the statistics."
+            )
+    if isinstance(codes, np.ndarray) and codes.ndim == 1:
+        raise TypeError("`codes` must be a sequence of code arrays, one per level (coarsest first); "
+                        "got a single array: wrap it in a list.")
+    if len(codes) == 0:
+        raise ValueError("`codes` must hold the cluster codes of at least one level; got none.")
+    out: list[np.ndarray] = []
+    sizes: list[int] = []
+    for lev, c in enumerate(codes):
+        c = np.asarray(c)
+        if c.shape != (n,):
+            raise ValueError(f"`codes[{lev}]` must have one code per row of `X` ({n}); got shape {c.shape}.")
+        if not np.issubdtype(c.dtype, np.integer):
+            if not np.issubdtype(c.dtype, np.number) or np.issubdtype(c.dtype, np.complexfloating):
+                raise TypeError(f"`codes[{lev}]` must hold integer codes 0..G-1; got dtype {c.dtype}.")
+            bad = ~np.isfinite(c) | (c != np.round(c))
+            if bad.any():
+                raise ValueError(
+                    f"`codes[{lev}]` must hold integer codes 0..G-1; {int(bad.sum())} value(s) are not: "
+                    f"{few(c[bad].tolist())}."
+                )
+        ci = c.astype(np.intp, copy=False)
+        if ci.min() < 0:
+            neg = np.unique(ci[ci < 0])
+            raise ValueError(f"`codes[{lev}]` must be >= 0; {neg.size} negative code(s) {few(neg.tolist())}.")
+        occupied = np.bincount(ci)
+        empty = np.flatnonzero(occupied == 0)
+        if empty.size:
+            raise ValueError(
+                f"`codes[{lev}]` must use every code 0..{occupied.size - 1}; {empty.size} code(s) never occur: "
+                f"{few(empty.tolist())}. Re-code the level (e.g. with pandas.factorize)."
+            )
+        out.append(ci)
+        sizes.append(int(occupied.size))
+    return X, y, out, sizes
+
+
 def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) -> NestedSuffStats:
     """Compute the sufficient statistics of a nested random-intercept model.
 
@@ -131,6 +191,9 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
     ------
     NotNestedError
         If a cluster of some level spans several clusters of the level above.
+    ValueError
+        If shapes disagree, ``X`` or ``y`` has a missing or non-finite value,
+        or a level's codes are negative, fractional or skip a code.
 
     Examples
     --------
@@ -143,17 +206,21 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
     >>> float(s.within[1, 1])
     4.0
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    X, y, codes, sizes = _validate_suffstats(X, y, codes)
     n, p = X.shape
-    codes = [np.asarray(c, dtype=np.intp) for c in codes]
-    sizes = [int(c.max()) + 1 for c in codes]
     # parent maps in input codes, checked for nesting
     pmaps: list[np.ndarray] = []
     for lev in range(1, len(codes)):
         pm = _parent_map(codes[lev], codes[lev - 1], sizes[lev])
         if pm is None:
-            raise NotNestedError(f"level {lev} is not nested in level {lev - 1}")
+            pairs = np.unique(np.stack([codes[lev], codes[lev - 1]]), axis=1)
+            n_par = np.bincount(pairs[0], minlength=sizes[lev])
+            bad = np.flatnonzero(n_par > 1)
+            raise NotNestedError(
+                f"`codes[{lev}]` is not nested in `codes[{lev - 1}]`: {bad.size} cluster(s) of level {lev} "
+                f"lie in more than one cluster of level {lev - 1}: codes {few(bad.tolist())}. Give each "
+                "cluster a code unique within the whole level (e.g. factorize the (parent, child) pairs)."
+            )
         pmaps.append(pm)
     # order clusters of each level by their parent's position (stable)
     orders = [np.arange(sizes[0], dtype=np.intp)]

@@ -306,6 +306,22 @@ def test_suffstats_validation(args, exc, match):
         nested_suffstats(*args)
 
 
+def test_nested_model_validation():
+    stats = nested_suffstats(np.ones((6, 1)), np.array([1.0, 2, 3, 5, 7, 8]), [np.array([0, 0, 1, 1, 2, 2])])
+    with pytest.raises(TypeError, match="`stats` must be a NestedSuffStats .*; got dict"):
+        NestedModel({})
+    model = NestedModel(stats)
+    with pytest.raises(TypeError, match="`reml` must be True \\(REML\\) or False \\(ML\\); got 'yes'"):
+        model.fit(reml="yes")
+    # a theta of the wrong length used to be accepted (extra entries ignored)
+    with pytest.raises(ValueError, match=r"`theta` must hold one relative SD per random-intercept level \(1\); got shape \(2,\)"):
+        model.criterion([1.0, 2.0], True)
+    with pytest.raises(ValueError, match=r"`start` must hold one relative SD per random-intercept level \(1\)"):
+        model.fit(start=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"`start` must be finite; got \[nan\]"):
+        model.fit(start=[np.nan])
+
+
 def test_suffstats_accepts_integral_float_codes():
     X, y = np.ones((4, 1)), np.arange(4.0)
     a = nested_suffstats(X, y, [np.array([0.0, 0.0, 1.0, 1.0])])

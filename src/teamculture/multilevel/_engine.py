@@ -53,6 +53,7 @@ where ``r0_c`` is the ``q``-weighted residual sum of the children.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import linalg, optimize
@@ -113,6 +114,11 @@ class NestedModel:
     """
 
     def __init__(self, stats: NestedSuffStats) -> None:
+        if not isinstance(stats, NestedSuffStats):
+            raise TypeError(
+                "`stats` must be a NestedSuffStats (from teamculture.multilevel.nested_suffstats); "
+                f"got {type(stats).__name__}."
+            )
         self.stats = stats
         self.n = stats.nobs
         self.p = stats.ncols
@@ -234,7 +240,7 @@ class NestedModel:
 
     def criterion(self, theta: np.ndarray, reml: bool) -> float:
         """Profiled REML criterion / ML deviance at relative SDs ``theta``."""
-        gamma = np.asarray(theta, dtype=float) ** 2
+        gamma = self._check_theta(theta, "theta") ** 2
         c, logdet = self._chol(gamma)
         p, n = self.p, self.n
         rss = c[p, p] ** 2
@@ -443,10 +449,26 @@ class NestedModel:
             x, fx, g, H = xn, fn, gn, Hn
         return x, fx, False
 
+    def _check_theta(self, theta: Any, name: str) -> np.ndarray:
+        """``theta`` as floats, one relative SD per level (a cheap check: runs per evaluation)."""
+        t = np.asarray(theta, dtype=float)
+        if t.shape != (self.L,):
+            raise ValueError(
+                f"`{name}` must hold one relative SD per random-intercept level ({self.L}); got shape {t.shape}."
+            )
+        return t
+
     def fit(self, reml: bool = True, start: np.ndarray | None = None) -> NestedFit:
         """Minimise the REML criterion (or ML deviance) over the relative SDs."""
+        if not isinstance(reml, (bool, np.bool_)):
+            raise TypeError(f"`reml` must be True (REML) or False (ML); got {reml!r}.")
         f = lambda t: self.criterion(t, reml)  # noqa: E731
-        x0 = self.start() if start is None else np.asarray(start, dtype=float)
+        if start is None:
+            x0 = self.start()
+        else:
+            x0 = self._check_theta(start, "start")
+            if not np.isfinite(x0).all():
+                raise ValueError(f"`start` must be finite; got {x0.tolist()!r}.")
         x, fx, converged = self._newton(x0, reml)
         fx = f(x)
         if not converged:

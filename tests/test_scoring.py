@@ -272,6 +272,19 @@ def test_occupational_weights_reproduce_benchmark_mix():
             assert_allclose(share, bench[occ] / sum(bench[o] for o in present), rtol=1e-12)
 
 
+def test_occupational_weights_absent_occupation_warns_and_bad_columns_raise():
+    df = pd.DataFrame({"org": list("aaaabbbccc"), "occ": list("nnmxnmmnxx")})
+    before = df.copy()
+    with pytest.warns(DroppedDataWarning, match=r"1 occupation\(s\) .* \['x'\]; their 3 of 10 respondent\(s\) get weight 0"):
+        w = occupational_weights(df, "org", "occ", benchmark={"n": 0.5, "m": 0.3})
+    pd.testing.assert_frame_equal(df, before)
+    assert (w[df["occ"] == "x"] == 0).all() and (w[df["occ"] != "x"] > 0).all()
+    with pytest.raises(ValueError, match=r"`by` column 'zz' is not in `data`; columns are \['org', 'occ'\]"):
+        occupational_weights(df, "zz", "occ")
+    with pytest.raises(ValueError, match=r"`occupation` column 'job' is not in `data`"):
+        occupational_weights(df, "org", "job")
+
+
 def test_group_index_is_user_labels(small_survey):
     g = tc.score_groups(small_survey.staff, "nhs-engagement", by="team")
     assert isinstance(g, GroupScores)

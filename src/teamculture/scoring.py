@@ -852,7 +852,8 @@ def occupational_weights(
     weighted organisation means have the benchmark's occupational mix (the NHS
     Staff Survey weighting; the exact formula used by NHS England is
     unconfirmed). Occupations present in a group but absent from the
-    benchmark get weight 0.
+    benchmark (or with share 0) get weight 0, with a
+    :class:`~teamculture.errors.DroppedDataWarning` counting those respondents.
 
     R: no packaged equivalent; ``ave()`` of the two shares.
 
@@ -865,6 +866,11 @@ def occupational_weights(
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
+    for name, value in (("by", by), ("occupation", occupation)):
+        if isinstance(value, str) and value not in data.columns:
+            raise ValueError(
+                f"`{name}` column {value!r} is not in `data`; columns are {few(list(data.columns))}."
+            )
     g = data[by] if isinstance(by, str) else by
     o = data[occupation] if isinstance(occupation, str) else occupation
     gcodes, _ = factorize_groups(g, len(data), name="by")
@@ -880,5 +886,14 @@ def occupational_weights(
             raise ValueError(f"`benchmark` shares must be finite, >= 0 and not all 0; got {few(b.tolist())}.")
         b = b / b.sum()
         bench = b.reindex(olabels).fillna(0.0).to_numpy()
+        absent = np.flatnonzero(bench == 0.0)
+        if absent.size:
+            n_zero = int(np.isin(ocodes, absent).sum())
+            warnings.warn(
+                f"occupational_weights: {absent.size} occupation(s) of `occupation` have no share in "
+                f"`benchmark` {few([olabels[k] for k in absent])}; their {n_zero} of {len(data)} "
+                "respondent(s) get weight 0 (left out of weighted results).",
+                DroppedDataWarning, stacklevel=2,
+            )
     w = bench[ocodes] / share_g[gcodes, ocodes]
     return pd.Series(w, index=data.index, name="weight")

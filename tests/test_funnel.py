@@ -22,8 +22,9 @@ from scipy import stats
 from teamculture import funnel
 from teamculture.funnel import FLAG_CATEGORIES, funnel_limits, smr
 
-Z95 = 1.959963984540054
-Z998 = 3.090232306167813
+# two-sided 95% and 99.8% normal quantiles (R: qnorm(0.975), qnorm(0.999))
+Z95 = float(stats.norm.isf(0.025))
+Z998 = float(stats.norm.isf(0.001))
 
 
 # ---------------------------------------------------------------------------

@@ -303,5 +303,11 @@ def test_demo_stage_reports_against_truth():
     text = out.getvalue()
     assert "latent engagement (no scoring-stage scores available)" in text
     assert "nested engine" in text and "truth inside both 95% CIs" in text
+    # the truths quoted are the simulator's parameters, not typed numbers
+    p = survey.params
+    total = p.tau2_trust + p.tau2_team + p.sigma2
+    assert f"(truth {p.beta_real_team:+.2f})" in text and f"(truth {p.beta_tenure:+.3f})" in text
+    assert f"(truth {p.tau2_trust:.2f} / {p.tau2_team:.2f} / {p.sigma2:.2f})" in text
+    assert f"(truth {p.tau2_trust / total:.1%} / {p.tau2_team / total:.1%})" in text
     fit = ctx.results["engagement_fit"]
     assert isinstance(fit, MixedResult) and fit.nobs == len(survey.staff)

@@ -338,9 +338,12 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
     factors) are fitted by the guarded statsmodels MixedLM backend
     (:mod:`teamculture.multilevel._statsmodels_backend`: explicit random
     design so the top-level intercept is never dropped, several optimisers,
-    the best exact likelihood kept); structures it cannot express (crossed
-    factors, correlated slopes of a finer factor under a coarser intercept)
-    raise ``ValueError``.
+    the best exact likelihood kept); crossed factors raise ``ValueError``.
+    Correlated slopes of teams nested in trusts, ``(1 | trust) + (1 + x |
+    team)`` (or ``(1 + x | trust:team)``), which MixedLM cannot express, use
+    the exact ``"nested-slopes"`` engine
+    (:mod:`teamculture.multilevel._nested_slopes`: per-team and per-trust
+    Woodbury identities, L-BFGS-B from several starts, best kept).
     **Inference.** Standard errors are :math:`\\sqrt{\\operatorname{diag}
     \\hat\\sigma^2 (X^\\top M^{-1} X)^{-1}}`; degrees of freedom by
     Satterthwaite's method exactly as lmerTest computes them, and
@@ -417,16 +420,25 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
             "groups, write the nested term, e.g. (1 | trust/team).",
             TeamcultureWarning, stacklevel=2,
         )
+    from teamculture.multilevel._nested_slopes import supports
+
+    if supports(parsed.random, order):
+        meta["order"] = order
     return _fit_backend(parsed, y, X, codes, labels, frame, bool(reml), meta)
 
 
 def _fit_backend(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, codes: dict[str, np.ndarray],
                  labels: dict[str, pd.Index], frame: pd.DataFrame, reml: bool,
                  meta: dict[str, Any]) -> MixedResult:
-    """Random slopes and other structures: the guarded statsmodels MixedLM backend."""
-    from teamculture.multilevel._statsmodels_backend import fit_statsmodels
+    """Random slopes: the exact nested-slopes engine (when ``meta["order"]``), else statsmodels."""
+    if "order" in meta:
+        from teamculture.multilevel._nested_slopes import fit_nested_slopes
 
-    bf = fit_statsmodels(y, X, parsed.random, codes, labels, frame, reml=reml)
+        bf = fit_nested_slopes(y, X, parsed.random, codes, labels, frame, order=meta["order"], reml=reml)
+    else:
+        from teamculture.multilevel._statsmodels_backend import fit_statsmodels
+
+        bf = fit_statsmodels(y, X, parsed.random, codes, labels, frame, reml=reml)
 
     def refit(new_reml: bool) -> MixedResult:
         return _fit_backend(parsed, y, X, codes, labels, frame, new_reml, meta)
@@ -452,7 +464,7 @@ def _fit_backend(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, codes: di
         design=X,
         response=y,
         group_labels=meta["group_frame"],
-        engine="statsmodels",
+        engine="nested-slopes" if "order" in meta else "statsmodels",
         singular=bool(bf.singular),
         converged=bool(bf.converged),
         nesting=meta["nesting"],

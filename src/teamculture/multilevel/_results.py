@@ -74,8 +74,9 @@ class MixedResult:
         The grouping columns of the rows used, one column per grouping
         factor as written (``"trust"``, ``"trust:team"``), aligned with ``design``.
     engine : str
-        ``"nested"`` (exact engine for nested random intercepts) or
-        ``"statsmodels"`` (MixedLM backend for other structures).
+        ``"nested"`` (exact engine for nested random intercepts),
+        ``"nested-slopes"`` (exact engine for correlated team slopes nested
+        in trusts) or ``"statsmodels"`` (MixedLM backend for other structures).
     singular : bool
         True when an estimated random-effects standard deviation relative to
         the residual standard deviation is below 1e-4 (lme4's ``isSingular``

@@ -378,7 +378,7 @@ def test_panel_missing_rows_dropped_and_counted(panel):
         assert fit.n_dropped == 3
         assert fit.n_obs == (747 if est != "between" else 150)
     # the within estimate on the unbalanced panel equals the fit to the complete rows
-    with pytest.warns(DroppedDataWarning):
+    with pytest.warns(DroppedDataWarning, match="dropped 3 of 750"):
         a = oc.panel_regression(data, predictors="real_team_pct", log_outcome=True)
     b = oc.panel_regression(data.dropna(), predictors="real_team_pct", log_outcome=True)
     assert_allclose(a.coefficients.to_numpy(), b.coefficients.to_numpy(), rtol=1e-12, atol=0)

@@ -312,7 +312,7 @@ def test_invalid_codes_to_missing_are_counted():
     assert s.attrs["n_invalid"] == {"a": 2}
     assert_allclose(s["s"].to_numpy(), [1.5, 2, 2])
     pd.testing.assert_frame_equal(df, before)
-    with pytest.warns(DroppedDataWarning):
+    with pytest.warns(DroppedDataWarning, match=r"2 invalid code\(s\) set to missing in item\(s\) \['a'\]"):
         g = tc.score_groups(df, {"s": ["a", "b"]}, by=np.zeros(3), scale=(1, 5), invalid="missing")
     assert g.n_invalid == {"a": 2}
 
@@ -486,10 +486,10 @@ def test_row_blocks_give_identical_scores(monkeypatch):
 
     df = _hsopsc_data(11, n=230)
     df.loc[5, "A1"] = 7.0  # invalid code
-    with pytest.warns(DroppedDataWarning):
+    with pytest.warns(DroppedDataWarning, match=r"1 invalid code\(s\) set to missing in item\(s\) \['A1'\]"):
         whole = tc.score(df, "hsopsc-1", invalid="missing")
     monkeypatch.setattr(scoring_mod, "_CHUNK", 16)
-    with pytest.warns(DroppedDataWarning):
+    with pytest.warns(DroppedDataWarning, match=r"1 invalid code\(s\) set to missing in item\(s\) \['A1'\]"):
         blocks = tc.score(df, "hsopsc-1", invalid="missing")
     pd.testing.assert_frame_equal(blocks, whole)
     assert blocks.attrs["n_invalid"] == whole.attrs["n_invalid"] == {"A1": 1}

@@ -60,11 +60,13 @@ def test_matches_lme4_random_slopes(model_id, method):
     expected_vc = fx.varcorr_series(ref).rename(lambda k: k.replace("(Intercept)", "Intercept"))
     expected_vc = expected_vc.rename({"team|Intercept": "team"}) if model_id == "slope3_uncorr3" else expected_vc
     assert sorted(res.variance_components.index) == sorted(expected_vc.index)
-    assert_allclose(res.variance_components[expected_vc.index].to_numpy(), expected_vc.to_numpy(), rtol=2e-4)
-    assert_allclose(res.bse.to_numpy(), np.sqrt(np.diag(np.array(ref["vcov"]))), rtol=2e-4)
+    # lme4 at its default tolerances (our criterion is lower): largest relative differences seen
+    # on these four fits are VC 3.1e-5, SE 1.2e-5, df 3.1e-5, p 1.3e-4; tolerances about 3-4x those
+    assert_allclose(res.variance_components[expected_vc.index].to_numpy(), expected_vc.to_numpy(), rtol=1e-4)
+    assert_allclose(res.bse.to_numpy(), np.sqrt(np.diag(np.array(ref["vcov"]))), rtol=5e-5)
     sat = ref["satterthwaite"]
-    assert_allclose(res.df.to_numpy(), sat["df"], rtol=2e-4)
-    assert_allclose(res.pvalues.to_numpy(), sat["p"], rtol=2e-3)
+    assert_allclose(res.df.to_numpy(), sat["df"], rtol=1e-4)
+    assert_allclose(res.pvalues.to_numpy(), sat["p"], rtol=5e-4)
     assert res.n_params == ref["loglik_df"]
     assert not res.singular and res.converged
 

@@ -123,6 +123,20 @@ def _tri(vals: np.ndarray, q: int) -> np.ndarray:
     return L
 
 
+def _chol_small(M: np.ndarray) -> np.ndarray:
+    """Cholesky factors of a stack of small SPD matrices laid out ``(q, q, J)``, vectorised over ``J``."""
+    q = M.shape[0]
+    C = np.zeros_like(M)
+    for j in range(q):
+        s = M[j, j] - sum(C[j, k] ** 2 for k in range(j))
+        if not np.all(s > 0):
+            raise np.linalg.LinAlgError("matrix not positive definite")
+        C[j, j] = np.sqrt(s)
+        for i in range(j + 1, q):
+            C[i, j] = (M[i, j] - sum(C[i, k] * C[j, k] for k in range(j))) / C[j, j]
+    return C
+
+
 def _diag_mask(q: int) -> list[bool]:
     return [a == b for a in range(q) for b in range(a, q)]
 
@@ -202,6 +216,12 @@ class NestedSlopesModel:
         self.n_t = stats_.q_t * (stats_.q_t + 1) // 2
         self.n_theta = self.n_t + stats_.q * (stats_.q + 1) // 2
         self.diag = np.array(_diag_mask(stats_.q_t) + _diag_mask(stats_.q))
+        J, q, _ = stats_.ZW.shape
+        d = stats_.ZW.shape[2]
+        # teams on the last axis, so that the per-team algebra runs over long contiguous vectors
+        self._ZZt = np.ascontiguousarray(stats_.ZZ.reshape(J, q * q).T)
+        self._ZWt = np.ascontiguousarray(stats_.ZW.transpose(1, 2, 0)).reshape(q, d * J)
+        self._iu = np.triu_indices(d)
 
     def _lams(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
@@ -210,18 +230,36 @@ class NestedSlopesModel:
     def _parts(self, theta: np.ndarray) -> dict[str, Any]:
         st = self.st
         Lt, L = self._lams(theta)
-        M = L.T @ st.ZZ @ L + np.eye(st.q)
-        C = np.linalg.cholesky(M)
-        H = np.linalg.solve(C, L.T @ st.ZW)  # (J, q, d)
-        HtH = np.einsum("jqa,jqb->jab", H, H)
-        S = st.WW - np.add.reduceat(HtH, st.team_start, axis=0)
+        J, q, d = st.ZW.shape
+        # per team, vectorised over teams (last axis) with loops over the q (small)
+        # terms: M_j = I + L' Z'Z L, its Cholesky factor C_j and H_j = C_j^-1 L' Z'W
+        Mq = (np.kron(L, L).T @ self._ZZt).reshape(q, q, J) + np.eye(q)[:, :, None]
+        C = _chol_small(Mq)
+        G = (L.T @ self._ZWt).reshape(q, d, J)
+        H = np.empty_like(G)
+        for a in range(q):
+            acc = G[a].copy()
+            for b in range(a):
+                acc -= C[a, b] * H[b]
+            H[a] = acc / C[a, a]
+        # sum over the teams of each trust of H_j' H_j (upper triangle, then mirrored)
+        iu0, iu1 = self._iu
+        P = H[0][iu0] * H[0][iu1]
+        for a in range(1, q):
+            P += H[a][iu0] * H[a][iu1]
+        red = np.add.reduceat(P, st.team_start, axis=1)  # (pairs, K)
+        HtH = np.zeros((len(st.WW), d, d))
+        HtH[:, iu0, iu1] = red.T
+        HtH[:, iu1, iu0] = red.T
+        S = st.WW - HtH
         p1 = st.p + 1
         N = Lt.T @ S[:, p1:, p1:] @ Lt + np.eye(st.q_t)
         CN = np.linalg.cholesky(N)
         F = np.linalg.solve(CN, Lt.T @ S[:, p1:, :p1])  # (K, q_t, p1)
         Q = S[:, :p1, :p1].sum(axis=0) - np.einsum("kia,kib->ab", F, F)
-        logdet = 2.0 * (np.log(np.diagonal(C, axis1=1, axis2=2)).sum()
+        logdet = 2.0 * (sum(np.log(C[a, a]).sum() for a in range(q))
                         + np.log(np.diagonal(CN, axis1=1, axis2=2)).sum())
+        M = np.moveaxis(Mq, -1, 0)
         return {"Lt": Lt, "L": L, "M": M, "S": S, "N": N, "Q": Q, "logdet": float(logdet)}
 
     def sums(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
@@ -302,7 +340,7 @@ class NestedSlopesModel:
 
     def fit(self, reml: bool, starts: Sequence[np.ndarray] | None = None
             ) -> tuple[np.ndarray, float, bool, dict[str, float]]:
-        """Minimise the criterion: L-BFGS-B from several starts, best kept, then polished.
+        """Minimise the criterion: L-BFGS-B from several starts, the best polished by a restart.
 
         Returns ``theta``, the criterion, whether the final run reported
         success (or could not improve) and the criterion of each run.
@@ -319,12 +357,7 @@ class NestedSlopesModel:
             runs[f"start{i}"] = float(res.fun)
             if res.fun < best_f:
                 best_x, best_f = np.asarray(res.x, dtype=float), float(res.fun)
-        # polish: derivative-free, then L-BFGS-B again (finite-difference gradients stall ~1e-8)
-        nm = optimize.minimize(self.criterion, best_x, args=(reml,), method="Powell", bounds=bounds,
-                               options={"xtol": 1e-10, "ftol": 1e-15, "maxiter": 4000})
-        if nm.fun < best_f:
-            best_x, best_f = np.asarray(nm.x, dtype=float), float(nm.fun)
-        runs["powell"] = float(nm.fun)
+        # polish from the best start
         fin = optimize.minimize(self.criterion, best_x, args=(reml,), method="L-BFGS-B",
                                 bounds=bounds, options=opts)
         runs["polished"] = float(fin.fun)
@@ -410,8 +443,8 @@ def fit_nested_slopes(
                      "estimated at, or within 1e-4 relative SD of, zero")
     if not converged:
         notes.append("the optimiser did not confirm convergence")
-    notes.append(f"exact nested random-slopes engine: L-BFGS-B from {len(runs) - 2} starts, best kept, "
-                 "polished by Powell and L-BFGS-B")
+    notes.append(f"exact nested random-slopes engine: L-BFGS-B from {len(runs) - 1} starts, best kept "
+                 "and polished")
     return BackendFit(
         fixed_effects=fe, bse=bse, cov_params=pd.DataFrame(cov, index=names, columns=names),
         df=pd.Series(df, index=names, name="df"), tvalues=tval, pvalues=pval,

@@ -90,7 +90,8 @@ models <- list(
   slope3_corr3 = list("slope3", "y ~ x + (1 | trust) + (1 + x | team)"),
   slope3_corr3_colon = list("slope3", "y ~ x + (1 | trust) + (1 + x | trust:team)"),
   slope3_both = list("slope3", "y ~ x + (1 + x | trust) + (1 + x | team)"),
-  reused3_corr = list("reused3", "y ~ x + cat + z + (1 | trust) + (1 + x | trust:team)")
+  reused3_corr = list("reused3", "y ~ x + cat + z + (1 | trust) + (1 + x | trust:team)"),
+  singular3_corr = list("singular3", "y ~ x + (1 | trust) + (1 + x | team)")
 )
 out_models <- list()
 for (id in names(models)) {

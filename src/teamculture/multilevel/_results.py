@@ -286,9 +286,19 @@ class MixedSummary:
         return rows
 
     def _variance_table(self) -> pd.DataFrame:
+        """Variances with their SDs; covariance rows ("g|a,b") show the correlation instead, as lme4."""
         vc = self.result.variance_components
-        return pd.DataFrame({"Variance": vc, "Std.Dev.": np.sqrt(np.clip(vc.to_numpy(dtype=float), 0, None))},
-                            index=vc.index)
+        values = vc.to_numpy(dtype=float)
+        sd = np.sqrt(np.clip(values, 0, None))
+        corr = np.full(len(vc), np.nan)
+        for i, name in enumerate(map(str, vc.index)):
+            group, _, terms = name.rpartition("|")
+            if group and "," in terms:
+                a, b = terms.split(",", 1)
+                va, vb = vc.get(f"{group}|{a}", np.nan), vc.get(f"{group}|{b}", np.nan)
+                corr[i] = values[i] / np.sqrt(va * vb) if va > 0 and vb > 0 else np.nan
+                sd[i] = np.nan
+        return pd.DataFrame({"Variance": values, "Std.Dev.": sd, "Corr": corr}, index=vc.index)
 
     def _fixed_table(self) -> pd.DataFrame:
         t = self.result.to_frame()

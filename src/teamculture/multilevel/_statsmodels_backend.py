@@ -12,8 +12,11 @@ through this backend:
 
 Correlated slopes of a *finer* factor under a coarser random intercept,
 ``(1 | trust) + (1 + x | team)``, cannot be written for MixedLM (its variance
-components are independent within the top-level groups) and raise a
-``ValueError``; so do crossed factors.
+components are independent within the top-level groups); :func:`teamculture.mixed`
+fits them with the exact ``nested-slopes`` engine
+(:mod:`teamculture.multilevel._nested_slopes`) and never sends them here
+(called directly, this backend raises a ``ValueError`` for them). Crossed
+factors are not supported by either.
 
 Guards against MixedLM's traps
 ------------------------------

@@ -192,24 +192,24 @@ def _prepare(items: Any, groups: Any, *, listwise: bool, single: bool = False,
     return _Prepared(grouped, labels, columns, x.shape[0])
 
 
-def _warn_dropped(grouped: GroupedItems, what: str) -> None:
+def _warn_dropped(grouped: GroupedItems, what: str, stacklevel: int = 3) -> None:
     if grouped.n_dropped_rows:
         warnings.warn(
             f"{grouped.n_dropped_rows} respondent(s) with a missing item were dropped "
             f"(listwise) before computing {what}.",
             DroppedDataWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
-def _warn_small(labels: pd.Index, undefined: np.ndarray, what: str) -> None:
+def _warn_small(labels: pd.Index, undefined: np.ndarray, what: str, stacklevel: int = 3) -> None:
     if undefined.any():
         bad = labels[undefined]
         warnings.warn(
             f"{int(undefined.sum())} group(s) have fewer than two members with responses, "
             f"so {what} is NaN for them: {few(list(bad))}.",
             SmallGroupWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -228,6 +228,16 @@ def _item_variances(g: GroupedItems) -> tuple[np.ndarray, np.ndarray]:
     return _mean_over_items(np.where(ok, g.var, 0.0), ok)
 
 
+def _items_frame(name: str, value: np.ndarray, p: _Prepared, n_items: np.ndarray,
+                 **extra: Any) -> pd.DataFrame:
+    """Result of a multi-item index: ``name``, ``n``, ``n_items`` then ``extra`` columns."""
+    return pd.DataFrame(
+        {name: value, "n": p.grouped.n_members.astype(np.int64),
+         "n_items": n_items.astype(np.int64), **extra},
+        index=p.labels,
+    )
+
+
 # ----------------------------------------------------------------------------
 # rwg family (NumPy core: functions of the mean item variance)
 # ----------------------------------------------------------------------------
@@ -240,6 +250,21 @@ def _rwg_j_core(s2: np.ndarray, n_items: np.ndarray, sigma2: float) -> np.ndarra
     num = n_items * (1.0 - ratio)
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / (num + ratio)
+
+
+def _mean_item_variances(items: Any, groups: Any, *, null_variance: Any, scale_points: Any,
+                         null: str, listwise: bool, what: str
+                         ) -> tuple[float, _Prepared, np.ndarray, np.ndarray]:
+    """Shared front of rwg(j) and r*wg(j): (sigma^2_E, prepared data, mean item variance, J).
+
+    Warnings are attributed to the caller of the public function (stacklevel 4).
+    """
+    sigma2 = _resolve_null(null_variance, scale_points, null)
+    p = _prepare(items, groups, listwise=listwise)
+    _warn_dropped(p.grouped, what, stacklevel=4)
+    s2, J = _item_variances(p.grouped)
+    _warn_small(p.labels, J == 0, what, stacklevel=4)
+    return sigma2, p, s2, J
 
 
 def rwg(x: Any, groups: Any, *, null_variance: float | None = None,
@@ -361,17 +386,10 @@ def rwg_j(items: Any, groups: Any, *, null_variance: float | None = None,
     >>> bool(out["rwg_j"].between(0, 1).all())
     True
     """
-    sigma2 = _resolve_null(null_variance, scale_points, null)
-    p = _prepare(items, groups, listwise=listwise)
-    g = p.grouped
-    _warn_dropped(g, "rwg(j)")
-    s2, J = _item_variances(g)
-    _warn_small(p.labels, J == 0, "rwg(j)")
-    return pd.DataFrame(
-        {"rwg_j": _rwg_j_core(s2, J, sigma2), "n": g.n_members.astype(np.int64),
-         "n_items": J.astype(np.int64), "mean_variance": s2},
-        index=p.labels,
-    )
+    sigma2, p, s2, J = _mean_item_variances(
+        items, groups, null_variance=null_variance, scale_points=scale_points, null=null,
+        listwise=listwise, what="rwg(j)")
+    return _items_frame("rwg_j", _rwg_j_core(s2, J, sigma2), p, J, mean_variance=s2)
 
 
 def rwg_j_lindell(items: Any, groups: Any, *, null_variance: float | None = None,
@@ -415,17 +433,10 @@ def rwg_j_lindell(items: Any, groups: Any, *, null_variance: float | None = None
        rwg_j_lindell  n  n_items  mean_variance
     a           0.75  5        2            0.5
     """
-    sigma2 = _resolve_null(null_variance, scale_points, null)
-    p = _prepare(items, groups, listwise=listwise)
-    g = p.grouped
-    _warn_dropped(g, "r*wg(j)")
-    s2, J = _item_variances(g)
-    _warn_small(p.labels, J == 0, "r*wg(j)")
-    return pd.DataFrame(
-        {"rwg_j_lindell": 1.0 - s2 / sigma2, "n": g.n_members.astype(np.int64),
-         "n_items": J.astype(np.int64), "mean_variance": s2},
-        index=p.labels,
-    )
+    sigma2, p, s2, J = _mean_item_variances(
+        items, groups, null_variance=null_variance, scale_points=scale_points, null=null,
+        listwise=listwise, what="r*wg(j)")
+    return _items_frame("rwg_j_lindell", 1.0 - s2 / sigma2, p, J, mean_variance=s2)
 
 
 # ----------------------------------------------------------------------------
@@ -507,11 +518,7 @@ def awg(items: Any, groups: Any, *, low: float, high: float,
     value, n_items = _mean_over_items(np.where(ok, a, 0.0), ok)
     s2, _ = _item_variances(g)
     _warn_small(p.labels, g.count.max(axis=1) < 2, "awg")
-    return pd.DataFrame(
-        {"awg": value, "n": g.n_members.astype(np.int64), "n_items": n_items.astype(np.int64),
-         "mean_variance": s2},
-        index=p.labels,
-    )
+    return _items_frame("awg", value, p, n_items, mean_variance=s2)
 
 
 def _check_range(low: Any, high: Any) -> tuple[float, float]:
@@ -591,11 +598,7 @@ def ad_index(items: Any, groups: Any, *, center: str = "mean", scale_points: int
     _warn_small(p.labels, n_items == 0, "AD")
     agree = pd.array(value <= cutoff, dtype="boolean")
     agree[np.isnan(value) | np.isnan(cutoff)] = pd.NA
-    return pd.DataFrame(
-        {"ad": value, "n": g.n_members.astype(np.int64), "n_items": n_items.astype(np.int64),
-         "cutoff": np.full(len(value), cutoff), "agree": agree},
-        index=p.labels,
-    )
+    return _items_frame("ad", value, p, n_items, cutoff=np.full(len(value), cutoff), agree=agree)
 
 
 # ----------------------------------------------------------------------------
@@ -886,7 +889,9 @@ class RGRResult:
     __str__ = summary
 
 
-def _prepare_single(x: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, pd.Index, int]:
+def _prepare_single(x: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """(non-missing values, their group codes, group labels); dropped rows are warned about
+    at the caller of the public function."""
     arr, _ = as_float_matrix(x, name="x")
     if arr.shape[1] != 1:
         raise ValueError(f"`x` must be a single variable; got {arr.shape[1]} columns.")
@@ -894,13 +899,30 @@ def _prepare_single(x: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, pd.Ind
     codes, labels = factorize(groups, len(v))
     keep = ~np.isnan(v)
     n_drop = int((~keep).sum())
-    return v[keep], codes[keep], labels, n_drop
+    if n_drop:
+        warnings.warn(f"{n_drop} row(s) with missing `x` were dropped.", DroppedDataWarning, stacklevel=3)
+    return v[keep], codes[keep], labels
 
 
 def _permuted_codes(rng: np.random.Generator, codes: np.ndarray, n_rep: int) -> np.ndarray:
     """n_rep random reassignments of members to groups of the actual sizes, shape (n_rep, n)."""
     keys = rng.random((n_rep, codes.size))
     return codes[np.argsort(keys, axis=1)]
+
+
+def _pseudo_group_chunks(rng: np.random.Generator, codes: np.ndarray, n_groups: int, n_rep: int
+                         ) -> Any:
+    """Yield ``(start, stop, perm, flat)`` for replicates ``start:stop`` in memory-bounded chunks.
+
+    ``perm`` holds the permuted group codes (shape (stop - start, n)); ``flat`` numbers each
+    pseudo group uniquely across the chunk's replicates (replicate r, group k -> r * n_groups + k).
+    """
+    chunk = max(1, int(2_000_000 // max(codes.size, 1)))
+    for start in range(0, n_rep, chunk):
+        stop = min(n_rep, start + chunk)
+        perm = _permuted_codes(rng, codes, stop - start)
+        flat = (perm + n_groups * np.arange(stop - start)[:, None]).ravel()
+        yield start, stop, perm, flat
 
 
 def rgr_agree(x: Any, groups: Any, *, n_rep: int = 100, seed: Any = None) -> RGRResult:
@@ -947,9 +969,7 @@ def rgr_agree(x: Any, groups: Any, *, n_rep: int = 100, seed: Any = None) -> RGR
     True
     """
     nr = check_positive_int("n_rep", n_rep, minimum=2)
-    v, codes, labels, n_drop = _prepare_single(x, groups)
-    if n_drop:
-        warnings.warn(f"{n_drop} row(s) with missing `x` were dropped.", DroppedDataWarning, stacklevel=2)
+    v, codes, labels = _prepare_single(x, groups)
     G = len(labels)
     cnt = np.bincount(codes, minlength=G)
     if (cnt < 2).any():
@@ -967,11 +987,7 @@ def rgr_agree(x: Any, groups: Any, *, n_rep: int = 100, seed: Any = None) -> RGR
     real = GroupedItems(v[:, None], codes, G, listwise=False).var[:, 0]
     rng = np.random.default_rng(seed)
     out = np.empty((nr, G))
-    chunk = max(1, int(2_000_000 // max(v.size, 1)))
-    for start in range(0, nr, chunk):
-        stop = min(nr, start + chunk)
-        perm = _permuted_codes(rng, codes, stop - start)
-        flat = (perm + G * np.arange(stop - start)[:, None]).ravel()
+    for start, stop, perm, flat in _pseudo_group_chunks(rng, codes, G, nr):
         vv = np.broadcast_to(v, perm.shape).ravel()
         size = G * (stop - start)
         out[start:stop] = GroupedItems(vv[:, None], flat, size, listwise=False).var[:, 0].reshape(stop - start, G)
@@ -1034,9 +1050,7 @@ def pseudo_group_means(x: Any, groups: Any, *, n_rep: int = 100, confidence_leve
     """
     nr = check_positive_int("n_rep", n_rep, minimum=2)
     cl = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
-    v, codes, labels, n_drop = _prepare_single(x, groups)
-    if n_drop:
-        warnings.warn(f"{n_drop} row(s) with missing `x` were dropped.", DroppedDataWarning, stacklevel=2)
+    v, codes, labels = _prepare_single(x, groups)
     G = len(labels)
     cnt = np.bincount(codes, minlength=G)
     present = cnt > 0
@@ -1046,11 +1060,7 @@ def pseudo_group_means(x: Any, groups: Any, *, n_rep: int = 100, confidence_leve
     cnt_p = cnt[present]
     rng = np.random.default_rng(seed)
     pseudo = np.empty((nr, Gp))
-    chunk = max(1, int(2_000_000 // max(v.size, 1)))
-    for start in range(0, nr, chunk):
-        stop = min(nr, start + chunk)
-        perm = _permuted_codes(rng, codes_p, stop - start)
-        flat = (perm + Gp * np.arange(stop - start)[:, None]).ravel()
+    for start, stop, perm, flat in _pseudo_group_chunks(rng, codes_p, Gp, nr):
         s = np.bincount(flat, weights=np.broadcast_to(v, perm.shape).ravel(), minlength=Gp * (stop - start))
         pseudo[start:stop] = s.reshape(stop - start, Gp) / cnt_p
     pseudo.sort(axis=1)

@@ -72,6 +72,10 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
     print(f"teamculture {__version__} demo: simulated {size} staff survey, seed {seed}", file=stream)
     print("", file=stream)
     print("[1] Simulate the survey", file=stream, flush=True)
+    from teamculture.simulate import PRESETS
+
+    n_trusts, n_teams, n_staff = PRESETS[size]
+    print(f"    ... drawing {n_staff:,} staff in {n_teams:,} teams in {n_trusts:,} trusts", file=stream, flush=True)
     survey = national_survey(size, seed=seed)
     ctx = DemoContext(survey=survey, out=out, stream=stream)
     sizes = survey.sizes
@@ -86,7 +90,7 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
     for number, (name, title) in enumerate(STAGES, start=2):
         print("", file=stream)
         print(f"[{number}] {title}", file=stream, flush=True)
-        module = _load_stage(name)
+        module = _load_stage(name)  # each title is printed (flushed) before its stage runs: progress
         if module is None:
             ctx.say("not available yet in this version.")
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -116,7 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return run_demo(seed=args.seed, small=args.small, out=args.out)
+        try:
+            return run_demo(seed=args.seed, small=args.small, out=args.out)
+        except BrokenPipeError:  # e.g. `teamculture demo | head`: stop quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     parser.print_help()
     return 0
 

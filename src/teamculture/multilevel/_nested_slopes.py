@@ -73,15 +73,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize
+
+from teamculture.multilevel._lmm_common import (
+    SINGULAR_NOTE,
+    SINGULAR_TOL,
+    chol_labels,
+    correlated_variances,
+    covariate,
+    deviance_at,
+    diag_mask,
+    fixed_effects_table,
+    gls_estimates,
+    lower_tri,
+    profiled_criterion,
+    term_columns,
+)
 
 __all__ = ["supports", "nested_slopes_suffstats", "NestedSlopesModel", "fit_nested_slopes"]
-
-_SINGULAR_TOL = 1e-4
-
-
-def _term_columns(term: Any) -> list[str]:
-    return (["Intercept"] if term.intercept else []) + [str(s) for s in term.slopes]
 
 
 def supports(terms: Sequence[Any], order: Sequence[str] | None) -> bool:
@@ -96,31 +105,7 @@ def supports(terms: Sequence[Any], order: Sequence[str] | None) -> bool:
     by_group = {t.group: t for t in terms}
     if set(by_group) != set(order):
         return False
-    return len(_term_columns(by_group[order[0]])) >= 1 and len(_term_columns(by_group[order[1]])) >= 2
-
-
-def _covariate(name: str, X: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
-    if name == "Intercept":
-        return np.ones(len(X))
-    if name in X.columns:
-        return X[name].to_numpy(dtype=float)
-    if name in frame.columns and pd.api.types.is_numeric_dtype(frame[name]):
-        return frame[name].to_numpy(dtype=float)
-    raise ValueError(
-        f"`formula`: random-slope term {name!r} must be a numeric column of the data or a column "
-        "of the fixed-effects design."
-    )
-
-
-def _tri(vals: np.ndarray, q: int) -> np.ndarray:
-    """Lower-triangular ``q x q`` matrix from its column-wise lower triangle (lme4's order)."""
-    L = np.zeros((q, q))
-    idx = 0
-    for a in range(q):
-        for b in range(a, q):
-            L[b, a] = vals[idx]
-            idx += 1
-    return L
+    return len(term_columns(by_group[order[0]])) >= 1 and len(term_columns(by_group[order[1]])) >= 2
 
 
 def _chol_small(M: np.ndarray) -> np.ndarray:
@@ -135,10 +120,6 @@ def _chol_small(M: np.ndarray) -> np.ndarray:
         for i in range(j + 1, q):
             C[i, j] = (M[i, j] - sum(C[i, k] * C[j, k] for k in range(j))) / C[j, j]
     return C
-
-
-def _diag_mask(q: int) -> list[bool]:
-    return [a == b for a in range(q) for b in range(a, q)]
 
 
 @dataclass(frozen=True)
@@ -215,7 +196,7 @@ class NestedSlopesModel:
         self.st = stats_
         self.n_t = stats_.q_t * (stats_.q_t + 1) // 2
         self.n_theta = self.n_t + stats_.q * (stats_.q + 1) // 2
-        self.diag = np.array(_diag_mask(stats_.q_t) + _diag_mask(stats_.q))
+        self.diag = np.array(diag_mask(stats_.q_t) + diag_mask(stats_.q))
         J, q, _ = stats_.ZW.shape
         d = stats_.ZW.shape[2]
         # teams on the last axis, so that the per-team algebra runs over long contiguous vectors
@@ -225,7 +206,7 @@ class NestedSlopesModel:
 
     def _lams(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         theta = np.asarray(theta, dtype=float)
-        return _tri(theta[: self.n_t], self.st.q_t), _tri(theta[self.n_t:], self.st.q)
+        return lower_tri(theta[: self.n_t], self.st.q_t), lower_tri(theta[self.n_t:], self.st.q)
 
     def _parts(self, theta: np.ndarray) -> dict[str, Any]:
         st = self.st
@@ -271,38 +252,20 @@ class NestedSlopesModel:
     def criterion(self, theta: np.ndarray, reml: bool) -> float:
         """lme4's profiled REML criterion (``reml``) or ML deviance at ``theta``."""
         try:
-            logdet, A, b, c = self.sums(theta)
-            cf = linalg.cho_factor(A, lower=True)
+            return profiled_criterion(*self.sums(theta), self.st.nobs, self.st.p, reml)
         except (np.linalg.LinAlgError, linalg.LinAlgError):
             # only at absurd theta (a line search far out): a finite wall keeps finite differences finite
             return 1e100
-        beta = linalg.cho_solve(cf, b)
-        rss = max(c - float(b @ beta), 1e-300)
-        n, p = self.st.nobs, self.st.p
-        if reml:
-            return logdet + 2.0 * float(np.log(np.diag(cf[0])).sum()) + (n - p) * (
-                1.0 + np.log(2.0 * np.pi * rss / (n - p)))
-        return logdet + n * (1.0 + np.log(2.0 * np.pi * rss / n))
 
     def estimates(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, float, np.ndarray]:
         """``beta``, ``sigma^2`` and ``Cov(beta)`` at ``theta``."""
         _, A, b, c = self.sums(theta)
-        Ainv = linalg.inv(A)
-        beta = Ainv @ b
-        sigma2 = (c - float(b @ beta)) / (self.st.nobs - self.st.p if reml else self.st.nobs)
-        return beta, sigma2, sigma2 * Ainv
+        return gls_estimates(A, b, c, self.st.nobs, self.st.p, reml)
 
     def deviance_varpar(self, varpar: np.ndarray, reml: bool) -> float:
         """``-2 log L`` (REML or ML) at ``(theta, sigma)``, ``beta`` at its conditional estimate."""
         theta, sigma2 = varpar[:-1], float(varpar[-1]) ** 2
-        logdet, A, b, c = self.sums(theta)
-        cf = linalg.cho_factor(A, lower=True)
-        beta = linalg.cho_solve(cf, b)
-        rss = c - float(b @ beta)
-        dev = logdet + rss / sigma2 + self.st.nobs * np.log(2.0 * np.pi * sigma2)
-        if reml:
-            dev += 2.0 * float(np.log(np.diag(cf[0])).sum()) - self.st.p * np.log(2.0 * np.pi * sigma2)
-        return float(dev)
+        return deviance_at(*self.sums(theta), sigma2, self.st.nobs, self.st.p, reml)
 
     def cov_beta_varpar(self, varpar: np.ndarray) -> np.ndarray:
         """``Cov(beta) = sigma^2 (X'V^-1X sigma^2)^-1`` at ``(theta, sigma)``."""
@@ -390,9 +353,9 @@ def fit_nested_slopes(
 
     top, fine = order
     by_group = {t.group: t for t in terms}
-    top_terms, fine_terms = _term_columns(by_group[top]), _term_columns(by_group[fine])
-    T = np.column_stack([_covariate(c, X, frame) for c in top_terms])
-    Z = np.column_stack([_covariate(c, X, frame) for c in fine_terms])
+    top_terms, fine_terms = term_columns(by_group[top]), term_columns(by_group[fine])
+    T = np.column_stack([covariate(c, X, frame) for c in top_terms])
+    Z = np.column_stack([covariate(c, X, frame) for c in fine_terms])
     st = nested_slopes_suffstats(X.to_numpy(dtype=float), y.to_numpy(dtype=float), T, Z,
                                  np.asarray(codes[fine]), np.asarray(codes[top]))
     model = NestedSlopesModel(st)
@@ -401,10 +364,6 @@ def fit_nested_slopes(
     names = [str(c) for c in X.columns]
     varpar = np.r_[theta, np.sqrt(sigma2)]
     df, _ = satterthwaite_df(lambda vp: model.deviance_varpar(vp, bool(reml)), model.cov_beta_varpar, varpar)
-    fe = pd.Series(beta, index=names, name="fixed_effects")
-    bse = pd.Series(np.sqrt(np.diag(cov)), index=names, name="bse")
-    tval = (fe / bse).rename("tvalues")
-    pval = pd.Series(2.0 * stats.t.sf(np.abs(tval.to_numpy()), df), index=names, name="pvalues")
 
     # names as the statsmodels backend: "g" for a lone intercept, "g|term", "g|term1,term2"
     Lt, L = model._lams(theta)
@@ -416,19 +375,11 @@ def fit_nested_slopes(
     for t in terms:
         g = t.group
         tn, Lg, blup, cv = per[g]
-        cov_g = sigma2 * Lg @ Lg.T
-        for a in range(len(tn)):
-            for b in range(a, len(tn)):
-                theta_names.append(f"{g}|{tn[b] if a == b else tn[a] + ',' + tn[b]}:chol")
+        theta_names.extend(f"{g}|{lab}:chol" for lab in chol_labels(tn))
+        vc.update(correlated_variances(g, tn, sigma2 * Lg @ Lg.T))
         if tn == ["Intercept"]:
-            vc[g] = float(cov_g[0, 0])
             ranef[g] = pd.DataFrame({"blup": blup[:, 0], "cond_var": cv[:, 0, 0]}, index=labels[g])
         else:
-            for a in range(len(tn)):
-                vc[f"{g}|{tn[a]}"] = float(cov_g[a, a])
-            for a in range(len(tn)):
-                for b in range(a + 1, len(tn)):
-                    vc[f"{g}|{tn[a]},{tn[b]}"] = float(cov_g[a, b])
             cols = {tn[a]: blup[:, a] for a in range(len(tn))}
             cols.update({f"cond_var:{tn[a]}": cv[:, a, a] for a in range(len(tn))})
             ranef[g] = pd.DataFrame(cols, index=labels[g])
@@ -437,17 +388,15 @@ def fit_nested_slopes(
     theta_by_group = {top: theta[: model.n_t], fine: theta[model.n_t:]}
     theta_vals = np.concatenate([theta_by_group[t.group] for t in terms])
     notes = []
-    singular = bool(np.any(theta[model.diag] < _SINGULAR_TOL))
+    singular = bool(np.any(theta[model.diag] < SINGULAR_TOL))
     if singular:
-        notes.append("singular fit: a random-effects standard deviation (or Cholesky diagonal) is "
-                     "estimated at, or within 1e-4 relative SD of, zero")
+        notes.append(SINGULAR_NOTE)
     if not converged:
         notes.append("the optimiser did not confirm convergence")
     notes.append(f"exact nested random-slopes engine: L-BFGS-B from {len(runs) - 1} starts, best kept "
                  "and polished")
     return BackendFit(
-        fixed_effects=fe, bse=bse, cov_params=pd.DataFrame(cov, index=names, columns=names),
-        df=pd.Series(df, index=names, name="df"), tvalues=tval, pvalues=pval,
+        **fixed_effects_table(beta, cov, df, names),
         variance_components=pd.Series(vc, dtype=float, name="variance"),
         theta=pd.Series(theta_vals, index=theta_names, name="theta"),
         loglik=-0.5 * crit, deviance=crit, reml=bool(reml), random_effects=ranef,

@@ -76,7 +76,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize
+
+from teamculture.multilevel._lmm_common import (
+    SINGULAR_NOTE,
+    SINGULAR_TOL,
+    chol_labels,
+    correlated_variances,
+    covariate,
+    deviance_at,
+    diag_mask,
+    fixed_effects_table,
+    gls_estimates,
+    lower_tri,
+    profiled_criterion,
+    term_columns,
+)
 
 __all__ = ["BackendFit", "fit_statsmodels", "METHODS", "EXACT_METHODS"]
 
@@ -85,7 +100,6 @@ __all__ = ["BackendFit", "fit_statsmodels", "METHODS", "EXACT_METHODS"]
 METHODS: tuple[str, ...] = ("lbfgs",)
 #: scipy optimisers run on the exact criterion from a default start.
 EXACT_METHODS: tuple[str, ...] = ("L-BFGS-B", "Powell", "Nelder-Mead")
-_SINGULAR_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -169,23 +183,6 @@ class _Structure:
     keys: list[tuple[str, str, str]]  # (group, term, kind) per theta / variance, for naming
 
 
-def _term_columns(term: Any) -> list[str]:
-    return (["Intercept"] if term.intercept else []) + [str(s) for s in term.slopes]
-
-
-def _covariate(name: str, X: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
-    if name == "Intercept":
-        return np.ones(len(X))
-    if name in X.columns:
-        return X[name].to_numpy(dtype=float)
-    if name in frame.columns and pd.api.types.is_numeric_dtype(frame[name]):
-        return frame[name].to_numpy(dtype=float)
-    raise ValueError(
-        f"`formula`: random-slope term {name!r} must be a numeric column of the data or a column "
-        "of the fixed-effects design."
-    )
-
-
 def _structure(terms: Sequence[Any], codes: Mapping[str, np.ndarray], X: pd.DataFrame,
                frame: pd.DataFrame) -> _Structure:
     by_group: dict[str, list[Any]] = {}
@@ -205,15 +202,13 @@ def _structure(terms: Sequence[Any], codes: Mapping[str, np.ndarray], X: pd.Data
             )
     top_terms_list = by_group[top]
     first = top_terms_list[0]
-    top_terms = _term_columns(first)
+    top_terms = term_columns(first)
     components: list[_Component] = []
     keys: list[tuple[str, str, str]] = []
-    for a in range(len(top_terms)):
-        for b in range(a, len(top_terms)):
-            keys.append((top, top_terms[b] if a == b else f"{top_terms[a]},{top_terms[b]}", "chol"))
+    keys.extend((top, lab, "chol") for lab in chol_labels(top_terms))
     extra = [(top, t) for t in top_terms_list[1:]] + [(g, t) for g in order[1:] for t in by_group[g]]
     for g, t in extra:
-        cols = _term_columns(t)
+        cols = term_columns(t)
         if len(cols) != 1:
             raise ValueError(
                 f"`formula`: the term {t} has correlated random effects of {g!r}, which is not the "
@@ -221,9 +216,9 @@ def _structure(terms: Sequence[Any], codes: Mapping[str, np.ndarray], X: pd.Data
                 f"effects below the top level. Use uncorrelated terms, e.g. (1 | {g}) + "
                 f"(0 + {cols[-1]} | {g}), or fit with lme4."
             )
-        components.append(_Component(g, cols[0], codes[g], _covariate(cols[0], X, frame)))
+        components.append(_Component(g, cols[0], codes[g], covariate(cols[0], X, frame)))
         keys.append((g, cols[0], "sd"))
-    top_values = np.column_stack([_covariate(c, X, frame) for c in top_terms]) if top_terms else np.zeros((len(X), 0))
+    top_values = np.column_stack([covariate(c, X, frame) for c in top_terms]) if top_terms else np.zeros((len(X), 0))
     return _Structure(top, top_terms, codes[top], top_values, components, keys)
 
 
@@ -279,20 +274,11 @@ class _Blocks:
         self.yty = float(y @ y)
         self.eye = np.eye(q)
 
-    def _tri(self, theta: np.ndarray) -> np.ndarray:
-        tri = np.zeros((self.q_re, self.q_re))
-        idx = 0
-        for a in range(self.q_re):
-            for b in range(a, self.q_re):
-                tri[b, a] = theta[idx]
-                idx += 1
-        return tri
-
     def lam(self, theta: np.ndarray) -> np.ndarray:
         """Stacked relative Cholesky factors ``Lambda`` of all groups, ``(G, q, q)``."""
         G, q = self.WtW.shape[0], self.q
         L = np.zeros((G, q, q))
-        L[:, : self.q_re, : self.q_re] = self._tri(theta)
+        L[:, : self.q_re, : self.q_re] = lower_tri(theta, self.q_re)
         th = np.append(np.asarray(theta, dtype=float), 0.0)  # index -1 -> padding -> 0
         d = np.arange(self.q_re, q)
         L[:, d, d] = th[self.col_theta]
@@ -319,34 +305,15 @@ class _Blocks:
         return logdet, A, b, c
 
     def profiled(self, theta: np.ndarray, reml: bool) -> float:
-        logdet, A, b, c = self.sums(theta)
-        cf = linalg.cho_factor(A, lower=True)
-        beta = linalg.cho_solve(cf, b)
-        rss = max(c - float(b @ beta), 1e-300)
-        n, p = self.n, self.p
-        if reml:
-            return logdet + 2.0 * float(np.log(np.diag(cf[0])).sum()) + (n - p) * (
-                1.0 + np.log(2.0 * np.pi * rss / (n - p)))
-        return logdet + n * (1.0 + np.log(2.0 * np.pi * rss / n))
+        return profiled_criterion(*self.sums(theta), self.n, self.p, reml)
 
     def estimates(self, theta: np.ndarray, reml: bool) -> tuple[np.ndarray, float, np.ndarray]:
         _, A, b, c = self.sums(theta)
-        Ainv = linalg.inv(A)
-        beta = Ainv @ b
-        rss = c - float(b @ beta)
-        sigma2 = rss / (self.n - self.p if reml else self.n)
-        return beta, sigma2, sigma2 * Ainv
+        return gls_estimates(A, b, c, self.n, self.p, reml)
 
     def deviance_varpar(self, varpar: np.ndarray, reml: bool) -> float:
         theta, sigma2 = varpar[:-1], float(varpar[-1]) ** 2
-        logdet, A, b, c = self.sums(theta)
-        cf = linalg.cho_factor(A, lower=True)
-        beta = linalg.cho_solve(cf, b)
-        rss = c - float(b @ beta)
-        dev = logdet + rss / sigma2 + self.n * np.log(2.0 * np.pi * sigma2)
-        if reml:
-            dev += 2.0 * float(np.log(np.diag(cf[0])).sum()) - self.p * np.log(2.0 * np.pi * sigma2)
-        return float(dev)
+        return deviance_at(*self.sums(theta), sigma2, self.n, self.p, reml)
 
     def cov_beta_varpar(self, varpar: np.ndarray) -> np.ndarray:
         _, A, _, _ = self.sums(varpar[:-1])
@@ -431,21 +398,8 @@ def _variance_components(s: _Structure, theta: np.ndarray, sigma2: float) -> pd.
     q = len(s.top_terms)
     out: dict[str, float] = {}
     if q:
-        L = np.zeros((q, q))
-        idx = 0
-        for a in range(q):
-            for b in range(a, q):
-                L[b, a] = theta[idx]
-                idx += 1
-        cov = sigma2 * L @ L.T
-        if s.top_terms == ["Intercept"]:
-            out[s.top] = float(cov[0, 0])
-        else:
-            for a in range(q):
-                out[f"{s.top}|{s.top_terms[a]}"] = float(cov[a, a])
-            for a in range(q):
-                for b in range(a + 1, q):
-                    out[f"{s.top}|{s.top_terms[a]},{s.top_terms[b]}"] = float(cov[a, b])
+        L = lower_tri(theta, q)
+        out.update(correlated_variances(s.top, s.top_terms, sigma2 * L @ L.T))
     n_chol = q * (q + 1) // 2
     for k, comp in enumerate(s.components):
         key = comp.group if comp.term == "Intercept" else f"{comp.group}|{comp.term}"
@@ -542,11 +496,7 @@ def fit_statsmodels(
     sm_candidates, notes = _statsmodels_candidates(s, Xa, ya, bool(reml), methods)
     candidates = {f"statsmodels:{k}": v for k, v in sm_candidates.items()}
     # diagonal Cholesky elements and SDs >= 0, off-diagonal Cholesky elements free
-    diag = []
-    for a in range(blocks.q_re):
-        for b in range(a, blocks.q_re):
-            diag.append(a == b)
-    diag += [True] * len(s.components)
+    diag = diag_mask(blocks.q_re) + [True] * len(s.components)
     bounds = [(0.0, None) if d else (None, None) for d in diag]
     start = np.where(np.asarray(diag), 0.5, 0.0)
 
@@ -588,22 +538,15 @@ def fit_statsmodels(
     from teamculture.multilevel._satterthwaite import satterthwaite_df
 
     df, _ = satterthwaite_df(lambda vp: blocks.deviance_varpar(vp, bool(reml)), blocks.cov_beta_varpar, varpar)
-    fe = pd.Series(beta, index=names, name="fixed_effects")
-    bse = pd.Series(np.sqrt(np.diag(cov)), index=names, name="bse")
-    tval = (fe / bse).rename("tvalues")
-    dfs = pd.Series(df, index=names, name="df")
-    pval = pd.Series(2.0 * stats.t.sf(np.abs(tval.to_numpy()), df), index=names, name="pvalues")
     theta_s = pd.Series(theta, index=_theta_names(s), name="theta")
-    singular = bool(np.any(theta[np.asarray(diag)] < _SINGULAR_TOL))
+    singular = bool(np.any(theta[np.asarray(diag)] < SINGULAR_TOL))
     if singular:
-        notes.append("singular fit: a random-effects standard deviation (or Cholesky diagonal) is "
-                     "estimated at, or within 1e-4 relative SD of, zero")
+        notes.append(SINGULAR_NOTE)
     notes.append(f"statsmodels MixedLM backend: best of {len(candidates)} optimiser runs "
                  f"({', '.join(candidates)}) was {best_name!r}, then polished on the exact criterion")
     modes = blocks.conditional_modes(theta, beta, sigma2)
     return BackendFit(
-        fixed_effects=fe, bse=bse, cov_params=pd.DataFrame(cov, index=names, columns=names),
-        df=dfs, tvalues=tval, pvalues=pval,
+        **fixed_effects_table(beta, cov, df, names),
         variance_components=_variance_components(s, theta, sigma2), theta=theta_s,
         loglik=-0.5 * crit, deviance=crit, reml=bool(reml),
         random_effects=_random_effects(s, blocks, modes, labels),

@@ -296,8 +296,9 @@ def _level(confidence_level: Any) -> float:
     return v
 
 
-def _complete_rows(frame: pd.DataFrame, nan_policy: str, what: str) -> tuple[pd.DataFrame, int]:
-    """Drop (or refuse) rows with missing values; warn with the count."""
+def _complete_rows(frame: pd.DataFrame, nan_policy: str, what: str, stacklevel: int = 3
+                   ) -> tuple[pd.DataFrame, int]:
+    """Drop (or refuse) rows with missing values; warn with the count (``stacklevel`` from here)."""
     ok = np.isfinite(frame.to_numpy(dtype=float)).all(axis=1)
     n_bad = int((~ok).sum())
     if n_bad:
@@ -309,7 +310,7 @@ def _complete_rows(frame: pd.DataFrame, nan_policy: str, what: str) -> tuple[pd.
             )
         warnings.warn(
             f"dropped {n_bad} of {len(frame)} row(s) with missing or non-finite {what}: {few(labels)}.",
-            DroppedDataWarning, stacklevel=3,
+            DroppedDataWarning, stacklevel=stacklevel,
         )
     return frame.loc[ok], n_bad
 
@@ -360,22 +361,62 @@ def _groups_for(data: pd.DataFrame, groups: Any, cov_type: str) -> np.ndarray | 
     return pd.factorize(g, sort=True)[0]
 
 
-# --------------------------------------------------------------------------- mortality GLM
-def _validate_glm(data, predictors, observed, expected, family, cov_type, groups, center, nan_policy,
-                  confidence_level):
+# --------------------------------------------------------------------------- deaths models (shared)
+def _check_deaths_columns(data: Any, predictors: Any, observed: Any, expected: Any
+                          ) -> tuple[pd.DataFrame, list[str], str, str]:
+    """``data``, ``predictors`` and the observed / expected deaths columns of the deaths models."""
     data = _check_frame(data)
     predictors = _check_predictors(data, predictors)
     (observed,) = _check_columns(data, "observed", [observed])
     (expected,) = _check_columns(data, "expected", [expected])
-    overlap = [c for c in predictors if c in (observed, expected)]
-    if overlap:
-        raise ValueError(f"`predictors` must not include the outcome or offset column(s) {few(overlap)}.")
-    check_choice("family", family, ["poisson", "quasipoisson", "negbin"])
+    return data, predictors, observed, expected
+
+
+def _check_fit_options(data: pd.DataFrame, predictors: list[str], cov_type: Any, groups: Any, center: Any,
+                       nan_policy: Any, confidence_level: Any
+                       ) -> tuple[dict[str, float], float, np.ndarray | None]:
+    """``cov_type``, ``nan_policy``, ``center``, ``confidence_level`` and the cluster codes."""
     check_choice("cov_type", cov_type, ["model", "robust", "cluster"])
     check_choice("nan_policy", nan_policy, ["omit", "raise"])
     center = _check_center(center, predictors)
     level = _level(confidence_level)
     codes = _groups_for(data, groups, cov_type)
+    return center, level, codes
+
+
+def _deaths_frame(data: pd.DataFrame, cols: list[str], codes: np.ndarray | None, nan_policy: str
+                  ) -> tuple[pd.DataFrame, int]:
+    """The float columns ``cols`` (plus ``_cluster`` codes) of the complete rows, and the count dropped.
+
+    The dropped-rows warning points at the caller of the public function.
+    """
+    frame = data[cols].astype(float)
+    if codes is not None:
+        frame = frame.assign(_cluster=codes.astype(float))
+    return _complete_rows(frame, nan_policy, f"values in {cols!r}", stacklevel=4)
+
+
+def _check_expected(frame: pd.DataFrame, expected: str) -> None:
+    bad_e = frame.index[frame[expected].to_numpy() <= 0].tolist()
+    if bad_e:
+        raise ValueError(f"`expected` must be > 0; {len(bad_e)} row(s) are not: {few(bad_e)}.")
+
+
+def _n_groups(frame: pd.DataFrame, codes: np.ndarray | None, n: int) -> int:
+    """Number of clusters among the rows used (``n`` without clusters)."""
+    return int(len(np.unique(frame["_cluster"]))) if codes is not None else n
+
+
+# --------------------------------------------------------------------------- mortality GLM
+def _validate_glm(data, predictors, observed, expected, family, cov_type, groups, center, nan_policy,
+                  confidence_level):
+    data, predictors, observed, expected = _check_deaths_columns(data, predictors, observed, expected)
+    overlap = [c for c in predictors if c in (observed, expected)]
+    if overlap:
+        raise ValueError(f"`predictors` must not include the outcome or offset column(s) {few(overlap)}.")
+    check_choice("family", family, ["poisson", "quasipoisson", "negbin"])
+    center, level, codes = _check_fit_options(data, predictors, cov_type, groups, center, nan_policy,
+                                              confidence_level)
     return data, predictors, observed, expected, center, level, codes
 
 
@@ -472,19 +513,13 @@ def mortality_glm(
     )
     import statsmodels.api as sm
 
-    cols = [observed, expected, *predictors]
-    frame = data[cols].astype(float)
-    if codes is not None:
-        frame = frame.assign(_cluster=codes.astype(float))
-    frame, n_dropped = _complete_rows(frame, nan_policy, f"values in {cols!r}")
+    frame, n_dropped = _deaths_frame(data, [observed, expected, *predictors], codes, nan_policy)
     y = frame[observed].to_numpy()
     e = frame[expected].to_numpy()
     bad_y = frame.index[(y < 0) | (y != np.round(y))].tolist()
     if bad_y:
         raise ValueError(f"`observed` must be non-negative whole counts; {len(bad_y)} row(s) are not: {few(bad_y)}.")
-    bad_e = frame.index[e <= 0].tolist()
-    if bad_e:
-        raise ValueError(f"`expected` must be > 0; {len(bad_e)} row(s) are not: {few(bad_e)}.")
+    _check_expected(frame, expected)
     X = _design(frame, predictors, center)
     _rank_check(X)
     offset = np.log(e)
@@ -525,7 +560,7 @@ def mortality_glm(
     return OutcomeFit(
         model=family, outcome=observed, link="log", coefficients=coefs, cov_type=cov_name,
         confidence_level=level, distribution="normal", df_resid=df_resid, n_obs=n, n_dropped=n_dropped,
-        n_groups=int(len(np.unique(frame["_cluster"]))) if codes is not None else n,
+        n_groups=_n_groups(frame, codes, n),
         dispersion=dispersion, alpha=alpha, log_likelihood=llf, deviance=float(res.deviance),
         r_squared=math.nan, smr_scale=math.nan,
         fitted=pd.Series(np.asarray(res.mu), index=frame.index, name="fitted"),
@@ -686,10 +721,7 @@ def smr_regression(
     >>> fit.link, fit.smr_scale
     ('identity', 100.0)
     """
-    data = _check_frame(data)
-    predictors = _check_predictors(data, predictors)
-    (observed,) = _check_columns(data, "observed", [observed])
-    (expected,) = _check_columns(data, "expected", [expected])
+    data, predictors, observed, expected = _check_deaths_columns(data, predictors, observed, expected)
     try:
         scale = float(scale)
     except (TypeError, ValueError):
@@ -697,21 +729,12 @@ def smr_regression(
     if not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"`scale` must be a positive number; got {scale!r}.")
     check_choice("weights", weights, [None, "expected"])
-    check_choice("cov_type", cov_type, ["model", "robust", "cluster"])
-    check_choice("nan_policy", nan_policy, ["omit", "raise"])
-    center = _check_center(center, predictors)
-    level = _level(confidence_level)
-    codes = _groups_for(data, groups, cov_type)
+    center, level, codes = _check_fit_options(data, predictors, cov_type, groups, center, nan_policy,
+                                              confidence_level)
     import statsmodels.api as sm
 
-    cols = [observed, expected, *predictors]
-    frame = data[cols].astype(float)
-    if codes is not None:
-        frame = frame.assign(_cluster=codes.astype(float))
-    frame, n_dropped = _complete_rows(frame, nan_policy, f"values in {cols!r}")
-    bad_e = frame.index[frame[expected].to_numpy() <= 0].tolist()
-    if bad_e:
-        raise ValueError(f"`expected` must be > 0; {len(bad_e)} row(s) are not: {few(bad_e)}.")
+    frame, n_dropped = _deaths_frame(data, [observed, expected, *predictors], codes, nan_policy)
+    _check_expected(frame, expected)
     y = scale * frame[observed].to_numpy() / frame[expected].to_numpy()
     X = _design(frame, predictors, center)
     _rank_check(X)
@@ -735,7 +758,7 @@ def smr_regression(
         model="wls" if weights == "expected" else "ols", outcome=f"{scale:g} * {observed} / {expected}",
         link="identity", coefficients=coefs, cov_type=cov_name, confidence_level=level, distribution="t",
         df_resid=dist_df, n_obs=len(y), n_dropped=n_dropped,
-        n_groups=int(len(np.unique(frame["_cluster"]))) if codes is not None else len(y),
+        n_groups=_n_groups(frame, codes, len(y)),
         dispersion=float(res.scale), alpha=math.nan, log_likelihood=float(res.llf), deviance=float(res.ssr),
         r_squared=float(res.rsquared), smr_scale=scale,
         fitted=pd.Series(np.asarray(res.fittedvalues), index=frame.index, name="fitted"),

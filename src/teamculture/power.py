@@ -397,12 +397,16 @@ def power_three_level(
     """
     alpha, v, r2, r3 = _common(level, alpha, alternative, predictor, share, icc_team, icc_trust)
     k, j, m = _design(n_trusts, teams_per_trust, staff_per_team, level)
-    eff = _float("effect", effect, -math.inf, math.inf, open_low=True, open_high=True)
+    eff = _effect(effect)
     return _result(eff, k, j, m, r2, r3, level, alpha, alternative, v)
 
 
 def _target_power(power: Any) -> float:
     return _float("power", power, 0.0, 1.0, open_low=True, open_high=True)
+
+
+def _effect(effect: Any) -> float:
+    return _float("effect", effect, -math.inf, math.inf, open_low=True, open_high=True)
 
 
 def minimum_detectable_effect(
@@ -529,7 +533,7 @@ def sample_size_three_level(
     check_choice("solve_for", solve_for, ["n_trusts", "teams_per_trust", "staff_per_team"])
     alpha, v, r2, r3 = _common(level, alpha, alternative, predictor, share, icc_team, icc_trust)
     target = _target_power(power)
-    eff = _float("effect", effect, -math.inf, math.inf, open_low=True, open_high=True)
+    eff = _effect(effect)
     if eff == 0:
         raise ValueError("`effect` must be non-zero to solve for a sample size.")
     if (alternative == "greater" and eff < 0) or (alternative == "less" and eff > 0):

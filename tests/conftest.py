@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -36,6 +38,20 @@ HAS_R = shutil.which("Rscript") is not None
 def reference_dir() -> Path:
     """Folder of committed R generator scripts and their outputs."""
     return REFERENCE_DIR
+
+
+# R multilevel oracle shared by test_agreement and test_nesting (module scope: each module gets
+# its own copy, so a test that modifies it cannot reach the other module)
+@pytest.fixture(scope="module")
+def agreement_ref(reference_dir):
+    """Results of ``reference/agreement.R`` (R multilevel), by result name."""
+    return json.loads((reference_dir / "agreement.json").read_text())["results"]
+
+
+@pytest.fixture(scope="module")
+def agreement_items(reference_dir):
+    """The item responses ``reference/agreement.R`` was run on."""
+    return pd.read_csv(reference_dir / "agreement_data" / "items.csv")
 
 
 @pytest.fixture(scope="session")

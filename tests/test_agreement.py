@@ -16,16 +16,6 @@ import teamculture as tc
 from teamculture.errors import DroppedDataWarning, SmallGroupWarning
 
 
-@pytest.fixture(scope="module")
-def ref(reference_dir):
-    return json.loads((reference_dir / "agreement.json").read_text())["results"]
-
-
-@pytest.fixture(scope="module")
-def items(reference_dir):
-    return pd.read_csv(reference_dir / "agreement_data" / "items.csv")
-
-
 def table(ref, name):
     """An R result as a DataFrame indexed by group id, numbers as floats (NA -> NaN)."""
     d = dict(ref[name])
@@ -79,19 +69,20 @@ def _aligned(ours, r):
     return ours.loc[r.index]
 
 
-def test_rwg_matches_r(ref, items):
+def test_rwg_matches_r(agreement_ref, agreement_items):
     for name, kw in [("rwg_i1", {"scale_points": 5}), ("rwg_i1_slight", {"null_variance": 1.34})]:
-        r = table(ref, name)
+        r = table(agreement_ref, name)
         with pytest.warns(DroppedDataWarning, match="missing"), pytest.warns(SmallGroupWarning, match="solo"):
-            ours = _aligned(tc.rwg(items["i1"], items["grp"], **kw), r)
+            ours = _aligned(tc.rwg(agreement_items["i1"], agreement_items["grp"], **kw), r)
         assert_allclose(ours["rwg"], r["rwg"], rtol=1e-8, atol=1e-14)
         assert_allclose(ours["n"], r["gsize"], rtol=0)
 
 
-def test_rwg_j_listwise_matches_r(ref, items):
-    r = table(ref, "rwg_j")
+def test_rwg_j_listwise_matches_r(agreement_ref, agreement_items):
+    r = table(agreement_ref, "rwg_j")
     with pytest.warns(DroppedDataWarning, match="listwise"), pytest.warns(SmallGroupWarning, match="solo"):
-        ours = _aligned(tc.rwg_j(items[["i1", "i2", "i3"]], items["grp"], scale_points=5, listwise=True), r)
+        ours = _aligned(tc.rwg_j(agreement_items[["i1", "i2", "i3"]], agreement_items["grp"],
+                                 scale_points=5, listwise=True), r)
     assert_allclose(ours["rwg_j"], r["rwg.j"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours["n"], r["gsize"], rtol=0)
 
@@ -100,28 +91,29 @@ def _rwg_j_listwise(items):
     return quiet(tc.rwg_j, items[["i1", "i2", "i3"]], items["grp"], scale_points=5, listwise=True)
 
 
-def test_rwg_j_seven_points_matches_r(ref, items):
-    r = table(ref, "rwg_j_p7")
+def test_rwg_j_seven_points_matches_r(agreement_ref, agreement_items):
+    r = table(agreement_ref, "rwg_j_p7")
     with pytest.warns(SmallGroupWarning, match="solo"):
-        ours = _aligned(tc.rwg_j(items[["p1", "p2"]], items["grp"], scale_points=7), r)
+        ours = _aligned(tc.rwg_j(agreement_items[["p1", "p2"]], agreement_items["grp"], scale_points=7), r)
     assert_allclose(ours["rwg_j"], r["rwg.j"], rtol=1e-8, atol=1e-14)
 
 
-def test_rwg_j_lindell_matches_r(ref, items):
-    r = table(ref, "rwg_j_lindell")
-    ours = _aligned(quiet(tc.rwg_j_lindell, items[["i1", "i2", "i3"]], items["grp"], scale_points=5,
+def test_rwg_j_lindell_matches_r(agreement_ref, agreement_items):
+    r = table(agreement_ref, "rwg_j_lindell")
+    ours = _aligned(quiet(tc.rwg_j_lindell, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale_points=5,
                           listwise=True), r)
     assert_allclose(ours["rwg_j_lindell"], r["rwg.lindell"], rtol=1e-8, atol=1e-14)
     assert (r["rwg.lindell"] < 0).any()  # the fixture exercises the untruncated branch
 
 
-def test_awg_matches_r(ref, items):
-    r = table(ref, "awg_items")
-    ours = _aligned(quiet(tc.awg, items[["i1", "i2", "i3"]], items["grp"], low=1, high=5, listwise=True), r)
+def test_awg_matches_r(agreement_ref, agreement_items):
+    r = table(agreement_ref, "awg_items")
+    ours = _aligned(quiet(tc.awg, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"],
+                          low=1, high=5, listwise=True), r)
     assert_allclose(ours["awg"], r["a.wg"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours["n"], r["nraters"], rtol=0)
-    r1 = table(ref, "awg_i1")
-    ours1 = _aligned(quiet(tc.awg, items["i1"], items["grp"], low=1, high=5), r1)
+    r1 = table(agreement_ref, "awg_i1")
+    ours1 = _aligned(quiet(tc.awg, agreement_items["i1"], agreement_items["grp"], low=1, high=5), r1)
     assert_allclose(ours1["awg"], r1["a.wg"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours1["mean_variance"], r1["grp.var"], rtol=1e-8, atol=1e-14)
     # the hand-made groups hit both special rules
@@ -129,29 +121,30 @@ def test_awg_matches_r(ref, items):
     assert ours1.loc["edge", "awg"] == pytest.approx(-1.0, abs=1e-12)
 
 
-def test_ad_matches_r(ref, items):
+def test_ad_matches_r(agreement_ref, agreement_items):
     for name, center in [("ad_items_mean", "mean"), ("ad_items_median", "median")]:
-        r = table(ref, name)
-        ours = _aligned(quiet(tc.ad_index, items[["i1", "i2", "i3"]], items["grp"], center=center,
+        r = table(agreement_ref, name)
+        ours = _aligned(quiet(tc.ad_index, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], center=center,
                               listwise=True), r)
         assert_allclose(ours["ad"], r["AD.M"], rtol=1e-8, atol=1e-14)
         assert_allclose(ours["n"], r["gsize"], rtol=0)
-    r = table(ref, "ad_i1_mean")
-    ours = _aligned(quiet(tc.ad_index, items["i1"], items["grp"]), r)
+    r = table(agreement_ref, "ad_i1_mean")
+    ours = _aligned(quiet(tc.ad_index, agreement_items["i1"], agreement_items["grp"]), r)
     assert_allclose(ours["ad"], r["AD.M"], rtol=1e-8, atol=1e-14)
 
 
-def test_pairwise_default_matches_r_per_item_variances(ref, items):
-    r = table(ref, "pairwise")
+def test_pairwise_default_matches_r_per_item_variances(agreement_ref, agreement_items):
+    r = table(agreement_ref, "pairwise")
     with pytest.warns(SmallGroupWarning, match="solo"):
-        ours = _aligned(tc.rwg_j(items[["i1", "i2", "i3"]], items["grp"], scale_points=5), r)
-    lind = _aligned(quiet(tc.rwg_j_lindell, items[["i1", "i2", "i3"]], items["grp"], scale_points=5), r)
+        ours = _aligned(tc.rwg_j(agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale_points=5), r)
+    lind = _aligned(quiet(tc.rwg_j_lindell, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"],
+                          scale_points=5), r)
     assert_allclose(ours["n_items"], r["J"], rtol=0)
     assert_allclose(ours["mean_variance"], r["S"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours["rwg_j"], r["rwg.j"], rtol=1e-8, atol=1e-14)
     assert_allclose(lind["rwg_j_lindell"], r["lindell"], rtol=1e-8, atol=1e-14)
     # pairwise and listwise really differ on this fixture
-    lw = _rwg_j_listwise(items).loc[r.index]
+    lw = _rwg_j_listwise(agreement_items).loc[r.index]
     assert not np.allclose(lw["rwg_j"].fillna(-9), ours["rwg_j"].fillna(-9))
 
 
@@ -198,17 +191,17 @@ def test_categorical_labels_same_as_strings():
     pd.testing.assert_frame_equal(a, b, check_index_type=False, check_names=False)
 
 
-def test_does_not_mutate_inputs(items):
-    before = items.copy(deep=True)
-    g = items["grp"].copy()
-    quiet(tc.rwg_j, items[["i1", "i2", "i3"]], items["grp"], scale_points=5, listwise=True)
-    quiet(tc.ad_index, items[["i1", "i2", "i3"]], items["grp"], center="median")
-    quiet(tc.awg, items[["i1", "i2"]], items["grp"], low=1, high=5)
-    arr = items[["p1", "p2"]].to_numpy()
+def test_does_not_mutate_inputs(agreement_items):
+    before = agreement_items.copy(deep=True)
+    g = agreement_items["grp"].copy()
+    quiet(tc.rwg_j, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale_points=5, listwise=True)
+    quiet(tc.ad_index, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], center="median")
+    quiet(tc.awg, agreement_items[["i1", "i2"]], agreement_items["grp"], low=1, high=5)
+    arr = agreement_items[["p1", "p2"]].to_numpy()
     arr_before = arr.copy()
-    quiet(tc.rwg_j_lindell, arr, items["grp"].to_numpy(), scale_points=7)
-    pd.testing.assert_frame_equal(items, before)
-    pd.testing.assert_series_equal(items["grp"], g)
+    quiet(tc.rwg_j_lindell, arr, agreement_items["grp"].to_numpy(), scale_points=7)
+    pd.testing.assert_frame_equal(agreement_items, before)
+    pd.testing.assert_series_equal(agreement_items["grp"], g)
     np.testing.assert_array_equal(arr, arr_before)
 
 
@@ -441,13 +434,13 @@ def test_rwg_j_rises_when_an_item_is_repeated():
     assert two > one
 
 
-def test_array_and_pandas_routes_agree(items):
+def test_array_and_pandas_routes_agree(agreement_items):
     cols = ["i1", "i2", "i3"]
-    a = quiet(tc.rwg_j, items[cols], items["grp"], scale_points=5)
-    b = quiet(tc.rwg_j, items[cols].to_numpy(), items["grp"].tolist(), scale_points=5)
+    a = quiet(tc.rwg_j, agreement_items[cols], agreement_items["grp"], scale_points=5)
+    b = quiet(tc.rwg_j, agreement_items[cols].to_numpy(), agreement_items["grp"].tolist(), scale_points=5)
     pd.testing.assert_frame_equal(a, b, check_names=False)
-    c = quiet(tc.ad_index, items[cols], items["grp"], center="median")
-    d = quiet(tc.ad_index, items[cols].to_numpy(), items["grp"].to_numpy(), center="median")
+    c = quiet(tc.ad_index, agreement_items[cols], agreement_items["grp"], center="median")
+    d = quiet(tc.ad_index, agreement_items[cols].to_numpy(), agreement_items["grp"].to_numpy(), center="median")
     pd.testing.assert_frame_equal(c, d, check_names=False)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,16 +11,6 @@ from numpy.testing import assert_allclose
 
 import teamculture as tc
 from teamculture.errors import DroppedDataWarning
-
-
-@pytest.fixture(scope="module")
-def ref(reference_dir):
-    return json.loads((reference_dir / "agreement.json").read_text())["results"]
-
-
-@pytest.fixture(scope="module")
-def items(reference_dir):
-    return pd.read_csv(reference_dir / "agreement_data" / "items.csv")
 
 
 def _f(s):
@@ -37,61 +25,62 @@ def _vc(ref, name):
 # ---------------------------------------------------------------------------
 # R oracles
 # ---------------------------------------------------------------------------
-def test_icc1_icc2_match_r(ref, items):
-    r = ref["icc"]
-    assert_allclose(tc.icc1(items["y"], items["grp"]), _f(r["icc1_y"]), rtol=1e-8)
-    assert_allclose(tc.icc2(items["y"], items["grp"]), _f(r["icc2_y"]), rtol=1e-8)
-    n_na = int(items["i1"].isna().sum())
+def test_icc1_icc2_match_r(agreement_ref, agreement_items):
+    r = agreement_ref["icc"]
+    assert_allclose(tc.icc1(agreement_items["y"], agreement_items["grp"]), _f(r["icc1_y"]), rtol=1e-8)
+    assert_allclose(tc.icc2(agreement_items["y"], agreement_items["grp"]), _f(r["icc2_y"]), rtol=1e-8)
+    n_na = int(agreement_items["i1"].isna().sum())
     with pytest.warns(DroppedDataWarning, match=f"^{n_na} row"):
-        assert_allclose(tc.icc1(items["i1"], items["grp"]), _f(r["icc1_i1"]), rtol=1e-8)
+        assert_allclose(tc.icc1(agreement_items["i1"], agreement_items["grp"]), _f(r["icc1_i1"]), rtol=1e-8)
     with pytest.warns(DroppedDataWarning):
-        assert_allclose(tc.icc2(items["i1"], items["grp"]), _f(r["icc2_i1"]), rtol=1e-8)
+        assert_allclose(tc.icc2(agreement_items["i1"], agreement_items["grp"]), _f(r["icc2_i1"]), rtol=1e-8)
 
 
-def test_icc_anova_result_matches_r(ref, items):
-    res = tc.icc(items["y"], items["grp"])
-    assert_allclose(res.icc1, _f(ref["icc"]["icc1_y"]), rtol=1e-8)
-    assert_allclose(res.icc2, _f(ref["icc"]["icc2_y"]), rtol=1e-8)
+def test_icc_anova_result_matches_r(agreement_ref, agreement_items):
+    res = tc.icc(agreement_items["y"], agreement_items["grp"])
+    assert_allclose(res.icc1, _f(agreement_ref["icc"]["icc1_y"]), rtol=1e-8)
+    assert_allclose(res.icc2, _f(agreement_ref["icc"]["icc2_y"]), rtol=1e-8)
 
 
-def test_icc1_several_columns_gives_series(ref, items):
-    out = tc.icc1(items[["y", "x"]], items["grp"])
+def test_icc1_several_columns_gives_series(agreement_ref, agreement_items):
+    out = tc.icc1(agreement_items[["y", "x"]], agreement_items["grp"])
     assert list(out.index) == ["y", "x"]
-    assert_allclose(out["y"], _f(ref["icc"]["icc1_y"]), rtol=1e-8)
+    assert_allclose(out["y"], _f(agreement_ref["icc"]["icc1_y"]), rtol=1e-8)
 
 
-def test_reml_two_level_matches_mult_icc_and_lme4(ref, items):
+def test_reml_two_level_matches_mult_icc_and_lme4(agreement_ref, agreement_items):
     # multilevel::mult.icc fits nlme::lme by REML with optim: iterative, compared at 1e-5
-    mi = ref["mult_icc"]
+    mi = agreement_ref["mult_icc"]
     for var, r1, r2 in zip(mi["Variable"], mi["ICC1"], mi["ICC2"]):
-        res = tc.icc(items[var], items["grp"], method="reml")
+        res = tc.icc(agreement_items[var], agreement_items["grp"], method="reml")
         assert_allclose(res.icc1, _f(r1), rtol=1e-5)
         assert_allclose(res.icc2, _f(r2), rtol=1e-5)
-    vc = _vc(ref, "two_level_reml")
-    res = tc.icc(items["y"], items["grp"], method="reml")
+    vc = _vc(agreement_ref, "two_level_reml")
+    res = tc.icc(agreement_items["y"], agreement_items["grp"], method="reml")
     assert_allclose(res.variance_components["grp"], vc["grp"], rtol=1e-6)
     assert_allclose(res.variance_components["residual"], vc["Residual"], rtol=1e-6)
 
 
-def test_waba_matches_r(ref, items):
-    r = ref["waba"]
-    w = tc.waba(items["x"], items["y"], items["grp"])
+def test_waba_matches_r(agreement_ref, agreement_items):
+    r = agreement_ref["waba"]
+    w = tc.waba(agreement_items["x"], agreement_items["y"], agreement_items["grp"])
     pairs = {"RawCorr": w.raw_corr, "EtaBx": w.eta_between_x, "EtaBy": w.eta_between_y,
              "CorrB": w.corr_between, "EtaWx": w.eta_within_x, "EtaWy": w.eta_within_y,
              "CorrW": w.corr_within}
     for key, ours in pairs.items():
         assert_allclose(ours, _f(r[key]), rtol=1e-8, err_msg=key)
     assert w.n_obs == int(_f(r["n_obs"])) and w.n_groups == int(_f(r["n_grps"]))
-    i2x, i2y = tc.icc2(items["x"], items["grp"]), tc.icc2(items["y"], items["grp"])
+    i2x = tc.icc2(agreement_items["x"], agreement_items["grp"])
+    i2y = tc.icc2(agreement_items["y"], agreement_items["grp"])
     assert_allclose(w.corr_between_disattenuated,
                     w.corr_within + (w.corr_between - w.corr_within) / np.sqrt(i2x * i2y), rtol=1e-12)
     assert "covariance theorem" in w.summary()
 
 
-def test_three_level_balanced_anova_and_reml_match_lme4(reference_dir, ref):
+def test_three_level_balanced_anova_and_reml_match_lme4(reference_dir, agreement_ref):
     # balanced design: the nested-ANOVA estimates are the REML estimates (all positive here)
     d = pd.read_csv(reference_dir / "agreement_data" / "three_balanced.csv")
-    vc = _vc(ref, "three_balanced")
+    vc = _vc(agreement_ref, "three_balanced")
     for method in ("anova", "reml"):
         res = tc.icc(d["y"], d[["trust", "team"]], method=method)
         assert res.levels == ("trust", "team")
@@ -103,9 +92,9 @@ def test_three_level_balanced_anova_and_reml_match_lme4(reference_dir, ref):
         assert res.n_groups.tolist() == [6, 30]  # team numbers reused across trusts are kept apart
 
 
-def test_three_level_unbalanced_reml_matches_lme4(reference_dir, ref):
+def test_three_level_unbalanced_reml_matches_lme4(reference_dir, agreement_ref):
     d = pd.read_csv(reference_dir / "agreement_data" / "three_unbalanced.csv")
-    vc = _vc(ref, "three_unbalanced")
+    vc = _vc(agreement_ref, "three_unbalanced")
     res = tc.icc(d["y"], [d["trust"], d["team"]], method="reml")
     total = sum(vc.values())
     assert_allclose(res.vpc["trust"], vc["trust"] / total, rtol=1e-5)

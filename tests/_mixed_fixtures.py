@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REFERENCE = Path(__file__).parent / "reference"
+REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
 @lru_cache(maxsize=1)

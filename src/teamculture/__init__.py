@@ -5,87 +5,83 @@ statistics, fast exact multilevel models for staff nested in teams nested in
 trusts, trust-level outcome models and effect translation, funnel plots, and
 a simulator of national staff-survey data with known truth.
 
-The public API is listed in ``__all__``. Names are resolved lazily so that
-``import teamculture`` stays light: statsmodels, linearmodels and matplotlib
-are imported only by the functions that need them.
+Every user-facing function and result class is available here
+(``tc.rwg_j``, ``tc.icc``, ``tc.mixed``, ``tc.funnel_limits``, ...) and in the
+namespace of its research area:
+
+- :mod:`teamculture.instruments`, :mod:`teamculture.scoring` -- instruments and scores;
+- :mod:`teamculture.reliability` -- alpha, omega, multilevel reliability;
+- :mod:`teamculture.aggregation` -- "may we aggregate?": agreement, ICCs, team tables;
+- :mod:`teamculture.multilevel` -- mixed models;
+- :mod:`teamculture.outcomes` -- mortality models, SMRs, funnel plots, deaths per year;
+- :mod:`teamculture.effect_sizes`, :mod:`teamculture.power`, :mod:`teamculture.simulate`;
+- :mod:`teamculture.results` (the result protocol), :mod:`teamculture.errors`.
+
+Names are resolved lazily so that ``import teamculture`` stays light:
+statsmodels, linearmodels, formulaic and matplotlib are imported only by the
+functions that need them.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import importlib as _importlib
 
 from teamculture._version import __version__
 
-# public name -> module (relative to this package) that defines it.
-_LAZY: dict[str, str] = {
-    # --- foundation -------------------------------------------------------
-    "national_survey": "simulate",
-    "SimulatedSurvey": "simulate",
-    # --- instruments, scoring, reliability (issue: scoring) ---------------
-    "Instrument": "instruments",
-    "load_instrument": "instruments",
-    "score": "scoring",
-    "score_groups": "scoring",
-    "cronbach_alpha": "scale_reliability",
-    "omega": "scale_reliability",
-    "reliability": "scale_reliability",
-    "multilevel_reliability": "scale_reliability",
-    # --- agreement and non-independence (issue: agreement) ----------------
-    "rwg": "agreement",
-    "rwg_j": "agreement",
-    "rwg_j_lindell": "agreement",
-    "awg": "agreement",
-    "ad_index": "agreement",
-    "null_variance": "agreement",
-    "rwg_sim": "agreement",
-    "rwg_j_sim": "agreement",
-    "ad_sim": "agreement",
-    "rgr_agree": "agreement",
-    "pseudo_group_means": "agreement",
-    "plot_pseudo_group_means": "agreement",
-    "icc1": "nesting",
-    "icc2": "nesting",
-    "icc": "nesting",
-    "waba": "nesting",
-    "design_effect": "nesting",
-    "aggregate": "_aggregate",
-    # --- multilevel models (issue: multilevel) ----------------------------
-    "mixed": "multilevel",
-    "center": "multilevel",
-}
-
-# public submodules, importable as attributes (``teamculture.funnel``).
+# public area namespaces, importable as attributes (``teamculture.outcomes``)
 _SUBMODULES: tuple[str, ...] = (
     "errors",
+    "results",
     "simulate",
     "instruments",
     "scoring",
-    "scale_reliability",
-    "agreement",
-    "nesting",
+    "reliability",
+    "aggregation",
     "multilevel",
     "outcomes",
-    "effects",
-    "funnel",
+    "effect_sizes",
     "power",
 )
+
+# public name -> the area namespace that exports it
+_AREAS: dict[str, tuple[str, ...]] = {
+    "simulate": ("national_survey", "SimulatedSurvey"),
+    "instruments": ("Instrument", "ResponseScale", "load_instrument"),
+    "scoring": ("score", "score_groups", "keyed_items", "occupational_weights", "GroupScores"),
+    "reliability": ("cronbach_alpha", "omega", "multilevel_reliability", "instrument_reliability",
+                    "AlphaResult", "OmegaResult", "MultilevelReliabilityResult"),
+    "aggregation": ("rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "null_variance", "rwg_sim",
+                    "rwg_j_sim", "ad_sim", "NullSimulation", "rgr_agree", "RGRResult", "pseudo_group_means",
+                    "plot_pseudo_group_means", "icc1", "icc2", "icc", "ICCResult", "design_effect", "waba",
+                    "WABAResult", "aggregate", "AggregateResult"),
+    "multilevel": ("mixed", "MixedResult", "center", "r_squared", "R2Result", "compare", "CompareResult",
+                   "standardized_coefficients", "local_f_squared"),
+    "outcomes": ("mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits",
+                 "FunnelResult", "share_effect", "ShareEffect", "implied_coefficient", "implied_expected_deaths",
+                 "se_from_pvalue"),
+    "effect_sizes": ("cohens_d", "hedges_g", "hedges_correction", "d_to_r", "r_to_d", "d_to_odds_ratio",
+                     "odds_ratio_to_d", "fisher_z_interval"),
+    "power": ("design_effect_three_level", "power_three_level", "minimum_detectable_effect",
+              "sample_size_three_level", "PowerResult"),
+    "results": ("Result", "Summary", "ConfidenceInterval"),
+}
+
+_LAZY: dict[str, str] = {name: area for area, names in _AREAS.items() for name in names}
 
 __all__ = ["__version__", *sorted(_LAZY), *_SUBMODULES]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
-        module = importlib.import_module(f"teamculture.{_LAZY[name]}")
-        value = getattr(module, name)
+        value = getattr(_importlib.import_module(f"teamculture.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        module = importlib.import_module(f"teamculture.{name}")
+        module = _importlib.import_module(f"teamculture.{name}")
         globals()[name] = module
         return module
     raise AttributeError(f"module 'teamculture' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(__all__)

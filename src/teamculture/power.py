@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from teamculture._validation import check_choice
+from teamculture._core.validation import check_choice
 
 __all__ = [
     "design_effect_three_level",
@@ -288,7 +288,7 @@ def design_effect_three_level(staff_per_team: Any, teams_per_trust: Any, *, icc_
     Examples
     --------
     >>> import teamculture as tc
-    >>> tc.power.design_effect_three_level(10, 20, icc_team=0.08 / 0.70, icc_trust=0.02 / 0.70)
+    >>> tc.design_effect_three_level(10, 20, icc_team=0.08 / 0.70, icc_trust=0.02 / 0.70)
     7.714...
     """
     m = _float("staff_per_team", staff_per_team, 1.0, math.inf, open_low=False, open_high=True)
@@ -387,11 +387,11 @@ def power_three_level(
     Examples
     --------
     >>> import teamculture as tc
-    >>> res = tc.power.power_three_level(0.3, n_trusts=40, teams_per_trust=10, staff_per_team=8,
+    >>> res = tc.power_three_level(0.3, n_trusts=40, teams_per_trust=10, staff_per_team=8,
     ...                                  icc_team=0.11, icc_trust=0.03)
     >>> round(res.power, 3), res.df
     (0.982, 38)
-    >>> round(tc.power.power_three_level(0.1, n_trusts=40, teams_per_trust=10, staff_per_team=8,
+    >>> round(tc.power_three_level(0.1, n_trusts=40, teams_per_trust=10, staff_per_team=8,
     ...       icc_team=0.11, icc_trust=0.03, level="staff").power, 3)
     0.862
     """
@@ -446,7 +446,7 @@ def minimum_detectable_effect(
     Examples
     --------
     >>> import teamculture as tc
-    >>> mde = tc.power.minimum_detectable_effect(n_trusts=40, teams_per_trust=10, staff_per_team=8,
+    >>> mde = tc.minimum_detectable_effect(n_trusts=40, teams_per_trust=10, staff_per_team=8,
     ...                                          icc_team=0.11, icc_trust=0.03)
     >>> round(mde.effect, 4)
     0.2068
@@ -525,7 +525,7 @@ def sample_size_three_level(
     Examples
     --------
     >>> import teamculture as tc
-    >>> res = tc.power.sample_size_three_level(0.3, n_trusts=None, teams_per_trust=10, staff_per_team=8,
+    >>> res = tc.sample_size_three_level(0.3, n_trusts=None, teams_per_trust=10, staff_per_team=8,
     ...                                        icc_team=0.11, icc_trust=0.03)
     >>> res.n_trusts, round(res.power, 3)
     (21, 0.818)

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._validation import check_choice, factorize_groups, few
+from teamculture._core.groups import factorize
+from teamculture._core.validation import check_choice, few
 from teamculture.errors import DroppedDataWarning
 from teamculture.instruments import Instrument, resolve
 from teamculture.instruments._schema import ResponseScale, _norm
@@ -437,7 +438,7 @@ def score(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey("tiny", seed=1)
+    >>> sim = tc.national_survey("tiny", seed=1)
     >>> s = tc.score(sim.staff, "nhs-engagement")
     >>> list(s.columns)
     ['motivation', 'involvement', 'advocacy', 'engagement']
@@ -642,7 +643,7 @@ def _group_codes(data: pd.DataFrame, by: Any) -> tuple[np.ndarray, pd.Index]:
                 return codes.astype(np.intp), pd.Index(cats, name=groups.name)
             remap = np.cumsum(used) - 1
             return remap[codes].astype(np.intp), pd.Index(cats[used], name=groups.name)
-    return factorize_groups(groups, len(data), name="by")
+    return factorize(groups, len(data), name="by")
 
 
 def _weights(data: pd.DataFrame, weights: Any) -> np.ndarray | None:
@@ -723,7 +724,7 @@ def score_groups(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey("tiny", seed=1)
+    >>> sim = tc.national_survey("tiny", seed=1)
     >>> g = tc.score_groups(sim.staff, "real-team", by="trust")
     >>> g.category_percent.columns.tolist()
     ['real', 'pseudo', 'none']
@@ -873,8 +874,8 @@ def occupational_weights(
             )
     g = data[by] if isinstance(by, str) else by
     o = data[occupation] if isinstance(occupation, str) else occupation
-    gcodes, _ = factorize_groups(g, len(data), name="by")
-    ocodes, olabels = factorize_groups(o, len(data), name="occupation")
+    gcodes, _ = factorize(g, len(data), name="by")
+    ocodes, olabels = factorize(o, len(data), name="occupation")
     G, O = gcodes.max() + 1, len(olabels)
     cell = np.bincount(gcodes * O + ocodes, minlength=G * O).reshape(G, O)
     share_g = cell / cell.sum(axis=1, keepdims=True)

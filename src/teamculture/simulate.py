@@ -85,7 +85,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._validation import check_choice, check_positive_int, check_probability
+from teamculture._core.validation import check_choice, check_int, check_probability
 
 __all__ = ["national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS"]
 
@@ -220,13 +220,13 @@ def _validate(size: str | None, n_trusts, n_teams, n_staff, n_years, params) -> 
         p_trusts, p_teams, p_staff = PRESETS[size]
     else:
         p_trusts, p_teams, p_staff = PRESETS["national"]
-    n_trusts = check_positive_int("n_trusts", p_trusts if n_trusts is None else n_trusts)
-    n_teams = check_positive_int("n_teams", p_teams if n_teams is None else n_teams)
-    n_staff = check_positive_int("n_staff", p_staff if n_staff is None else n_staff)
-    n_years = check_positive_int("n_years", n_years)
+    n_trusts = check_int("n_trusts", p_trusts if n_trusts is None else n_trusts)
+    n_teams = check_int("n_teams", p_teams if n_teams is None else n_teams)
+    n_staff = check_int("n_staff", p_staff if n_staff is None else n_staff)
+    n_years = check_int("n_years", n_years)
     if not isinstance(params, SimulationParameters):
         raise TypeError(f"`params` must be a SimulationParameters; got {type(params).__name__}.")
-    m = check_positive_int("params.min_team_size", params.min_team_size)
+    m = check_int("params.min_team_size", params.min_team_size)
     if n_teams < n_trusts:
         raise ValueError(f"`n_teams` ({n_teams}) must be at least `n_trusts` ({n_trusts}).")
     if n_staff < m * n_teams:
@@ -296,7 +296,7 @@ def national_survey(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey("tiny", seed=1)
+    >>> sim = tc.national_survey("tiny", seed=1)
     >>> sim
     SimulatedSurvey(300 staff in 24 teams in 4 trusts; survey year 2023; seed=1)
     >>> sim.staff[["trust", "team", "mot1", "rt_team"]].head(3)

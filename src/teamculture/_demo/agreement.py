@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from teamculture._aggregate import aggregate
-from teamculture.agreement import rwg_j_sim
-from teamculture.nesting import icc
+from teamculture.aggregation._aggregate import aggregate
+from teamculture.aggregation._agreement import rwg_j_sim
+from teamculture.aggregation._icc import icc
 from teamculture.simulate import ENGAGEMENT_ITEMS
 
 _ITEMS = list(ENGAGEMENT_ITEMS)

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from teamculture.effects import share_effect
+from teamculture.outcomes import share_effect
 from teamculture.outcomes import mortality_glm, panel_regression
 
 
@@ -97,7 +97,7 @@ def run(ctx) -> None:
     out = table.assign(smr=table["observed_deaths"] / table["expected_deaths"], fitted_deaths=quasi.fitted)
     funnel = None
     try:
-        from teamculture.funnel import funnel_limits
+        from teamculture.outcomes import funnel_limits
     except ImportError:  # funnel module not available in this build
         ctx.say("funnel plot: teamculture.funnel not available")
     else:

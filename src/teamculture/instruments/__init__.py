@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._validation import few
+from teamculture._core.validation import few
 from teamculture.errors import InstrumentError
 from teamculture.instruments._schema import (
     Classification,

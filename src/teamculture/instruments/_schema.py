@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from teamculture._validation import few
+from teamculture._core.validation import few
 from teamculture.errors import InstrumentError
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._validation import check_choice, few
+from teamculture._core.validation import check_choice, few
 
 __all__ = ["center"]
 

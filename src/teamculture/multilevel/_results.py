@@ -138,7 +138,7 @@ class MixedResult:
             ``estimate -/+ t_{df, (1 + level)/2} * bse`` with each effect's
             Satterthwaite ``df`` (R: ``lmerTest`` ``confint(contest(...))``).
         """
-        from teamculture._validation import check_probability
+        from teamculture._core.validation import check_probability
 
         level = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
         q = stats.t.ppf(0.5 + level / 2.0, self.df.to_numpy(dtype=float))

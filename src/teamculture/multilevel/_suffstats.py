@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from teamculture._validation import few
+from teamculture._core.validation import few
 
 __all__ = ["NestedSuffStats", "nested_suffstats", "NotNestedError"]
 

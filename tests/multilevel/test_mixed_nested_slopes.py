@@ -33,7 +33,7 @@ from numpy.testing import assert_allclose
 
 from teamculture.multilevel._nested_slopes import NestedSlopesModel, nested_slopes_suffstats
 
-REFDIR = Path(__file__).parent / "reference"
+REFDIR = Path(__file__).resolve().parents[1] / "reference"
 TIGHT = json.loads((REFDIR / "lme4_nested_slopes.json").read_text())["models"]
 DEFAULT = json.loads((REFDIR / "lme4_reference.json").read_text())
 

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from teamculture._validation import check_choice, check_positive_int, check_probability, few, factorize_groups
+from teamculture._core.groups import factorize
+from teamculture._core.validation import check_choice, check_int, check_probability, few
 from teamculture.errors import BoundaryWarning, ConvergenceWarning, DroppedDataWarning
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "cronbach_alpha",
     "omega",
     "multilevel_reliability",
-    "reliability",
+    "instrument_reliability",
 ]
 
 _NAN_POLICIES = ("omit", "pairwise", "raise")
@@ -547,7 +548,7 @@ def cronbach_alpha(
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.simulate.national_survey("small", seed=1)
+    >>> survey = tc.national_survey("small", seed=1)
     >>> items = survey.staff[["cl1", "cl2", "cl3", "cl4"]].dropna()
     >>> res = tc.cronbach_alpha(items)
     >>> round(res.alpha, 3), round(res.std_alpha, 3), res.n_items, res.n_obs
@@ -944,7 +945,7 @@ def omega(
     2     0.58  0.54 -0.04  0.04  0.63  0.37  0.53
     3     0.63  0.04  0.04  0.43  0.58  0.42  0.68
     """
-    n_factors = check_positive_int("n_factors", n_factors)
+    n_factors = check_int("n_factors", n_factors)
     x, cols, reverse, _, n_dropped = _prepare(items, keys, bounds, nan_policy, min_items=3)
     k = len(cols)
     if n_factors > k // 2 and n_factors > 1:
@@ -1128,7 +1129,7 @@ def multilevel_reliability(
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.simulate.national_survey("small", seed=1)
+    >>> survey = tc.national_survey("small", seed=1)
     >>> staff = survey.staff.dropna(subset=["cl1", "cl2", "cl3", "cl4"])
     >>> res = tc.multilevel_reliability(staff[["cl1", "cl2", "cl3", "cl4"]], staff["team"])
     >>> res.n_groups, res.n_obs
@@ -1153,7 +1154,7 @@ def multilevel_reliability(
         df = df.drop(columns=[groups])
     else:
         labels = groups.to_numpy() if isinstance(groups, pd.Series) else np.asarray(groups)
-    codes, _ = factorize_groups(labels, len(df), name="groups")
+    codes, _ = factorize(labels, len(df), name="groups")
     x, cols, _reverse, used, n_dropped = _prepare(df, keys, bounds, nan_policy)
     codes = codes[used]
     present, codes = np.unique(codes, return_inverse=True)
@@ -1244,7 +1245,7 @@ _RELIABILITY_COLUMNS = [
 ]
 
 
-def reliability(
+def instrument_reliability(
     data: pd.DataFrame,
     instrument: Any,
     *,
@@ -1305,11 +1306,11 @@ def reliability(
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.simulate.national_survey("small", seed=1)
+    >>> survey = tc.national_survey("small", seed=1)
     >>> import warnings
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", tc.errors.DroppedDataWarning)
-    ...     table = tc.reliability(survey.staff, "nhs-engagement")
+    ...     table = tc.instrument_reliability(survey.staff, "nhs-engagement")
     >>> table[["n_items", "n_obs", "alpha", "ci_low", "ci_high", "omega_total"]].round(3)
     ... # doctest: +NORMALIZE_WHITESPACE
                  n_items  n_obs  alpha  ci_low  ci_high  omega_total

@@ -18,7 +18,7 @@ from teamculture.errors import DroppedDataWarning
 from teamculture.instruments import get, resolve
 from teamculture.scoring import GroupScores, occupational_weights
 
-REF = Path(__file__).parent / "reference"
+REF = Path(__file__).resolve().parents[1] / "reference"
 
 
 def _read_ref(name: str) -> pd.DataFrame:

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._grouped import GroupedItems, factorize
-from teamculture._validation import check_choice, check_positive_int, few
-from teamculture.agreement import (
+from teamculture._core.groups import GroupedItems, factorize
+from teamculture._core.validation import check_choice, check_int, few
+from teamculture.aggregation._agreement import (
     NULL_DISTRIBUTIONS,
     _awg_items,
     _item_variances,
@@ -27,7 +27,7 @@ from teamculture.agreement import (
     null_variance,
 )
 from teamculture.errors import DroppedDataWarning, SmallGroupWarning
-from teamculture.nesting import _icc1_from, _icc2_from, _oneway
+from teamculture.aggregation._icc import _icc1_from, _icc2_from, _oneway
 
 __all__ = ["aggregate", "AggregateResult", "AGGREGATE_STATS"]
 
@@ -119,9 +119,9 @@ def _validate(data: Any, by: Any, columns: Any, scale_points: Any, null: Any, mi
             raise ValueError(f"`scale_points` has no entry for {few(lacking)}.")
     else:
         sp = {k: scale_points for k in spec}
-    sp = {k: check_positive_int("scale_points", v, minimum=2) for k, v in sp.items()}
+    sp = {k: check_int("scale_points", v, minimum=2) for k, v in sp.items()}
     check_choice("null", null, NULL_DISTRIBUTIONS)
-    check_positive_int("min_size", min_size, minimum=1)
+    check_int("min_size", min_size, minimum=1)
     try:
         mr = float(min_rwg)
     except (TypeError, ValueError):
@@ -233,7 +233,7 @@ def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_po
     dropped: dict[str, int] = {}
     for name, cols in spec.items():
         x = data[cols].to_numpy(dtype=float, na_value=np.nan)
-        g = GroupedItems(x, codes, G, listwise=bool(listwise))
+        g = GroupedItems(x, codes, G, complete_cases=bool(listwise))
         A = sp[name]
         s2E = null_variance(A, null)
         sig[name] = s2E
@@ -246,13 +246,13 @@ def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_po
             item_ad = g.abs_dev("mean") / g.count
             ad_v, _ = _mean_over_items(np.where(ok, item_ad, 0.0), ok)
             # respondent scores: mean of answered items (all rows, independent of listwise)
-            if g.listwise:
+            if g.complete_cases:
                 answered = ~np.isnan(x)
                 score = np.where(answered, x, 0.0).sum(axis=1) / answered.sum(axis=1)
             else:
                 score = g._x0.sum(axis=0) / g._observed.sum(axis=0)
         has = ~np.isnan(score)
-        sg = GroupedItems(score[:, None], codes, G, listwise=False)
+        sg = GroupedItems(score[:, None], codes, G, complete_cases=False)
         n_s = sg.count[:, 0]
         rwg_v = _rwg_j_core(s2, J, s2E)
         out[f"{name}_n"] = n_s.astype(np.int64)

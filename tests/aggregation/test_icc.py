@@ -121,7 +121,7 @@ def nested_design(draw):
 
 @given(nested_design())
 def test_nested_anova_coefficients_equal_dense_expectations(design):
-    from teamculture.nesting import _nested_anova
+    from teamculture.aggregation._icc import _nested_anova
 
     outer, inner = design
     n = inner.size
@@ -257,7 +257,7 @@ def test_does_not_mutate_inputs(reference_dir):
         (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], method="ml"), ValueError, "`method`"),
         (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], method="reml", n_boot=10), ValueError, "anova"),
         (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], n_boot=-1), ValueError, "n_boot"),
-        (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b"]), ValueError, "length 3"),
+        (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b"]), ValueError, "has 3 labels but the data have 4 rows"),
         (lambda: tc.design_effect(0.1, 0.5), ValueError, "mean_group_size"),
         (lambda: tc.design_effect(1.5, 5), ValueError, "icc"),
         (lambda: tc.waba([1, 2, 3], [1, 2], ["a", "a", "b"]), ValueError, "same length"),

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from teamculture._validation import check_choice, few
+from teamculture._core.validation import check_choice, few
 from teamculture.errors import ConvergenceWarning, DroppedDataWarning
 
 __all__ = ["OutcomeFit", "mortality_glm", "smr_regression", "panel_regression"]
@@ -152,7 +152,7 @@ class OutcomeFit:
         estimate, its confidence interval and link (the SMR scale for linear
         models of the SMR). See there for the arguments.
         """
-        from teamculture.effects import share_effect
+        from teamculture.outcomes import share_effect
 
         if term not in self.coefficients.index:
             raise ValueError(f"`term` must be one of {list(self.coefficients.index)!r}; got {term!r}.")
@@ -496,8 +496,8 @@ def mortality_glm(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
-    >>> fit = tc.outcomes.mortality_glm(sim.trusts, predictors="real_team_pct",
+    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
+    >>> fit = tc.mortality_glm(sim.trusts, predictors="real_team_pct",
     ...                                 family="quasipoisson", center={"real_team_pct": 40})
     >>> fit.coefficients.columns.tolist()
     ['estimate', 'se', 'statistic', 'pvalue', 'ci_low', 'ci_high']
@@ -716,8 +716,8 @@ def smr_regression(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
-    >>> fit = tc.outcomes.smr_regression(sim.trusts, predictors="real_team_pct", weights="expected")
+    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
+    >>> fit = tc.smr_regression(sim.trusts, predictors="real_team_pct", weights="expected")
     >>> fit.link, fit.smr_scale
     ('identity', 100.0)
     """
@@ -840,8 +840,8 @@ def panel_regression(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
-    >>> fit = tc.outcomes.panel_regression(sim.panel, predictors="real_team_pct", outcome="smr",
+    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
+    >>> fit = tc.panel_regression(sim.panel, predictors="real_team_pct", outcome="smr",
     ...                                    log_outcome=True)
     >>> fit.model, fit.link, fit.n_groups, fit.n_obs
     ('within', 'log', 150, 750)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from teamculture._validation import check_choice, few
+from teamculture._core.validation import check_choice, few
 
 __all__ = ["smr", "funnel_limits", "FunnelResult", "FLAG_CATEGORIES"]
 
@@ -231,11 +231,11 @@ def smr(observed: Any, expected: Any, *, method: str = "exact", confidence_level
     Examples
     --------
     >>> import teamculture as tc
-    >>> tc.funnel.smr([30, 0], [25.0, 4.0], labels=["A", "B"])
+    >>> tc.smr([30, 0], [25.0, 4.0], labels=["A", "B"])
        observed  expected  smr    ci_low   ci_high
     A      30.0      25.0  1.2  0.809...  1.713...
     B       0.0       4.0  0.0  0.000...  0.922...
-    >>> tc.funnel.smr(30, 25.0, method="byar")["ci_low"].iloc[0]
+    >>> tc.smr(30, 25.0, method="byar")["ci_low"].iloc[0]
     np.float64(0.809...)
     """
     o, e, lab, level = _validate_smr(observed, expected, method, confidence_level, labels)
@@ -626,8 +626,8 @@ def funnel_limits(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.simulate.national_survey("small", seed=3)
-    >>> res = tc.funnel.funnel_limits(sim.trusts["observed_deaths"], sim.trusts["expected_deaths"])
+    >>> sim = tc.national_survey("small", seed=3)
+    >>> res = tc.funnel_limits(sim.trusts["observed_deaths"], sim.trusts["expected_deaths"])
     >>> res.table.columns.tolist()
     ['observed', 'expected', 'ratio', 'z', 'z_adjusted', 'lower_95', 'upper_95', 'lower_998', 'upper_998', 'trimmed', 'flag']
     >>> res.n_units, res.n_trimmed

@@ -190,7 +190,7 @@ def test_center_changes_only_intercept(trusts):
 
 
 def test_effect_uses_fit_interval(trusts):
-    from teamculture.effects import share_effect
+    from teamculture.outcomes import share_effect
 
     fit = oc.mortality_glm(trusts, predictors="real_team_pct", family="quasipoisson")
     eff = fit.effect("real_team_pct", delta=5, expected_deaths=1212)

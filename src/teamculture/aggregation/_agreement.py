@@ -33,10 +33,11 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from teamculture._grouped import GroupedItems, as_float_matrix, factorize
-from teamculture._validation import (
+from teamculture._core.groups import GroupedItems, factorize
+from teamculture._core.validation import as_float_matrix
+from teamculture._core.validation import (
     check_choice,
-    check_positive_int,
+    check_int,
     check_probability,
     few,
 )
@@ -125,7 +126,7 @@ def null_variance(scale_points: int, null: str = "uniform") -> float:
     >>> tc.null_variance(5, "slight_skew")
     1.34
     """
-    A = check_positive_int("scale_points", scale_points, minimum=2)
+    A = check_int("scale_points", scale_points, minimum=2)
     check_choice("null", null, NULL_DISTRIBUTIONS)
     if null == "uniform":
         return (A * A - 1) / 12.0
@@ -188,7 +189,7 @@ def _prepare(items: Any, groups: Any, *, listwise: bool, single: bool = False,
         rows = np.flatnonzero(inf.any(axis=1))
         raise ValueError(f"`{name}` has {inf.sum()} infinite value(s) in rows {few(rows.tolist())}.")
     codes, labels = factorize(groups, x.shape[0])
-    grouped = GroupedItems(x, codes, len(labels), listwise=bool(listwise))
+    grouped = GroupedItems(x, codes, len(labels), complete_cases=bool(listwise))
     return _Prepared(grouped, labels, columns, x.shape[0])
 
 
@@ -587,7 +588,7 @@ def ad_index(items: Any, groups: Any, *, center: str = "mean", scale_points: int
     check_choice("center", center, ("mean", "median"))
     cutoff = np.nan
     if scale_points is not None:
-        cutoff = check_positive_int("scale_points", scale_points, minimum=2) / 6.0
+        cutoff = check_int("scale_points", scale_points, minimum=2) / 6.0
     p = _prepare(items, groups, listwise=listwise)
     g = p.grouped
     _warn_dropped(g, "AD")
@@ -644,10 +645,10 @@ class NullSimulation:
 
 
 def _check_sim(group_size: Any, scale_points: Any, n_rep: Any, n_items: Any = 1) -> tuple[int, int, int, int]:
-    gs = check_positive_int("group_size", group_size, minimum=2)
-    A = check_positive_int("scale_points", scale_points, minimum=2)
-    nr = check_positive_int("n_rep", n_rep, minimum=2)
-    J = check_positive_int("n_items", n_items, minimum=1)
+    gs = check_int("group_size", group_size, minimum=2)
+    A = check_int("scale_points", scale_points, minimum=2)
+    nr = check_int("n_rep", n_rep, minimum=2)
+    J = check_int("n_items", n_items, minimum=1)
     return gs, A, nr, J
 
 
@@ -968,7 +969,7 @@ def rgr_agree(x: Any, groups: Any, *, n_rep: int = 100, seed: Any = None) -> RGR
     >>> bool(res.actual_mean_var < res.random_mean_var)
     True
     """
-    nr = check_positive_int("n_rep", n_rep, minimum=2)
+    nr = check_int("n_rep", n_rep, minimum=2)
     v, codes, labels = _prepare_single(x, groups)
     G = len(labels)
     cnt = np.bincount(codes, minlength=G)
@@ -984,13 +985,13 @@ def rgr_agree(x: Any, groups: Any, *, n_rep: int = 100, seed: Any = None) -> RGR
         G = cnt.size
     if G < 2:
         raise ValueError("`groups` must contain at least two groups with two or more members.")
-    real = GroupedItems(v[:, None], codes, G, listwise=False).var[:, 0]
+    real = GroupedItems(v[:, None], codes, G, complete_cases=False).var[:, 0]
     rng = np.random.default_rng(seed)
     out = np.empty((nr, G))
     for start, stop, perm, flat in _pseudo_group_chunks(rng, codes, G, nr):
         vv = np.broadcast_to(v, perm.shape).ravel()
         size = G * (stop - start)
-        out[start:stop] = GroupedItems(vv[:, None], flat, size, listwise=False).var[:, 0].reshape(stop - start, G)
+        out[start:stop] = GroupedItems(vv[:, None], flat, size, complete_cases=False).var[:, 0].reshape(stop - start, G)
     rv = out.ravel()
     mean_r = float(rv.mean())
     sd_r = float(rv.std(ddof=1))
@@ -1048,7 +1049,7 @@ def pseudo_group_means(x: Any, groups: Any, *, n_rep: int = 100, confidence_leve
     >>> bool(pg["group_mean"].std() > pg["pseudo_mean"].std())
     True
     """
-    nr = check_positive_int("n_rep", n_rep, minimum=2)
+    nr = check_int("n_rep", n_rep, minimum=2)
     cl = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
     v, codes, labels = _prepare_single(x, groups)
     G = len(labels)

@@ -213,7 +213,7 @@ def test_does_not_mutate_inputs(agreement_items):
         (lambda: tc.rwg([1, 2], ["a", "a"], scale_points=4, null="normal"), ValueError, "5, 6, 7"),
         (lambda: tc.rwg([1, 2], ["a", "a"], scale_points=5, null_variance=2), ValueError, "not both"),
         (lambda: tc.rwg([1, 2], ["a", "a"], null_variance=-1), ValueError, "null_variance"),
-        (lambda: tc.rwg([1, 2], ["a"], scale_points=5), ValueError, "length 1 but the data have 2"),
+        (lambda: tc.rwg([1, 2], ["a"], scale_points=5), ValueError, "has 1 labels but the data have 2 rows"),
         (lambda: tc.rwg([1, 2], ["a", None], scale_points=5), ValueError, "missing label"),
         (lambda: tc.rwg([[1, 2], [2, 3]], ["a", "a"], scale_points=5), ValueError, "rwg_j"),
         (lambda: tc.rwg_j(pd.DataFrame({"q": ["x", "y"]}), ["a", "a"], scale_points=5), TypeError, "'q'"),
@@ -261,7 +261,7 @@ def test_rwg_sim_matches_exact_null_quantile():
 
 
 def test_correlated_null_keeps_uniform_margins():
-    from teamculture.agreement import _draw_null
+    from teamculture.aggregation._agreement import _draw_null
 
     x = _draw_null(np.random.default_rng(2), 20000, 2, 3, 5, np.full((3, 3), 0.5) + 0.5 * np.eye(3))
     freq = np.array([(x[..., 0] == k).mean() for k in range(1, 6)])
@@ -420,7 +420,7 @@ def test_property_awg_in_range(data):
 
 @given(st.floats(0.01, 1.99), st.integers(1, 20))
 def test_property_rwg_j_rises_with_items(s2, J):
-    from teamculture.agreement import _rwg_j_core
+    from teamculture.aggregation._agreement import _rwg_j_core
 
     lo = _rwg_j_core(np.array([s2]), np.array([float(J)]), 2.0)[0]
     hi = _rwg_j_core(np.array([s2]), np.array([float(J + 1)]), 2.0)[0]

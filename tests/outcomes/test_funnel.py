@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 
-from teamculture import funnel
-from teamculture.funnel import FLAG_CATEGORIES, funnel_limits, smr
+from teamculture.outcomes import _funnel as funnel
+from teamculture.outcomes import FLAG_CATEGORIES, funnel_limits, smr
 
 # two-sided 95% and 99.8% normal quantiles (R: qnorm(0.975), qnorm(0.999))
 Z95 = float(stats.norm.isf(0.025))

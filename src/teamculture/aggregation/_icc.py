@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._grouped import as_float_matrix, factorize
-from teamculture._validation import check_choice, check_positive_int, check_probability, few
+from teamculture._core.groups import factorize
+from teamculture._core.validation import as_float_matrix
+from teamculture._core.validation import check_choice, check_int, check_probability, few
 from teamculture.errors import DroppedDataWarning
 
 __all__ = ["icc1", "icc2", "icc", "ICCResult", "design_effect", "waba", "WABAResult"]
@@ -562,7 +563,7 @@ def icc(y: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_boot: 
     """
     check_choice("method", method, ("anova", "reml"))
     check_choice("k", k, ("mean", "adjusted"))
-    nb = check_positive_int("n_boot", n_boot, minimum=0)
+    nb = check_int("n_boot", n_boot, minimum=0)
     cl = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
     if nb and method != "anova":
         raise ValueError("`n_boot` > 0 (bootstrap intervals) is available for method='anova' only.")

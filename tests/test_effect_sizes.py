@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from teamculture import effects as ef
+import teamculture as ef  # the effect-size, translation and multilevel effect functions are all top-level
 from teamculture.errors import DroppedDataWarning
 
 

@@ -1,0 +1,44 @@
+"""May we aggregate? Within-group agreement, non-independence and team-level tables.
+
+Staff answer as individuals; culture is claimed for teams and organisations.
+Before individual answers are averaged into a team score, the literature asks
+two things (Bliese 2000; LeBreton & Senter 2008): do members of a team agree
+(within-group agreement: :func:`rwg`, :func:`rwg_j`, :func:`rwg_j_lindell`,
+:func:`awg`, :func:`ad_index`, with null distributions :func:`null_variance`,
+:func:`rwg_sim`, :func:`rwg_j_sim`, :func:`ad_sim` and random-group
+resampling :func:`rgr_agree`, :func:`pseudo_group_means`), and do teams
+differ (non-independence: :func:`icc1`, :func:`icc2`, :func:`icc`,
+:func:`design_effect`, :func:`waba`)? :func:`aggregate` answers both for
+several variables at once and returns the team table.
+
+Array style throughout: ``f(x_or_items, groups, *, ...)`` with one group
+label per row (a two-column frame of labels for nested groups, outer first);
+pandas inputs are matched by index label, never by position.
+"""
+
+from teamculture.aggregation._aggregate import AGGREGATE_STATS, AggregateResult, aggregate
+from teamculture.aggregation._agreement import (
+    NULL_DISTRIBUTIONS,
+    NullSimulation,
+    RGRResult,
+    ad_index,
+    ad_sim,
+    awg,
+    null_variance,
+    plot_pseudo_group_means,
+    pseudo_group_means,
+    rgr_agree,
+    rwg,
+    rwg_j,
+    rwg_j_lindell,
+    rwg_j_sim,
+    rwg_sim,
+)
+from teamculture.aggregation._icc import ICCResult, WABAResult, design_effect, icc, icc1, icc2, waba
+
+__all__ = [
+    "rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "null_variance", "NULL_DISTRIBUTIONS",
+    "rwg_sim", "rwg_j_sim", "ad_sim", "NullSimulation", "rgr_agree", "RGRResult", "pseudo_group_means",
+    "plot_pseudo_group_means", "icc1", "icc2", "icc", "ICCResult", "design_effect", "waba", "WABAResult",
+    "aggregate", "AggregateResult", "AGGREGATE_STATS",
+]

@@ -129,6 +129,16 @@ def factorize(labels: Any, n: int | None = None, *, name: str = "groups",
         out = np.full(codes.shape, -1, dtype=np.intp)
         out[ok] = rank[remap[codes[ok]]]
         return _check_missing(out, name, missing), pd.Index(cats[np.argsort(rank)], name=label_name)
+    if s.dtype == object:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind.startswith("mixed"):
+            types = sorted({type(v).__name__ for v in pd.unique(np.asarray(s, dtype=object)) if v is not None
+                            and not (isinstance(v, float) and np.isnan(v))})
+            if "str" in types and len(types) > 1:
+                raise ValueError(
+                    f"`{name}` mixes label types ({', '.join(types)}): 1 and '1' would be different groups. "
+                    "Convert the labels to one type first (e.g. .astype(str))."
+                )
     try:
         codes, uniques = pd.factorize(s, sort=True)
     except TypeError:

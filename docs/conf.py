@@ -28,14 +28,15 @@ extensions = [
     "_ext.catalogue",
 ]
 
-templates_path: list[str] = []
+templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
-                    "auto_examples/*.codeobj.json", "sg_execution_times.rst"]
+                    "auto_examples/*.codeobj.json", "sg_execution_times.rst", "api/generated/*.examples"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 
-autosummary_generate = False
+autosummary_generate = True
+autosummary_imported_members = True
 autodoc_default_options = {"members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
@@ -65,6 +66,7 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"teamculture {release}"
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 8,
     "show_toc_level": 2,
 }
 html_static_path: list[str] = []

@@ -22,6 +22,8 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 bundled into _static: formulas render offline (NHS networks)
+    "sphinx_copybutton",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -71,3 +73,8 @@ html_theme_options = {
 }
 html_static_path: list[str] = []
 nitpicky = False
+
+# copy buttons on code blocks, without the >>> / ... prompts and the output lines
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True

@@ -37,13 +37,16 @@ def test_align_refuses_different_labels_naming_both():
 
 
 def test_align_refuses_duplicate_labels_in_another_order():
-    with pytest.raises(ValueError, match="cannot be matched one to one"):
+    with pytest.raises(ValueError, match="cannot be matched one to one .duplicate labels in `groups`"):
         align(pd.Series([1, 2, 3], index=[0, 0, 1]), pd.Index([0, 1, 0]), name="groups", ref_name="x")
 
 
-def test_align_refuses_different_lengths():
-    with pytest.raises(ValueError, match="`groups` and `x`"):
+def test_align_refuses_missing_labels_and_selects_from_a_superset():
+    with pytest.raises(ValueError, match=r"1 label\(s\) of `x` are not in `groups` \(\[2\]\)"):
         align(pd.Series([1, 2]), pd.RangeIndex(3), name="groups", ref_name="x")
+    # the full label column for a subset of rows (items.dropna()): selected by label
+    out = align(pd.Series(["a", "b", "c", "d"]), pd.Index([3, 1]), name="groups", ref_name="items")
+    assert out.tolist() == ["d", "b"]
 
 
 # --------------------------------------------------------------------------- factorize

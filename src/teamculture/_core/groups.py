@@ -53,33 +53,34 @@ def align(obj: Any, index: pd.Index | None, *, name: str, ref_name: str) -> Any:
     - ``obj`` or the reference without row labels (numpy arrays, lists): returned
       as is; the caller checks the length (pairing by position is then explicit).
     - Equal indexes: returned as is.
-    - The same unique labels in another order: ``obj`` reordered to ``index``.
-    - Different labels, or duplicate labels that differ in order: ``ValueError``
-      naming both arguments, never a silent positional pairing.
+    - Unique labels that include every label of ``index`` (the same rows in
+      another order, or a superset such as the full column for
+      ``items.dropna()``): ``obj`` selected and reordered to ``index``.
+    - A label of ``index`` missing from ``obj``, or duplicate labels that differ
+      in order: ``ValueError`` naming both arguments, never a silent positional
+      pairing.
     """
     if index is None or not has_index(obj):
         return obj
     other = obj.index
     if other.equals(index):
         return obj
-    if len(other) == len(index) and other.is_unique and index.is_unique:
-        missing = index.difference(other, sort=False) if len(index) else index
+    if other.is_unique and index.is_unique:
+        missing = index.difference(other, sort=False)
         if len(missing) == 0:
             return obj.reindex(index)
-    else:
-        missing = index.difference(other, sort=False) if index.is_unique and other.is_unique else None
-    if missing is None or len(missing) == 0:
+        extra = other.difference(index, sort=False)
         raise ValueError(
-            f"`{name}` and `{ref_name}` carry row labels (pandas indexes) that cannot be matched one to one "
-            f"(duplicate labels, or {len(other)} vs {len(index)} rows). Align them first (e.g. "
-            f"`{name}`.loc[`{ref_name}`.index]) or pass plain arrays (.to_numpy()) to pair rows by position."
+            f"`{name}` and `{ref_name}` carry different row labels: {len(missing)} label(s) of `{ref_name}` are not "
+            f"in `{name}` ({few(list(missing))}) and {len(extra)} of `{name}` are not in `{ref_name}` "
+            f"({few(list(extra))}). Rows are matched by label, never by position; align them first or pass plain "
+            "arrays (.to_numpy()) to pair rows by position."
         )
-    extra = other.difference(index, sort=False)
     raise ValueError(
-        f"`{name}` and `{ref_name}` carry different row labels: {len(missing)} label(s) of `{ref_name}` are not "
-        f"in `{name}` ({few(list(missing))}) and {len(extra)} of `{name}` are not in `{ref_name}` "
-        f"({few(list(extra))}). Rows are matched by label, never by position; align them first or pass plain "
-        "arrays (.to_numpy()) to pair rows by position."
+        f"`{name}` and `{ref_name}` carry row labels (pandas indexes) that cannot be matched one to one "
+        f"(duplicate labels in {'`' + name + '`' if not other.is_unique else '`' + ref_name + '`'}). Make the "
+        f"index unique (e.g. .reset_index(drop=True) on both before selecting) or pass plain arrays (.to_numpy()) "
+        "to pair rows by position."
     )
 
 
@@ -250,38 +251,44 @@ class Groups:
     @classmethod
     def _combine(cls, level_codes: list[np.ndarray], level_labels: list[pd.Index], names: Sequence[str],
                  keep: np.ndarray) -> Groups:
-        """Nested codes from per-column codes, over the rows in ``keep`` (others get -1)."""
+        """Nested codes from per-column codes, over the rows in ``keep`` (others get -1).
+
+        A group of level ``l`` is the pair (its outer group, its own label), so its
+        code sorts by outer group first: codes, labels and parents come from one
+        ``factorize`` per level over integer keys (no Python loop over groups).
+        """
         codes: list[np.ndarray] = []
         labels: list[pd.Index] = []
         parents: list[np.ndarray] = []
-        prev_key: np.ndarray | None = None
-        prev_uniq: np.ndarray | None = None
+        all_rows = bool(keep.all())
+        prev: np.ndarray | None = None  # compact codes of the previous level, over the kept rows
         for lev, (c, lab) in enumerate(zip(level_codes, level_labels)):
-            ck = c[keep]
-            if prev_key is None:
-                key = ck.astype(np.int64)
-            else:
-                key = prev_key * (len(lab) + 1) + ck
-            out, uniq = pd.factorize(key, sort=True)
-            full = np.full(c.shape, -1, dtype=np.intp)
-            full[keep] = out
-            codes.append(full)
-            if lev == 0:
-                labels.append(lab[uniq] if len(uniq) else lab[:0])
-            else:
-                inner_pos = uniq % (len(lab) + 1)
-                parent_key = uniq // (len(lab) + 1)
-                pcode = np.searchsorted(prev_uniq, parent_key)
-                parents.append(pcode.astype(np.intp))
-                prev_labels = labels[-1]
-                if isinstance(prev_labels, pd.MultiIndex):
-                    tuples = [(*prev_labels[p], lab[i]) for p, i in zip(pcode, inner_pos)]
+            ck = c if all_rows else c[keep]
+            if prev is None:
+                if all_rows and (ck.size == 0 or np.bincount(ck, minlength=len(lab)).all()):
+                    out, own = ck, np.arange(len(lab))  # already compact and sorted
                 else:
-                    tuples = [(prev_labels[p], lab[i]) for p, i in zip(pcode, inner_pos)]
-                labels.append(pd.MultiIndex.from_tuples(tuples, names=list(names[: lev + 1])) if tuples
-                              else pd.MultiIndex.from_arrays([[]] * (lev + 1), names=list(names[: lev + 1])))
-            prev_key, prev_uniq = key, uniq
-        labels[0] = labels[0].rename(names[0])
+                    out, own = pd.factorize(ck, sort=True)
+                full_labels = lab.take(own) if len(own) else lab[:0]
+                labels.append(full_labels.rename(names[0]))
+            else:
+                width = len(lab) + 1
+                out, uniq = pd.factorize(prev.astype(np.int64) * width + ck, sort=True)
+                pcode = (uniq // width).astype(np.intp)
+                own = uniq % width
+                parents.append(pcode)
+                outer = labels[-1].take(pcode)
+                arrays = ([outer.get_level_values(i) for i in range(outer.nlevels)]
+                          if isinstance(outer, pd.MultiIndex) else [outer])
+                labels.append(pd.MultiIndex.from_arrays([*arrays, lab.take(own)], names=list(names[: lev + 1])))
+            out = np.asarray(out, dtype=np.intp)
+            if all_rows:
+                full = out
+            else:
+                full = np.full(c.shape, -1, dtype=np.intp)
+                full[keep] = out
+            codes.append(full)
+            prev = out
         return cls(tuple(codes), tuple(labels), tuple(names), tuple(parents), tuple(level_codes),
                    tuple(level_labels))
 

@@ -348,6 +348,50 @@ def check_scale(scale: Any, name: str = "scale") -> Scale:
     return Scale(tuple(float(v) for v in arr))
 
 
+def _surely_in_scale(x: np.ndarray, scale: Scale) -> bool:
+    """Fast sufficient test that every non-missing value is a code of an equally spaced ``scale``.
+
+    Two NaN-ignoring reductions and one integrality pass (no temporary masks);
+    ``False`` only means "check properly".
+    """
+    step = scale.step
+    if step is None or x.size == 0:
+        return False
+    lo = np.fmin.reduce(x, axis=None)
+    hi = np.fmax.reduce(x, axis=None)
+    if np.isnan(lo):
+        return True  # every value missing
+    if lo < scale.low or hi > scale.high:
+        return False
+    k = x if (step == 1.0 and float(scale.low).is_integer()) else (x - scale.low) / step
+    frac = np.floor(k)
+    np.subtract(k, frac, out=frac)  # in [0, 1); NaN where missing
+    return bool(np.fmax.reduce(frac, axis=None) == 0.0)
+
+
+def _off_scale(x: np.ndarray, scale: Scale) -> np.ndarray:
+    """Mask of non-missing values that are not codes of ``scale`` (relative tolerance 1e-9)."""
+    codes = np.asarray(scale.codes)
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(codes))))
+    step = scale.step
+    with np.errstate(invalid="ignore"):
+        if step is not None:
+            k = x - scale.low
+            if step != 1.0:
+                k /= step
+            r = np.round(k)
+            bad = (r < 0) | (r > codes.size - 1)
+            np.subtract(k, r, out=r)
+            np.abs(r, out=r)
+            bad |= r > tol / step
+        else:
+            pos = np.clip(np.searchsorted(codes, x), 1, codes.size - 1)
+            nearest = np.where(np.abs(x - codes[pos - 1]) <= np.abs(x - codes[pos]), codes[pos - 1], codes[pos])
+            bad = ~(np.abs(x - nearest) <= tol)
+    bad &= ~np.isnan(x)
+    return bad
+
+
 def check_in_scale(x: np.ndarray, scale: Scale, *, name: str, invalid: str = "raise",
                    columns: Sequence[Any] | None = None) -> tuple[np.ndarray, int]:
     """Responses must be codes of ``scale`` (NaN = missing).
@@ -356,14 +400,11 @@ def check_in_scale(x: np.ndarray, scale: Scale, *, name: str, invalid: str = "ra
     offending values and their count, and the fix. ``invalid="missing"``:
     a copy with those values set to NaN, and their count (the caller warns).
     Returns ``(x, n_invalid)``; ``x`` is the input itself when nothing is invalid.
+    Valid data on an equally spaced scale take a fast path (two reductions).
     """
-    codes = np.asarray(scale.codes)
-    # nearest code, with a relative tolerance for float round-off
-    pos = np.clip(np.searchsorted(codes, x), 1, codes.size - 1) if codes.size > 1 else np.zeros(x.shape, int)
-    with np.errstate(invalid="ignore"):
-        nearest = np.where(np.abs(x - codes[pos - 1]) <= np.abs(x - codes[pos]), codes[pos - 1], codes[pos])
-        tol = 1e-9 * max(1.0, float(np.max(np.abs(codes))))
-        bad = ~np.isnan(x) & ~(np.abs(x - nearest) <= tol)
+    if _surely_in_scale(x, scale):
+        return x, 0
+    bad = _off_scale(x, scale)
     n_bad = int(bad.sum())
     if not n_bad:
         return x, 0

@@ -28,7 +28,6 @@ from teamculture._core.validation import (
     check_invalid,
     check_nan_policy,
     check_probability,
-    check_scale,
     few,
 )
 from teamculture._core.warn import warn
@@ -41,7 +40,7 @@ from teamculture.aggregation._agreement import (
     mean_over_items,
     rwg_j_core,
 )
-from teamculture.aggregation._common import scale_missing_codes, warn_unused_categories
+from teamculture.aggregation._common import response_scale, scale_missing_codes, warn_unused_categories
 from teamculture.aggregation._icc import _icc1_of, _icc2_of
 from teamculture.results import Result, Summary, result_class
 
@@ -158,10 +157,10 @@ def _validate_aggregate(data: Any, columns: Any, by: Any, scale: Any, null: Any,
         extra = [k for k in keys if k not in spec]
         if extra:
             raise ValueError(f"`scale` has entries {few(extra)} that are not in `columns` (keys {few(list(spec))}).")
-        scales = {k: check_scale(keys[k], f"scale[{k!r}]") for k in spec}
+        scales = {k: response_scale(keys[k], f"scale[{k!r}]") for k in spec}
         raw = {k: keys[k] for k in spec}
     else:
-        s = check_scale(scale)
+        s = response_scale(scale)
         scales = {k: s for k in spec}
         raw = {k: scale for k in spec}
     null = check_choice("null", null, NULL_DISTRIBUTIONS)

@@ -35,9 +35,9 @@ import pandas as pd
 from teamculture._core.errors import DroppedDataWarning
 from teamculture._core.groups import GroupedItems
 from teamculture._core.missing import apply_nan_policy
-from teamculture._core.validation import Scale, check_choice, check_real, check_scale
+from teamculture._core.validation import Scale, check_choice, check_real
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import Prepared, prepare, warn_small_groups
+from teamculture.aggregation._common import Prepared, prepare, response_scale, warn_small_groups
 
 __all__ = [
     "rwg",
@@ -105,7 +105,7 @@ def _null_variance_of(s: Scale, null: str) -> float:
 
 
 def _validate_null_variance(scale: Any, null: Any) -> tuple[Scale, str]:
-    return check_scale(scale), check_choice("null", null, NULL_DISTRIBUTIONS)
+    return response_scale(scale), check_choice("null", null, NULL_DISTRIBUTIONS)
 
 
 def null_variance(scale: Any, *, null: str = "uniform") -> float:
@@ -179,7 +179,7 @@ def _resolve_null(null_var: Any, scale: Scale | None, null: str) -> float:
 
 def _validate_index_options(scale: Any, null: Any, null_var: Any) -> tuple[Scale | None, str, float]:
     check_choice("null", null, NULL_DISTRIBUTIONS)
-    s = None if scale is None else check_scale(scale)
+    s = None if scale is None else response_scale(scale)
     return s, null, _resolve_null(null_var, s, null)
 
 
@@ -341,7 +341,8 @@ def rwg(x: Any, groups: Any, *, scale: Any = None, null_variance: float | None =
     s, sigma2 = _validate_rwg(scale, null_variance, null)
     p, g = _prepare_items(x, groups, scale=s, raw_scale=scale, nan_policy=nan_policy, invalid=invalid,
                           what="rwg", name="x", single=True, single_hint=" Use rwg_j for several items.")
-    s2 = g.var[:, 0]
+    with np.errstate(over="ignore"):  # values without a scale may be huge: variance inf, rwg 0
+        s2 = g.var[:, 0]
     warn_small_groups(p.labels, g.count[:, 0] < 2, "rwg")
     return _table(p, g, "rwg", rwg_core(s2, sigma2), variance=s2)
 
@@ -352,7 +353,8 @@ def _mean_item_variances(items: Any, groups: Any, *, scale: Any, null_var: Any, 
     s, sigma2 = _validate_rwg(scale, null_var, null)
     p, g = _prepare_items(items, groups, scale=s, raw_scale=scale, nan_policy=nan_policy, invalid=invalid,
                           what=what)
-    s2, n_items = item_variances(g)
+    with np.errstate(over="ignore"):  # values without a scale may be huge: variance inf, rwg(j) 0
+        s2, n_items = item_variances(g)
     warn_small_groups(p.labels, n_items == 0, what)
     return sigma2, p, g, s2, n_items
 
@@ -473,7 +475,7 @@ def rwg_j_lindell(items: Any, groups: Any, *, scale: Any = None, null_variance: 
 def _validate_awg(scale: Any) -> Scale:
     if scale is None:
         raise ValueError("`scale` is required for awg (its bounds L and H enter the formula), e.g. scale=(1, 5).")
-    return check_scale(scale)
+    return response_scale(scale)
 
 
 def awg(items: Any, groups: Any, *, scale: Any, nan_policy: str = "omit", invalid: str = "raise") -> pd.DataFrame:
@@ -557,7 +559,7 @@ def ad_cutoff(s: Scale | None) -> float:
 
 def _validate_ad_index(location: Any, scale: Any) -> tuple[str, Scale | None, float]:
     check_choice("location", location, ("mean", "median"))
-    s = None if scale is None else check_scale(scale)
+    s = None if scale is None else response_scale(scale)
     return location, s, ad_cutoff(s)
 
 
@@ -618,7 +620,8 @@ def ad_index(items: Any, groups: Any, *, location: str = "mean", scale: Any = No
     location, s, cutoff = _validate_ad_index(location, scale)
     p, g = _prepare_items(items, groups, scale=s, raw_scale=scale, nan_policy=nan_policy, invalid=invalid,
                           what="AD")
-    item_ad = ad_items(g, location)
+    with np.errstate(over="ignore"):  # values without a scale may be huge: AD inf
+        item_ad = ad_items(g, location)
     ok = ~np.isnan(item_ad)
     value, n_items = mean_over_items(np.where(ok, item_ad, 0.0), ok)
     warn_small_groups(p.labels, n_items == 0, "AD")

@@ -32,13 +32,15 @@ from teamculture._core.validation import (
     Scale,
     as_float_matrix,
     check_in_scale,
+    check_scale,
     check_invalid,
     check_nan_policy,
     few,
 )
 from teamculture._core.warn import warn
 
-__all__ = ["Prepared", "prepare", "reference_index", "warn_small_groups", "scale_missing_codes"]
+__all__ = ["Prepared", "prepare", "reference_index", "warn_small_groups", "scale_missing_codes", "extreme_scale",
+           "response_scale"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +99,19 @@ def reference_index(*objs: Any) -> pd.Index | None:
         if has_index(obj):
             return obj.index
     return None
+
+
+#: Largest code magnitude accepted in a response scale (squares and sums stay far from overflow).
+_MAX_CODE = 1e15
+
+
+def response_scale(scale: Any, name: str = "scale") -> Scale:
+    """:func:`~teamculture._core.validation.check_scale`, refusing codes too large to be response codes."""
+    s = check_scale(scale, name)
+    if max(abs(s.low), abs(s.high)) > _MAX_CODE:
+        raise ValueError(f"`{name}` has codes as large as {max(abs(s.low), abs(s.high)):.3g}; response codes are "
+                         f"expected within +-{_MAX_CODE:.0e}. Is it a response scale?")
+    return s
 
 
 def check_groups_arg(groups: Any, name: str = "groups") -> None:
@@ -225,3 +240,19 @@ def warn_small_groups(labels: pd.Index, undefined: np.ndarray, what: str) -> Non
             f"so {what} is NaN for them: {few(list(labels[undefined]))}.",
             SmallGroupWarning,
         )
+
+
+def extreme_scale(v: np.ndarray) -> float:
+    """A power of two to divide ``v`` by when its magnitude is extreme (beyond 2**+-200), else 1.0.
+
+    Squares and sums of values near 1e300 overflow, near 1e-300 underflow; the
+    ICCs, correlations and z statistics are scale-free, so they are computed on
+    ``v / s`` and variances multiplied back by ``s**2`` (``inf`` when they are
+    not representable). Dividing by a power of two is exact, so ordinary data
+    (which are not rescaled) and rescaled data give the same digits.
+    """
+    m = float(np.max(np.abs(v))) if v.size else 0.0
+    if not (m > 0 and np.isfinite(m)):
+        return 1.0
+    e = int(np.frexp(m)[1])
+    return float(np.ldexp(1.0, e)) if abs(e) > 200 else 1.0

@@ -25,7 +25,7 @@ from teamculture._core.groups import oneway_anova
 from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import check_choice, check_confidence_level, check_int, check_rng, few
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import prepare
+from teamculture.aggregation._common import extreme_scale, prepare
 from teamculture.results import Result, Summary, result_class
 
 __all__ = ["icc1", "icc2", "icc", "ICCResult", "design_effect"]
@@ -228,6 +228,7 @@ def _per_column(x: Any, groups: Any, *, what: str, nan_policy: str, k_rule: str 
     for j in range(p.x.shape[1]):
         keep = ~miss[:, j]
         v = p.x[keep, j]
+        v = v / extreme_scale(v)  # scale-free: exact, and only for values beyond 2**+-200
         a = oneway_anova(v, p.codes[keep], p.n_groups, name="groups")
         if np.ptp(v) == 0:
             constant.append(p.columns[j])
@@ -712,6 +713,12 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     [0.04, 0.1]
     """
     method, k, nr, cl, gen = _validate_icc(method, k, n_resamples, confidence_level, rng)
+    n_levels = groups.shape[1] if isinstance(groups, pd.DataFrame) else (
+        len(groups) if isinstance(groups, (list, tuple)) and all(np.ndim(c) == 1 and len(c) > 0 and
+                                                                 not np.isscalar(c) for c in groups) else 1)
+    if method == "anova" and n_levels > 2:
+        raise ValueError(f"`groups` has {n_levels} label columns; method='anova' takes one or two levels (outer, "
+                         "inner). Use method='reml' for deeper nesting.")
     p = prepare(x, groups, name="x", what="ICCs", nan_policy=nan_policy, single=True,
                 max_levels=2 if method == "anova" else None,
                 single_hint=" Call icc once per variable (icc1/icc2 take a DataFrame).")
@@ -723,6 +730,8 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     if keep is not None:
         v = v[keep]
         codes = _compact([c[keep] for c in codes])
+    scale = extreme_scale(v)  # ICCs are scale-free; variances are scaled back below
+    v = v / scale
     why = _identifiable(v, codes, names)
     if why is not None:
         raise ValueError(why + ".")
@@ -746,18 +755,19 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     else:
         comp = _reml_components(v, codes, k)
     _flag_components(comp, names, method)
+    s2 = scale * scale
     deff = 1.0 + (comp.k_mean - 1.0) * comp.icc1
     return ICCResult(
         method=method,
         levels=tuple(names),
-        variance_components=pd.Series([*comp.tau, comp.sigma2], index=[*names, "residual"], dtype=float),
+        variance_components=pd.Series([*comp.tau, comp.sigma2], index=[*names, "residual"], dtype=float) * s2,
         vpc=pd.Series(comp.vpc(), index=names, dtype=float),
         icc1=float(comp.icc1),
         icc2=float(comp.icc2),
         k=float(comp.k),
         design_effect=float(deff),
         effective_n=float(v.size / deff) if deff > 0 else float("nan"),
-        mean_squares=pd.Series(comp.mean_squares, dtype=float),
+        mean_squares=pd.Series(comp.mean_squares, dtype=float) * s2,
         converged=comp.converged,
         n_resamples=nr,
         confidence_level=cl,

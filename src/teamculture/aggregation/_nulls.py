@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from teamculture._core.validation import Scale, check_choice, check_int, check_rng, check_scale, few
+from teamculture._core.validation import Scale, check_choice, check_int, check_rng, few
 from teamculture.aggregation._agreement import _uniform_variance, ad_cutoff, rwg_core, rwg_j_core
+from teamculture.aggregation._common import response_scale
 from teamculture.results import Result, Summary, format_number, result_class
 
 __all__ = ["NullSimulation", "rwg_sim", "rwg_j_sim", "ad_sim"]
@@ -100,7 +101,7 @@ def _validate_sim(group_size: Any, n_items: Any, scale: Any, n_resamples: Any, r
                   item_corr: Any = None) -> tuple[int, int, Scale, int, np.random.Generator, np.ndarray | None]:
     gs = check_int("group_size", group_size, minimum=2)
     J = check_int("n_items", n_items, minimum=1)
-    s = check_scale(scale)
+    s = response_scale(scale)
     nr = check_int("n_resamples", n_resamples, minimum=2)
     gen = check_rng(rng)
     return gs, J, s, nr, gen, _check_corr(item_corr, J)

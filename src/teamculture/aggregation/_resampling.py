@@ -20,7 +20,7 @@ from teamculture._core.groups import GroupedItems
 from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import check_confidence_level, check_int, check_rng, few
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import Prepared, prepare
+from teamculture.aggregation._common import Prepared, extreme_scale, prepare
 from teamculture.results import Result, Summary, result_class
 
 __all__ = ["RGRResult", "rgr_agree", "pseudo_group_means", "plot_pseudo_group_means"]
@@ -189,6 +189,8 @@ def rgr_agree(x: Any, groups: Any, *, n_resamples: int = 100, rng: Any = None,
     if G < 2:
         raise ValueError(f"`groups` must have at least two groups with two or more members (with a value of `x`); "
                          f"got {G}.")
+    scale = extreme_scale(v)  # z is scale-free; the variances are scaled back below
+    v = v / scale
     real = GroupedItems(v[:, None], codes, G, complete_cases=False).var[:, 0]
     out = np.empty((nr, G))
     for start, stop, perm, flat in _pseudo_group_chunks(gen, codes, G, nr):
@@ -202,6 +204,9 @@ def rgr_agree(x: Any, groups: Any, *, n_resamples: int = 100, rng: Any = None,
     actual = float(real.mean())
     if sd_r > 0:
         z = (actual - mean_r) / (sd_r / np.sqrt(G))
+        s2 = scale * scale
+        if s2 != 1.0:
+            rv, mean_r, sd_r, actual = rv * s2, mean_r * s2, sd_r * s2, actual * s2
         pval = float(special.ndtr(z))
     else:
         warn("`x` is constant within every real and pseudo group (the pseudo-group variances do not vary), so the "
@@ -279,6 +284,8 @@ def pseudo_group_means(x: Any, groups: Any, *, n_resamples: int = 100, confidenc
     Gp = int(present.sum())
     if Gp < 2:
         raise ValueError(f"`groups` must have at least two groups with a value of `x`; got {Gp}.")
+    scale = extreme_scale(v)  # sums of values near 1e308 overflow; means are scaled back below
+    v = v / scale
     means = np.bincount(codes, weights=v, minlength=G)[present] / cnt[present]
     codes_p = np.cumsum(present)[codes] - 1
     cnt_p = cnt[present]
@@ -287,6 +294,8 @@ def pseudo_group_means(x: Any, groups: Any, *, n_resamples: int = 100, confidenc
         s = np.bincount(flat, weights=np.broadcast_to(v, perm.shape).ravel(), minlength=Gp * (stop - start))
         pseudo[start:stop] = s.reshape(stop - start, Gp) / cnt_p
     pseudo.sort(axis=1)
+    if scale != 1.0:
+        pseudo, means = pseudo * scale, means * scale
     order = np.argsort(means, kind="stable")
     tail = (1.0 - cl) / 2.0
     return pd.DataFrame(

@@ -13,7 +13,7 @@ from teamculture._core.groups import align, oneway_anova
 from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import as_float_vector, check_nan_policy
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import prepare, reference_index
+from teamculture.aggregation._common import extreme_scale, prepare, reference_index
 from teamculture.aggregation._icc import _icc2_of
 from teamculture.results import Result, Summary, result_class
 
@@ -205,6 +205,7 @@ def waba(x: Any, y: Any, groups: Any, *, nan_policy: str = "omit") -> WABAResult
     if keep is not None:
         xv, yv, codes = xv[keep], yv[keep], codes[keep]
     codes = pd.factorize(codes, sort=True)[0].astype(np.intp)
+    xv, yv = xv / extreme_scale(xv), yv / extreme_scale(yv)  # correlations and ICC(2) are scale-free
     G = int(codes.max()) + 1 if codes.size else 0
     ax = oneway_anova(xv, codes, G, name="groups")
     ay = oneway_anova(yv, codes, G, name="groups")
@@ -219,7 +220,7 @@ def waba(x: Any, y: Any, groups: Any, *, nan_policy: str = "omit") -> WABAResult
     rW = float("nan") if px.no_within or py.no_within else _corr(px.within, py.within)
     if i2x > 0 and i2y > 0 and np.isfinite(rB) and np.isfinite(rW):
         dis = float(rW + (rB - rW) / np.sqrt(i2x * i2y))
-        if abs(dis) > 1:
+        if abs(dis) > 1.0 + 1e-12:  # beyond rounding
             warn(f"The disattenuated between-group correlation is {dis:.4g}, outside [-1, 1] (unreliable group means: "
                  f"ICC(2) of x {i2x:.3g}, of y {i2y:.3g}); it is reported as computed.", BoundaryWarning)
     else:

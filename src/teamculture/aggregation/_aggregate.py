@@ -16,14 +16,12 @@ import pandas as pd
 
 from teamculture._core.errors import BoundaryWarning, DegenerateDataWarning, DroppedDataWarning, SmallGroupWarning
 from teamculture._core.groups import GroupedItems, Groups, oneway_anova
-from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import (
     Scale,
     as_float_matrix,
     check_choice,
     check_columns,
     check_frame,
-    check_in_scale,
     check_int,
     check_invalid,
     check_nan_policy,
@@ -40,7 +38,13 @@ from teamculture.aggregation._agreement import (
     mean_over_items,
     rwg_j_core,
 )
-from teamculture.aggregation._common import response_scale, scale_missing_codes, warn_unused_categories
+from teamculture.aggregation._common import (
+    drop_rows,
+    in_scale,
+    response_scale,
+    scale_missing_codes,
+    warn_unused_categories,
+)
 from teamculture.aggregation._icc import _icc1_of, _icc2_of
 from teamculture.results import Result, Summary, result_class
 
@@ -266,9 +270,8 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
     labels_arg = data[by_list[0]] if len(by_list) == 1 else data[by_list]
     grouping, missing_label = Groups.from_labels(labels_arg, len(data), name="by")
     warn_unused_categories(labels_arg, name="by")
-    row_labels = np.asarray(data.index, dtype=object)
-    keep, n_unlabelled = apply_nan_policy(missing_label, "raise" if nan_policy == "raise" else "omit", name="by",
-                                          what="the group table", labels=row_labels)
+    keep, n_unlabelled = drop_rows(missing_label, "raise" if nan_policy == "raise" else "omit", name="by",
+                                   what="the group table", index=data.index)
     if keep is not None:
         grouping = grouping.subset(keep)
         codes = grouping.finest[keep]
@@ -293,13 +296,13 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
         dk = scale_missing_codes(raw_scales[name])
         if dk:
             x = np.where(np.isin(x, np.asarray(dk)), np.nan, x)
-        x, n_invalid = check_in_scale(x, s, name="columns", invalid=invalid, columns=cols)
+        x, n_invalid = in_scale(x, s, name="columns", invalid=invalid, columns=cols)
         if n_invalid:
             warn(f"{n_invalid} value(s) of {name!r} outside the response scale {s.describe()} were set missing "
                  "(invalid='missing').", DroppedDataWarning)
         if nan_policy == "raise":
-            apply_nan_policy(np.isnan(x).any(axis=1), "raise", name="columns", what=f"{name!r}",
-                             labels=row_labels if rows is None else row_labels[rows])
+            drop_rows(np.isnan(x).any(axis=1), "raise", name="columns", what=f"{name!r}",
+                      index=data.index if rows is None else data.index[rows])
         g = GroupedItems(x, codes, G, complete_cases=nan_policy != "pairwise")
         score = _scores(x, complete_cases=nan_policy != "pairwise")
         has = ~np.isnan(score)

@@ -34,10 +34,9 @@ import pandas as pd
 
 from teamculture._core.errors import DroppedDataWarning
 from teamculture._core.groups import GroupedItems
-from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import Scale, check_choice, check_real
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import Prepared, prepare, response_scale, warn_small_groups
+from teamculture.aggregation._common import Prepared, drop_rows, prepare, response_scale, warn_small_groups
 
 __all__ = [
     "rwg",
@@ -196,8 +195,7 @@ def grouped_items(p: Prepared, nan_policy: str, what: str, name: str) -> Grouped
             warn(f"{n_cells} missing value(s) of `{name}` (in {rows} of {p.x.shape[0]} row(s)) were not used for "
                  f"{what} (nan_policy='pairwise': each item uses the members who answered it).", DroppedDataWarning)
     else:  # omit (raise was resolved in prepare)
-        apply_nan_policy(missing.any(axis=1), "omit", name=name, what=what,
-                         labels=None if p.index is None else np.asarray(p.index, dtype=object))
+        drop_rows(missing.any(axis=1), "omit", name=name, what=what, index=p.index)
     return GroupedItems(p.x, p.codes, p.n_groups, complete_cases=nan_policy != "pairwise")
 
 

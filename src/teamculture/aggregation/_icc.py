@@ -22,10 +22,9 @@ import pandas as pd
 
 from teamculture._core.errors import BoundaryWarning, ConvergenceWarning, DegenerateDataWarning, DroppedDataWarning
 from teamculture._core.groups import oneway_anova
-from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import check_choice, check_confidence_level, check_int, check_rng, few
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import extreme_scale, prepare
+from teamculture.aggregation._common import drop_rows, extreme_scale, prepare
 from teamculture.results import Result, Summary, result_class
 
 __all__ = ["icc1", "icc2", "icc", "ICCResult", "design_effect"]
@@ -214,10 +213,9 @@ def _warn_negative(what: str, cols: list[Any], values: list[float], single: bool
 
 def _per_column(x: Any, groups: Any, *, what: str, nan_policy: str, k_rule: str | None) -> float | pd.Series:
     p = prepare(x, groups, name="x", what=what, nan_policy=nan_policy)
-    labels = None if p.index is None else np.asarray(p.index, dtype=object)
     miss = np.isnan(p.x)
     if p.x.shape[1] == 1:
-        apply_nan_policy(miss[:, 0], "omit", name="x", what=what, labels=labels)
+        drop_rows(miss[:, 0], "omit", name="x", what=what, index=p.index)
     elif miss.any():
         counts = miss.sum(axis=0)
         detail = ", ".join(f"{c!r}: {int(n)}" for c, n in zip(p.columns, counts) if n)
@@ -724,8 +722,7 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
                 single_hint=" Call icc once per variable (icc1/icc2 take a DataFrame).")
     names = list(p.groups.names)
     v = p.x[:, 0]
-    keep, n_missing = apply_nan_policy(np.isnan(v), "omit", name="x", what="ICCs",
-                                       labels=None if p.index is None else np.asarray(p.index, dtype=object))
+    keep, n_missing = drop_rows(np.isnan(v), "omit", name="x", what="ICCs", index=p.index)
     codes = list(p.level_codes)
     if keep is not None:
         v = v[keep]

@@ -17,10 +17,9 @@ from scipy import special
 
 from teamculture._core.errors import DegenerateDataWarning, SmallGroupWarning
 from teamculture._core.groups import GroupedItems
-from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import check_confidence_level, check_int, check_rng, few
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import Prepared, extreme_scale, prepare
+from teamculture.aggregation._common import Prepared, drop_rows, extreme_scale, prepare
 from teamculture.results import Result, Summary, result_class
 
 __all__ = ["RGRResult", "rgr_agree", "pseudo_group_means", "plot_pseudo_group_means"]
@@ -92,8 +91,7 @@ def _single_variable(x: Any, groups: Any, *, nan_policy: str, what: str) -> tupl
     """(prepared data, non-missing values, their group codes, rows dropped)."""
     p = prepare(x, groups, name="x", what=what, nan_policy=nan_policy, single=True)
     v = p.x[:, 0]
-    keep, n_drop = apply_nan_policy(np.isnan(v), "omit", name="x", what=what,
-                                    labels=None if p.index is None else np.asarray(p.index, dtype=object))
+    keep, n_drop = drop_rows(np.isnan(v), "omit", name="x", what=what, index=p.index)
     if keep is None:
         return p, v, p.codes, p.n_unlabelled
     return p, v[keep], p.codes[keep], p.n_unlabelled + n_drop

@@ -10,10 +10,9 @@ import pandas as pd
 
 from teamculture._core.errors import BoundaryWarning, DegenerateDataWarning
 from teamculture._core.groups import align, oneway_anova
-from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import as_float_vector, check_nan_policy
 from teamculture._core.warn import warn
-from teamculture.aggregation._common import extreme_scale, prepare, reference_index
+from teamculture.aggregation._common import drop_rows, extreme_scale, prepare, reference_index
 from teamculture.aggregation._icc import _icc2_of
 from teamculture.results import Result, Summary, result_class
 
@@ -197,10 +196,9 @@ def waba(x: Any, y: Any, groups: Any, *, nan_policy: str = "omit") -> WABAResult
     if p.n_unlabelled:
         yv = yv[p.groups.finest >= 0]
     if nan_policy == "raise":
-        apply_nan_policy(np.isnan(yv), "raise", name="y", what="WABA")
+        drop_rows(np.isnan(yv), "raise", name="y", what="WABA")
     xv = p.x[:, 0]
-    keep, n_missing = apply_nan_policy(np.isnan(xv) | np.isnan(yv), "omit", name="x/y", what="WABA",
-                                       labels=None if p.index is None else np.asarray(p.index, dtype=object))
+    keep, n_missing = drop_rows(np.isnan(xv) | np.isnan(yv), "omit", name="x/y", what="WABA", index=p.index)
     codes = p.codes
     if keep is not None:
         xv, yv, codes = xv[keep], yv[keep], codes[keep]

@@ -9,8 +9,10 @@ it times:
   whole public call: validation, factorising the team labels, grouped sums,
   labelled DataFrame), ``icc1`` + ``icc2`` of the item mean, and
   ``aggregate`` (all indices, n/mean/sd, flags and ICCs in one call);
-  best of ``--repeat`` runs; ``listwise=True`` so that the numbers are the
-  ones R multilevel 2.7 computes;
+  best of ``--repeat`` runs; ``nan_policy="omit"`` (complete cases, the
+  default) so that the numbers are the ones R multilevel 2.7 computes;
+  ``icc(method="reml")`` (the array route: nested sums and the exact
+  engine) is timed as well;
 * R multilevel (``rwg.j``, ``rwg.j.lindell``, ``awg``, ``ad.m``, ``ICC1`` and
   ``ICC2`` of ``aov``) through ``Rscript`` on the same data written to CSV:
   each call timed inside R with ``system.time`` (CSV reading excluded).
@@ -26,6 +28,7 @@ Run::
 
     python benchmarks/bench_agreement.py             # national (R takes a minute or two)
     python benchmarks/bench_agreement.py --size small
+    python benchmarks/bench_agreement.py --size tiny --repeat 1   # smoke test
 
 Timings depend on the machine and on what else is running; say so when
 quoting them.
@@ -81,7 +84,7 @@ def best(fn, repeat):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="national", choices=["national", "small"])
+    ap.add_argument("--size", default="national", choices=["national", "small", "tiny"])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
@@ -94,15 +97,15 @@ def main() -> None:
 
     score = x.mean(axis=1)
     ours = {}
-    ours["rwg_j"] = best(lambda: tc.rwg_j(x, g, scale_points=5, listwise=True), args.repeat)
-    ours["rwg_j_lindell"] = best(lambda: tc.rwg_j_lindell(x, g, scale_points=5, listwise=True), args.repeat)
-    ours["awg"] = best(lambda: tc.awg(x, g, low=1, high=5, listwise=True), args.repeat)
-    ours["ad"] = best(lambda: tc.ad_index(x, g, listwise=True), args.repeat)
-    ours["icc"] = best(lambda: (tc.icc1(score[score.notna()], g[score.notna()]),
-                                tc.icc2(score[score.notna()], g[score.notna()])), args.repeat)
-    t_agg, _ = best(lambda: tc.aggregate(staff, "team", {"eng": ITEMS}, scale_points=5), args.repeat)
-    t_cat, _ = best(lambda: tc.aggregate(staff.assign(team=g.astype("category")), "team", {"eng": ITEMS},
-                                         scale_points=5), args.repeat)
+    ours["rwg_j"] = best(lambda: tc.rwg_j(x, g, scale=(1, 5), nan_policy="omit"), args.repeat)
+    ours["rwg_j_lindell"] = best(lambda: tc.rwg_j_lindell(x, g, scale=(1, 5), nan_policy="omit"), args.repeat)
+    ours["awg"] = best(lambda: tc.awg(x, g, scale=(1, 5), nan_policy="omit"), args.repeat)
+    ours["ad"] = best(lambda: tc.ad_index(x, g, nan_policy="omit"), args.repeat)
+    ours["icc"] = best(lambda: (tc.icc1(score, g), tc.icc2(score, g)), args.repeat)
+    t_agg, _ = best(lambda: tc.aggregate(staff, {"eng": ITEMS}, by="team", scale=(1, 5)), args.repeat)
+    t_cat, _ = best(lambda: tc.aggregate(staff.assign(team=g.astype("category")), {"eng": ITEMS}, by="team",
+                                         scale=(1, 5)), args.repeat)
+    t_reml, _ = best(lambda: tc.icc(score, staff[["trust", "team"]], method="reml"), args.repeat)
     total = sum(t for t, _ in ours.values())
     print("\nteamculture (best of %d, seconds)" % args.repeat)
     for k, (t, _) in ours.items():
@@ -110,6 +113,7 @@ def main() -> None:
     print(f"  {'sum of the five':<15} {total:8.3f}")
     print(f"  {'aggregate()':<15} {t_agg:8.3f}   (all indices + n/mean/sd + flags + ICCs, string labels)")
     print(f"  {'aggregate()':<15} {t_cat:8.3f}   (same, team labels as a categorical)")
+    print(f"  {'icc(reml)':<15} {t_reml:8.3f}   (trust > team, item mean; array route)")
 
     if shutil.which("Rscript") is None:
         print("\nR not available: no R multilevel timings.")

@@ -1,4 +1,4 @@
-"""Tests for teamculture.agreement: oracles (R multilevel), closed forms, properties."""
+"""Tests of the agreement indices (teamculture.aggregation): oracles (R multilevel), closed forms, properties."""
 
 from __future__ import annotations
 
@@ -38,39 +38,52 @@ def quiet(fn, *args, **kwargs):
 def test_hand_checked_example():
     x = [4, 4, 5, 3, 4]
     g = ["a"] * 5
-    out = tc.rwg(x, g, scale_points=5)
+    out = tc.rwg(x, g, scale=(1, 5))
     assert_allclose(out.loc["a", "variance"], 0.5, rtol=1e-12)
     assert_allclose(out.loc["a", "rwg"], 0.75, rtol=1e-12)
-    assert_allclose(tc.rwg(x, g, scale_points=5, null="slight_skew").loc["a", "rwg"], 1 - 0.5 / 1.34, rtol=1e-12)
-    assert round(tc.rwg(x, g, scale_points=5, null="slight_skew").loc["a", "rwg"], 3) == 0.627
+    assert_allclose(tc.rwg(x, g, scale=(1, 5), null="slight_skew").loc["a", "rwg"], 1 - 0.5 / 1.34, rtol=1e-12)
+    assert round(tc.rwg(x, g, scale=(1, 5), null="slight_skew").loc["a", "rwg"], 3) == 0.627
     assert_allclose(tc.ad_index(x, g).loc["a", "ad"], 0.4, rtol=1e-12)
-    assert_allclose(tc.awg(x, g, low=1, high=5).loc["a", "awg"], 1 - 1 / 3.75, rtol=1e-12)
+    assert_allclose(tc.awg(x, g, scale=(1, 5)).loc["a", "awg"], 1 - 1 / 3.75, rtol=1e-12)
     three = np.column_stack([x, [3, 3, 4, 2, 3], [2, 3, 2, 2, 1]])
-    out = tc.rwg_j(three, g, scale_points=5)
+    out = tc.rwg_j(three, g, scale=(1, 5))
     assert_allclose(out.loc["a", "mean_variance"], 0.5, rtol=1e-12)
     assert_allclose(out.loc["a", "rwg_j"], 2.25 / 2.50, rtol=1e-12)
     assert out.loc["a", "n_items"] == 3
 
 
 def test_null_variance_table():
-    assert tc.null_variance(5) == 2.0
-    assert_allclose(tc.null_variance(6), 35 / 12, rtol=1e-15)
-    assert tc.null_variance(7, "heavy_skew") == 1.39
-    assert tc.null_variance(11, "normal") == 1.40
+    assert tc.null_variance((1, 5)) == 2.0
+    assert_allclose(tc.null_variance((1, 6)), 35 / 12, rtol=1e-15)
+    assert tc.null_variance((1, 7), null="heavy_skew") == 1.39
+    assert tc.null_variance((1, 11), null="normal") == 1.40
     # printed uniform column of LeBreton & Senter agrees with (A^2 - 1)/12 to two decimals
     for a, printed in {5: 2.00, 6: 2.92, 7: 4.00, 8: 5.25, 9: 6.67, 10: 8.25, 11: 10.00}.items():
-        assert round(tc.null_variance(a), 2) == printed
+        assert round(tc.null_variance((1, a)), 2) == printed
+
+
+def test_null_variance_derives_from_the_codes():
+    # the null variance is a property of the codes: a shifted scale gives the same value, a step s
+    # multiplies it by s^2, and the uniform null is the variance of the discrete uniform on the codes
+    assert tc.null_variance((0, 4)) == tc.null_variance((1, 5)) == tc.null_variance([1, 2, 3, 4, 5])
+    assert_allclose(tc.null_variance([0, 2, 4, 6, 8]), 4 * 2.0, rtol=1e-15)
+    assert_allclose(tc.null_variance([0, 2, 4, 6, 8], null="slight_skew"), 4 * 1.34, rtol=1e-15)
+    uneven = [1, 2, 4, 8]
+    assert_allclose(tc.null_variance(uneven), np.var(uneven), rtol=1e-15)
+    with pytest.raises(ValueError, match="unequally spaced"):
+        tc.null_variance(uneven, null="slight_skew")
 
 
 # ---------------------------------------------------------------------------
-# R multilevel 2.7 (listwise) oracles
+# R multilevel 2.7 (complete cases: nan_policy="omit", the default) oracles
 # ---------------------------------------------------------------------------
 def _aligned(ours, r):
     return ours.loc[r.index]
 
 
 def test_rwg_matches_r(agreement_ref, agreement_items):
-    for name, kw in [("rwg_i1", {"scale_points": 5}), ("rwg_i1_slight", {"null_variance": 1.34})]:
+    for name, kw in [("rwg_i1", {"scale": (1, 5)}), ("rwg_i1_slight", {"null_variance": 1.34}),
+                     ("rwg_i1_slight", {"scale": (1, 5), "null": "slight_skew"})]:
         r = table(agreement_ref, name)
         with pytest.warns(DroppedDataWarning, match="missing"), pytest.warns(SmallGroupWarning, match="solo"):
             ours = _aligned(tc.rwg(agreement_items["i1"], agreement_items["grp"], **kw), r)
@@ -78,30 +91,31 @@ def test_rwg_matches_r(agreement_ref, agreement_items):
         assert_allclose(ours["n"], r["gsize"], rtol=0)
 
 
-def test_rwg_j_listwise_matches_r(agreement_ref, agreement_items):
+def test_rwg_j_complete_cases_matches_r(agreement_ref, agreement_items):
     r = table(agreement_ref, "rwg_j")
-    with pytest.warns(DroppedDataWarning, match="listwise"), pytest.warns(SmallGroupWarning, match="solo"):
-        ours = _aligned(tc.rwg_j(agreement_items[["i1", "i2", "i3"]], agreement_items["grp"],
-                                 scale_points=5, listwise=True), r)
+    n_incomplete = int(agreement_items[["i1", "i2", "i3"]].isna().any(axis=1).sum())
+    with pytest.warns(DroppedDataWarning, match=f"^{n_incomplete} of .*nan_policy='omit'"), \
+            pytest.warns(SmallGroupWarning, match="solo"):
+        ours = _aligned(tc.rwg_j(agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale=(1, 5)), r)
     assert_allclose(ours["rwg_j"], r["rwg.j"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours["n"], r["gsize"], rtol=0)
 
 
-def _rwg_j_listwise(items):
-    return quiet(tc.rwg_j, items[["i1", "i2", "i3"]], items["grp"], scale_points=5, listwise=True)
+def _rwg_j_complete_cases(items):
+    return quiet(tc.rwg_j, items[["i1", "i2", "i3"]], items["grp"], scale=(1, 5), nan_policy="omit")
 
 
 def test_rwg_j_seven_points_matches_r(agreement_ref, agreement_items):
     r = table(agreement_ref, "rwg_j_p7")
     with pytest.warns(SmallGroupWarning, match="solo"):
-        ours = _aligned(tc.rwg_j(agreement_items[["p1", "p2"]], agreement_items["grp"], scale_points=7), r)
+        ours = _aligned(tc.rwg_j(agreement_items[["p1", "p2"]], agreement_items["grp"], scale=(1, 7)), r)
     assert_allclose(ours["rwg_j"], r["rwg.j"], rtol=1e-8, atol=1e-14)
 
 
 def test_rwg_j_lindell_matches_r(agreement_ref, agreement_items):
     r = table(agreement_ref, "rwg_j_lindell")
-    ours = _aligned(quiet(tc.rwg_j_lindell, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale_points=5,
-                          listwise=True), r)
+    ours = _aligned(quiet(tc.rwg_j_lindell, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale=(1, 5),
+                          nan_policy="omit"), r)
     assert_allclose(ours["rwg_j_lindell"], r["rwg.lindell"], rtol=1e-8, atol=1e-14)
     assert (r["rwg.lindell"] < 0).any()  # the fixture exercises the untruncated branch
 
@@ -109,11 +123,11 @@ def test_rwg_j_lindell_matches_r(agreement_ref, agreement_items):
 def test_awg_matches_r(agreement_ref, agreement_items):
     r = table(agreement_ref, "awg_items")
     ours = _aligned(quiet(tc.awg, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"],
-                          low=1, high=5, listwise=True), r)
+                          scale=(1, 5), nan_policy="omit"), r)
     assert_allclose(ours["awg"], r["a.wg"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours["n"], r["nraters"], rtol=0)
     r1 = table(agreement_ref, "awg_i1")
-    ours1 = _aligned(quiet(tc.awg, agreement_items["i1"], agreement_items["grp"], low=1, high=5), r1)
+    ours1 = _aligned(quiet(tc.awg, agreement_items["i1"], agreement_items["grp"], scale=(1, 5)), r1)
     assert_allclose(ours1["awg"], r1["a.wg"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours1["mean_variance"], r1["grp.var"], rtol=1e-8, atol=1e-14)
     # the hand-made groups hit both special rules
@@ -124,8 +138,8 @@ def test_awg_matches_r(agreement_ref, agreement_items):
 def test_ad_matches_r(agreement_ref, agreement_items):
     for name, center in [("ad_items_mean", "mean"), ("ad_items_median", "median")]:
         r = table(agreement_ref, name)
-        ours = _aligned(quiet(tc.ad_index, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], center=center,
-                              listwise=True), r)
+        ours = _aligned(quiet(tc.ad_index, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], location=center,
+                              nan_policy="omit"), r)
         assert_allclose(ours["ad"], r["AD.M"], rtol=1e-8, atol=1e-14)
         assert_allclose(ours["n"], r["gsize"], rtol=0)
     r = table(agreement_ref, "ad_i1_mean")
@@ -133,18 +147,19 @@ def test_ad_matches_r(agreement_ref, agreement_items):
     assert_allclose(ours["ad"], r["AD.M"], rtol=1e-8, atol=1e-14)
 
 
-def test_pairwise_default_matches_r_per_item_variances(agreement_ref, agreement_items):
+def test_pairwise_matches_r_per_item_variances(agreement_ref, agreement_items):
     r = table(agreement_ref, "pairwise")
-    with pytest.warns(SmallGroupWarning, match="solo"):
-        ours = _aligned(tc.rwg_j(agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale_points=5), r)
+    with pytest.warns(SmallGroupWarning, match="solo"), pytest.warns(DroppedDataWarning, match="pairwise"):
+        ours = _aligned(tc.rwg_j(agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale=(1, 5),
+                                 nan_policy="pairwise"), r)
     lind = _aligned(quiet(tc.rwg_j_lindell, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"],
-                          scale_points=5), r)
+                          scale=(1, 5), nan_policy="pairwise"), r)
     assert_allclose(ours["n_items"], r["J"], rtol=0)
     assert_allclose(ours["mean_variance"], r["S"], rtol=1e-8, atol=1e-14)
     assert_allclose(ours["rwg_j"], r["rwg.j"], rtol=1e-8, atol=1e-14)
     assert_allclose(lind["rwg_j_lindell"], r["lindell"], rtol=1e-8, atol=1e-14)
-    # pairwise and listwise really differ on this fixture
-    lw = _rwg_j_listwise(agreement_items).loc[r.index]
+    # pairwise and complete cases really differ on this fixture
+    lw = _rwg_j_complete_cases(agreement_items).loc[r.index]
     assert not np.allclose(lw["rwg_j"].fillna(-9), ours["rwg_j"].fillna(-9))
 
 
@@ -152,24 +167,24 @@ def test_pairwise_default_matches_r_per_item_variances(agreement_ref, agreement_
 # behaviour
 # ---------------------------------------------------------------------------
 def test_groups_of_one_are_nan_and_counted():
-    with pytest.warns(SmallGroupWarning, match=r"1 group\(s\).*'b'"):
-        out = tc.rwg([1, 2, 3], ["a", "a", "b"], scale_points=5)
+    with pytest.warns(SmallGroupWarning, match=r"^1 of 2 group\(s\).*'b'"):
+        out = tc.rwg([1, 2, 3], ["a", "a", "b"], scale=(1, 5))
     assert np.isnan(out.loc["b", "rwg"]) and out.loc["b", "n"] == 1
     assert out.loc["a", "rwg"] == pytest.approx(1 - 0.5 / 2)
 
 
 def test_truncation_and_columns():
-    out = tc.rwg_j([[1, 5], [5, 1], [1, 5], [5, 1]], ["g"] * 4, scale_points=5)
-    assert list(out.columns) == ["rwg_j", "n", "n_items", "mean_variance"]
+    out = tc.rwg_j([[1, 5], [5, 1], [1, 5], [5, 1]], ["g"] * 4, scale=(1, 5))
+    assert list(out.columns) == ["rwg_j", "n", "n_missing", "n_items", "mean_variance"]
     assert out.loc["g", "rwg_j"] == 0.0
     assert out.loc["g", "mean_variance"] > 2.0  # reported before truncation
-    lind = tc.rwg_j_lindell([[1, 5], [5, 1], [1, 5], [5, 1]], ["g"] * 4, scale_points=5)
+    lind = tc.rwg_j_lindell([[1, 5], [5, 1], [1, 5], [5, 1]], ["g"] * 4, scale=(1, 5))
     assert lind.loc["g", "rwg_j_lindell"] < 0
 
 
 def test_ad_cutoff_column():
-    out = tc.ad_index([1, 5, 3, 3, 3, 3], list("aabbbb"), scale_points=5)
-    assert list(out.columns) == ["ad", "n", "n_items", "cutoff", "agree"]
+    out = tc.ad_index([1, 5, 3, 3, 3, 3], list("aabbbb"), scale=(1, 5))
+    assert list(out.columns) == ["ad", "n", "n_missing", "n_items", "cutoff", "agree"]
     assert_allclose(out["cutoff"], 5 / 6, rtol=1e-15)
     assert out["agree"].tolist() == [False, True]
     no_cut = tc.ad_index([1, 5, 3, 3], list("aabb"))
@@ -178,7 +193,7 @@ def test_ad_cutoff_column():
 
 def test_index_uses_user_labels_and_name():
     g = pd.Series(["t2", "t1", "t2", "t1"], name="team")
-    out = tc.rwg([1, 2, 2, 2], g, scale_points=5)
+    out = tc.rwg([1, 2, 2, 2], g, scale=(1, 5))
     assert list(out.index) == ["t1", "t2"] and out.index.name == "team"
 
 
@@ -186,20 +201,22 @@ def test_categorical_labels_same_as_strings():
     rng = np.random.default_rng(0)
     g = rng.choice(["z", "a", "m"], 60)
     x = rng.integers(1, 6, (60, 3)).astype(float)
-    a = tc.rwg_j(x, g, scale_points=5)
-    b = tc.rwg_j(x, pd.Series(g).astype(pd.CategoricalDtype(["z", "m", "a", "q"])), scale_points=5)
+    a = tc.rwg_j(x, g, scale=(1, 5))
+    # the unused category "q" is reported (no group without members is dropped silently)
+    with pytest.warns(SmallGroupWarning, match=r"categories that no row uses \(1 in .*\['q'\]\)"):
+        b = tc.rwg_j(x, pd.Series(g).astype(pd.CategoricalDtype(["z", "m", "a", "q"])), scale=(1, 5))
     pd.testing.assert_frame_equal(a, b, check_index_type=False, check_names=False)
 
 
 def test_does_not_mutate_inputs(agreement_items):
     before = agreement_items.copy(deep=True)
     g = agreement_items["grp"].copy()
-    quiet(tc.rwg_j, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale_points=5, listwise=True)
-    quiet(tc.ad_index, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], center="median")
-    quiet(tc.awg, agreement_items[["i1", "i2"]], agreement_items["grp"], low=1, high=5)
+    quiet(tc.rwg_j, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], scale=(1, 5), nan_policy="omit")
+    quiet(tc.ad_index, agreement_items[["i1", "i2", "i3"]], agreement_items["grp"], location="median")
+    quiet(tc.awg, agreement_items[["i1", "i2"]], agreement_items["grp"], scale=(1, 5))
     arr = agreement_items[["p1", "p2"]].to_numpy()
     arr_before = arr.copy()
-    quiet(tc.rwg_j_lindell, arr, agreement_items["grp"].to_numpy(), scale_points=7)
+    quiet(tc.rwg_j_lindell, arr, agreement_items["grp"].to_numpy(), scale=(1, 7))
     pd.testing.assert_frame_equal(agreement_items, before)
     pd.testing.assert_series_equal(agreement_items["grp"], g)
     np.testing.assert_array_equal(arr, arr_before)
@@ -208,22 +225,22 @@ def test_does_not_mutate_inputs(agreement_items):
 @pytest.mark.parametrize(
     "call, exc, match",
     [
-        (lambda: tc.rwg([1, 2], ["a", "a"]), ValueError, "scale_points"),
-        (lambda: tc.rwg([1, 2], ["a", "a"], scale_points=5, null="skewed"), ValueError, "`null`"),
-        (lambda: tc.rwg([1, 2], ["a", "a"], scale_points=4, null="normal"), ValueError, "5, 6, 7"),
-        (lambda: tc.rwg([1, 2], ["a", "a"], scale_points=5, null_variance=2), ValueError, "not both"),
+        (lambda: tc.rwg([1, 2], ["a", "a"]), ValueError, "`scale` is required"),
+        (lambda: tc.rwg([1, 2], ["a", "a"], scale=(1, 5), null="skewed"), ValueError, "`null`"),
+        (lambda: tc.rwg([1, 2], ["a", "a"], scale=(1, 4), null="normal"), ValueError, "5, 6, 7"),
+        (lambda: tc.rwg([1, 2], ["a", "a"], scale=(1, 5), null="normal", null_variance=2), ValueError, "not both"),
         (lambda: tc.rwg([1, 2], ["a", "a"], null_variance=-1), ValueError, "null_variance"),
-        (lambda: tc.rwg([1, 2], ["a"], scale_points=5), ValueError, "has 1 labels but the data have 2 rows"),
-        (lambda: tc.rwg([1, 2], ["a", None], scale_points=5), ValueError, "missing label"),
-        (lambda: tc.rwg([[1, 2], [2, 3]], ["a", "a"], scale_points=5), ValueError, "rwg_j"),
-        (lambda: tc.rwg_j(pd.DataFrame({"q": ["x", "y"]}), ["a", "a"], scale_points=5), TypeError, "'q'"),
-        (lambda: tc.rwg_j([[1.0], [np.inf]], ["a", "a"], scale_points=5), ValueError, "infinite"),
-        (lambda: tc.rwg_j([[1], [2]], ["a", "a"], scale_points=5, listwise="yes"), TypeError, "listwise"),
-        (lambda: tc.awg([1, 2], ["a", "a"], low=5, high=1), ValueError, "low"),
-        (lambda: tc.ad_index([1, 2], ["a", "a"], center="mode"), ValueError, "center"),
-        (lambda: tc.rwg_sim(1, 5), ValueError, "group_size"),
-        (lambda: tc.rwg_j_sim(5, 2, 5, item_corr=[[1, 2], [2, 1]]), ValueError, "item_corr"),
-        (lambda: tc.rgr_agree([1, 2, 3, 4], ["a", "a", "b", "b"], n_rep=1), ValueError, "n_rep"),
+        (lambda: tc.rwg([1, 2], ["a"], scale=(1, 5)), ValueError, "has 1 labels but the data have 2 rows"),
+        (lambda: tc.rwg([1, 2], ["a", None], scale=(1, 5), nan_policy="raise"), ValueError, "`groups` has 1 row"),
+        (lambda: tc.rwg([[1, 2], [2, 3]], ["a", "a"], scale=(1, 5)), ValueError, "rwg_j"),
+        (lambda: tc.rwg_j(pd.DataFrame({"q": ["x", "y"]}), ["a", "a"], scale=(1, 5)), TypeError, "'q'"),
+        (lambda: tc.rwg_j([[1.0], [np.inf]], ["a", "a"], scale=(1, 5)), ValueError, "infinite"),
+        (lambda: tc.rwg_j([[1], [2]], ["a", "a"], scale=(1, 5), nan_policy="listwise"), ValueError, "nan_policy"),
+        (lambda: tc.awg([1, 2], ["a", "a"], scale=(5, 1)), ValueError, "low < high"),
+        (lambda: tc.ad_index([1, 2], ["a", "a"], location="mode"), ValueError, "location"),
+        (lambda: tc.rwg_sim(1, (1, 5)), ValueError, "group_size"),
+        (lambda: tc.rwg_j_sim(5, 2, (1, 5), item_corr=[[1, 2], [2, 1]]), ValueError, "item_corr"),
+        (lambda: tc.rgr_agree([1, 2, 3, 4], ["a", "a", "b", "b"], n_resamples=1), ValueError, "n_resamples"),
     ],
 )
 def test_validation(call, exc, match):
@@ -231,66 +248,69 @@ def test_validation(call, exc, match):
         call()
 
 
-def test_listwise_drop_is_counted():
+def test_complete_case_drop_is_counted():
     x = np.array([[1, 2], [np.nan, 3], [2, 2], [3, 3]])
-    with pytest.warns(DroppedDataWarning, match="^1 respondent"):
-        out = tc.rwg_j(x, ["a"] * 4, scale_points=5, listwise=True)
-    assert out.loc["a", "n"] == 3
+    with pytest.warns(DroppedDataWarning, match="^1 of 4 row"):
+        out = tc.rwg_j(x, ["a"] * 4, scale=(1, 5))
+    assert out.loc["a", "n"] == 3 and out.loc["a", "n_missing"] == 1
+    with pytest.warns(DroppedDataWarning, match="^1 missing value"):
+        pw = tc.rwg_j(x, ["a"] * 4, scale=(1, 5), nan_policy="pairwise")
+    assert pw.loc["a", "n"] == 4 and pw.loc["a", "n_missing"] == 0
 
 
 # ---------------------------------------------------------------------------
 # simulated null distributions, resampling
 # ---------------------------------------------------------------------------
 def test_rwg_sim_is_seeded_and_in_range():
-    a = tc.rwg_sim(10, 5, n_rep=2000, seed=4)
-    b = tc.rwg_sim(10, 5, n_rep=2000, seed=4)
+    a = tc.rwg_sim(10, (1, 5), n_resamples=2000, rng=4)
+    b = tc.rwg_sim(10, (1, 5), n_resamples=2000, rng=4)
     np.testing.assert_array_equal(a.values, b.values)
     assert a.values.min() >= 0 and a.values.max() <= 1
     assert a.critical_value == np.quantile(a.values, 0.95)
-    assert "95th percentile" in str(a)
+    assert "95th percentile" in str(a) and a == b
 
 
 def test_rwg_sim_matches_exact_null_quantile():
     # exact null distribution of s^2 for n = 3 on a 3-point uniform scale by enumeration
     grid = np.array(np.meshgrid(*[np.arange(1, 4)] * 3)).reshape(3, -1).T
     exact = 1 - np.minimum(grid.var(axis=1, ddof=1), 2 / 3) / (2 / 3)
-    sim = tc.rwg_sim(3, 3, n_rep=200_000, seed=1)
+    sim = tc.rwg_sim(3, (1, 3), n_resamples=200_000, rng=1)
     # P(rwg = value) for every support point, 200k draws: sd of a proportion < 0.0012
     for v in np.unique(exact):
         assert abs(np.mean(sim.values == v) - np.mean(exact == v)) < 0.006
 
 
 def test_correlated_null_keeps_uniform_margins():
-    from teamculture.aggregation._agreement import _draw_null
+    from teamculture.aggregation._nulls import _draw_null
 
-    x = _draw_null(np.random.default_rng(2), 20000, 2, 3, 5, np.full((3, 3), 0.5) + 0.5 * np.eye(3))
+    x = _draw_null(np.random.default_rng(2), 20000, 2, 3, np.arange(1.0, 6.0), np.full((3, 3), 0.5) + 0.5 * np.eye(3))
     freq = np.array([(x[..., 0] == k).mean() for k in range(1, 6)])
     assert_allclose(freq, 0.2, atol=0.01)
     assert np.corrcoef(x[:, 0, 0], x[:, 0, 1])[0, 1] > 0.3
 
 
 def test_ad_sim_critical_is_lower_tail():
-    sim = tc.ad_sim(10, 5, n_items=3, item_corr=0.3, n_rep=3000, seed=5)
+    sim = tc.ad_sim(10, 3, (1, 5), item_corr=0.3, n_resamples=3000, rng=5)
     assert sim.critical_value == np.quantile(sim.values, 0.05)
     assert sim.practical_cutoff == pytest.approx(5 / 6)
-    med = tc.ad_sim(10, 5, center="median", n_rep=3000, seed=5)
-    assert med.statistic == "ad" and med.values.min() >= 0
+    med = tc.ad_sim(10, 1, (1, 5), location="median", n_resamples=3000, rng=5)
+    assert med.index == "ad" and med.location == "median" and med.values.min() >= 0
 
 
 def test_rgr_agree_detects_groups_and_null():
     rng = np.random.default_rng(3)
     g = np.repeat(np.arange(40), 8)
     x = rng.normal(0, 1, 40)[g] * 1.5 + rng.normal(0, 1, g.size)
-    res = tc.rgr_agree(x, g, n_rep=50, seed=1)
+    res = tc.rgr_agree(x, g, n_resamples=50, rng=1)
     assert res.n_random_groups == 50 * 40 and res.n_groups == 40
     assert res.statistic < -3 and res.pvalue < 0.01
     z = (res.actual_mean_var - res.random_mean_var) / (res.random_sd_var / np.sqrt(40))
     assert_allclose(res.statistic, z, rtol=1e-12)
     # real variances equal the per-group variances
     assert_allclose(res.actual_mean_var, pd.Series(x).groupby(g).var().mean(), rtol=1e-12)
-    null = tc.rgr_agree(rng.normal(size=g.size), g, n_rep=50, seed=1)
+    null = tc.rgr_agree(rng.normal(size=g.size), g, n_resamples=50, rng=1)
     assert abs(null.statistic) < 4
-    assert "z =" in res.summary()
+    assert "z " in str(res.summary()) and res.n_obs == g.size and res.n_dropped == 0
 
 
 def test_pseudo_group_means_and_plot():
@@ -304,7 +324,7 @@ def test_pseudo_group_means_and_plot():
     rng = np.random.default_rng(3)
     g = np.repeat([f"g{i}" for i in range(30)], 6)
     x = rng.normal(0, 1, 30).repeat(6) + rng.normal(0, 1, g.size)
-    pg = tc.pseudo_group_means(x, g, n_rep=40, seed=2)
+    pg = tc.pseudo_group_means(x, g, n_resamples=40, rng=2)
     assert pg["group_mean"].is_monotonic_increasing and pg["pseudo_mean"].is_monotonic_increasing
     assert (pg["ci_low"] <= pg["pseudo_mean"]).all() and (pg["pseudo_mean"] <= pg["ci_high"]).all()
     assert_allclose(pg["group_mean"].to_numpy(), pd.Series(x).groupby(g).mean().sort_values().to_numpy(),
@@ -334,12 +354,12 @@ def grouped_items(draw, max_items=4, with_nan=True):
     return x, g
 
 
-def _slow(x, g, listwise):
+def _slow(x, g, complete_cases):
     """Obvious per-group loop: rwg_j, lindell, awg, AD mean/median."""
     rows = {}
     for lab in sorted(set(g)):
         q = x[g == lab]
-        if listwise:
+        if complete_cases:
             q = q[~np.isnan(q).any(axis=1)]
         v, a, adm, admd = [], [], [], []
         for col in q.T:
@@ -369,19 +389,19 @@ def _slow(x, g, listwise):
     return pd.DataFrame(rows).T
 
 
-@given(grouped_items(), st.booleans())
-def test_property_equals_slow_loop(data, listwise):
+@given(grouped_items(), st.sampled_from(["omit", "pairwise"]))
+def test_property_equals_slow_loop(data, nan_policy):
     x, g = data
-    slow = _slow(x, g, listwise)
-    kw = {"listwise": listwise}
-    assert_allclose(quiet(tc.rwg_j, x, g, scale_points=5, **kw)["rwg_j"], slow["rwg_j"].astype(float),
+    slow = _slow(x, g, nan_policy == "omit")
+    kw = {"nan_policy": nan_policy}
+    assert_allclose(quiet(tc.rwg_j, x, g, scale=(1, 5), **kw)["rwg_j"], slow["rwg_j"].astype(float),
                     rtol=1e-10, atol=1e-12)
-    assert_allclose(quiet(tc.rwg_j_lindell, x, g, scale_points=5, **kw)["rwg_j_lindell"],
+    assert_allclose(quiet(tc.rwg_j_lindell, x, g, scale=(1, 5), **kw)["rwg_j_lindell"],
                     slow["lindell"].astype(float), rtol=1e-10, atol=1e-12)
-    assert_allclose(quiet(tc.awg, x, g, low=1, high=5, **kw)["awg"], slow["awg"].astype(float),
+    assert_allclose(quiet(tc.awg, x, g, scale=(1, 5), **kw)["awg"], slow["awg"].astype(float),
                     rtol=1e-10, atol=1e-12)
     assert_allclose(quiet(tc.ad_index, x, g, **kw)["ad"], slow["ad"].astype(float), rtol=1e-10, atol=1e-12)
-    assert_allclose(quiet(tc.ad_index, x, g, center="median", **kw)["ad"], slow["admd"].astype(float),
+    assert_allclose(quiet(tc.ad_index, x, g, location="median", **kw)["ad"], slow["admd"].astype(float),
                     rtol=1e-10, atol=1e-12)
 
 
@@ -392,7 +412,7 @@ def test_property_invariant_to_row_order_and_relabelling(data, rnd):
     rnd.shuffle(perm)
     relabel = {lab: f"new_{i}" for i, lab in enumerate(sorted(set(g), reverse=True))}
     g2 = np.array([relabel[v] for v in g[perm]])
-    for fn, kw in [(tc.rwg_j, {"scale_points": 5}), (tc.awg, {"low": 1, "high": 5}), (tc.ad_index, {})]:
+    for fn, kw in [(tc.rwg_j, {"scale": (1, 5)}), (tc.awg, {"scale": (1, 5)}), (tc.ad_index, {})]:
         a = quiet(fn, x, g, **kw)
         b = quiet(fn, x[perm], g2, **kw)
         b.index = [next(k for k, v in relabel.items() if v == lab) for lab in b.index]
@@ -402,9 +422,9 @@ def test_property_invariant_to_row_order_and_relabelling(data, rnd):
 @given(st.integers(1, 5), st.integers(2, 9), st.integers(1, 3))
 def test_property_unanimous_groups_have_rwg_one(value, size, J):
     x = np.full((size, J), float(value))
-    assert tc.rwg_j(x, ["g"] * size, scale_points=5).loc["g", "rwg_j"] == 1.0
-    assert tc.rwg(x[:, 0], ["g"] * size, scale_points=5).loc["g", "rwg"] == 1.0
-    a = quiet(tc.awg, x, ["g"] * size, low=1, high=5).loc["g", "awg"]
+    assert tc.rwg_j(x, ["g"] * size, scale=(1, 5)).loc["g", "rwg_j"] == 1.0
+    assert tc.rwg(x[:, 0], ["g"] * size, scale=(1, 5)).loc["g", "rwg"] == 1.0
+    a = quiet(tc.awg, x, ["g"] * size, scale=(1, 5)).loc["g", "awg"]
     # awg is 1 at the scale ends; elsewhere it is 1 where defined (a mean near an end
     # with few members makes it undefined, Brown & Hauenstein 2005)
     assert a == 1.0 if value in (1, 5) else (np.isnan(a) or a == 1.0)
@@ -414,13 +434,13 @@ def test_property_unanimous_groups_have_rwg_one(value, size, J):
 @given(grouped_items(with_nan=False))
 def test_property_awg_in_range(data):
     x, g = data
-    a = quiet(tc.awg, x, g, low=1, high=5)["awg"].dropna()
+    a = quiet(tc.awg, x, g, scale=(1, 5))["awg"].dropna()
     assert ((a >= -1 - 1e-12) & (a <= 1 + 1e-12)).all()
 
 
 @given(st.floats(0.01, 1.99), st.integers(1, 20))
 def test_property_rwg_j_rises_with_items(s2, J):
-    from teamculture.aggregation._agreement import _rwg_j_core
+    from teamculture.aggregation._agreement import rwg_j_core as _rwg_j_core
 
     lo = _rwg_j_core(np.array([s2]), np.array([float(J)]), 2.0)[0]
     hi = _rwg_j_core(np.array([s2]), np.array([float(J + 1)]), 2.0)[0]
@@ -429,18 +449,18 @@ def test_property_rwg_j_rises_with_items(s2, J):
 
 def test_rwg_j_rises_when_an_item_is_repeated():
     x = np.array([[2.0], [3.0], [4.0]])
-    one = tc.rwg_j(x, ["g"] * 3, scale_points=5).loc["g", "rwg_j"]
-    two = tc.rwg_j(np.hstack([x, x]), ["g"] * 3, scale_points=5).loc["g", "rwg_j"]
+    one = tc.rwg_j(x, ["g"] * 3, scale=(1, 5)).loc["g", "rwg_j"]
+    two = tc.rwg_j(np.hstack([x, x]), ["g"] * 3, scale=(1, 5)).loc["g", "rwg_j"]
     assert two > one
 
 
 def test_array_and_pandas_routes_agree(agreement_items):
     cols = ["i1", "i2", "i3"]
-    a = quiet(tc.rwg_j, agreement_items[cols], agreement_items["grp"], scale_points=5)
-    b = quiet(tc.rwg_j, agreement_items[cols].to_numpy(), agreement_items["grp"].tolist(), scale_points=5)
+    a = quiet(tc.rwg_j, agreement_items[cols], agreement_items["grp"], scale=(1, 5))
+    b = quiet(tc.rwg_j, agreement_items[cols].to_numpy(), agreement_items["grp"].tolist(), scale=(1, 5))
     pd.testing.assert_frame_equal(a, b, check_names=False)
-    c = quiet(tc.ad_index, agreement_items[cols], agreement_items["grp"], center="median")
-    d = quiet(tc.ad_index, agreement_items[cols].to_numpy(), agreement_items["grp"].to_numpy(), center="median")
+    c = quiet(tc.ad_index, agreement_items[cols], agreement_items["grp"], location="median")
+    d = quiet(tc.ad_index, agreement_items[cols].to_numpy(), agreement_items["grp"].to_numpy(), location="median")
     pd.testing.assert_frame_equal(c, d, check_names=False)
 
 
@@ -456,8 +476,8 @@ def test_rwg_j_sim_and_ad_sim_match_exact_null_distributions():
     for resp in itertools.product(range(1, 4), repeat=3):
         x = np.array(resp, dtype=float)
         vals_ad.append(np.mean(np.abs(x - x.mean())))
-    sim_j = tc.rwg_j_sim(2, 2, 3, n_rep=100_000, seed=2)
-    sim_ad = tc.ad_sim(3, 3, n_rep=100_000, seed=2)
+    sim_j = tc.rwg_j_sim(2, 2, (1, 3), n_resamples=100_000, rng=2)
+    sim_ad = tc.ad_sim(3, 1, (1, 3), n_resamples=100_000, rng=2)
     for exact, sim in [(np.array(vals_j), sim_j.values), (np.array(vals_ad), sim_ad.values)]:
         for v in np.unique(np.round(exact, 12)):
             p_exact = np.mean(np.isclose(exact, v))
@@ -478,11 +498,11 @@ def test_null_simulations_agree_with_r_multilevel_in_distribution(reference_dir)
         r = ref[key]
         gs, A, J, rho = r["group_size"], r["scale_points"], r["n_items"], r["item_corr"]
         if key == "rwg":
-            sim = tc.rwg_sim(gs, A, n_rep=n_ours, seed=7)
+            sim = tc.rwg_sim(gs, (1, A), n_resamples=n_ours, rng=7)
         elif key == "ad":
-            sim = tc.ad_sim(gs, A, n_items=J, n_rep=n_ours, seed=7)
+            sim = tc.ad_sim(gs, J, (1, A), n_resamples=n_ours, rng=7)
         else:
-            sim = tc.rwg_j_sim(gs, J, A, item_corr=rho or None, n_rep=n_ours, seed=7)
+            sim = tc.rwg_j_sim(gs, J, (1, A), item_corr=rho or None, n_resamples=n_ours, rng=7)
         at = np.array(r["cdf_at"], dtype=float)
         p_r = np.array(r["cdf"], dtype=float)
         p_ours = (sim.values[:, None] <= at + 1e-9).mean(axis=0)
@@ -497,7 +517,7 @@ def test_null_simulations_agree_with_r_multilevel_in_distribution(reference_dir)
 def test_correlated_null_is_distinguishable_from_independent(reference_dir):
     # the comparison above has power: the independent null fails against R's correlated one
     r = json.loads((reference_dir / "agreement_sim.json").read_text())["results"]["rwg_j_corr"]
-    sim = tc.rwg_j_sim(10, 5, 5, n_rep=100_000, seed=7)
+    sim = tc.rwg_j_sim(10, 5, (1, 5), n_resamples=100_000, rng=7)
     at = np.array(r["cdf_at"], dtype=float)
     p_r = np.array(r["cdf"], dtype=float)
     p_ours = (sim.values[:, None] <= at + 1e-9).mean(axis=0)

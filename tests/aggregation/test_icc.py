@@ -1,6 +1,8 @@
-"""Tests for teamculture.nesting: ICC(1)/ICC(2), three-level VPCs, WABA, design effect."""
+"""Tests of the non-independence statistics: ICC(1)/ICC(2), three-level VPCs, WABA, design effect."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import teamculture as tc
-from teamculture.errors import DroppedDataWarning
+from teamculture.errors import BoundaryWarning, DroppedDataWarning
 
 
 def _f(s):
@@ -30,7 +32,7 @@ def test_icc1_icc2_match_r(agreement_ref, agreement_items):
     assert_allclose(tc.icc1(agreement_items["y"], agreement_items["grp"]), _f(r["icc1_y"]), rtol=1e-8)
     assert_allclose(tc.icc2(agreement_items["y"], agreement_items["grp"]), _f(r["icc2_y"]), rtol=1e-8)
     n_na = int(agreement_items["i1"].isna().sum())
-    with pytest.warns(DroppedDataWarning, match=f"^{n_na} row"):
+    with pytest.warns(DroppedDataWarning, match=f"^{n_na} of {len(agreement_items)} row"):
         assert_allclose(tc.icc1(agreement_items["i1"], agreement_items["grp"]), _f(r["icc1_i1"]), rtol=1e-8)
     with pytest.warns(DroppedDataWarning):
         assert_allclose(tc.icc2(agreement_items["i1"], agreement_items["grp"]), _f(r["icc2_i1"]), rtol=1e-8)
@@ -74,7 +76,9 @@ def test_waba_matches_r(agreement_ref, agreement_items):
     i2y = tc.icc2(agreement_items["y"], agreement_items["grp"])
     assert_allclose(w.corr_between_disattenuated,
                     w.corr_within + (w.corr_between - w.corr_within) / np.sqrt(i2x * i2y), rtol=1e-12)
-    assert "covariance theorem" in w.summary()
+    assert "covariance theorem" in str(w.summary())
+    assert w.n_dropped == 0 and w.to_frame().loc["between", "component"] == pytest.approx(
+        w.eta_between_x * w.eta_between_y * w.corr_between, rel=1e-15)
 
 
 def test_three_level_balanced_anova_and_reml_match_lme4(reference_dir, agreement_ref):
@@ -139,9 +143,9 @@ def test_nested_anova_coefficients_equal_dense_expectations(design):
     Qa, Qb = (Pa - J) / (a - 1), (Pb - Pa) / (b - a)
     # E[MS] = tr(Q V), V = tau_a ZaZa' + tau_b ZbZb' + sigma2 I
     r = _nested_anova(np.random.default_rng(0).normal(size=n), outer, inner)
-    assert_allclose(np.trace(Qb @ Zb @ Zb.T), r["c1"], rtol=1e-10)
-    assert_allclose(np.trace(Qa @ Zb @ Zb.T), r["c2"], rtol=1e-10, atol=1e-12)
-    assert_allclose(np.trace(Qa @ Za @ Za.T), r["c3"], rtol=1e-10)
+    assert_allclose(np.trace(Qb @ Zb @ Zb.T), r.c1, rtol=1e-10)
+    assert_allclose(np.trace(Qa @ Zb @ Zb.T), r.c2, rtol=1e-10, atol=1e-12)
+    assert_allclose(np.trace(Qa @ Za @ Za.T), r.c3, rtol=1e-10)
     assert_allclose(np.trace(Qa), 1.0, rtol=1e-10)
     assert_allclose(np.trace(Qb @ Za @ Za.T), 0.0, atol=1e-10)
 
@@ -164,16 +168,20 @@ def test_property_icc2_is_spearman_brown_of_icc1(data):
     if msw == 0 or df.groupby("g")["y"].mean().var() == 0:
         return
     k = g.size / len(set(g))
-    i1 = tc.icc1(y, g)
-    assert_allclose(tc.icc2(y, g), k * i1 / (1 + (k - 1) * i1), rtol=1e-9)
-    res = tc.icc(y, g)
-    assert_allclose(res.icc2, tc.icc2(y, g), rtol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryWarning)  # negative ICCs are flagged; tested elsewhere
+        i1 = tc.icc1(y, g)
+        i2 = tc.icc2(y, g)
+        res = tc.icc(y, g)
+        i1_adj = tc.icc1(y, g, k="adjusted")
+    assert_allclose(i2, k * i1 / (1 + (k - 1) * i1), rtol=1e-9)
+    assert_allclose(res.icc2, i2, rtol=1e-9)
     # slow ANOVA: MSB from group means
     gm = df.groupby("g")["y"].agg(["mean", "size"])
     msb = (gm["size"] * (gm["mean"] - y.mean()) ** 2).sum() / (len(gm) - 1)
     assert_allclose(i1, (msb - msw) / (msb + (k - 1) * msw), rtol=1e-9)
     k0 = (g.size - (gm["size"] ** 2).sum() / g.size) / (len(gm) - 1)
-    assert_allclose(tc.icc1(y, g, k="adjusted"), (msb - msw) / (msb + (k0 - 1) * msw), rtol=1e-9)
+    assert_allclose(i1_adj, (msb - msw) / (msb + (k0 - 1) * msw), rtol=1e-9)
 
 
 def test_adjusted_k_equals_mean_k_when_balanced():
@@ -207,34 +215,42 @@ def test_icc_result_fields_and_summary():
     res = tc.icc(y, g)
     assert res.levels == ("team",) and res.method == "anova"
     assert list(res.variance_components.index) == ["team", "residual"]
-    assert list(res.intervals.columns) == ["estimate", "ci_low", "ci_high"]
-    assert res.intervals["ci_low"].isna().all()
+    assert list(res.to_frame().columns) == ["estimate", "ci_low", "ci_high"]
+    assert res.to_frame()["ci_low"].isna().all()
+    with pytest.raises(ValueError, match="`n_resamples`"):
+        res.confidence_interval()
     assert_allclose(res.vpc["team"], res.icc1, rtol=1e-12)
-    assert "ICC(1)" in res.summary() and str(res) == res.summary()
+    assert "ICC(1)" in str(res.summary()) and str(res) == str(res.summary())
 
 
 def test_bootstrap_is_seeded_and_brackets_estimate():
     y, g = _two_level_data()
-    a = tc.icc(y, g, n_boot=200, seed=3)
-    b = tc.icc(y, g, n_boot=200, seed=3)
-    pd.testing.assert_frame_equal(a.intervals, b.intervals)
-    lo, hi = a.confidence_interval("icc1")
+    a = tc.icc(y, g, n_resamples=200, rng=3)
+    b = tc.icc(y, g, n_resamples=200, rng=3)
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
+    assert a == b
+    lo, hi = a.confidence_interval().loc["icc1"]
     assert lo < a.icc1 < hi
-    assert "bootstrap" in a.summary()
+    assert "bootstrap" in str(a.summary())
+    # intervals at another level come from the kept draws
+    assert a.bootstrap_distribution.shape == (200, 3)
+    lo90, hi90 = a.confidence_interval(0.90).loc["icc1"]
+    assert lo <= lo90 < hi90 <= hi
+    assert_allclose([lo90, hi90], np.quantile(a.bootstrap_distribution[:, 0], [0.05, 0.95]), rtol=1e-15)
 
 
 def test_three_level_bootstrap_runs(reference_dir):
     d = pd.read_csv(reference_dir / "agreement_data" / "three_unbalanced.csv")
-    res = tc.icc(d["y"], d[["trust", "team"]], n_boot=50, seed=1)
-    assert list(res.intervals.index) == ["icc1", "icc2", "vpc_trust", "vpc_team"]
-    assert (res.intervals["ci_low"] <= res.intervals["ci_high"]).all()
+    res = tc.icc(d["y"], d[["trust", "team"]], n_resamples=50, rng=1)
+    assert list(res.to_frame().index) == ["icc1", "icc2", "vpc_trust", "vpc_team"]
+    assert (res.to_frame()["ci_low"] <= res.to_frame()["ci_high"]).all()
 
 
 def test_missing_rows_dropped_and_counted():
     y, g = _two_level_data()
     y2 = y.copy()
     y2.iloc[[0, 5, 9]] = np.nan
-    with pytest.warns(DroppedDataWarning, match="^3 row"):
+    with pytest.warns(DroppedDataWarning, match=f"^3 of {len(y)} row"):
         res = tc.icc(y2, g)
     assert res.n_dropped == 3 and res.n_obs == len(y) - 3
 
@@ -242,8 +258,9 @@ def test_missing_rows_dropped_and_counted():
 def test_does_not_mutate_inputs(reference_dir):
     d = pd.read_csv(reference_dir / "agreement_data" / "three_unbalanced.csv")
     before = d.copy(deep=True)
-    tc.icc(d["y"], d[["trust", "team"]], n_boot=5, seed=1)
-    tc.waba(d["y"], d["y"] ** 2, d["team"])
+    tc.icc(d["y"], d[["trust", "team"]], n_resamples=5, rng=1)
+    with pytest.warns(BoundaryWarning, match="outside \\[-1, 1\\]"):
+        tc.waba(d["y"], d["y"] ** 2, d["team"])
     tc.icc1(d[["y"]], d["team"])
     pd.testing.assert_frame_equal(d, before)
 
@@ -255,8 +272,8 @@ def test_does_not_mutate_inputs(reference_dir):
         (lambda: tc.icc1([1, 2], ["a", "b"]), ValueError, "one member"),
         (lambda: tc.icc1([1, 2, 3, 4], ["a", "a", "b", "b"], k="harmonic"), ValueError, "`k`"),
         (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], method="ml"), ValueError, "`method`"),
-        (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], method="reml", n_boot=10), ValueError, "anova"),
-        (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], n_boot=-1), ValueError, "n_boot"),
+        (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], method="reml", n_resamples=10), ValueError, "anova"),
+        (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b", "b"], n_resamples=-1), ValueError, "n_resamples"),
         (lambda: tc.icc([1, 2, 3, 4], ["a", "a", "b"]), ValueError, "has 3 labels but the data have 4 rows"),
         (lambda: tc.design_effect(0.1, 0.5), ValueError, "mean_group_size"),
         (lambda: tc.design_effect(1.5, 5), ValueError, "icc"),

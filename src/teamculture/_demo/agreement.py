@@ -3,22 +3,22 @@
 Stores for later stages in ``ctx.results``:
 
 ``team_agreement``
-    The :class:`~teamculture._aggregate.AggregateResult` of the nine
+    The :class:`~teamculture.AggregateResult` of the nine
     engagement items by team (n, mean, sd, rwg(j), r*wg(j), awg, AD, flags).
 ``engagement_icc``
-    The three-level ANOVA :class:`~teamculture.nesting.ICCResult` of the
+    The three-level ANOVA :class:`~teamculture.ICCResult` of the
     staff engagement item mean (trust > team).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
-from teamculture.aggregation._aggregate import aggregate
-from teamculture.aggregation._agreement import rwg_j_sim
-from teamculture.aggregation._icc import icc
+from teamculture.aggregation import aggregate, icc, rwg_j_sim
+from teamculture.errors import DroppedDataWarning
 from teamculture.simulate import ENGAGEMENT_ITEMS
 
 _ITEMS = list(ENGAGEMENT_ITEMS)
@@ -29,13 +29,17 @@ def run(ctx) -> None:
     staff = survey.staff
     p = survey.params
     t0 = time.perf_counter()
-    agg = aggregate(staff, "team", {"engagement": _ITEMS}, scale_points=5)
+    # complete cases per scale (R multilevel 2.7's rule); the count is reported, not a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedDataWarning)
+        agg = aggregate(staff, {"engagement": _ITEMS}, by="team", scale=(1, 5))
     t_agg = time.perf_counter() - t0
     t = agg.table
     rwg = t["engagement_rwg"]
     ctx.say(
         f"agreement of {len(staff):,} staff in {len(t):,} teams on the 9 engagement items "
-        f"(rwg(j), r*wg(j), awg, AD, n/mean/sd, ICCs) in {t_agg:.2f} s"
+        f"(rwg(j), r*wg(j), awg, AD, n/mean/sd, ICCs) in {t_agg:.2f} s; "
+        f"{agg.n_dropped:,} staff with a missing item left out (complete cases)"
     )
     ctx.say(
         f"rwg(j) (uniform null): median {rwg.median():.3f}, {np.mean(rwg >= 0.70):.1%} of teams >= .70; "
@@ -49,7 +53,7 @@ def run(ctx) -> None:
     )
     # critical value of rwg(j) for a team of median size under a correlated null
     m = int(t["engagement_n"].median())
-    sim = rwg_j_sim(max(m, 2), 9, 5, item_corr=0.5, n_rep=2000, seed=1)
+    sim = rwg_j_sim(max(m, 2), 9, (1, 5), item_corr=0.5, n_resamples=2000, rng=1)
     ctx.say(
         f"null rwg(j) for a team of {m} (9 items, item r = .5, 2,000 draws): 95th percentile "
         f"{sim.critical_value:.3f}; {np.mean(rwg > sim.critical_value):.1%} of teams exceed it"
@@ -60,7 +64,7 @@ def run(ctx) -> None:
         f"(mean team size {i['k']:.1f})"
     )
     t1 = time.perf_counter()
-    score = staff[_ITEMS].mean(axis=1)
+    score = staff[_ITEMS].mean(axis=1)  # mean of the answered items
     three = icc(score, staff[["trust", "team"]])
     latent = icc(staff["latent_engagement"], staff[["trust", "team"]])
     t_icc = time.perf_counter() - t1

@@ -13,28 +13,26 @@ several variables at once and returns the team table.
 
 Array style throughout: ``f(x_or_items, groups, *, ...)`` with one group
 label per row (a two-column frame of labels for nested groups, outer first);
-pandas inputs are matched by index label, never by position.
+pandas inputs are matched by index label, never by position. The response
+scale is ``scale`` (``(1, 5)``, a list of codes or a ResponseScale); codes
+outside it are refused (``invalid="missing"`` sets them missing and counts
+them). Missing data follow ``nan_policy`` and are counted.
 """
 
 from teamculture.aggregation._aggregate import AGGREGATE_STATS, AggregateResult, aggregate
 from teamculture.aggregation._agreement import (
     NULL_DISTRIBUTIONS,
-    NullSimulation,
-    RGRResult,
     ad_index,
-    ad_sim,
     awg,
     null_variance,
-    plot_pseudo_group_means,
-    pseudo_group_means,
-    rgr_agree,
     rwg,
     rwg_j,
     rwg_j_lindell,
-    rwg_j_sim,
-    rwg_sim,
 )
-from teamculture.aggregation._icc import ICCResult, WABAResult, design_effect, icc, icc1, icc2, waba
+from teamculture.aggregation._icc import ICCResult, design_effect, icc, icc1, icc2
+from teamculture.aggregation._nulls import NullSimulation, ad_sim, rwg_j_sim, rwg_sim
+from teamculture.aggregation._resampling import RGRResult, plot_pseudo_group_means, pseudo_group_means, rgr_agree
+from teamculture.aggregation._waba import WABAResult, waba
 
 __all__ = [
     "rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "null_variance", "NULL_DISTRIBUTIONS",

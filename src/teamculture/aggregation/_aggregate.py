@@ -9,25 +9,44 @@ One set of grouped sums is built per variable and reused by every index.
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from teamculture._core.groups import GroupedItems, factorize
-from teamculture._core.validation import check_choice, check_int, few
+from teamculture._core.errors import BoundaryWarning, DegenerateDataWarning, DroppedDataWarning, SmallGroupWarning
+from teamculture._core.groups import GroupedItems, Groups, oneway_anova
+from teamculture._core.validation import (
+    Scale,
+    as_float_matrix,
+    check_choice,
+    check_columns,
+    check_frame,
+    check_int,
+    check_invalid,
+    check_nan_policy,
+    check_probability,
+    few,
+)
+from teamculture._core.warn import warn
 from teamculture.aggregation._agreement import (
     NULL_DISTRIBUTIONS,
-    _awg_items,
-    _item_variances,
-    _mean_over_items,
-    _rwg_j_core,
-    null_variance,
+    _null_variance_of,
+    ad_items,
+    awg_items,
+    item_variances,
+    mean_over_items,
+    rwg_j_core,
 )
-from teamculture.errors import DroppedDataWarning, SmallGroupWarning
-from teamculture.aggregation._icc import _icc1_from, _icc2_from, _oneway
+from teamculture.aggregation._common import (
+    drop_rows,
+    in_scale,
+    response_scale,
+    scale_missing_codes,
+    warn_unused_categories,
+)
+from teamculture.aggregation._icc import _icc1_of, _icc2_of
+from teamculture.results import Result, Summary, result_class
 
 __all__ = ["aggregate", "AggregateResult", "AGGREGATE_STATS"]
 
@@ -36,25 +55,29 @@ AGGREGATE_STATS: tuple[str, ...] = (
     "n", "mean", "sd", "rwg", "rwg_lindell", "awg", "ad", "low_agreement", "small",
 )
 
+_VARIABLE_COLUMNS = ("icc1", "icc2", "k", "n_obs", "n_dropped")
 
-@dataclass(frozen=True)
-class AggregateResult:
+
+@result_class
+class AggregateResult(Result):
     """Group-level data with agreement diagnostics (from :func:`aggregate`).
 
     Attributes
     ----------
     table : DataFrame
-        One row per group, indexed by the group labels. Column ``n_members``
-        (rows of the group), then for each variable or scale ``v`` the
-        columns ``v_n`` (members with a score), ``v_mean``, ``v_sd``
-        (sample sd of member scores), ``v_rwg`` (rwg for one item, rwg(j)
-        for a scale), ``v_rwg_lindell`` (r*wg(j)), ``v_awg``, ``v_ad``
-        (AD_M), ``v_low_agreement`` (``v_rwg`` below ``min_rwg`` or
-        undefined) and ``v_small`` (``v_n`` below ``min_size``).
+        One row per group, indexed by the group labels (a MultiIndex for
+        nested ``by``). Column ``n_members`` (rows of the group), then for
+        each variable or scale ``v`` the columns ``v_n`` (members with a
+        score), ``v_mean``, ``v_sd`` (sample sd of member scores), ``v_rwg``
+        (rwg for one item, rwg(j) for a scale), ``v_rwg_lindell``
+        (r*wg(j)), ``v_awg``, ``v_ad`` (AD_M), ``v_low_agreement``
+        (``v_rwg`` below ``min_rwg`` or undefined) and ``v_small`` (``v_n``
+        below ``min_size``).
     icc : DataFrame
         Indexed by variable or scale: ``icc1``, ``icc2``, ``k`` (mean group
-        size), ``n_obs`` (members with a score) from the one-way ANOVA of
-        member scores on group.
+        size), ``n_obs`` (members with a score) and ``n_dropped`` (labelled
+        rows without a score), from the one-way ANOVA of member scores on
+        group.
     by : str or list of str
         The grouping column(s).
     null_variance : Series
@@ -63,6 +86,13 @@ class AggregateResult:
         Groups with fewer scored members are flagged ``small``.
     min_rwg : float
         Groups with rwg below this are flagged ``low_agreement``.
+    n_obs : int
+        Rows with a group label.
+    n_dropped : int
+        Rows left out of at least one variable (missing label, or no usable
+        response under ``nan_policy``).
+    n_groups : int
+        Groups (rows of ``table``).
     """
 
     table: pd.DataFrame
@@ -71,70 +101,92 @@ class AggregateResult:
     null_variance: pd.Series
     min_size: int
     min_rwg: float
-    notes: tuple[str, ...] = field(default=())
 
-    def summary(self) -> str:
-        """Formatted overview: per variable, median rwg, share flagged, ICCs."""
+    def to_frame(self) -> pd.DataFrame:
+        """The group table (:attr:`table`)."""
+        return self.table
+
+    def summary(self) -> Summary:
+        """Per variable: ICCs, the median rwg and the share of groups flagged."""
         t = self.table
-        lines = [f"Aggregated to {len(t):,} groups by {self.by!r} "
-                 f"(flags: rwg < {self.min_rwg:g}, n < {self.min_size})"]
-        for v, row in self.icc.iterrows():
-            lines.append(
-                f"  {v}: median rwg {t[f'{v}_rwg'].median():.3f}, low agreement "
-                f"{t[f'{v}_low_agreement'].mean():.1%}, small {t[f'{v}_small'].mean():.1%}, "
-                f"ICC(1) {row['icc1']:.3f}, ICC(2) {row['icc2']:.3f}"
-            )
-        lines.extend(f"  note: {n}" for n in self.notes)
-        return "\n".join(lines)
+        overview = self.icc.copy()
+        for v in overview.index:
+            overview.loc[v, "median_rwg"] = float(t[f"{v}_rwg"].median()) if t[f"{v}_rwg"].notna().any() \
+                else float("nan")
+            overview.loc[v, "share_low_agreement"] = float(t[f"{v}_low_agreement"].mean())
+            overview.loc[v, "share_small"] = float(t[f"{v}_small"].mean())
+        return Summary(
+            f"Aggregated to {len(t):,} groups by {self.by!r}",
+            header=[("groups", self.n_groups), ("rows with a label", self.n_obs), ("rows dropped", self.n_dropped),
+                    ("flag: rwg below", self.min_rwg), ("flag: members below", self.min_size)],
+            tables=[("variables", overview)],
+        )
 
-    __str__ = summary
 
-
-def _validate(data: Any, by: Any, columns: Any, scale_points: Any, null: Any, min_size: Any,
-              min_rwg: Any, listwise: Any) -> tuple[list[str], dict[str, list[Any]], dict[str, int]]:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
-    by_list = [by] if not isinstance(by, (list, tuple)) else list(by)
-    missing = [b for b in by_list if b not in data.columns]
-    if missing or not by_list:
-        raise ValueError(f"`by` must name column(s) of `data`; not found: {few(missing)}.")
-    if isinstance(columns, str):
-        spec = {columns: [columns]}
-    elif isinstance(columns, dict):
-        spec = {str(k): ([v] if isinstance(v, str) else list(v)) for k, v in columns.items()}
+def _validate_aggregate(data: Any, columns: Any, by: Any, scale: Any, null: Any, nan_policy: Any, invalid: Any,
+                        min_size: Any, min_rwg: Any
+                        ) -> tuple[list[Any], dict[str, list[Any]], dict[str, Scale], dict[str, float], int, float,
+                                   dict[str, Any]]:
+    check_frame(data)
+    by_list = check_columns(data, by, "by")
+    if isinstance(columns, dict):
+        if not columns:
+            raise ValueError("`columns` must name at least one column (or map names to non-empty item lists).")
+        spec = {str(k): check_columns(data, v, f"columns[{k!r}]") for k, v in columns.items()}
     else:
-        spec = {str(c): [c] for c in columns}
-    if not spec or any(len(v) == 0 for v in spec.values()):
-        raise ValueError("`columns` must name at least one column (or map names to non-empty item lists).")
-    absent = sorted({c for v in spec.values() for c in v if c not in data.columns}, key=str)
-    if absent:
-        raise ValueError(f"`columns` refers to column(s) not in `data`: {few(absent)}.")
-    nonnum = sorted({c for v in spec.values() for c in v if not pd.api.types.is_numeric_dtype(data[c])}, key=str)
+        spec = {str(c): [c] for c in check_columns(data, columns, "columns")}
+    overlap = sorted({c for v in spec.values() for c in v if c in by_list}, key=str)
+    if overlap:
+        raise ValueError(f"`columns` uses the grouping column(s) {few(overlap)} of `by` as responses.")
+    nonnum = sorted({c for v in spec.values() for c in v if not (pd.api.types.is_numeric_dtype(data[c])
+                                                                 and not pd.api.types.is_complex_dtype(data[c]))},
+                    key=str)
     if nonnum:
-        raise TypeError(f"`columns` must be numeric; non-numeric column(s) {few(nonnum)}.")
-    if isinstance(scale_points, dict):
-        sp = {k: scale_points.get(k) for k in spec}
-        lacking = [k for k, v in sp.items() if v is None]
+        raise TypeError(f"`columns` must be numeric; non-numeric column(s) {few(nonnum)} "
+                        f"(dtype {', '.join(sorted({str(data[c].dtype) for c in nonnum}))}).")
+    out_cols = ["n_members"] + [f"{v}_{s}" for v in spec for s in AGGREGATE_STATS]
+    clash = sorted({c for c in out_cols if out_cols.count(c) > 1})
+    if clash:
+        raise ValueError(f"`columns`: the names {few(list(spec))} give clashing output columns {few(clash)}; rename "
+                         "the variables (use a dict {name: [items]}).")
+    if scale is None:
+        raise ValueError("`scale` is required (the response scale, e.g. scale=(1, 5), or a dict with one scale per "
+                         "entry of `columns`): it sets the null variance and the range of awg.")
+    if isinstance(scale, dict):
+        keys = {str(k): v for k, v in scale.items()}
+        lacking = [k for k in spec if k not in keys]
         if lacking:
-            raise ValueError(f"`scale_points` has no entry for {few(lacking)}.")
+            raise ValueError(f"`scale` has no entry for {few(lacking)}; give one scale per entry of `columns` "
+                             f"(keys {few(list(spec))}).")
+        extra = [k for k in keys if k not in spec]
+        if extra:
+            raise ValueError(f"`scale` has entries {few(extra)} that are not in `columns` (keys {few(list(spec))}).")
+        scales = {k: response_scale(keys[k], f"scale[{k!r}]") for k in spec}
+        raw = {k: keys[k] for k in spec}
     else:
-        sp = {k: scale_points for k in spec}
-    sp = {k: check_int("scale_points", v, minimum=2) for k, v in sp.items()}
-    check_choice("null", null, NULL_DISTRIBUTIONS)
-    check_int("min_size", min_size, minimum=1)
-    try:
-        mr = float(min_rwg)
-    except (TypeError, ValueError):
-        raise TypeError(f"`min_rwg` must be a number in [0, 1]; got {min_rwg!r}.") from None
-    if not 0 <= mr <= 1:
-        raise ValueError(f"`min_rwg` must lie in [0, 1]; got {min_rwg!r}.")
-    if not isinstance(listwise, (bool, np.bool_)):
-        raise TypeError(f"`listwise` must be True or False; got {listwise!r}.")
-    return by_list, spec, sp
+        s = response_scale(scale)
+        scales = {k: s for k in spec}
+        raw = {k: scale for k in spec}
+    null = check_choice("null", null, NULL_DISTRIBUTIONS)
+    sigma2 = {k: _null_variance_of(scales[k], null) for k in spec}
+    check_nan_policy(nan_policy, ("omit", "pairwise", "raise"))
+    check_invalid(invalid)
+    ms = check_int("min_size", min_size, minimum=1)
+    mr = check_probability("min_rwg", min_rwg)
+    return by_list, spec, scales, sigma2, ms, mr, raw
 
 
-def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_points: int | dict[str, int],
-              null: str = "uniform", listwise: bool = False, min_size: int = 3,
+def _scores(x: np.ndarray, complete_cases: bool) -> np.ndarray:
+    """Respondent scores: mean of the items (complete cases), or of the answered items (pairwise)."""
+    obs = ~np.isnan(x)
+    n = obs.sum(axis=1)
+    total = np.where(obs, x, 0.0).sum(axis=1)
+    need = x.shape[1] if complete_cases else 1
+    return np.where(n >= need, total / np.maximum(n, 1), np.nan)
+
+
+def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: Any, null: str = "uniform",
+              nan_policy: str = "omit", invalid: str = "raise", min_size: int = 3,
               min_rwg: float = 0.70) -> AggregateResult:
     """Aggregate staff responses to groups with agreement diagnostics and flags.
 
@@ -142,24 +194,33 @@ def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_po
     ----------
     data : DataFrame
         One row per respondent. Not modified.
-    by : str or list of str
-        Grouping column(s); with several, groups are their combinations
-        (e.g. ``["trust", "team_in_trust"]``) and the index is a MultiIndex.
     columns : str, list of str, or dict
         Variables to aggregate: a column name, a list of names (each one a
         single item), or ``{"scale": [items...]}`` for multi-item scales.
-        A respondent's scale score is the mean of the items they answered.
-    scale_points : int or dict
-        Number of response options (codes 1..A), one for all or one per
-        entry of ``columns``. Sets the null variance (rwg) and the range
-        (awg).
+        A respondent's scale score is the mean of the items.
+    by : str or list of str
+        Grouping column(s); a list means nested groups, outer first (e.g.
+        ``["trust", "team_in_trust"]``: local team numbers reused across
+        trusts are different teams), and the index is a MultiIndex.
+    scale : tuple, sequence, ResponseScale, or dict
+        The response scale (``(1, 5)``, a list of codes or a ResponseScale),
+        one for all or a dict with one per entry of ``columns``. Sets the
+        null variance (rwg), the range (awg) and the valid codes.
     null : str, default "uniform"
         Null distribution for rwg, see :func:`teamculture.null_variance`.
-    listwise : bool, default False
-        Missing-item rule for the agreement indices, as in
-        :func:`teamculture.rwg_j` (False: per item, R multilevel >= 2.8;
-        True: complete cases, counted in a
-        :class:`~teamculture.errors.DroppedDataWarning`).
+    nan_policy : {"omit", "pairwise", "raise"}, default "omit"
+        Missing responses, per variable. ``"omit"``: respondents with a
+        missing item of the variable are left out of all its columns
+        (complete cases; the agreement indices are then R multilevel 2.7's).
+        ``"pairwise"``: a respondent's score is the mean of the items they
+        answered and each item's variance uses the members who answered it
+        (R multilevel >= 2.8). ``"raise"``: refuse missing values. Rows
+        with a missing ``by`` label are dropped (``"raise"``: refused).
+        Counts in a :class:`~teamculture.errors.DroppedDataWarning` and in
+        ``icc["n_dropped"]``.
+    invalid : {"raise", "missing"}, default "raise"
+        Codes outside ``scale``: an error naming the column, or set missing
+        and counted.
     min_size : int, default 3
         Flag groups with fewer scored members.
     min_rwg : float, default 0.70
@@ -170,21 +231,21 @@ def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_po
     Returns
     -------
     AggregateResult
-        ``table`` (one row per group) and ``icc`` (one row per variable).
+        ``table`` (one row per group, also ``to_frame()``) and ``icc`` (one
+        row per variable).
 
     Notes
     -----
     Per group and variable: n, mean and sd of member scores; rwg(j) and
     r*wg(j) of the items against sigma^2_E (:func:`teamculture.rwg_j`,
-    :func:`teamculture.rwg_j_lindell`), awg(j) with range 1..A
+    :func:`teamculture.rwg_j_lindell`), awg(j) with the scale's range
     (:func:`teamculture.awg`) and AD_M(j) (:func:`teamculture.ad_index`);
     groups of one get NaN and are counted in a
     :class:`~teamculture.errors.SmallGroupWarning`. ICC(1)/ICC(2) are
     Bliese's ANOVA estimates (:func:`teamculture.icc1`) of the member
-    scores.
+    scores (NaN, with a warning, when they are undefined).
 
-    R: the columns of ``multilevel::rwg.j``, ``rwg.j.lindell``, ``awg``,
-    ``ad.m``, ``ICC1``/``ICC2`` with ``aggregate(x, list(grp), mean)``.
+    R: ``multilevel::rwg.j``, ``rwg.j.lindell``, ``awg``, ``ad.m``, ``ICC1``, ``ICC2``; ``aggregate(x, list(g), mean)``.
 
     References
     ----------
@@ -197,101 +258,130 @@ def aggregate(data: pd.DataFrame, by: str | list[str], columns: Any, *, scale_po
     --------
     >>> import teamculture as tc
     >>> sv = tc.national_survey("tiny", seed=1)
-    >>> agg = tc.aggregate(sv.staff, "team",
-    ...                    {"engagement": ["mot1", "mot2", "mot3", "inv1", "inv2", "inv3"]},
-    ...                    scale_points=5)
+    >>> items = ["mot1", "mot2", "mot3", "inv1", "inv2", "inv3"]
+    >>> agg = tc.aggregate(sv.staff.dropna(subset=items), {"engagement": items}, by="team", scale=(1, 5))
     >>> agg.table.shape
     (24, 10)
     >>> list(agg.icc.columns)
-    ['icc1', 'icc2', 'k', 'n_obs']
+    ['icc1', 'icc2', 'k', 'n_obs', 'n_dropped']
     """
-    by_list, spec, sp = _validate(data, by, columns, scale_points, null, min_size, min_rwg, listwise)
-    n = len(data)
-    if len(by_list) == 1:
-        codes, labels = factorize(data[by_list[0]], n, name="by")
+    by_list, spec, scales, sigma2, min_size, min_rwg, raw_scales = _validate_aggregate(
+        data, columns, by, scale, null, nan_policy, invalid, min_size, min_rwg)
+    labels_arg = data[by_list[0]] if len(by_list) == 1 else data[by_list]
+    grouping, missing_label = Groups.from_labels(labels_arg, len(data), name="by")
+    warn_unused_categories(labels_arg, name="by")
+    keep, n_unlabelled = drop_rows(missing_label, "raise" if nan_policy == "raise" else "omit", name="by",
+                                   what="the group table", index=data.index)
+    if keep is not None:
+        grouping = grouping.subset(keep)
+        codes = grouping.finest[keep]
+        rows = np.flatnonzero(keep)
     else:
-        for b in by_list:
-            if data[b].isna().any():
-                raise ValueError(f"`by` column {b!r} has {int(data[b].isna().sum())} missing label(s).")
-        codes_each = [factorize(data[b], n, name="by") for b in by_list]
-        key = np.zeros(n, dtype=np.int64)
-        for c, lab in codes_each:
-            key = key * len(lab) + c
-        kc, ku = pd.factorize(key, sort=True)
-        codes = kc.astype(np.intp)
-        parts = []
-        rem = ku.astype(np.int64)
-        for c, lab in reversed(codes_each):
-            parts.append(lab[rem % len(lab)])
-            rem = rem // len(lab)
-        labels = pd.MultiIndex.from_arrays(list(reversed(parts)), names=by_list)
+        codes = grouping.finest
+        rows = None
+    if codes.size == 0:
+        raise ValueError("`by` has no row with a label; nothing to aggregate.")
+    labels = grouping.finest_labels
     G = len(labels)
     out: dict[str, Any] = {"n_members": np.bincount(codes, minlength=G).astype(np.int64)}
-    icc_rows = {}
-    sig = {}
-    small_groups = np.zeros(G, dtype=bool)
+    var_rows: dict[str, dict[str, Any]] = {}
+    unused = np.zeros(codes.size, dtype=bool)
     dropped: dict[str, int] = {}
+    small_groups = np.zeros(G, dtype=bool)
+    no_icc: dict[str, str] = {}
     for name, cols in spec.items():
-        x = data[cols].to_numpy(dtype=float, na_value=np.nan)
-        g = GroupedItems(x, codes, G, complete_cases=bool(listwise))
-        A = sp[name]
-        s2E = null_variance(A, null)
-        sig[name] = s2E
-        s2, J = _item_variances(g)
-        a = _awg_items(g, 1.0, float(A))
-        ok_a = ~np.isnan(a)
-        awg_v, _ = _mean_over_items(np.where(ok_a, a, 0.0), ok_a)
-        ok = g.count >= 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            item_ad = g.abs_dev("mean") / g.count
-            ad_v, _ = _mean_over_items(np.where(ok, item_ad, 0.0), ok)
-            # respondent scores: mean of answered items (all rows, independent of listwise)
-            if g.complete_cases:
-                answered = ~np.isnan(x)
-                score = np.where(answered, x, 0.0).sum(axis=1) / answered.sum(axis=1)
-            else:
-                score = g._x0.sum(axis=0) / g._observed.sum(axis=0)
+        frame = data[cols] if rows is None else data[cols].iloc[rows]
+        x, _ = as_float_matrix(frame, name="columns")
+        s = scales[name]
+        dk = scale_missing_codes(raw_scales[name])
+        if dk:
+            x = np.where(np.isin(x, np.asarray(dk)), np.nan, x)
+        x, n_invalid = in_scale(x, s, name="columns", invalid=invalid, columns=cols)
+        if n_invalid:
+            warn(f"{n_invalid} value(s) of {name!r} outside the response scale {s.describe()} were set missing "
+                 "(invalid='missing').", DroppedDataWarning)
+        if nan_policy == "raise":
+            drop_rows(np.isnan(x).any(axis=1), "raise", name="columns", what=f"{name!r}",
+                      index=data.index if rows is None else data.index[rows])
+        g = GroupedItems(x, codes, G, complete_cases=nan_policy != "pairwise")
+        score = _scores(x, complete_cases=nan_policy != "pairwise")
         has = ~np.isnan(score)
-        sg = GroupedItems(score[:, None], codes, G, complete_cases=False)
+        unused |= ~has
+        if nan_policy == "pairwise":
+            n_cells = int(np.isnan(x).sum())
+            if n_cells:
+                dropped[name] = n_cells
+        elif (~has).any():
+            dropped[name] = int((~has).sum())
+        sg = GroupedItems(score[:, None], codes, G, complete_cases=True)
         n_s = sg.count[:, 0]
-        rwg_v = _rwg_j_core(s2, J, s2E)
+        s2, n_items = item_variances(g)
+        rwg_v = rwg_j_core(s2, n_items, sigma2[name])
+        a = awg_items(g, s.low, s.high)
+        ok_a = ~np.isnan(a)
+        awg_v, _ = mean_over_items(np.where(ok_a, a, 0.0), ok_a)
+        ad_i = ad_items(g, "mean")
+        ok_d = ~np.isnan(ad_i)
+        ad_v, _ = mean_over_items(np.where(ok_d, ad_i, 0.0), ok_d)
         out[f"{name}_n"] = n_s.astype(np.int64)
         out[f"{name}_mean"] = sg.mean[:, 0]
         out[f"{name}_sd"] = np.sqrt(sg.var[:, 0])
         out[f"{name}_rwg"] = rwg_v
-        out[f"{name}_rwg_lindell"] = 1.0 - s2 / s2E
+        out[f"{name}_rwg_lindell"] = 1.0 - s2 / sigma2[name]
         out[f"{name}_awg"] = awg_v
         out[f"{name}_ad"] = ad_v
         out[f"{name}_low_agreement"] = ~(rwg_v >= min_rwg)
         out[f"{name}_small"] = n_s < min_size
-        small_groups |= J == 0
-        if g.n_dropped_rows:
-            dropped[name] = g.n_dropped_rows
-        try:
-            ow = _oneway(score[has], codes[has], G)
-            icc_rows[name] = {"icc1": _icc1_from(ow, ow.k_mean), "icc2": _icc2_from(ow),
-                              "k": ow.k_mean, "n_obs": int(has.sum())}
-        except ValueError:
-            icc_rows[name] = {"icc1": np.nan, "icc2": np.nan, "k": np.nan, "n_obs": int(has.sum())}
-    if dropped:
-        detail = ", ".join(f"{k}: {v:,}" for k, v in dropped.items())
-        warnings.warn(f"Respondents with a missing item were dropped (listwise) from the agreement "
-                      f"indices ({detail}); means and sds use every answered item.",
-                      DroppedDataWarning, stacklevel=2)
-    if small_groups.any():
-        warnings.warn(
-            f"{int(small_groups.sum())} group(s) have fewer than two members with responses on some "
-            f"variable, so its agreement indices are NaN: {few(list(labels[small_groups]))}.",
-            SmallGroupWarning, stacklevel=2,
-        )
+        small_groups |= n_items == 0
+        i1 = i2 = k = float("nan")
+        v, c = score[has], codes[has]
+        present = np.unique(c).size
+        if present < 2:
+            no_icc[name] = f"{present} group(s) with a score"
+        elif v.size - present < 1:
+            no_icc[name] = "every group has one scored member"
+        elif np.ptp(v) == 0:
+            no_icc[name] = "the scores are constant"
+        else:
+            ow = oneway_anova(v, c, G, name="by")
+            i1, i2, k = _icc1_of(ow.msb, ow.msw, ow.k_mean), _icc2_of(ow.msb, ow.msw), ow.k_mean
+        var_rows[name] = {"icc1": i1, "icc2": i2, "k": k, "n_obs": int(has.sum()), "n_dropped": int((~has).sum())}
+    _warn_aggregate(dropped, nan_policy, small_groups, labels, no_icc, var_rows)
     table = pd.DataFrame(out, index=labels)
-    icc = pd.DataFrame.from_dict(icc_rows, orient="index")
-    icc["n_obs"] = icc["n_obs"].astype(np.int64)
+    variables = pd.DataFrame.from_dict(var_rows, orient="index")[list(_VARIABLE_COLUMNS)]
+    variables = variables.astype({"icc1": float, "icc2": float, "k": float, "n_obs": np.int64,
+                                  "n_dropped": np.int64})
     return AggregateResult(
         table=table,
-        icc=icc,
+        icc=variables,
         by=by if isinstance(by, str) else list(by_list),
-        null_variance=pd.Series(sig, dtype=float),
-        min_size=int(min_size),
-        min_rwg=float(min_rwg),
+        null_variance=pd.Series(sigma2, dtype=float),
+        min_size=min_size,
+        min_rwg=min_rwg,
+        n_obs=int(codes.size),
+        n_dropped=int(n_unlabelled + unused.sum()),
+        n_groups=int(G),
     )
+
+
+def _warn_aggregate(dropped: dict[str, int], nan_policy: str, small_groups: np.ndarray, labels: pd.Index,
+                    no_icc: dict[str, str], var_rows: dict[str, dict[str, Any]]) -> None:
+    if dropped:
+        detail = ", ".join(f"{k}: {v:,}" for k, v in dropped.items())
+        if nan_policy == "pairwise":
+            warn(f"Missing item responses were not used (nan_policy='pairwise': scores are means of the answered "
+                 f"items, item variances use the members who answered): {detail} value(s).", DroppedDataWarning)
+        else:
+            warn(f"Respondents with a missing item were left out of that variable (nan_policy='omit': complete "
+                 f"cases per variable): {detail} row(s).", DroppedDataWarning)
+    if small_groups.any():
+        warn(f"{int(small_groups.sum())} group(s) have fewer than two members with responses on some variable, so "
+             f"its agreement indices are NaN: {few(list(labels[small_groups]))}.", SmallGroupWarning)
+    if no_icc:
+        detail = "; ".join(f"{k}: {v}" for k, v in no_icc.items())
+        warn(f"ICC(1)/ICC(2) are undefined (NaN) for {detail}.", DegenerateDataWarning)
+    neg = [k for k, r in var_rows.items() if r["icc1"] < 0]
+    if neg:
+        warn(f"ICC(1) is negative for {few(neg)}: the group means differ less than chance (MSB < MSW), so the "
+             "implied between-group variance is below zero, outside its parameter space; read it as no detectable "
+             "group effect.", BoundaryWarning)

@@ -1,80 +1,118 @@
-"""Non-independence: ICC(1), ICC(2), three-level VPCs, design effects, WABA.
+"""Non-independence: ICC(1), ICC(2), three-level VPCs and design effects.
 
 Staff in the same team answer alike. This module measures how much: the
 one-way ANOVA intraclass correlations of Bliese (2000) as in R multilevel,
 variance partition coefficients for staff in teams in trusts (unbalanced
-nested ANOVA or REML through :func:`teamculture.mixed`), the reliability of
-group means, design effects and effective sample sizes, two-stage bootstrap
-intervals, and within-and-between analysis (WABA).
+nested ANOVA, or REML through the exact nested engine of
+:mod:`teamculture.multilevel`), the reliability of group means, design
+effects and effective sample sizes, and two-stage bootstrap intervals.
 
-All functions take a response (Series or 1-D array) and group labels (one
-per row). Rows with a missing response are dropped and counted.
+All functions take a response and group labels (one per row, matched by
+index; a DataFrame of label columns for nested groups, outer first). Rows
+with a missing response or label are dropped and counted.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from teamculture._core.groups import factorize
-from teamculture._core.validation import as_float_matrix
-from teamculture._core.validation import check_choice, check_int, check_probability, few
-from teamculture.errors import DroppedDataWarning
+from teamculture._core.errors import BoundaryWarning, ConvergenceWarning, DegenerateDataWarning, DroppedDataWarning
+from teamculture._core.groups import oneway_anova
+from teamculture._core.validation import check_choice, check_confidence_level, check_int, check_rng, few
+from teamculture._core.warn import warn
+from teamculture.aggregation._common import drop_rows, extreme_scale, prepare
+from teamculture.results import Result, Summary, result_class
 
-__all__ = ["icc1", "icc2", "icc", "ICCResult", "design_effect", "waba", "WABAResult"]
+__all__ = ["icc1", "icc2", "icc", "ICCResult", "design_effect"]
+
+_K_RULES = ("mean", "adjusted")
 
 
 # ----------------------------------------------------------------------------
 # NumPy core
 # ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _OneWay:
-    msb: float
-    msw: float
-    n_obs: int
-    n_groups: int
+class _Components:
+    """Variance components and the ICCs derived from them (one fit)."""
+
+    tau: tuple[float, ...]  # group-level variances, outer first
+    sigma2: float
+    icc1: float
+    icc2: float
+    k: float
     k_mean: float
-    k_adjusted: float
+    mean_squares: dict[str, float] = field(default_factory=dict)
+    converged: bool = True
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.tau) + self.sigma2)
+
+    def vpc(self) -> np.ndarray:
+        t = self.total
+        return np.asarray(self.tau) / t if t > 0 else np.full(len(self.tau), np.nan)
+
+    def row(self) -> list[float]:
+        """icc1, icc2, then the VPC of each level (the bootstrap's statistics)."""
+        return [self.icc1, self.icc2, *self.vpc().tolist()]
 
 
-def _oneway(v: np.ndarray, codes: np.ndarray, n_groups: int) -> _OneWay:
-    """One-way ANOVA mean squares of ``v`` on ``codes`` (empty groups ignored)."""
+def _ratio(num: float, den: float) -> float:
+    """``num / den`` as IEEE floats (inf for a zero denominator, NaN for 0/0), without warnings."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(num) / np.float64(den))
+
+
+def _icc1_of(msb: float, msw: float, k: float) -> float:
+    return _ratio(msb - msw, msb + (k - 1.0) * msw)
+
+
+def _icc2_of(msb: float, msw: float) -> float:
+    return _ratio(msb - msw, msb)
+
+
+def _spearman_brown(i1: float, k: float) -> float:
+    return _ratio(k * i1, 1.0 + (k - 1.0) * i1)
+
+
+def _inner_k(codes: np.ndarray, n_groups: int, k_rule: str) -> tuple[float, float]:
+    """(k used, mean k) of the innermost groups: mean size N/G or the adjusted k0."""
     cnt = np.bincount(codes, minlength=n_groups).astype(float)
-    present = cnt > 0
-    G = int(present.sum())
-    N = v.size
-    if G < 2:
-        raise ValueError(f"`groups` must have at least two groups with data; got {G}.")
-    if N - G < 1:
-        raise ValueError("Every group has one member: the within-group variance is not estimable.")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gm = np.bincount(codes, weights=v, minlength=n_groups) / cnt
-    grand = v.mean()
-    dev = v - gm[codes]
-    ssw = float(dev @ dev)
-    ssb = float(np.sum(cnt[present] * (gm[present] - grand) ** 2))
-    n2 = float(np.sum(cnt[present] ** 2))
-    return _OneWay(ssb / (G - 1), ssw / (N - G), N, G, N / G, (N - n2 / N) / (G - 1))
+    cnt = cnt[cnt > 0]
+    N = float(cnt.sum())
+    k_mean = N / cnt.size
+    if k_rule == "mean" or cnt.size < 2:
+        return k_mean, k_mean
+    return (N - float(np.sum(cnt ** 2)) / N) / (cnt.size - 1), k_mean
 
 
-def _icc1_from(a: _OneWay, k: float) -> float:
-    return (a.msb - a.msw) / (a.msb + (k - 1.0) * a.msw)
+@dataclass(frozen=True)
+class _NestedAnova:
+    """Unbalanced two-stage nested ANOVA: components, mean squares and EMS coefficients."""
+
+    tau_outer: float
+    tau_inner: float
+    sigma2: float
+    ms_outer: float
+    ms_inner: float
+    ms_within: float
+    c1: float
+    c2: float
+    c3: float
+    n_outer: int
+    n_inner: int
 
 
-def _icc2_from(a: _OneWay) -> float:
-    return (a.msb - a.msw) / a.msb
-
-
-def _nested_anova(v: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> dict[str, float]:
+def _nested_anova(v: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> _NestedAnova:
     """Unbalanced two-stage nested ANOVA (inner groups within outer groups).
 
-    ``inner`` codes are unique across outer groups. Returns the variance
-    components from the expected mean squares (may be negative) and the
-    mean squares.
+    ``inner`` codes are unique across outer groups. The variance components
+    come from the expected mean squares (they may be negative). The caller
+    has checked that both variances are identifiable.
     """
     N = v.size
     a_cnt = np.bincount(outer).astype(float)
@@ -83,18 +121,10 @@ def _nested_anova(v: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> dict[s
     b_present = b_cnt > 0
     a = int(a_present.sum())
     b = int(b_present.sum())
-    if a < 2:
-        raise ValueError(f"`groups` must have at least two outer groups with data; got {a}.")
-    if b - a < 1:
-        raise ValueError("Every outer group has a single inner group: the inner variance is not estimable.")
-    if N - b < 1:
-        raise ValueError("Every inner group has one member: the residual variance is not estimable.")
-    # outer group of each inner group
     inner_outer = np.zeros(b_cnt.size, dtype=np.intp)
     inner_outer[inner] = outer
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m_b = np.bincount(inner, weights=v, minlength=b_cnt.size) / b_cnt
-        m_a = np.bincount(outer, weights=v, minlength=a_cnt.size) / a_cnt
+    m_b = np.bincount(inner, weights=v, minlength=b_cnt.size) / np.where(b_present, b_cnt, 1.0)
+    m_a = np.bincount(outer, weights=v, minlength=a_cnt.size) / np.where(a_present, a_cnt, 1.0)
     grand = v.mean()
     d = v - m_b[inner]
     ss_w = float(d @ d)
@@ -109,66 +139,145 @@ def _nested_anova(v: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> dict[s
     c3 = (N - s_i2 / N) / (a - 1)
     tau_b = (ms_b - ms_w) / c1
     tau_a = (ms_a - ms_w - c2 * tau_b) / c3
-    return {"tau_outer": tau_a, "tau_inner": tau_b, "sigma2": ms_w, "ms_outer": ms_a,
-            "ms_inner": ms_b, "ms_within": ms_w, "c1": c1, "c2": c2, "c3": c3,
-            "n_outer": a, "n_inner": b}
+    return _NestedAnova(tau_a, tau_b, ms_w, ms_a, ms_b, ms_w, c1, c2, c3, a, b)
+
+
+def _identifiable(v: np.ndarray, codes: list[np.ndarray], names: list[str]) -> str | None:
+    """Why the components cannot be estimated from these groups, or ``None``."""
+    sizes = [int(np.unique(c).size) for c in codes]
+    if sizes[0] < 2:
+        return (f"`groups` must have at least two groups at the level {names[0]!r} (with a value of `x`); got "
+                f"{sizes[0]}: a variance between groups cannot be estimated from one group")
+    for lev in range(1, len(codes)):
+        if sizes[lev] <= sizes[lev - 1]:
+            return (f"`groups`: every {names[lev - 1]!r} group holds a single {names[lev]!r} group, so the two "
+                    f"variances cannot be told apart (pass the levels outer first, e.g. [trust, team], and a level "
+                    "only once)")
+    if v.size - sizes[-1] < 1:
+        return (f"`groups`: every {names[-1]!r} group has one member (with a value of `x`), so the within-group "
+                "variance cannot be estimated")
+    return None
+
+
+def _anova_components(v: np.ndarray, codes: list[np.ndarray], k_rule: str) -> _Components:
+    """ANOVA components of one or two levels (identifiability and constancy checked by the caller)."""
+    if len(codes) == 1:
+        c = codes[0]
+        G = int(c.max()) + 1
+        a = oneway_anova(v, c, G)
+        k = a.k_mean if k_rule == "mean" else a.k_adjusted
+        i1 = _icc1_of(a.msb, a.msw, k)
+        return _Components(tau=(_ratio(a.msb - a.msw, k),), sigma2=a.msw, icc1=i1, icc2=_spearman_brown(i1, k),
+                           k=k, k_mean=a.k_mean, mean_squares={"between": a.msb, "within": a.msw})
+    r = _nested_anova(v, codes[0], codes[1])
+    k_mean = v.size / r.n_inner
+    k = k_mean if k_rule == "mean" else r.c1
+    total = r.tau_outer + r.tau_inner + r.sigma2
+    i1 = _ratio(r.tau_outer + r.tau_inner, total)
+    return _Components(tau=(r.tau_outer, r.tau_inner), sigma2=r.sigma2, icc1=i1, icc2=_spearman_brown(i1, k),
+                       k=k, k_mean=k_mean,
+                       mean_squares={"outer": r.ms_outer, "inner": r.ms_inner, "within": r.ms_within})
+
+
+def _reml_components(v: np.ndarray, codes: list[np.ndarray], k_rule: str) -> _Components:
+    """REML components from the exact nested engine (array route: sums, then the profiled fit)."""
+    from teamculture.multilevel import NestedModel, nested_suffstats  # lazy: a heavier area
+
+    fit = NestedModel(nested_suffstats(np.ones((v.size, 1)), v, codes)).fit(reml=True)
+    tau = tuple(float(t) for t in fit.variances)
+    sigma2 = float(fit.sigma2)
+    i1 = _ratio(sum(tau), sum(tau) + sigma2)
+    k, k_mean = _inner_k(codes[-1], int(codes[-1].max()) + 1, k_rule)
+    return _Components(tau=tau, sigma2=sigma2, icc1=i1, icc2=_spearman_brown(i1, k), k=k, k_mean=k_mean,
+                       converged=bool(fit.converged))
+
+
+def _compact(codes: list[np.ndarray]) -> list[np.ndarray]:
+    """Codes renumbered 0..G-1 per level in sorted order (groups without rows disappear)."""
+    return [pd.factorize(c, sort=True)[0].astype(np.intp) for c in codes]
 
 
 # ----------------------------------------------------------------------------
-# front end helpers
+# icc1, icc2
 # ----------------------------------------------------------------------------
-def _response(y: Any, name: str = "y") -> tuple[np.ndarray, list[Any]]:
-    x, cols = as_float_matrix(y, name=name)
-    if x.shape[0] == 0:
-        raise ValueError(f"`{name}` is empty.")
-    if np.isinf(x).any():
-        raise ValueError(f"`{name}` has {int(np.isinf(x).sum())} infinite value(s).")
-    return x, cols
+def _warn_negative(what: str, cols: list[Any], values: list[float], single: bool) -> None:
+    bad = [(c, v) for c, v in zip(cols, values) if v < 0]
+    if not bad:
+        return
+    where = "" if single else f" for column(s) {few([c for c, _ in bad])}"
+    shown = ", ".join(f"{v:.4g}" for _, v in bad[:5])
+    warn(f"{what} is negative{where} ({shown}): the group means differ less than chance (MSB < MSW), so the "
+         "implied between-group variance is below zero, outside its parameter space. Read it as no detectable "
+         f"group effect (R multilevel reports the same negative value).", BoundaryWarning)
 
 
-def _dropped_warning(n_drop: int, what: str) -> None:
-    if n_drop:
-        warnings.warn(f"{n_drop} row(s) with a missing value were dropped before computing {what}.",
-                      DroppedDataWarning, stacklevel=3)
-
-
-def _per_column(y: Any, groups: Any, what: str, fn) -> Any:
-    x, cols = _response(y)
-    codes, labels = factorize(groups, x.shape[0])
-    out = []
-    drops = 0
-    for j in range(x.shape[1]):
-        keep = ~np.isnan(x[:, j])
-        drops += int((~keep).sum())
-        out.append(fn(_oneway(x[keep, j], codes[keep], len(labels))))
-    _dropped_warning(drops, what)
-    if isinstance(y, pd.DataFrame):
-        return pd.Series(out, index=pd.Index(cols), name=what)
+def _per_column(x: Any, groups: Any, *, what: str, nan_policy: str, k_rule: str | None) -> float | pd.Series:
+    p = prepare(x, groups, name="x", what=what, nan_policy=nan_policy)
+    miss = np.isnan(p.x)
+    if p.x.shape[1] == 1:
+        drop_rows(miss[:, 0], "omit", name="x", what=what, index=p.index)
+    elif miss.any():
+        counts = miss.sum(axis=0)
+        detail = ", ".join(f"{c!r}: {int(n)}" for c, n in zip(p.columns, counts) if n)
+        warn(f"{int(counts.sum())} missing value(s) of `x` were dropped before computing {what}, each column "
+             f"using its own rows (nan_policy='omit'): {detail}.", DroppedDataWarning)
+    out: list[float] = []
+    constant = []
+    for j in range(p.x.shape[1]):
+        keep = ~miss[:, j]
+        v = p.x[keep, j]
+        v = v / extreme_scale(v)  # scale-free: exact, and only for values beyond 2**+-200
+        a = oneway_anova(v, p.codes[keep], p.n_groups, name="groups")
+        if np.ptp(v) == 0:
+            constant.append(p.columns[j])
+            out.append(float("nan"))
+        elif k_rule is None:
+            out.append(_icc2_of(a.msb, a.msw))
+        else:
+            out.append(_icc1_of(a.msb, a.msw, a.k_mean if k_rule == "mean" else a.k_adjusted))
+    single = not (isinstance(x, pd.DataFrame) or np.ndim(x) == 2)
+    if constant:
+        where = "" if single else f" column(s) {few(constant)}"
+        warn(f"`x`{where} is constant (no variance within or between groups), so {what} is undefined (NaN).",
+             DegenerateDataWarning)
+    _warn_negative("ICC(1)" if k_rule is not None else "ICC(2)", p.columns, out, single)
+    if not single:
+        return pd.Series(out, index=pd.Index(p.columns), name=what, dtype=float)
     return out[0]
 
 
-def icc1(y: Any, groups: Any, *, k: str = "mean") -> float | pd.Series:
+def _validate_icc1(k: Any) -> str:
+    return check_choice("k", k, _K_RULES)
+
+
+def icc1(x: Any, groups: Any, *, k: str = "mean", nan_policy: str = "omit") -> float | pd.Series:
     """ICC(1) from a one-way ANOVA: the share of variance due to group membership.
 
     Parameters
     ----------
-    y : Series, array_like or DataFrame
-        Response(s); a DataFrame gives one ICC(1) per column. Rows with a
-        missing response are dropped (per column) and counted in a
-        :class:`~teamculture.errors.DroppedDataWarning`.
-    groups : array_like, shape (n,)
-        Group label of each row.
+    x : Series, array_like or DataFrame
+        Response(s); a DataFrame gives one ICC(1) per column, each computed
+        on the rows where that column has a value (as separate calls would).
+    groups : Series, array_like or DataFrame
+        Group label of each row, matched to ``x`` by index (nested label
+        columns: the innermost groups are used).
     k : {"mean", "adjusted"}, default "mean"
         Group size in the formula: ``"mean"`` is N/G, as R multilevel's
         ``ICC1``; ``"adjusted"`` is the ANOVA literature's
         :math:`k_0 = (N - \\sum n_g^2/N)/(G - 1)`, which makes the estimator
         unbiased-ish for unbalanced groups (the two agree when groups are
         equal). The default follows R so numbers can be checked against it.
+    nan_policy : {"omit", "raise"}, default "omit"
+        Rows with a missing value or label: dropped and counted in a
+        :class:`~teamculture.errors.DroppedDataWarning`, or an error.
 
     Returns
     -------
     float or Series
-        ICC(1) (may be negative when groups differ less than chance).
+        ICC(1): a float for one variable, a Series indexed by column for a
+        DataFrame. Negative when groups differ less than chance (flagged
+        with a :class:`~teamculture.errors.BoundaryWarning`); NaN for a
+        constant variable (with a :class:`~teamculture.errors.DegenerateDataWarning`).
 
     Notes
     -----
@@ -189,25 +298,29 @@ def icc1(y: Any, groups: Any, *, k: str = "mean") -> float | pd.Series:
     >>> tc.icc1([1, 2, 3, 5, 6, 7], ["a", "a", "a", "b", "b", "b"])  # MSB 24, MSW 1: 23/26
     0.8846153846153846
     """
-    check_choice("k", k, ("mean", "adjusted"))
-    return _per_column(y, groups, "icc1",
-                       lambda a: _icc1_from(a, a.k_mean if k == "mean" else a.k_adjusted))
+    k = _validate_icc1(k)
+    return _per_column(x, groups, what="icc1", nan_policy=nan_policy, k_rule=k)
 
 
-def icc2(y: Any, groups: Any) -> float | pd.Series:
+def icc2(x: Any, groups: Any, *, nan_policy: str = "omit") -> float | pd.Series:
     """ICC(2) from a one-way ANOVA: the reliability of the group means.
 
     Parameters
     ----------
-    y : Series, array_like or DataFrame
-        Response(s); a DataFrame gives one ICC(2) per column. Missing rows
-        are dropped and counted as in :func:`icc1`.
-    groups : array_like, shape (n,)
-        Group label of each row.
+    x : Series, array_like or DataFrame
+        Response(s); a DataFrame gives one ICC(2) per column (each on its
+        own non-missing rows).
+    groups : Series, array_like or DataFrame
+        Group label of each row, matched to ``x`` by index.
+    nan_policy : {"omit", "raise"}, default "omit"
+        As in :func:`icc1`.
 
     Returns
     -------
     float or Series
+        ICC(2): a float for one variable, a Series for a DataFrame.
+        Negative (flagged with a :class:`~teamculture.errors.BoundaryWarning`)
+        when MSB < MSW, ``-inf`` when the group means are all equal.
 
     Notes
     -----
@@ -229,7 +342,46 @@ def icc2(y: Any, groups: Any) -> float | pd.Series:
     >>> tc.icc2([1, 2, 3, 5, 6, 7], ["a", "a", "a", "b", "b", "b"])  # 23/24
     0.9583333333333334
     """
-    return _per_column(y, groups, "icc2", _icc2_from)
+    return _per_column(x, groups, what="icc2", nan_policy=nan_policy, k_rule=None)
+
+
+# ----------------------------------------------------------------------------
+# design effect
+# ----------------------------------------------------------------------------
+def _as_float_array(value: Any, name: str) -> np.ndarray:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"`{name}` must be a number or an array of numbers; got {value!r}.")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number or an array of numbers; got {type(value).__name__}.") from None
+    return arr
+
+
+def _validate_design_effect(icc: Any, mean_group_size: Any) -> tuple[np.ndarray, np.ndarray]:
+    r = _as_float_array(icc, "icc")
+    m = _as_float_array(mean_group_size, "mean_group_size")
+    bad_m = np.atleast_1d(~np.isfinite(m) | (m < 1))
+    if bad_m.any():
+        raise ValueError(f"`mean_group_size` must be finite and >= 1 (members per group); got "
+                         f"{few(np.atleast_1d(m)[bad_m].tolist())}.")
+    with np.errstate(invalid="ignore"):
+        bad_r = np.atleast_1d(np.isinf(r) | (np.abs(r) > 1))
+    if bad_r.any():
+        raise ValueError(f"`icc` must lie in [-1, 1]; got {few(np.atleast_1d(r)[bad_r].tolist())}.")
+    try:
+        r, m = np.broadcast_arrays(r, m)
+    except ValueError:
+        raise ValueError(f"`icc` (shape {r.shape}) and `mean_group_size` (shape {m.shape}) must have the same shape "
+                         "or broadcast.") from None
+    with np.errstate(invalid="ignore"):
+        bad = np.atleast_1d(1.0 + (m - 1.0) * r <= 0)
+    if bad.any():
+        raise ValueError(
+            f"`icc` is at or below -1/(m - 1) for groups of size m at position(s) {few(np.flatnonzero(bad).tolist())}: "
+            "no intraclass correlation of groups that size is that negative (the design effect would be <= 0)."
+        )
+    return r, m
 
 
 def design_effect(icc: Any, mean_group_size: Any) -> float | np.ndarray:
@@ -238,7 +390,7 @@ def design_effect(icc: Any, mean_group_size: Any) -> float | np.ndarray:
     Parameters
     ----------
     icc : float or array_like
-        Intraclass correlation ICC(1).
+        Intraclass correlation ICC(1), in [-1, 1] (NaN gives NaN).
     mean_group_size : float or array_like
         Mean number of respondents per group, m (>= 1).
 
@@ -250,8 +402,10 @@ def design_effect(icc: Any, mean_group_size: Any) -> float | np.ndarray:
 
     Notes
     -----
-    :math:`\\text{deff} = 1 + (\\bar m - 1)\\,ICC(1)`. R has no function
-    for it in multilevel; in R write ``1 + (m - 1) * ICC1(aov(...))``.
+    :math:`\\text{deff} = 1 + (\\bar m - 1)\\,ICC(1)`. An ICC below
+    :math:`-1/(m - 1)` is impossible for groups of size m and is refused.
+
+    R: none (in R write ``1 + (m - 1) * ICC1(aov(...))``).
 
     References
     ----------
@@ -263,12 +417,7 @@ def design_effect(icc: Any, mean_group_size: Any) -> float | np.ndarray:
     >>> tc.design_effect(0.1, 28)
     3.7
     """
-    r = np.asarray(icc, dtype=float)
-    m = np.asarray(mean_group_size, dtype=float)
-    if np.any(~np.isfinite(m)) or np.any(m < 1):
-        raise ValueError(f"`mean_group_size` must be finite and >= 1; got {mean_group_size!r}.")
-    if np.any(np.abs(r[np.isfinite(r)]) > 1):
-        raise ValueError(f"`icc` must lie in [-1, 1]; got {icc!r}.")
+    r, m = _validate_design_effect(icc, mean_group_size)
     out = 1.0 + (m - 1.0) * r
     return float(out) if out.ndim == 0 else out
 
@@ -276,8 +425,8 @@ def design_effect(icc: Any, mean_group_size: Any) -> float | np.ndarray:
 # ----------------------------------------------------------------------------
 # icc(): full result, two or three levels
 # ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ICCResult:
+@result_class
+class ICCResult(Result):
     """Intraclass correlations of staff nested in groups (from :func:`icc`).
 
     Attributes
@@ -289,7 +438,8 @@ class ICCResult:
         "team")``).
     variance_components : Series
         Estimated variances indexed by level name then ``"residual"``.
-        ANOVA estimates may be negative.
+        ANOVA estimates may be negative (flagged with a
+        :class:`~teamculture.errors.BoundaryWarning`).
     vpc : Series
         Variance partition coefficient of each level: its variance over the
         total (negative components kept as estimated).
@@ -303,25 +453,28 @@ class ICCResult:
     k : float
         Innermost group size used (mean N/G or the adjusted k0).
     design_effect : float
-        :math:`1 + (k - 1)\\,ICC1` with k the mean innermost group size.
+        :math:`1 + (\\bar m - 1)\\,ICC1` with :math:`\\bar m` the mean
+        innermost group size.
     effective_n : float
-        ``n_obs / design_effect``.
+        ``n_obs / design_effect`` (NaN when the design effect is not positive).
+    mean_squares : Series
+        ANOVA mean squares (empty for REML).
+    converged : bool
+        Whether the REML optimiser confirmed convergence (always True for ANOVA).
+    n_resamples : int
+        Bootstrap replicates (0: none).
+    confidence_level : float
+        Coverage of the intervals of :meth:`to_frame`.
+    bootstrap_distribution : ndarray, shape (n_resamples, 2 + levels)
+        The bootstrap replicates of icc1, icc2 and each VPC (rows of a
+        failed replicate are NaN); :meth:`confidence_interval` recomputes
+        percentile intervals from them at any level.
     n_obs : int
         Rows used.
     n_dropped : int
-        Rows dropped for a missing response.
+        Rows dropped for a missing response or label.
     n_groups : Series
         Number of groups at each level.
-    mean_squares : Series
-        ANOVA mean squares (empty for REML).
-    intervals : DataFrame
-        Indexed by ``icc1``, ``icc2`` and ``vpc_<level>``; columns
-        ``estimate``, ``ci_low``, ``ci_high`` (bootstrap percentile
-        intervals, see :func:`icc`; NaN when ``n_boot=0``).
-    n_boot : int
-        Bootstrap replicates (0: none).
-    confidence_level : float
-        Coverage of ``intervals``.
     """
 
     method: str
@@ -333,113 +486,72 @@ class ICCResult:
     k: float
     design_effect: float
     effective_n: float
-    n_obs: int
-    n_dropped: int
-    n_groups: pd.Series
-    mean_squares: pd.Series = field(repr=False)
-    intervals: pd.DataFrame = field(repr=False)
-    n_boot: int = 0
-    confidence_level: float = 0.95
+    mean_squares: pd.Series
+    converged: bool
+    n_resamples: int
+    confidence_level: float
+    bootstrap_distribution: np.ndarray
 
-    def confidence_interval(self, which: str = "icc1") -> tuple[float, float]:
-        """``(low, high)`` bootstrap interval for ``which`` (a row of ``intervals``)."""
-        check_choice("which", which, list(self.intervals.index))
-        row = self.intervals.loc[which]
-        return float(row["ci_low"]), float(row["ci_high"])
+    def _rows(self) -> list[str]:
+        return ["icc1", "icc2", *[f"vpc_{lev}" for lev in self.levels]]
 
-    def summary(self) -> str:
-        """Formatted summary."""
-        lines = [f"Intraclass correlations ({self.method.upper()}), levels: {' > '.join(self.levels)}",
-                 f"  observations {self.n_obs:,} (dropped {self.n_dropped:,}); groups: "
-                 + ", ".join(f"{k} {int(v):,}" for k, v in self.n_groups.items())]
-        for name, val in self.variance_components.items():
-            vpc = self.vpc.get(name, np.nan)
-            lines.append(f"  {name:<12} variance {val:10.5f}   VPC {vpc:7.4f}" if name != "residual"
-                         else f"  {name:<12} variance {val:10.5f}")
-        lines.append(f"  ICC(1) {self.icc1:.4f}   ICC(2) {self.icc2:.4f} at k = {self.k:.2f}")
-        lines.append(f"  design effect {self.design_effect:.3f}, effective n {self.effective_n:,.1f}")
-        if self.n_boot:
-            lines.append(f"  {self.confidence_level:.0%} bootstrap intervals ({self.n_boot} replicates):")
-            for name, row in self.intervals.iterrows():
-                lines.append(f"    {name:<14} {row['estimate']:.4f}  [{row['ci_low']:.4f}, {row['ci_high']:.4f}]")
-        return "\n".join(lines)
+    def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
+        """Percentile bootstrap intervals of icc1, icc2 and each VPC (columns ``ci_low``, ``ci_high``).
 
-    __str__ = summary
+        ``confidence_level=None`` uses the level of the fit; any other level
+        is recomputed from :attr:`bootstrap_distribution`. Needs
+        ``n_resamples > 0`` in :func:`icc`.
+        """
+        if self.n_resamples == 0:
+            raise ValueError("This ICCResult has no bootstrap draws (`n_resamples`=0); refit with "
+                             "icc(..., n_resamples=1000) for intervals.")
+        cl = self.confidence_level if confidence_level is None else check_confidence_level(confidence_level)
+        tail = (1.0 - cl) / 2.0
+        low, high = [], []
+        for j in range(self.bootstrap_distribution.shape[1]):
+            col = self.bootstrap_distribution[:, j]
+            col = col[np.isfinite(col)]
+            if col.size:
+                low.append(float(np.quantile(col, tail)))
+                high.append(float(np.quantile(col, 1.0 - tail)))
+            else:
+                low.append(float("nan"))
+                high.append(float("nan"))
+        return pd.DataFrame({"ci_low": low, "ci_high": high}, index=pd.Index(self._rows()))
 
+    def to_frame(self) -> pd.DataFrame:
+        """Estimates with their bootstrap intervals: rows icc1, icc2, vpc_<level>; columns estimate, ci_low, ci_high."""
+        est = [self.icc1, self.icc2, *self.vpc.to_list()]
+        if self.n_resamples:
+            ci = self.confidence_interval()
+            low, high = ci["ci_low"].to_numpy(), ci["ci_high"].to_numpy()
+        else:
+            low = high = np.full(len(est), np.nan)
+        return pd.DataFrame({"estimate": est, "ci_low": low, "ci_high": high}, index=pd.Index(self._rows()),
+                            dtype=float)
 
-def _group_levels(groups: Any, n: int) -> tuple[list[np.ndarray], list[pd.Index], list[str]]:
-    """Codes, labels and names of one or two grouping levels (outer first, inner nested)."""
-    if isinstance(groups, pd.DataFrame):
-        cols = [groups[c] for c in groups.columns]
-        names = [str(c) for c in groups.columns]
-    elif isinstance(groups, (list, tuple)) and len(groups) in (2,) and all(np.ndim(g) == 1 for g in groups) \
-            and len(groups[0]) == n:
-        cols = list(groups)
-        names = [str(getattr(g, "name", None) or f"level{i + 1}") for i, g in enumerate(cols)]
-    else:
-        cols = [groups]
-        names = [str(getattr(groups, "name", None) or "group")]
-    if len(cols) not in (1, 2):
-        raise ValueError(f"`groups` must be one label column or two (outer, inner); got {len(cols)} columns.")
-    if len(cols) == 2 and names[0] == names[1]:
-        names = [names[0], names[1] + "_inner"]
-    codes, labels = [], []
-    for c, nm in zip(cols, names):
-        cc, lab = factorize(c, n, name="groups")
-        codes.append(cc)
-        labels.append(lab)
-    if len(cols) == 2:
-        # inner groups are identified within their outer group (lme4's outer/inner),
-        # so local labels reused across outer groups are not merged
-        pair = codes[0].astype(np.int64) * (len(labels[1]) + 1) + codes[1]
-        inner, _ = pd.factorize(pair, sort=True)
-        codes[1] = inner.astype(np.intp)
-    return codes, labels, names
-
-
-def _icc_anova(v: np.ndarray, codes: list[np.ndarray], k_rule: str) -> dict[str, Any]:
-    if len(codes) == 1:
-        a = _oneway(v, codes[0], int(codes[0].max()) + 1)
-        k = a.k_mean if k_rule == "mean" else a.k_adjusted
-        i1 = _icc1_from(a, k)
-        # variance components implied by the same k
-        tau = (a.msb - a.msw) / k
-        return {"tau": [tau], "sigma2": a.msw, "icc1": i1, "k": k, "k_mean": a.k_mean,
-                "icc2": k * i1 / (1 + (k - 1) * i1), "ms": {"between": a.msb, "within": a.msw},
-                "n_groups": [a.n_groups]}
-    r = _nested_anova(v, codes[0], codes[1])
-    N = v.size
-    k_mean = N / r["n_inner"]
-    k = k_mean if k_rule == "mean" else r["c1"]
-    total = r["tau_outer"] + r["tau_inner"] + r["sigma2"]
-    i1 = (r["tau_outer"] + r["tau_inner"]) / total
-    return {"tau": [r["tau_outer"], r["tau_inner"]], "sigma2": r["sigma2"], "icc1": i1, "k": k,
-            "k_mean": k_mean, "icc2": k * i1 / (1 + (k - 1) * i1),
-            "ms": {"outer": r["ms_outer"], "inner": r["ms_inner"], "within": r["ms_within"]},
-            "n_groups": [r["n_outer"], r["n_inner"]]}
-
-
-def _icc_reml(v: np.ndarray, codes: list[np.ndarray], k_rule: str) -> dict[str, Any]:
-    from teamculture.multilevel import mixed  # lazy: heavy, and built by another module
-
-    names = [f"g{i}" for i in range(len(codes))]
-    data = pd.DataFrame({"y": v, **{nm: c for nm, c in zip(names, codes)}})
-    formula = "y ~ 1 + (1 | " + "/".join(names) + ")"
-    fit = mixed(formula, data, reml=True)
-    vc = fit.variance_components
-    keys = [":".join(names[: i + 1]) for i in range(len(names))]
-    tau = [float(vc[key]) for key in keys]
-    sigma2 = float(vc["residual"])
-    inner = codes[-1]
-    cnt = np.bincount(inner)
-    cnt = cnt[cnt > 0].astype(float)
-    N = v.size
-    k_mean = N / cnt.size
-    k = k_mean if k_rule == "mean" else (N - np.sum(cnt ** 2) / N) / (cnt.size - 1)
-    i1 = sum(tau) / (sum(tau) + sigma2)
-    n_groups = [int(np.unique(c).size) for c in codes]
-    return {"tau": tau, "sigma2": sigma2, "icc1": i1, "k": k, "k_mean": k_mean,
-            "icc2": k * i1 / (1 + (k - 1) * i1), "ms": {}, "n_groups": n_groups}
+    def summary(self) -> Summary:
+        """Variance components, VPCs, ICCs, design effect and (with a bootstrap) intervals."""
+        header = [("method", self.method.upper()), ("levels", " > ".join(self.levels)),
+                  ("observations", self.n_obs), ("dropped", self.n_dropped)]
+        header += [(f"groups: {lev}", int(n)) for lev, n in self.n_groups.items()]
+        header += [("ICC(1)", self.icc1), (f"ICC(2) at k = {self.k:.2f}", self.icc2),
+                   ("design effect", self.design_effect), ("effective n", self.effective_n)]
+        comp = pd.DataFrame({"variance": self.variance_components,
+                             "vpc": self.vpc.reindex(self.variance_components.index)})
+        tables = [("variance components", comp)]
+        if self.n_resamples:
+            tables.append((f"{self.confidence_level:.0%} bootstrap intervals ({self.n_resamples} replicates)",
+                           self.to_frame()))
+        notes = []
+        if not self.converged:
+            notes.append("the REML optimiser did not confirm convergence; the estimates may be off")
+        negative = [lev for lev, v in self.variance_components.items() if v < 0]
+        if negative:
+            notes.append(f"negative ANOVA variance estimate(s) for {', '.join(map(str, negative))}: outside the "
+                         "parameter space; read as zero")
+        return Summary(f"Intraclass correlations ({self.method.upper()})", header=header, tables=tables,
+                       notes=notes)
 
 
 def _cluster_indices(rng: np.random.Generator, codes: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -469,36 +581,70 @@ def _ranges(sizes: np.ndarray) -> np.ndarray:
     return np.arange(ends[-1] if ends.size else 0) - np.repeat(ends - sizes, sizes)
 
 
-def icc(y: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_boot: int = 0,
-        confidence_level: float = 0.95, seed: Any = None) -> ICCResult:
+def _bootstrap(rng: np.random.Generator, v: np.ndarray, codes: list[np.ndarray], k_rule: str, n_resamples: int,
+               names: list[str]) -> np.ndarray:
+    boot = np.full((n_resamples, 2 + len(codes)), np.nan)
+    for b in range(n_resamples):
+        idx, new_codes = _cluster_indices(rng, codes)
+        vb = v[idx]
+        if _identifiable(vb, new_codes, names) is not None or np.ptp(vb) == 0:
+            continue
+        boot[b] = _anova_components(vb, new_codes, k_rule).row()
+    failed = int(np.isnan(boot).any(axis=1).sum())
+    if failed:
+        warn(f"{failed} of {n_resamples} bootstrap replicate(s) could not be computed (a resample with too few "
+             "distinct groups or no variance); the intervals use the other replicates.", DegenerateDataWarning)
+    return boot
+
+
+def _validate_icc(method: Any, k: Any, n_resamples: Any, confidence_level: Any, rng: Any
+                  ) -> tuple[str, str, int, float, np.random.Generator]:
+    method = check_choice("method", method, ("anova", "reml"))
+    k = check_choice("k", k, _K_RULES)
+    nr = check_int("n_resamples", n_resamples, minimum=0)
+    cl = check_confidence_level(confidence_level)
+    gen = check_rng(rng)
+    if nr and method != "anova":
+        raise ValueError("`n_resamples` > 0 (bootstrap intervals) is available for method='anova' only "
+                         "(refitting REML per replicate is not implemented).")
+    return method, k, nr, cl, gen
+
+
+def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamples: int = 0,
+        confidence_level: float = 0.95, rng: Any = None, nan_policy: str = "omit") -> ICCResult:
     """Intraclass correlations, VPCs, group-mean reliability and design effect.
 
     Parameters
     ----------
-    y : Series or array_like, shape (n,)
-        Response. Rows with a missing response are dropped and counted.
-    groups : array_like, or DataFrame / list of two label columns
-        One label per row for two levels (staff in teams), or two columns
+    x : Series or array_like, shape (n,)
+        Response.
+    groups : Series, array_like, or DataFrame / list of label columns
+        One label per row for two levels (staff in teams), or columns
         ``[outer, inner]`` for three levels (staff in teams in trusts), e.g.
         ``staff[["trust", "team"]]``. Inner groups are identified within
         their outer group (lme4's ``(1 | trust/team)``), so local team
-        numbers reused across trusts are safe.
+        numbers reused across trusts are safe. Matched to ``x`` by index.
+        ``method="reml"`` takes any number of nested levels.
     method : {"anova", "reml"}, default "anova"
         ``"anova"``: one-way ANOVA (two levels, Bliese's ICC(1)) or the
         unbalanced two-stage nested ANOVA (three levels), closed form.
-        ``"reml"``: variance components from :func:`teamculture.mixed`
-        (``y ~ 1 + (1 | outer/inner)``).
+        ``"reml"``: variance components of ``y ~ 1 + (1 | outer/inner)`` by
+        REML (the exact nested engine of :mod:`teamculture.multilevel`, the
+        same numbers as :func:`teamculture.mixed`).
     k : {"mean", "adjusted"}, default "mean"
         Group size in ICC(1) (two-level ANOVA) and in the Spearman-Brown
         reliability ``icc2``: mean size N/G (R multilevel) or the adjusted
         k0 (see :func:`icc1`; for three levels the adjusted size is the
         coefficient c1 of the team variance below).
-    n_boot : int, default 0
-        Bootstrap replicates for percentile intervals (ANOVA only).
+    n_resamples : int, default 0
+        Bootstrap replicates for percentile intervals (ANOVA only; at least
+        three outermost groups).
     confidence_level : float, default 0.95
         Coverage of the intervals.
-    seed : int or numpy Generator, optional
-        Seed for the bootstrap.
+    rng : int, numpy.random.Generator or None
+        Random number generator or seed for the bootstrap.
+    nan_policy : {"omit", "raise"}, default "omit"
+        Rows with a missing response or label: dropped and counted, or an error.
 
     Returns
     -------
@@ -521,10 +667,15 @@ def icc(y: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_boot: 
         c_3 = \\frac{N - \\sum_i n_i^2/N}{a - 1},
 
     solved for the components (Searle, Casella & McCulloch 1992, sec. 5.2);
-    for balanced data these equal the REML estimates when positive.
-    VPC of a level = its variance / total; ICC1 (two members of one inner
-    group) = (tau_A + tau_B)/total; ICC2 = k ICC1/(1 + (k - 1) ICC1);
-    design effect = 1 + (k_mean - 1) ICC1 (Kish), effective n = N/deff.
+    for balanced data these equal the REML estimates when positive. A
+    negative ANOVA component is reported as estimated and flagged with a
+    :class:`~teamculture.errors.BoundaryWarning`; a REML component at zero
+    likewise. VPC of a level = its variance / total; ICC1 (two members of one
+    inner group) = sum of the group variances / total; ICC2 = k ICC1/(1 +
+    (k - 1) ICC1); design effect = 1 + (k_mean - 1) ICC1 (Kish), effective
+    n = N/deff. One outermost group, a level whose every group holds a single
+    group of the next level, or groups of one member make a variance
+    unidentifiable and raise an error.
 
     Intervals: the two-stage bootstrap in the form Davison and Hinkley
     (1997, sec. 3.8) recommend, groups with replacement at the first stage
@@ -534,11 +685,9 @@ def icc(y: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_boot: 
     percentile interval reported. Resampling members with replacement as
     well would duplicate respondents inside a group and inflate the ICC
     (Field & Welsh 2007). With few outer groups (e.g. 20 trusts) the
-    intervals are rough.
+    intervals are rough; fewer than three are refused.
 
-    R: ``multilevel::ICC1``/``ICC2`` (two-level ANOVA);
-    ``multilevel::mult.icc`` (two-level REML via nlme);
-    ``lme4::VarCorr(lmer(y ~ 1 + (1 | trust/team)))`` (three-level REML).
+    R: ``multilevel::ICC1``/``ICC2`` (ANOVA), ``lme4::VarCorr(lmer(y ~ 1 + (1 | trust/team)))`` (REML).
 
     References
     ----------
@@ -561,215 +710,85 @@ def icc(y: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_boot: 
     >>> [round(float(v), 2) for v in res.vpc]
     [0.04, 0.1]
     """
-    check_choice("method", method, ("anova", "reml"))
-    check_choice("k", k, ("mean", "adjusted"))
-    nb = check_int("n_boot", n_boot, minimum=0)
-    cl = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
-    if nb and method != "anova":
-        raise ValueError("`n_boot` > 0 (bootstrap intervals) is available for method='anova' only.")
-    x, _ = _response(y)
-    if x.shape[1] != 1:
-        raise ValueError(f"`y` must be a single variable; got {x.shape[1]} columns.")
-    codes, _labels, names = _group_levels(groups, x.shape[0])
-    v = x[:, 0]
-    keep = ~np.isnan(v)
-    n_drop = int((~keep).sum())
-    if n_drop:
-        warnings.warn(f"{n_drop} row(s) with a missing response were dropped.", DroppedDataWarning, stacklevel=2)
+    method, k, nr, cl, gen = _validate_icc(method, k, n_resamples, confidence_level, rng)
+    n_levels = groups.shape[1] if isinstance(groups, pd.DataFrame) else (
+        len(groups) if isinstance(groups, (list, tuple)) and all(np.ndim(c) == 1 and len(c) > 0 and
+                                                                 not np.isscalar(c) for c in groups) else 1)
+    if method == "anova" and n_levels > 2:
+        raise ValueError(f"`groups` has {n_levels} label columns; method='anova' takes one or two levels (outer, "
+                         "inner). Use method='reml' for deeper nesting.")
+    p = prepare(x, groups, name="x", what="ICCs", nan_policy=nan_policy, single=True,
+                max_levels=2 if method == "anova" else None,
+                single_hint=" Call icc once per variable (icc1/icc2 take a DataFrame).")
+    names = list(p.groups.names)
+    v = p.x[:, 0]
+    keep, n_missing = drop_rows(np.isnan(v), "omit", name="x", what="ICCs", index=p.index)
+    codes = list(p.level_codes)
+    if keep is not None:
         v = v[keep]
-        codes = [c[keep] for c in codes]
-    # compact codes (groups without data disappear)
-    codes = [pd.factorize(c, sort=True)[0].astype(np.intp) for c in codes]
-    est = _icc_anova(v, codes, k) if method == "anova" else _icc_reml(v, codes, k)
-    total = sum(est["tau"]) + est["sigma2"]
-    vc = pd.Series([*est["tau"], est["sigma2"]], index=[*names, "residual"], dtype=float)
-    vpc = pd.Series(np.asarray(est["tau"]) / total, index=names, dtype=float)
-    deff = 1.0 + (est["k_mean"] - 1.0) * est["icc1"]
-    rows = ["icc1", "icc2", *[f"vpc_{nm}" for nm in names]]
-    point = [est["icc1"], est["icc2"], *vpc.to_list()]
-    low = np.full(len(rows), np.nan)
-    high = np.full(len(rows), np.nan)
-    if nb:
-        rng = np.random.default_rng(seed)
-        boot = np.empty((nb, len(rows)))
-        for b in range(nb):
-            idx, new_codes = _cluster_indices(rng, codes)
-            try:
-                e = _icc_anova(v[idx], new_codes, k)
-                t = sum(e["tau"]) + e["sigma2"]
-                boot[b] = [e["icc1"], e["icc2"], *(np.asarray(e["tau"]) / t)]
-            except ValueError:
-                boot[b] = np.nan
-        alpha = 1.0 - cl
-        low = np.nanquantile(boot, alpha / 2, axis=0)
-        high = np.nanquantile(boot, 1 - alpha / 2, axis=0)
-    intervals = pd.DataFrame({"estimate": point, "ci_low": low, "ci_high": high}, index=pd.Index(rows))
+        codes = _compact([c[keep] for c in codes])
+    scale = extreme_scale(v)  # ICCs are scale-free; variances are scaled back below
+    v = v / scale
+    why = _identifiable(v, codes, names)
+    if why is not None:
+        raise ValueError(why + ".")
+    if nr and int(codes[0].max()) + 1 < 3:
+        raise ValueError(f"`n_resamples` > 0 needs at least three {names[0]!r} groups for a cluster bootstrap "
+                         f"(resampling {int(codes[0].max()) + 1} groups gives no usable interval); got "
+                         f"{int(codes[0].max()) + 1}.")
+    n_groups = pd.Series([int(c.max()) + 1 for c in codes], index=names, dtype=np.int64)
+    L = len(codes)
+    boot = np.empty((0, 2 + L))
+    if np.ptp(v) == 0:
+        warn("`x` is constant (no variance within or between groups), so the ICCs and VPCs are undefined (NaN).",
+             DegenerateDataWarning)
+        nan = float("nan")
+        comp = _Components(tau=(nan,) * L, sigma2=nan, icc1=nan, icc2=nan, k=nan,
+                           k_mean=_inner_k(codes[-1], int(codes[-1].max()) + 1, "mean")[1])
+    elif method == "anova":
+        comp = _anova_components(v, codes, k)
+        if nr:
+            boot = _bootstrap(gen, v, codes, k, nr, names)
+    else:
+        comp = _reml_components(v, codes, k)
+    _flag_components(comp, names, method)
+    s2 = scale * scale
+    deff = 1.0 + (comp.k_mean - 1.0) * comp.icc1
     return ICCResult(
         method=method,
         levels=tuple(names),
-        variance_components=vc,
-        vpc=vpc,
-        icc1=float(est["icc1"]),
-        icc2=float(est["icc2"]),
-        k=float(est["k"]),
+        variance_components=pd.Series([*comp.tau, comp.sigma2], index=[*names, "residual"], dtype=float) * s2,
+        vpc=pd.Series(comp.vpc(), index=names, dtype=float),
+        icc1=float(comp.icc1),
+        icc2=float(comp.icc2),
+        k=float(comp.k),
         design_effect=float(deff),
-        effective_n=float(v.size / deff),
-        n_obs=int(v.size),
-        n_dropped=n_drop,
-        n_groups=pd.Series(est["n_groups"], index=names, dtype=np.int64),
-        mean_squares=pd.Series(est["ms"], dtype=float),
-        intervals=intervals,
-        n_boot=nb,
+        effective_n=float(v.size / deff) if deff > 0 else float("nan"),
+        mean_squares=pd.Series(comp.mean_squares, dtype=float) * s2,
+        converged=comp.converged,
+        n_resamples=nr,
         confidence_level=cl,
+        bootstrap_distribution=boot,
+        n_obs=int(v.size),
+        n_dropped=int(p.n_unlabelled + n_missing),
+        n_groups=n_groups,
     )
 
 
-# ----------------------------------------------------------------------------
-# WABA
-# ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class WABAResult:
-    """Within-and-between analysis of two variables (from :func:`waba`).
-
-    Attributes
-    ----------
-    raw_corr : float
-        Correlation of x and y over individuals.
-    eta_between_x, eta_between_y : float
-        Correlation of each variable with its group means (assigned to
-        members).
-    corr_between : float
-        Correlation of the group means (member-weighted).
-    eta_within_x, eta_within_y : float
-        Correlation of each variable with its within-group deviations.
-    corr_within : float
-        Correlation of the within-group deviations.
-    icc2_x, icc2_y : float
-        ICC(2) of x and y (ANOVA).
-    corr_between_disattenuated : float
-        :math:`r_W + (r_B - r_W)/\\sqrt{ICC2_x\\,ICC2_y}`.
-    n_obs, n_groups, n_dropped : int
-        Rows used, groups, rows dropped (missing x or y).
-    """
-
-    raw_corr: float
-    eta_between_x: float
-    eta_between_y: float
-    corr_between: float
-    eta_within_x: float
-    eta_within_y: float
-    corr_within: float
-    icc2_x: float
-    icc2_y: float
-    corr_between_disattenuated: float
-    n_obs: int
-    n_groups: int
-    n_dropped: int
-
-    def summary(self) -> str:
-        """Formatted covariance theorem."""
-        return (
-            "WABA covariance theorem: r_xy = etaBx*etaBy*rB + etaWx*etaWy*rW\n"
-            f"  {self.raw_corr:.4f} = {self.eta_between_x:.4f}*{self.eta_between_y:.4f}*{self.corr_between:.4f}"
-            f" + {self.eta_within_x:.4f}*{self.eta_within_y:.4f}*{self.corr_within:.4f}\n"
-            f"  disattenuated between-group r = {self.corr_between_disattenuated:.4f}"
-            f" (ICC2 x {self.icc2_x:.3f}, y {self.icc2_y:.3f})\n"
-            f"  n = {self.n_obs:,} in {self.n_groups:,} groups (dropped {self.n_dropped:,})"
-        )
-
-    __str__ = summary
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    return float((a @ b) / np.sqrt((a @ a) * (b @ b)))
-
-
-def waba(x: Any, y: Any, groups: Any) -> WABAResult:
-    """Within-and-between analysis (WABA) of the correlation of x and y.
-
-    Parameters
-    ----------
-    x, y : Series or array_like, shape (n,)
-        The two variables. Rows with either missing are dropped and counted.
-    groups : array_like, shape (n,)
-        Group label of each row.
-
-    Returns
-    -------
-    WABAResult
-
-    Notes
-    -----
-    The covariance theorem of Dansereau et al. decomposes the raw
-    correlation into between- and within-group parts:
-
-    .. math:: r_{xy} = \\eta_{Bx}\\eta_{By} r_B + \\eta_{Wx}\\eta_{Wy} r_W
-
-    where B uses the group means assigned to members and W the deviations
-    from them. The between-group correlation corrected for the unreliability
-    of group means is :math:`r_W + (r_B - r_W)/\\sqrt{ICC2_x ICC2_y}`.
-
-    R: ``multilevel::waba(x, y, grpid)``.
-
-    References
-    ----------
-    .. [1] Dansereau, F., Alutto, J. A., & Yammarino, F. J. (1984). Theory
-       testing in organizational behavior: The varient approach.
-       Prentice-Hall.
-    .. [2] Bliese, P. D. (2000). Within-group agreement, non-independence,
-       and reliability. Jossey-Bass.
-
-    Examples
-    --------
-    >>> import teamculture as tc
-    >>> sv = tc.national_survey("tiny", seed=1)
-    >>> w = tc.waba(sv.staff["latent_engagement"], sv.staff["tenure"], sv.staff["team"])
-    >>> parts = w.eta_between_x * w.eta_between_y * w.corr_between + \\
-    ...     w.eta_within_x * w.eta_within_y * w.corr_within
-    >>> bool(abs(parts - w.raw_corr) < 1e-12)
-    True
-    """
-    xv, _ = _response(x, "x")
-    yv, _ = _response(y, "y")
-    if xv.shape[1] != 1 or yv.shape[1] != 1:
-        raise ValueError("`x` and `y` must each be a single variable.")
-    if xv.shape[0] != yv.shape[0]:
-        raise ValueError(f"`x` and `y` must have the same length; got {xv.shape[0]} and {yv.shape[0]}.")
-    codes, _labels = factorize(groups, xv.shape[0])
-    xv, yv = xv[:, 0], yv[:, 0]
-    keep = ~(np.isnan(xv) | np.isnan(yv))
-    n_drop = int((~keep).sum())
-    if n_drop:
-        warnings.warn(f"{n_drop} row(s) with missing x or y were dropped.", DroppedDataWarning, stacklevel=2)
-    xv, yv = xv[keep], yv[keep]
-    codes = pd.factorize(codes[keep], sort=True)[0].astype(np.intp)
-    G = int(codes.max()) + 1 if codes.size else 0
-    if G < 2:
-        raise ValueError(f"`groups` must have at least two groups with data; got {G}.")
-    cnt = np.bincount(codes, minlength=G)
-    bx = (np.bincount(codes, weights=xv, minlength=G) / cnt)[codes]
-    by = (np.bincount(codes, weights=yv, minlength=G) / cnt)[codes]
-    wx, wy = xv - bx, yv - by
-    ax = _oneway(xv, codes, G)
-    ay = _oneway(yv, codes, G)
-    i2x, i2y = _icc2_from(ax), _icc2_from(ay)
-    rB, rW = _corr(bx, by), _corr(wx, wy)
-    with np.errstate(invalid="ignore"):
-        dis = rW + (rB - rW) / np.sqrt(i2x * i2y)
-    return WABAResult(
-        raw_corr=_corr(xv, yv),
-        eta_between_x=_corr(xv, bx),
-        eta_between_y=_corr(yv, by),
-        corr_between=rB,
-        eta_within_x=_corr(xv, wx),
-        eta_within_y=_corr(yv, wy),
-        corr_within=rW,
-        icc2_x=float(i2x),
-        icc2_y=float(i2y),
-        corr_between_disattenuated=float(dis),
-        n_obs=int(xv.size),
-        n_groups=G,
-        n_dropped=n_drop,
-    )
+def _flag_components(comp: _Components, names: list[str], method: str) -> None:
+    if not comp.converged:
+        warn("The REML optimiser did not confirm convergence for the ICCs (converged=False); the variance "
+             "components may be off.", ConvergenceWarning)
+    tau = np.asarray(comp.tau)
+    if method == "anova":
+        neg = [f"{n!r} ({t:.4g})" for n, t in zip(names, tau) if t < 0]
+        if neg:
+            warn(f"The ANOVA estimate of the variance of {', '.join(neg)} is negative, outside its parameter space "
+                 "(the groups differ less than chance); the VPC and ICCs are reported as estimated. Read it as "
+                 "zero, or use method='reml', which keeps variances >= 0.", BoundaryWarning)
+    else:
+        zero = [repr(n) for n, t in zip(names, tau) if t <= 0]
+        if zero:
+            warn(f"The REML estimate of the variance of {', '.join(zero)} is zero, on the boundary of its parameter "
+                 "space (a singular fit): the data show no variance between those groups beyond chance.",
+                 BoundaryWarning)

@@ -22,6 +22,7 @@ from teamculture._core.validation import (
     check_choice,
     check_columns,
     check_frame,
+    check_in_scale,
     check_int,
     check_invalid,
     check_nan_policy,
@@ -40,7 +41,6 @@ from teamculture.aggregation._agreement import (
 )
 from teamculture.aggregation._common import (
     drop_rows,
-    in_scale,
     response_scale,
     scale_missing_codes,
     warn_unused_categories,
@@ -296,7 +296,7 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
         dk = scale_missing_codes(raw_scales[name])
         if dk:
             x = np.where(np.isin(x, np.asarray(dk)), np.nan, x)
-        x, n_invalid = in_scale(x, s, name="columns", invalid=invalid, columns=cols)
+        x, n_invalid = check_in_scale(x, s, name="columns", invalid=invalid, columns=cols)
         if n_invalid:
             warn(f"{n_invalid} value(s) of {name!r} outside the response scale {s.describe()} were set missing "
                  "(invalid='missing').", DroppedDataWarning)

@@ -99,6 +99,14 @@ def test_groups_nested_levels_identify_inner_within_outer():
     assert_array_equal(groups.sizes(), [1, 1, 2, 1])
 
 
+def test_groups_nested_from_a_2d_array_matches_the_frame():
+    frame = pd.DataFrame({"trust": ["A", "A", "B", "B", "B"], "team": [1, 2, 1, 1, 2]})
+    a, _ = Groups.from_labels(frame.to_numpy(), 5)
+    b, _ = Groups.from_labels(frame, 5)
+    assert_array_equal(a.codes[1], b.codes[1])
+    assert a.names == ("level1", "level2")
+
+
 def test_groups_missing_labels_and_subset():
     frame = pd.DataFrame({"trust": ["A", None, "B", "B"], "team": ["x", "y", "y", "z"]})
     groups, missing = Groups.from_labels(frame, 4)

@@ -180,6 +180,10 @@ def _level_columns(groups: Any, name: str) -> tuple[list[Any], list[str]]:
             isinstance(g, (pd.Series, pd.Index, np.ndarray, pd.Categorical)) and np.ndim(g) == 1 for g in groups):
         names = [str(getattr(g, "name", None) or f"level{i + 1}") for i, g in enumerate(groups)]
         return list(groups), names
+    if isinstance(groups, np.ndarray) and groups.ndim == 2:
+        if groups.shape[1] == 0:
+            raise ValueError(f"`{name}` is a 2-D array without columns; pass one label column per level.")
+        return [groups[:, j] for j in range(groups.shape[1])], [f"level{j + 1}" for j in range(groups.shape[1])]
     return [groups], [str(getattr(groups, "name", None) or name)]
 
 
@@ -216,6 +220,10 @@ class Groups:
                     index: pd.Index | None = None, ref_name: str = "x",
                     max_levels: int | None = None) -> tuple[Groups, np.ndarray]:
         """Codes from labels; returns ``(groups, missing)``.
+
+        ``groups`` is one label per row (a Series, Index, Categorical, list or 1-D
+        array) or several label columns for nested levels, outer first (a
+        DataFrame, a 2-D array, or a list of 1-D label arrays).
 
         ``missing`` marks the rows with a missing label at any level (their
         codes are not used: drop them with :meth:`subset` after the caller's

@@ -51,7 +51,16 @@ CASES = {
 }
 
 
-def _same(a, b) -> bool:
+def _same(a, b, *, names: bool = True) -> bool:
+    from teamculture.results import Result
+
+    if not names and isinstance(a, Result):
+        # plain arrays carry no level names: compare the numbers of the main table
+        fa, fb = a.to_frame(), b.to_frame()
+        return a.n_obs == b.n_obs and np.array_equal(fa.select_dtypes("number").to_numpy(),
+                                                     fb.select_dtypes("number").to_numpy(), equal_nan=True)
+    if not names and isinstance(a, (pd.DataFrame, pd.Series)):
+        return np.array_equal(a.to_numpy(dtype=float), b.to_numpy(dtype=float), equal_nan=True)
     if isinstance(a, (pd.DataFrame, pd.Series)):
         return a.equals(b)
     if isinstance(a, float):
@@ -84,7 +93,7 @@ def test_positional_pairing_is_explicit(name):
     call, split = CASES[name]
     args = split(_survey(5))
     plain = (args[0], *[a.to_numpy() for a in args[1:]])
-    assert _same(_quiet(call, *args), _quiet(call, *plain)), name
+    assert _same(_quiet(call, *args), _quiet(call, *plain), names=False), name
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -737,6 +737,12 @@ def _groups_from_by(data: pd.DataFrame, by: Any, name: str = "by") -> Groups:
     if isinstance(by, (list, tuple)) and by and not all(isinstance(c, (str, int, np.integer)) for c in by):
         raise TypeError(f"`{name}` must be a column name or a list of column names of `data`; got a list holding "
                         f"{few([type(c).__name__ for c in by])}.")
+    if isinstance(by, (list, tuple)) and len(by) == len(data) > 1 and not all(c in data.columns for c in by):
+        raise TypeError(
+            f"`{name}` must name column(s) of `data` (a list = nested keys, outer first); got a list of {len(by)} "
+            f"values, one per row ({few(by, 3)}): labels, not column names. Add them as a column first, e.g. "
+            f"data.assign(group=labels), and pass {name}='group'."
+        )
     cols = check_columns(data, by, name)
     groups, missing = Groups.from_labels(data[cols] if len(cols) > 1 else data[cols[0]], name=name)
     if missing.any():

@@ -64,6 +64,11 @@ def _tiny_survey_motivation():
     return multilevel_reliability(d[["mot1", "mot2", "mot3"]], d["team"], scale=(1, 5))
 
 
+def _small_survey_leadership():
+    d = tc.national_survey("small", rng=1).staff.dropna(subset=["cl1", "cl2", "cl3", "cl4"])
+    return multilevel_reliability(d[["cl1", "cl2", "cl3", "cl4"]], d["team"], scale=(1, 5))
+
+
 def _close(a, b, rtol=1e-10):
     assert_allclose(a, b, rtol=rtol)
     return True
@@ -173,9 +178,13 @@ CASES = [
                                                                 TEAM), "f", "item-constant-within-groups",
          raises=(ValueError, r"`items` has 1 item\(s\) with no variance within `groups` \['i2'\]")),
     Case(multilevel_reliability, _tiny_survey_motivation, "g", "between-alpha-above-one-flagged",
-         warns=(BoundaryWarning, r"between-group covariance matrix .* not positive semi-definite.*"
-                                 r"alpha_between = 1.0068 > 1"),
-         check=lambda r: r.alpha_between > 1 and not r.between_admissible and "outside" in str(r.summary())),
+         warns=(BoundaryWarning, r"alpha_between = 1.0068 exceed\(s\) 1, the upper bound of a reliability: the "
+                                 r"between-group covariance matrix of `items` .* is not positive semi-definite"),
+         check=lambda r: r.alpha_between > 1 and not r.between_admissible and not r.between_psd
+         and "outside its parameter space" in str(r.summary())),
+    Case(multilevel_reliability, _small_survey_leadership, "g", "rank-one-between-matrix-noted-not-warned",
+         check=lambda r: not r.between_psd and r.between_admissible and r.alpha_between <= 1
+         and "just beyond the boundary" in str(r.summary())),
     Case(multilevel_reliability,
          lambda: multilevel_reliability(np.array([[1.0, 2, 3], [3, 2, 1], [2, 1, 2], [2, 3, 2], [1, 1, 3], [3, 3, 1]]),
                                         list("aabbcc")), "g", "negative-between-variance",

@@ -91,6 +91,9 @@ CASES = [
          raises=(ValueError, r"`weights` must hold one number per row of `data` \(6\)")),
     Case(score_groups, lambda: score_groups(DF, KEYS, by=DF["team"].to_numpy(), scale=(1, 5)), "input",
          "by-as-labels-refused", raises=(TypeError, r"`by` must name column\(s\) of `data` .*data.assign")),
+    Case(score_groups, lambda: score_groups(DF, KEYS, by=list("xxyyzz"), scale=(1, 5)), "input",
+         "by-as-a-list-of-labels-refused", raises=(TypeError, r"`by` must name column\(s\) of `data` .*got a list of 6 "
+                                                             r"values, one per row .*labels, not column names")),
     Case(score_groups, lambda: score_groups(DF, KEYS, by="Team", scale=(1, 5)), "input", "by-typo",
          raises=(ValueError, r"`by` names column\(s\) \['Team'\] that are not in `data`. Did you mean 'team'")),
     Case(score_groups, lambda: score_groups(_with(DF, 2, "team", None), KEYS, by="team", scale=(1, 5)), "missing",

@@ -1182,12 +1182,16 @@ class MultilevelReliabilityResult(Result):
         Omega from a one-factor minres fit to each level's covariance matrix,
         ``(sum l)^2 / ((sum l)^2 + sum psi)``.
     between_admissible : bool
-        Whether the between-group covariance matrix is a proper covariance
-        matrix (positive variances, positive semi-definite) and the
-        between-group coefficients lie in their parameter space (at most 1).
-        When false the between-group values are reported (or NaN) with a
-        :class:`~teamculture.errors.BoundaryWarning` and a note: they are
-        not trustworthy estimates.
+        Whether the between-group coefficients are defined (every item has a
+        positive between-group variance) and lie in their parameter space
+        (at most 1). When false they are NaN or flagged, with a
+        :class:`~teamculture.errors.BoundaryWarning` and a note: do not
+        report them as reliabilities.
+    between_psd : bool
+        Whether the between-group covariance matrix is positive
+        semi-definite. A matrix just beyond that boundary (a between-group
+        structure of lower rank, e.g. one factor, estimated with noise) is
+        common and its coefficients can still be in range; a note says so.
     cov_within, cov_between : pandas.DataFrame
         Pooled within-group covariance matrix and method-of-moments
         between-group covariance matrix (items x items).
@@ -1210,6 +1214,7 @@ class MultilevelReliabilityResult(Result):
     omega_within: float
     omega_between: float
     between_admissible: bool
+    between_psd: bool
     cov_within: pd.DataFrame = field(repr=False)
     cov_between: pd.DataFrame = field(repr=False)
     items: pd.DataFrame = field(repr=False)
@@ -1227,7 +1232,8 @@ class MultilevelReliabilityResult(Result):
         """Coefficients by level and the item table."""
         header = [("items", len(self.items)), ("respondents used", self.n_obs), ("groups", self.n_groups),
                   ("respondents dropped", self.n_dropped), ("ANOVA group size c", self.group_size_c),
-                  ("between level admissible", self.between_admissible)]
+                  ("between level admissible", self.between_admissible),
+                  ("between covariance PSD", self.between_psd)]
         return Summary("Multilevel reliability (Geldhof et al. 2014)", header=header,
                        tables=[("Coefficients", self.to_frame()), ("Items", self.items)], notes=list(self.notes))
 
@@ -1294,8 +1300,11 @@ def multilevel_reliability(
     that is not positive semi-definite gives values outside the parameter
     space (an alpha above 1). Both are flagged with a
     :class:`~teamculture.errors.BoundaryWarning`,
-    ``between_admissible=False`` and a note in :meth:`summary`. One group,
-    or groups of one member only, raise ``ValueError``.
+    ``between_admissible=False`` and a note in :meth:`summary`. A matrix
+    just beyond the positive semi-definite boundary whose coefficients stay
+    in range (typical of a one-factor between-group structure) gets
+    ``between_psd=False`` and a note, without a warning. One group, or
+    groups of one member only, raise ``ValueError``.
 
     R: ``psych::statsBy(x, group)`` (its ``rwg`` is the pooled within-group
     correlation matrix, ``ICC1``/``ICC2`` the item ICCs), then
@@ -1371,21 +1380,28 @@ def multilevel_reliability(
         admissible = False
         a_b = om_b = float("nan")
         lam_b = np.full(k, np.nan)
+        psd = False
     else:
         a_b = _alpha_core(s_b, _cov_to_cor(s_b))["alpha"]
         om_b, lam_b, _ = _one_factor_omega(s_b)
         psd, w_min, w_max = _is_psd(s_b)
         over = [(nm, v) for nm, v in (("alpha_between", a_b), ("omega_between", om_b)) if v > 1.0 + 1e-12]
-        if not psd or over:
+        if over:
             admissible = False
-            msg = ("the between-group covariance matrix of `items` (a difference of two moment estimates) is not "
-                   f"positive semi-definite (eigenvalues from {w_min:.3g} to {w_max:.3g}), so the between-group "
-                   "coefficients lie outside their parameter space"
-                   + (" (" + ", ".join(f"{nm} = {v:.4f} > 1" for nm, v in over) + ")" if over else "")
-                   + f": {n_groups} groups do not carry enough between-group information. "
-                   "Do not report them as reliabilities.")
+            msg = (", ".join(f"{nm} = {v:.4f}" for nm, v in over) + " exceed(s) 1, the upper bound of a reliability: "
+                   "the between-group covariance matrix of `items` (a difference of two moment estimates) is not "
+                   f"positive semi-definite (eigenvalues from {w_min:.3g} to {w_max:.3g}), and {n_groups} groups do "
+                   "not carry enough between-group information. The value is outside its parameter space: do not "
+                   "report it as a reliability.")
             warn(msg, BoundaryWarning)
             notes.append(msg)
+        elif not psd:
+            notes.append(
+                f"the between-group covariance matrix is not positive semi-definite (smallest eigenvalue "
+                f"{w_min:.3g}, {abs(w_min) / w_max:.2%} of the largest): it lies just beyond the boundary, as a "
+                "between-group structure of lower rank (e.g. a single between-group factor) gives with sampling "
+                "noise; the between-group coefficients are within their range and near their limit."
+            )
     index_items = pd.Index(cols, name="item")
     ms_b_diag = np.array([ow.msb for ow in oneway])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -1407,6 +1423,7 @@ def multilevel_reliability(
         omega_within=float(om_w),
         omega_between=float(om_b),
         between_admissible=admissible,
+        between_psd=psd,
         cov_within=pd.DataFrame(s_w, index=index_items, columns=index_items.copy()),
         cov_between=pd.DataFrame(s_b, index=index_items, columns=index_items.copy()),
         items=table,

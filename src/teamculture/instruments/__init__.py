@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._core.validation import check_choice, check_scale, did_you_mean, few
+from teamculture._core.validation import check_choice, check_scale, did_you_mean
 from teamculture.errors import InstrumentError
 from teamculture.instruments._schema import (
     Classification,
@@ -314,7 +314,13 @@ def _resolve(instrument: Any, scale: Any, name: str) -> Instrument:
             return _parse(instrument, name)
         if not instrument:
             raise ValueError(f"`{name}` keys are empty; map each subscale name to its item ids.")
-        return _parse(_keys_definition(instrument, scale), name)
+        try:
+            return _parse(_keys_definition(instrument, scale), name)
+        except InstrumentError as exc:
+            raise InstrumentError(
+                f"{exc} Keys name item ids (a letter first, then letters, digits, '.', '_', '-'); score columns "
+                "with other names by mapping them with `columns` ({'Q 1': 'q1'})."
+            ) from None
     raise TypeError(
         f"`{name}` must be a catalogue id (str), an Instrument, a definition dict or psych-style keys "
         f"(dict of subscale -> item ids); got {type(instrument).__name__}."

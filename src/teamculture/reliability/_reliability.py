@@ -202,6 +202,11 @@ def _item_matrix(items: Any) -> tuple[np.ndarray, list[Any], pd.Index | None]:
     return arr, cols, items.index if isinstance(items, pd.DataFrame) else None
 
 
+def _item_index(cols: list[Any]) -> pd.Index:
+    """The item labels as a flat Index named "item" (tuples from MultiIndex columns stay tuples)."""
+    return pd.Index(cols, name="item", tupleize_cols=False)
+
+
 def _parse_keys(keys: Any, cols: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """(positions of the columns used, reversed flags) from the ``keys`` argument."""
     k = len(cols)
@@ -318,6 +323,10 @@ def _prepare(items: Any, keys: Any, scale: Any, nan_policy: Any, invalid: Any, *
             hi = np.array([s.high for s in scales])
             x[:, reverse] = lo[reverse] + hi[reverse] - x[:, reverse]
     miss = np.isnan(x)
+    unanswered = np.flatnonzero(miss.all(axis=0))
+    if unanswered.size:
+        bad = [names[j] for j in unanswered]
+        raise ValueError(f"`items` has {len(bad)} item(s) without any answer: {few(bad)}; remove them.")
     labels = None if index is None else np.asarray(index)
     if nan_policy == "pairwise":
         empty = miss.all(axis=1)
@@ -737,7 +746,7 @@ def _alpha_result(
             "lambda6_if_deleted": drop[:, 2],
             "average_r_if_deleted": drop[:, 3],
         },
-        index=pd.Index(cols, name="item"),
+        index=_item_index(cols),
     )[_ITEM_COLUMNS]
     notes = []
     over = [(nm, v) for nm, v in (("raw alpha", core["alpha"]), ("std alpha", core["std_alpha"]),
@@ -1128,7 +1137,7 @@ def omega(
     sum_u2 = sl["u2"].sum()
     gsq = g.sum() ** 2
     names = [f"F{j + 1}" for j in range(n_factors)]
-    table = pd.DataFrame(group, columns=names, index=pd.Index(cols, name="item"))
+    table = pd.DataFrame(group, columns=names, index=_item_index(cols))
     table.insert(0, "g", g)
     table["h2"] = sl["h2"]
     table["u2"] = sl["u2"]
@@ -1158,10 +1167,17 @@ def omega(
 
 
 def _one_factor_omega(s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Omega (Sum l)^2 / ((Sum l)^2 + Sum psi) of a one-factor minres fit to a covariance matrix."""
-    d = np.diag(s)
-    lam, psi, _ = _minres(s, 1, lower=np.zeros_like(d), upper=d.copy())
-    lam = lam[:, 0]
+    """Omega (Sum l)^2 / ((Sum l)^2 + Sum psi) of a one-factor minres fit to a covariance matrix.
+
+    The fit runs on ``s`` divided by its mean variance (the ULS solution
+    scales exactly: loadings by the square root, uniquenesses linearly), so
+    that the optimiser's tolerances do not depend on the units of the items.
+    """
+    unit = float(np.mean(np.diag(s)))
+    d = np.diag(s) / unit
+    lam, psi, _ = _minres(s / unit, 1, lower=np.zeros_like(d), upper=d.copy())
+    lam = lam[:, 0] * np.sqrt(unit)
+    psi = psi * unit
     if lam.sum() < 0:
         lam = -lam
     common = lam.sum() ** 2
@@ -1339,6 +1355,9 @@ def multilevel_reliability(
             f"`groups` must be the group labels, one per row of `items` (a Series or array); got the string "
             f"{groups!r}. Pass the column itself, e.g. multilevel_reliability(data[item_columns], data[{groups!r}])."
         )
+    if np.ndim(groups) == 0:
+        raise TypeError(f"`groups` must be the group labels, one per row of `items` (a Series or array); got "
+                        f"{type(groups).__name__} {groups!r}.")
     matrix = _item_matrix(items)
     groups_all, g_missing = Groups.from_labels(groups, matrix[0].shape[0], name="groups", index=matrix[2],
                                                ref_name="items", max_levels=1)
@@ -1402,7 +1421,7 @@ def multilevel_reliability(
                 "between-group structure of lower rank (e.g. a single between-group factor) gives with sampling "
                 "noise; the between-group coefficients are within their range and near their limit."
             )
-    index_items = pd.Index(cols, name="item")
+    index_items = _item_index(cols)
     ms_b_diag = np.array([ow.msb for ow in oneway])
     with np.errstate(invalid="ignore", divide="ignore"):
         icc2 = np.where(ms_b_diag > 0, (ms_b_diag - var_w) / ms_b_diag, np.nan)

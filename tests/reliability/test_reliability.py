@@ -699,3 +699,42 @@ def test_multilevel_negative_between_variance_warns():
         res = tc.multilevel_reliability(x, groups)
     assert np.isnan(res.alpha_between) and np.isnan(res.omega_between)
     assert np.isfinite(res.alpha_within)
+
+
+# ---------------------------------------------------------------------------
+# the result protocol: pickle, ==, summary (text/HTML/LaTeX/Markdown), to_frame, to_dict
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["alpha", "omega", "multilevel"])
+def test_results_follow_the_protocol(which, likert6, multilevel_data):
+    import pickle
+
+    from teamculture.results import Result
+
+    make = {
+        "alpha": lambda: tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5)),
+        "omega": lambda: tc.omega(likert6, n_factors=1, keys=KEYS6, scale=(1, 5)),
+        "multilevel": lambda: tc.multilevel_reliability(multilevel_data[["m1", "m2", "m3", "m4"]],
+                                                        multilevel_data["g"]),
+    }[which]
+    res = make()
+    assert isinstance(res, Result)
+    again = pickle.loads(pickle.dumps(res))
+    assert again == res and again is not res
+    assert make() == res  # deterministic
+    summary = res.summary()
+    assert isinstance(summary, tc.Summary)
+    assert str(summary) == str(res)
+    assert "<table" in summary.as_html() and "\\toprule" in summary.as_latex() and "|" in summary.as_markdown()
+    frame = res.to_frame()
+    assert isinstance(frame, pd.DataFrame) and len(frame) >= 1
+    assert all(frame[c].dtype.kind in "fiub" for c in frame.columns)
+    plain = res.to_dict()
+    assert plain["n_obs"] == res.n_obs and plain["n_dropped"] == res.n_dropped
+    with pytest.raises(AttributeError):
+        res.n_obs = 0  # frozen
+    if which == "multilevel":
+        assert list(frame.index) == ["within", "between"] and res.n_groups == 45
+        with pytest.raises(TypeError, match="has no confidence interval"):
+            res.confidence_interval()

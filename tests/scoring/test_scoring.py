@@ -513,3 +513,30 @@ def test_property_group_means_equal_groupby_and_ignore_row_order(case, n_groups,
     gp = tc.score_groups(df.assign(grp=labels).iloc[rows], keys, by="grp", scale=scale)
     pd.testing.assert_frame_equal(gp.means, g.means)
     pd.testing.assert_series_equal(gp.n_respondents, g.n_respondents)
+
+
+def test_group_scores_and_instruments_pickle_and_compare():
+    import pickle
+
+    from teamculture.results import Result
+
+    sim = tc.national_survey("tiny", rng=2)
+    for iid in ("nhs-engagement", "real-team", "hsopsc-1"):
+        inst = get(iid)
+        again = pickle.loads(pickle.dumps(inst))
+        assert again == inst and hash(again) == hash(inst)
+        with pytest.raises(TypeError):
+            inst.scales["x"] = None  # read-only mapping
+    g = tc.score_groups(sim.staff, "nhs-engagement", by=["trust", "team"])
+    assert isinstance(g, Result)
+    again = pickle.loads(pickle.dumps(g))
+    assert again == g and again.instrument == g.instrument
+    assert g.n_groups.to_dict() == {"trust": 4, "team": 24} and g.by == ("trust", "team")
+    text = str(g.summary())
+    assert "reconstructed from secondary sources" in text and "Group means over groups" in text
+    frame = g.to_frame()
+    assert list(frame.columns) == ["n_respondents", "motivation", "involvement", "advocacy", "engagement"]
+    assert frame.index.equals(g.means.index)
+    rt = tc.score_groups(sim.staff, "real-team", by="trust")
+    assert list(rt.to_frame().columns) == ["n_respondents", "real", "pseudo", "none"]
+    assert rt != tc.score_groups(sim.staff, "real-team", by="trust", denominator="classified")

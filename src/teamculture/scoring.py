@@ -519,10 +519,11 @@ def score(
     ``Instrument.unconfirmed`` and on the catalogue pages); check them
     before publishing scores.
 
-    R: ``psych::scoreItems(keys, items, totals = FALSE, impute = "none",
-    min = L, max = H)$scores`` gives the same means when ``min_items = 1``
-    (psych's defaults, ``impute = "median"`` and bounds from the observed
-    data, differ).
+    ``psych::scoreItems`` gives the same means with ``impute = "none"``,
+    ``min = L, max = H`` and ``min_items = 1`` (psych's defaults,
+    ``impute = "median"`` and bounds from the observed data, differ).
+
+    R: ``psych::scoreItems(keys, items, totals = FALSE, impute = "none", min = L, max = H)$scores``
 
     References
     ----------
@@ -842,9 +843,9 @@ def score_groups(
     A group whose respondents all have weight 0 gets NaN, with a
     :class:`~teamculture.errors.DegenerateDataWarning`.
 
-    R: ``aggregate(scores, list(group), mean, na.rm = TRUE)`` on the
-    ``psych::scoreItems`` scores; AHRQ's SOPS data-entry and analysis tool
-    for percent positive.
+    Percent positive follows AHRQ's SOPS data-entry and analysis tool.
+
+    R: ``aggregate(scores, list(group), mean, na.rm = TRUE)`` on the ``psych::scoreItems`` scores
 
     References
     ----------
@@ -1002,7 +1003,7 @@ def occupational_weights(
     :class:`~teamculture.errors.DroppedDataWarning` counting those respondents;
     a benchmark that names none of the occupations in ``data`` is refused.
 
-    R: no packaged equivalent; ``ave()`` of the two shares.
+    R: none (``ave()`` of the two shares)
 
     Examples
     --------

@@ -176,6 +176,10 @@ def load_instrument(source: Mapping[str, Any] | str | Path) -> Instrument:
     teamculture.errors.InstrumentError
         If the definition is malformed; the message names the part at fault.
 
+    Notes
+    -----
+    R: none.
+
     Examples
     --------
     >>> import teamculture as tc

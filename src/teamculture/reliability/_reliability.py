@@ -1322,9 +1322,12 @@ def multilevel_reliability(
     ``between_psd=False`` and a note, without a warning. One group, or
     groups of one member only, raise ``ValueError``.
 
-    R: ``psych::statsBy(x, group)`` (its ``rwg`` is the pooled within-group
-    correlation matrix, ``ICC1``/``ICC2`` the item ICCs), then
-    ``psych::alpha`` / ``psych::fa`` on each level's matrix.
+    In R, ``psych::statsBy`` gives the decomposition (its ``rwg`` is the
+    pooled within-group correlation matrix, ``ICC1``/``ICC2`` the item
+    ICCs); ``psych::alpha`` and ``psych::fa`` on each level's matrix give
+    the coefficients.
+
+    R: ``psych::statsBy(x, group)``
 
     References
     ----------
@@ -1545,8 +1548,7 @@ def instrument_reliability(
     :class:`~teamculture.errors.DegenerateDataWarning` naming it and the
     reason.
 
-    R: ``psych::scoreItems(keys, x, impute = "none")$alpha``, and
-    ``psych::alpha`` / ``psych::omega(nfactors = 1)`` per subscale.
+    R: ``psych::scoreItems(keys, x, impute = "none")$alpha``
 
     Examples
     --------

@@ -1371,9 +1371,9 @@ def multilevel_reliability(
     codes = g.finest if prep.keep is None else g.finest[prep.keep]
     n_groups = g.n_groups[0]
     n, k = x.shape
-    # one-way ANOVA of each item (core): refuses one group and groups of one member, naming `groups`
-    oneway = [oneway_anova(x[:, j], codes, n_groups, name="groups") for j in range(k)]
-    c = oneway[0].k_adjusted
+    # core one-way ANOVA (of the first item): refuses one group and groups of one member, naming
+    # `groups`, and gives the ANOVA group size c; the item matrices below are its multivariate form
+    c = oneway_anova(x[:, 0], codes, n_groups, name="groups").k_adjusted
     sizes = np.bincount(codes, minlength=n_groups).astype(float)
     means = group_sum(codes, np.ascontiguousarray(x.T), n_groups) / sizes[:, None]
     dev_w = x - means[codes]
@@ -1425,7 +1425,7 @@ def multilevel_reliability(
                 "noise; the between-group coefficients are within their range and near their limit."
             )
     index_items = _item_index(cols)
-    ms_b_diag = np.array([ow.msb for ow in oneway])
+    ms_b_diag = np.diag(ms_b)
     with np.errstate(invalid="ignore", divide="ignore"):
         icc2 = np.where(ms_b_diag > 0, (ms_b_diag - var_w) / ms_b_diag, np.nan)
     table = pd.DataFrame(

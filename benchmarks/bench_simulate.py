@@ -34,12 +34,12 @@ def main() -> None:
     times = []
     for r in range(args.repeat):
         t0 = time.perf_counter()
-        sim = national_survey(args.size, seed=r)
+        sim = national_survey(args.size, rng=r)
         times.append(time.perf_counter() - t0)
     n_staff, n_cols = sim.staff.shape
     a = min(anchor(n_staff, n_cols, r) for r in range(args.repeat))
     tracemalloc.start()
-    national_survey(args.size, seed=0)
+    national_survey(args.size, rng=0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"{sim}")

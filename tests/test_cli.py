@@ -72,3 +72,44 @@ def test_demo_is_reproducible(seed, tmp_path):
         return [timing.sub("<t>", ln) for ln in s.splitlines() if "Done in" not in ln]
 
     assert strip(a.stdout) == strip(b.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["demo", "--seed", "abc"], "argument --seed: must be a non-negative integer; got 'abc'"),
+        (["demo", "--seed", "-3"], "argument --seed: must be a non-negative integer; got '-3'"),
+        (["demo", "--seed"], "argument --seed: expected one argument"),
+        (["demo", "extra"], "unrecognized arguments: extra"),
+        (["--nope"], "unrecognized arguments: --nope"),
+    ],
+)
+def test_bad_arguments_get_a_usage_message_and_exit_code_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: teamculture") and message in err
+    assert "Traceback" not in err
+
+
+def test_unusable_out_folder_is_a_usage_error(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for out, message in ((a_file, "exists and is not a folder"), (a_file / "sub", "cannot create the folder")):
+        with pytest.raises(SystemExit) as exc:
+            main(["demo", "--small", "--out", str(out)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: teamculture demo") and "argument --out: " in err
+        assert message in err and "Traceback" not in err
+
+
+def test_bad_arguments_in_a_subprocess_print_no_traceback(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    for args in (["demo", "--seed", "1.5"], ["demo", "--out", str(a_file / "x")], ["frobnicate"]):
+        res = run_cli(*args)
+        assert res.returncode == 2, args
+        assert "usage:" in res.stderr and "Traceback" not in res.stderr and res.stdout == ""

@@ -31,8 +31,8 @@ def sizes(draw):
 @given(sizes(), st.integers(0, 2**32 - 1))
 def test_same_seed_same_data_and_sizes_as_requested(sz, seed):
     n_trusts, n_teams, n_staff = sz
-    a = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, seed=seed, n_years=2)
-    b = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, seed=seed, n_years=2)
+    a = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, rng=seed, n_years=2)
+    b = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, rng=seed, n_years=2)
     pd.testing.assert_frame_equal(a.staff, b.staff)
     pd.testing.assert_frame_equal(a.trusts, b.trusts)
     pd.testing.assert_frame_equal(a.panel, b.panel)
@@ -46,15 +46,15 @@ def test_same_seed_same_data_and_sizes_as_requested(sz, seed):
 
 
 def test_different_seeds_differ():
-    a = national_survey("tiny", seed=1)
-    b = national_survey("tiny", seed=2)
+    a = national_survey("tiny", rng=1)
+    b = national_survey("tiny", rng=2)
     assert not a.staff["latent_engagement"].equals(b.staff["latent_engagement"])
 
 
 @given(sizes(), st.integers(0, 2**32 - 1))
 def test_every_team_in_exactly_one_trust(sz, seed):
     n_trusts, n_teams, n_staff = sz
-    sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, seed=seed, n_years=1)
+    sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, rng=seed, n_years=1)
     trusts_per_team = sim.staff.groupby("team", observed=True)["trust"].nunique()
     assert (trusts_per_team == 1).all()
     # the team table agrees with the staff rows
@@ -70,7 +70,7 @@ def test_every_team_in_exactly_one_trust(sz, seed):
 @given(sizes(), st.integers(0, 2**32 - 1))
 def test_responses_inside_their_scales(sz, seed):
     n_trusts, n_teams, n_staff = sz
-    sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, seed=seed, n_years=1)
+    sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, rng=seed, n_years=1)
     s = sim.staff
     for cols, allowed in (
         (ENGAGEMENT_ITEMS + LEADERSHIP_ITEMS, {1, 2, 3, 4, 5}),
@@ -90,7 +90,7 @@ def test_responses_inside_their_scales(sz, seed):
 @given(sizes(), st.integers(0, 2**32 - 1))
 def test_trust_real_team_share_equals_share_from_staff_rows(sz, seed):
     n_trusts, n_teams, n_staff = sz
-    sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, seed=seed, n_years=3)
+    sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, rng=seed, n_years=3)
     s = sim.staff
     yes = s[list(REAL_TEAM_ITEMS)].eq(1).all(axis=1)  # all four answers "yes" (NaN is not yes)
     share = 100 * yes.groupby(s["trust"], observed=True).mean()
@@ -105,7 +105,7 @@ def test_trust_real_team_share_equals_share_from_staff_rows(sz, seed):
 
 
 def test_latent_engagement_follows_the_documented_model():
-    sim = national_survey("small", seed=3)
+    sim = national_survey("small", rng=3)
     s, p = sim.staff, sim.params
     real = (s["team_type"] == "real").to_numpy()
     u = sim.trusts["true_effect"].reindex(s["trust"].astype(str)).to_numpy()
@@ -119,7 +119,7 @@ def test_latent_engagement_follows_the_documented_model():
 
 
 def test_missing_rate_roughly_as_requested():
-    sim = national_survey("small", seed=4, missing_rate=0.10, block_skip_rate=0.0)
+    sim = national_survey("small", rng=4, missing_rate=0.10, block_skip_rate=0.0)
     miss = sim.staff[list(ENGAGEMENT_ITEMS)].isna().to_numpy().mean()
     assert abs(miss - 0.10) < 0.01  # 90,000 Bernoulli draws: se = 0.001
 
@@ -138,8 +138,10 @@ def test_mortality_slope_is_the_headline_by_default():
         ({"n_trusts": 0}, "`n_trusts` must be an integer >= 1"),
         ({"n_trusts": 10, "n_teams": 5}, r"`n_teams` \(5\) must be at least `n_trusts` \(10\)"),
         ({"n_teams": 10, "n_staff": 15, "n_trusts": 2}, "`n_staff` \\(15\\) must be at least"),
-        ({"size": "tiny", "missing_rate": 1.5}, "params.missing_rate"),
-        ({"size": "tiny", "tau2_team": -1.0}, "params.tau2_team"),
+        ({"size": "tiny", "missing_rate": 1.5}, r"`missing_rate` must lie in \[0, 1\]; got 1.5"),
+        ({"size": "tiny", "tau2_team": -1.0}, r"`tau2_team` must lie in \[0, inf\)"),
+        ({"size": "tiny", "rng": -1}, "`rng` must be a non-negative integer seed"),
+        ({"size": "Tiny"}, r"`size` must be one of .*Did you mean 'tiny'"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match):
@@ -148,8 +150,16 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
 
 
 def test_unknown_parameter_and_bad_types():
-    with pytest.raises(TypeError, match="unknown simulation parameter"):
+    with pytest.raises(TypeError, match="`not_a_parameter` is neither an argument of national_survey nor a field"):
         national_survey("tiny", not_a_parameter=1)
+    with pytest.raises(TypeError, match="`tau2_tem` is neither .* Did you mean 'tau2_team'"):
+        national_survey("tiny", tau2_tem=0.1)
+    with pytest.raises(TypeError, match="`tau2_team` must be a real number; got 'big'"):
+        national_survey("tiny", tau2_team="big")
+    with pytest.raises(TypeError, match="`rng` must be None, a non-negative int seed or a numpy.random.Generator"):
+        national_survey("tiny", rng="seed")
+    with pytest.raises(TypeError, match="pass `rng` only"):
+        national_survey("tiny", rng=1, seed=1)
     with pytest.raises(TypeError, match="`n_staff` must be an integer"):
         national_survey("tiny", n_staff=10.5)
     with pytest.raises(TypeError, match="`params` must be a SimulationParameters"):
@@ -158,5 +168,34 @@ def test_unknown_parameter_and_bad_types():
 
 def test_presets_are_documented_sizes():
     assert simulate.PRESETS["national"] == (250, 25_000, 700_000)
-    sim = national_survey("tiny", seed=0)
+    sim = national_survey("tiny", rng=0)
     assert sim.sizes == dict(zip(("trusts", "teams", "staff"), simulate.PRESETS["tiny"]))
+
+
+def test_rng_forms_and_the_transitional_seed_alias():
+    a = national_survey("tiny", rng=3)
+    b = national_survey("tiny", rng=np.random.default_rng(3))
+    c = national_survey("tiny", seed=3)  # former name, still accepted while call sites migrate
+    pd.testing.assert_frame_equal(a.staff, b.staff)
+    pd.testing.assert_frame_equal(a.staff, c.staff)
+    assert a.seed == c.seed == 3 and b.seed is None
+    gen = np.random.default_rng(5)
+    first, second = national_survey("tiny", rng=gen), national_survey("tiny", rng=gen)
+    assert not first.staff["latent_engagement"].equals(second.staff["latent_engagement"])  # the Generator advances
+
+
+def test_simulated_survey_follows_the_result_protocol():
+    import pickle
+
+    from teamculture.results import Result
+
+    sim = national_survey("tiny", rng=1)
+    assert isinstance(sim, Result)
+    assert sim.n_obs == len(sim.staff) == 300 and sim.n_dropped == 0
+    assert sim.n_groups.to_dict() == {"trusts": 4, "teams": 24}
+    again = pickle.loads(pickle.dumps(sim))
+    assert again == sim and again is not sim
+    assert sim != national_survey("tiny", rng=2)
+    text = str(sim.summary())
+    assert "mortality_beta" in text and "300" in text
+    assert sim.to_frame() is sim.staff

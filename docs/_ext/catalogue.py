@@ -132,11 +132,19 @@ def instrument_page(inst: ti.Instrument, toml_rel: str) -> str:
         lines += ["Survey-year question codes", "--------------------------", ""]
         rows = [[y, ", ".join(f"{q} → ``{i}``" for q, i in m.items())] for y, m in inst.mappings.items()]
         lines += _table(["year", "question code → item"], rows, widths="15 85")
-    lines += ["Usage", "-----", "", ".. code-block:: python", "",
-              "   import teamculture as tc",
-              f"   inst = tc.instruments.get(\"{inst.id}\")",
-              f"   scores = tc.score(data, \"{inst.id}\")  # columns named by item id, or columns={{...}}",
-              ""]
+    first = inst.item_ids[0]
+    usage = ["   import teamculture as tc",
+             f"   inst = tc.instruments.get(\"{inst.id}\")",
+             f"   scores = tc.score(data, \"{inst.id}\")  # columns named by item id",
+             f"   scores = tc.score(data, \"{inst.id}\", columns={{\"your_column\": \"{first}\", ...}})"]
+    if inst.mappings:
+        year = sorted(inst.mappings)[-1]
+        shown = year if year.isdigit() else repr(year)
+        usage.append(f"   scores = tc.score(data, \"{inst.id}\", survey_year={shown})  # question codes of {year}")
+    usage.append(f"   groups = tc.score_groups(data, \"{inst.id}\", by=\"team\")  # or by=[\"trust\", \"team\"]")
+    if inst.classification is None:
+        usage.append(f"   table = tc.instrument_reliability(data, \"{inst.id}\")  # alpha and omega per subscale")
+    lines += ["Usage", "-----", "", ".. code-block:: python", "", *usage, ""]
     lines += ["Definition", "----------", "", f"The definition file ``{Path(toml_rel).name}``:", "",
               f".. literalinclude:: {toml_rel}", "   :language: toml", ""]
     return "\n".join(lines)

@@ -4,6 +4,10 @@
 job on simulated national survey data: score the instruments, check
 within-group agreement, fit the three-level model, fit the trust mortality
 model and translate the effect into deaths per year, printing a concise report.
+
+Every bad argument (an unknown command or option, a seed that is not a
+non-negative integer, an ``--out`` that cannot be created or written) gets a
+usage message on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +24,32 @@ from pathlib import Path
 from teamculture._version import __version__
 
 __all__ = ["main"]
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a non-negative integer (as ``national_survey(rng=...)`` accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return value
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path | None) -> Path | None:
+    """Create ``--out`` if needed and check it is a writable folder; a usage error otherwise."""
+    if out is None:
+        return None
+    if out.exists() and not out.is_dir():
+        parser.error(f"argument --out: {str(out)!r} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"argument --out: cannot create the folder {str(out)!r}: {exc.strerror or exc}")
+    if not os.access(out, os.W_OK | os.X_OK):
+        parser.error(f"argument --out: the folder {str(out)!r} is not writable")
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,22 +71,15 @@ def _parser() -> argparse.ArgumentParser:
             "analysis pipeline on it, printing a report."
         ),
     )
-    demo.add_argument("--seed", type=int, default=2023, help="random seed (default: 2023)")
+    demo.add_argument("--seed", type=_seed, default=2023, metavar="N",
+                      help="random seed, a non-negative integer (default: 2023)")
     demo.add_argument("--small", action="store_true", help="use a small survey (runs in seconds)")
     demo.add_argument(
         "--out", type=Path, default=None, metavar="DIR",
         help="write the tables (CSV) and figures (PNG, needs matplotlib) to DIR",
     )
+    demo.set_defaults(subparser=demo)  # usage errors found after parsing (--out) show the demo usage
     return parser
-
-
-def _load_stage(name: str):
-    try:
-        return importlib.import_module(f"teamculture._demo.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"teamculture._demo.{name}":
-            return None
-        raise
 
 
 def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, stream=None) -> int:
@@ -67,7 +90,7 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
     stream = sys.stdout if stream is None else stream
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)  # the command line checks --out first (usage error, exit 2)
     size = "small" if small else "national"
     t0 = time.perf_counter()
     print(f"teamculture {__version__} demo: simulated {size} staff survey, seed {seed}", file=stream)
@@ -77,7 +100,7 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
 
     n_trusts, n_teams, n_staff = PRESETS[size]
     print(f"    ... drawing {n_staff:,} staff in {n_teams:,} teams in {n_trusts:,} trusts", file=stream, flush=True)
-    survey = national_survey(size, seed=seed)
+    survey = national_survey(size, rng=seed)
     ctx = DemoContext(survey=survey, out=out, stream=stream)
     sizes = survey.sizes
     ctx.say(
@@ -91,10 +114,7 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
     for number, (name, title) in enumerate(STAGES, start=2):
         print("", file=stream)
         print(f"[{number}] {title}", file=stream, flush=True)
-        module = _load_stage(name)  # each title is printed (flushed) before its stage runs: progress
-        if module is None:
-            ctx.say("not available yet in this version.")
-            continue
+        module = importlib.import_module(f"teamculture._demo.{name}")  # title printed first: progress
         t_stage = time.perf_counter()
         try:
             module.run(ctx)
@@ -115,13 +135,17 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``teamculture`` command."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # bad arguments: usage message and SystemExit(2)
     if args.command == "demo":
+        out = _check_out(args.subparser, args.out)
         try:
-            return run_demo(seed=args.seed, small=args.small, out=args.out)
+            return run_demo(seed=args.seed, small=args.small, out=out)
         except BrokenPipeError:  # e.g. `teamculture demo | head`: stop quietly, as Unix tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
+        except KeyboardInterrupt:
+            print("teamculture: interrupted", file=sys.stderr)
+            return 130
     parser.print_help()
     return 0
 

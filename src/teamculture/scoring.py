@@ -13,28 +13,30 @@ in range), missing and "does not apply" answers are zero-filled with a mask
 of answered items, and a subscale score is the sum of its items' codes under
 each item's affine keying (reverse keying with the declared bounds, then
 rescaling) divided by the number answered. :func:`score` processes rows in
-cache-sized blocks.
+cache-sized blocks. Group sums go through the shared core
+(:class:`~teamculture._core.groups.Groups`, ``group_sum``).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from teamculture._core.groups import factorize
-from teamculture._core.validation import check_choice, few
-from teamculture.errors import DroppedDataWarning
-from teamculture.instruments import Instrument, resolve
+from teamculture._core.groups import Groups, align, group_sum
+from teamculture._core.validation import check_choice, check_columns, check_frame, check_invalid, did_you_mean, few
+from teamculture._core.warn import warn
+from teamculture.errors import DegenerateDataWarning, DroppedDataWarning
+from teamculture.instruments import Instrument
+from teamculture.instruments import _resolve as _resolve_instrument
 from teamculture.instruments._schema import ResponseScale, _norm
+from teamculture.results import Result, Summary, result_class
 
 __all__ = ["score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"]
 
-_INVALID = ("raise", "missing")
 _DENOMINATORS = ("all", "classified", "in_team")
 
 
@@ -234,41 +236,93 @@ def _needed_items(inst: Instrument) -> list[str]:
     return [i for i in inst.item_ids if i in used]
 
 
-def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year: Any) -> dict[str, str]:
-    """item id -> data column."""
-    mapping: dict[str, str] = {}  # data column -> item id
-    if survey_year is not None:
-        mapping.update(inst.columns_for(survey_year))
-    if columns is not None:
-        if not isinstance(columns, Mapping):
-            raise TypeError(f"`columns` must map data column names to item ids; got {type(columns).__name__}.")
-        bad = [v for v in columns.values() if v not in inst.item_ids]
-        if bad:
-            raise ValueError(
-                f"`columns` maps to unknown item id(s) {few(bad)}; items of {inst.id!r}: {few(inst.item_ids, 12)}."
-            )
-        mapping.update({str(k): str(v) for k, v in columns.items()})
-    by_item: dict[str, str] = {}
-    for col, iid in mapping.items():
-        if col in data.columns:
-            if iid in by_item and by_item[iid] != col:
-                raise ValueError(f"`columns` maps both {by_item[iid]!r} and {col!r} to item {iid!r}.")
-            by_item[iid] = col
-    needed = _needed_items(inst)
-    missing = []
-    for iid in needed:
-        if iid not in by_item:
-            if iid in data.columns and iid not in mapping:
-                by_item[iid] = iid
-            else:
-                missing.append(iid)
-    if missing:
-        raise ValueError(
-            f"`data` lacks the column(s) for item(s) {few(missing)} of instrument {inst.id!r} "
-            f"({len(missing)} of {len(needed)} needed); map your column names with `columns` "
-            "({'your_column': 'item_id'}) or `survey_year`."
+def _near_miss(name: Any, columns: pd.Index) -> Any:
+    """A column of ``columns`` equal to ``name`` up to letter case, spaces and '_'/'-'/'.'."""
+    if not isinstance(name, str):
+        return None
+
+    def key(s: Any) -> str:
+        return "".join(ch for ch in str(s).casefold() if ch.isalnum())
+
+    target = key(name)
+    hits = [c for c in columns if isinstance(c, str) and key(c) == target]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> dict[Any, str]:
+    if not isinstance(columns, Mapping):
+        raise TypeError(
+            f"`columns` must be a dict mapping data column names to item ids ({{'q9f': 'cl1'}}); "
+            f"got {type(columns).__name__}."
         )
-    return {iid: by_item[iid] for iid in needed}
+    bad = [v for v in columns.values() if v not in inst.item_ids]
+    if bad:
+        keys_are_items = all(k in inst.item_ids for k in columns)
+        values_are_columns = all(v in data.columns for v in columns.values())
+        if keys_are_items and values_are_columns:
+            k, v = next(iter(columns.items()))
+            raise ValueError(
+                f"`columns` maps item ids to data columns; it must map data columns to item ids "
+                f"({{{v!r}: {k!r}, ...}}): swap keys and values."
+            )
+        raise ValueError(
+            f"`columns` maps to {len(bad)} unknown item id(s) {few(bad)}.{did_you_mean(bad[0], inst.item_ids)} "
+            f"Items of {inst.id!r}: {few(inst.item_ids, 12)}."
+        )
+    absent = [k for k in columns if k not in data.columns]
+    if absent:
+        near = _near_miss(absent[0], data.columns)
+        hint = f" Did you mean {near!r}?" if near is not None else did_you_mean(absent[0], data.columns)
+        raise ValueError(
+            f"`columns` names {len(absent)} column(s) that are not in `data`: {few(absent)}.{hint} "
+            f"Columns of `data` ({data.shape[1]}): {few(list(data.columns), 12)}."
+        )
+    targets = list(columns.values())
+    dup = sorted({v for v in targets if targets.count(v) > 1})
+    if dup:
+        cols = [k for k, v in columns.items() if v == dup[0]]
+        raise ValueError(f"`columns` maps {len(cols)} columns {few(cols)} to the same item {dup[0]!r}.")
+    return dict(columns)
+
+
+def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year: Any) -> dict[str, Any]:
+    """item id -> data column; errors name the item, the column expected and any near miss in ``data``."""
+    expected: dict[str, tuple[Any, str]] = {}  # item -> (column, where the rule came from)
+    if survey_year is not None:
+        if isinstance(survey_year, (bool, np.bool_)) or not isinstance(survey_year, (int, np.integer, str)):
+            raise TypeError(f"`survey_year` must be a year (int) or a questionnaire version (str); got "
+                            f"{type(survey_year).__name__} {survey_year!r}.")
+        for col, iid in inst.columns_for(survey_year).items():
+            expected[iid] = (col, f"survey_year={survey_year!r}")
+    if columns is not None:
+        for col, iid in _check_columns_arg(data, inst, columns).items():
+            expected[iid] = (col, "columns")
+    needed = _needed_items(inst)
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+    for iid in needed:
+        if iid in expected:
+            col, where = expected[iid]
+            if col in data.columns:
+                out[iid] = col
+                continue
+            near = _near_miss(col, data.columns)
+            problems.append(f"item {iid!r} expects column {col!r} ({where})"
+                            + (f"; `data` has {near!r}" if near is not None else ""))
+        elif iid in data.columns:
+            out[iid] = iid
+        else:
+            near = _near_miss(iid, data.columns)
+            problems.append(f"item {iid!r} (no column {iid!r})" + (f"; `data` has {near!r}" if near is not None else ""))
+    if problems:
+        maps = f" Question-code maps of {inst.id!r}: survey_year in {sorted(inst.mappings)}." if inst.mappings else ""
+        raise ValueError(
+            f"`data` lacks the column(s) for {len(problems)} of the {len(needed)} item(s) of instrument {inst.id!r}: "
+            + "; ".join(problems[:5]) + (f"; ... ({len(problems)} in all)" if len(problems) > 5 else "")
+            + ". Column names are matched exactly (letter case too): rename them, or map your column names with "
+            "`columns` ({'your_column': 'item_id'}) or `survey_year`." + maps
+        )
+    return out
 
 
 def _min_items(inst: Instrument, min_items: Any) -> dict[str, int]:
@@ -277,28 +331,59 @@ def _min_items(inst: Instrument, min_items: Any) -> dict[str, int]:
     if isinstance(min_items, Mapping):
         unknown = [k for k in min_items if k not in inst.subscales]
         if unknown:
-            raise ValueError(f"`min_items` names unknown subscale(s) {few(unknown)}; subscales: {list(inst.subscales)}.")
+            raise ValueError(f"`min_items` names unknown subscale(s) {few(unknown)}; subscales: {list(inst.subscales)}."
+                             + did_you_mean(unknown[0], inst.subscales))
         out = dict(inst.min_items)
         out.update(min_items)
     else:
         out = {k: min_items for k in inst.subscales}
     for k, m in out.items():
         size = len(inst.subscales[k])
-        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= size:
+        if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)) or not 1 <= m <= size:
             raise ValueError(f"`min_items` for subscale {k!r} must be an integer in [1, {size}]; got {m!r}.")
         out[k] = int(m)
     return out
 
 
-def _validate_score(data: Any, instrument: Any, columns: Any, survey_year: Any, min_items: Any,
-                    invalid: str, scale: Any) -> tuple[Instrument, dict[str, str], dict[str, int]]:
+def _check_data(data: Any) -> pd.DataFrame:
     if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame with one column per item; got {type(data).__name__}.")
-    inst = resolve(instrument, scale=scale)
-    check_choice("invalid", invalid, _INVALID)
+        hint = (" Build one with pd.DataFrame(records) from a list of dicts, or pd.DataFrame(array, columns=[...])."
+                if isinstance(data, (list, tuple, dict, np.ndarray, pd.Series)) else "")
+        raise TypeError(
+            f"`data` must be a pandas DataFrame with one row per respondent and one column per item; "
+            f"got {type(data).__name__}.{hint}"
+        )
+    return check_frame(data, "data")
+
+
+@dataclass(frozen=True)
+class _ScoreSpec:
+    """What :func:`score`, :func:`score_groups` and :func:`keyed_items` validated."""
+
+    inst: Instrument
+    colmap: dict[str, Any]
+    mins: dict[str, int]
+    invalid: str
+
+
+def _validate_score(data: Any, instrument: Any, columns: Any, survey_year: Any, min_items: Any,
+                    invalid: Any, scale: Any) -> _ScoreSpec:
+    data = _check_data(data)
+    inst = _resolve_instrument(instrument, scale, "instrument")
+    invalid = check_invalid(invalid)
     colmap = _column_map(data, inst, columns, survey_year)
     mins = _min_items(inst, min_items) if inst.classification is None else {}
-    return inst, colmap, mins
+    return _ScoreSpec(inst, colmap, mins, invalid)
+
+
+def _warn_invalid(n_invalid: Mapping[str, int], colmap: Mapping[str, Any]) -> None:
+    """One counted DroppedDataWarning for the codes set to missing under ``invalid="missing"``."""
+    if not n_invalid:
+        return
+    total = sum(n_invalid.values())
+    detail = ", ".join(f"{iid!r} (column {colmap[iid]!r}): {k}" for iid, k in n_invalid.items())
+    warn(f"{total} code(s) outside the response scale were set to missing (invalid='missing') in `data`: {detail}.",
+         DroppedDataWarning)
 
 
 #: rows per block in :func:`score`: blocks of item columns stay in the CPU cache
@@ -306,7 +391,7 @@ _CHUNK = 1 << 16
 
 
 def _scores_chunked(
-    data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int], invalid: str
+    data: pd.DataFrame, inst: Instrument, colmap: dict[str, Any], mins: dict[str, int], invalid: str
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Subscale scores computed in blocks of rows (same numbers as the one-block route)."""
     n = len(data)
@@ -334,7 +419,7 @@ def _scores_chunked(
 
 
 def _scores(
-    data: pd.DataFrame, inst: Instrument, colmap: dict[str, str], mins: dict[str, int], invalid: str,
+    data: pd.DataFrame, inst: Instrument, colmap: dict[str, Any], mins: dict[str, int], invalid: str,
     keep_items: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
     n = len(data)
@@ -361,7 +446,7 @@ def score(
     data: pd.DataFrame,
     instrument: Any,
     *,
-    columns: Mapping[str, str] | None = None,
+    columns: Mapping[Any, str] | None = None,
     survey_year: int | str | None = None,
     min_items: int | Mapping[str, int] | None = None,
     invalid: str = "raise",
@@ -374,14 +459,17 @@ def score(
     data : pandas.DataFrame
         One row per respondent and one column per item, holding numeric codes
         or the scale's text labels ("Strongly agree"; case and spacing are
-        ignored). Not modified.
+        ignored). Not modified. (A list of records or an array: wrap it in
+        ``pd.DataFrame`` first.)
     instrument : str, Instrument, dict or psych-style keys
         A catalogue id (see :func:`teamculture.instruments.available`), an
         :class:`~teamculture.Instrument`, a definition dict, or keys such as
         ``{"agree": ["-A1", "A2"]}`` (then ``scale`` is required).
     columns : dict, optional
         Maps your column names to item ids (``{"q9f": "cl1"}``). Columns
-        named like the item ids are used directly.
+        named like the item ids are used directly. Names are matched
+        exactly; an error names the item, the column it expected and a
+        column of ``data`` that differs only in letter case or spacing.
     survey_year : int or str, optional
         Use the instrument's question-code mapping for this survey year
         (e.g. 2021: ``q9f`` -> ``cl1``).
@@ -391,10 +479,11 @@ def score(
     invalid : {"raise", "missing"}, default "raise"
         Codes outside the declared scale raise ``ValueError`` naming the
         column, a few bad values and the row count; with ``"missing"`` they
-        become missing and are counted in ``result.attrs["n_invalid"]`` (and a
-        :class:`~teamculture.errors.DroppedDataWarning` is issued).
-    scale : (low, high) or sequence of codes, optional
-        The declared response scale for psych-style keys.
+        become missing and a
+        :class:`~teamculture.errors.DroppedDataWarning` counts them per item.
+    scale : (low, high), sequence of codes or ResponseScale, optional
+        The declared response scale for psych-style keys (refused with a
+        catalogue instrument, which declares its own).
 
     Returns
     -------
@@ -403,8 +492,9 @@ def score(
         composite (``Instrument.score_names``), or, for classification
         instruments, one categorical column (e.g. ``team_type`` with
         categories real/pseudo/none; unclassifiable respondents are missing).
-        ``attrs`` holds ``instrument`` (id), ``n_invalid`` (item -> count set
-        to missing) and ``n_missing`` (score -> respondents without a score).
+        Nothing is stored in ``DataFrame.attrs``: the instrument is the one
+        you passed, missing scores are ``result.isna().sum()`` and invalid
+        codes set to missing are counted in the warning.
 
     Notes
     -----
@@ -424,10 +514,16 @@ def score(
     imputation. A composite is the mean of its subscale scores (missing if
     any is). Codes declared "not applicable"/"don't know" count as missing.
 
-    R: ``psych::scoreItems(keys, items, totals = FALSE, impute = "none",
-    min = L, max = H)$scores`` gives the same means when ``min_items = 1``
-    (psych's defaults, ``impute = "median"`` and bounds from the observed
-    data, differ).
+    Most catalogue rules are *reconstructed* from secondary sources
+    (``Instrument.status``; what is unconfirmed is listed in
+    ``Instrument.unconfirmed`` and on the catalogue pages); check them
+    before publishing scores.
+
+    ``psych::scoreItems`` gives the same means with ``impute = "none"``,
+    ``min = L, max = H`` and ``min_items = 1`` (psych's defaults,
+    ``impute = "median"`` and bounds from the observed data, differ).
+
+    R: ``psych::scoreItems(keys, items, totals = FALSE, impute = "none", min = L, max = H)$scores``
 
     References
     ----------
@@ -438,7 +534,7 @@ def score(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey("tiny", seed=1)
+    >>> sim = tc.national_survey("tiny", rng=1)
     >>> s = tc.score(sim.staff, "nhs-engagement")
     >>> list(s.columns)
     ['motivation', 'involvement', 'advocacy', 'engagement']
@@ -461,19 +557,9 @@ def score(
     0                     6.875
     1                     7.500
     """
-    inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
-    out, _, n_invalid = _scores(data, inst, colmap, mins, invalid, keep_items=False)
-    if n_invalid:
-        total = sum(n_invalid.values())
-        warnings.warn(
-            f"{total} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
-            "see result.attrs['n_invalid'].",
-            DroppedDataWarning,
-            stacklevel=2,
-        )
-    out.attrs["instrument"] = inst.id
-    out.attrs["n_invalid"] = n_invalid
-    out.attrs["n_missing"] = {c: int(out[c].isna().sum()) for c in out.columns}
+    spec = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
+    out, _, n_invalid = _scores(data, spec.inst, spec.colmap, spec.mins, spec.invalid, keep_items=False)
+    _warn_invalid(n_invalid, spec.colmap)
     return out
 
 
@@ -481,7 +567,7 @@ def keyed_items(
     data: pd.DataFrame,
     instrument: Any,
     *,
-    columns: Mapping[str, str] | None = None,
+    columns: Mapping[Any, str] | None = None,
     survey_year: int | str | None = None,
     invalid: str = "raise",
     scale: Any = None,
@@ -499,8 +585,9 @@ def keyed_items(
         Aligned to ``data.index``, one float column per item the instrument
         scores (item ids, questionnaire order): reverse-keyed items replaced by
         ``low + high - code`` with the declared bounds, missing answers and
-        "does not apply" codes as NaN, no rescaling. ``attrs["n_invalid"]``
-        counts invalid codes set to missing (``invalid="missing"``).
+        "does not apply" codes as NaN, no rescaling. Invalid codes set to
+        missing (``invalid="missing"``) are counted in a
+        :class:`~teamculture.errors.DroppedDataWarning`.
 
     Notes
     -----
@@ -516,39 +603,31 @@ def keyed_items(
     0  7.0  2.0  NaN
     1  1.0  NaN  5.0
     """
-    check_choice("invalid", invalid, _INVALID)
-    inst, colmap, _ = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
+    spec = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
+    inst = spec.inst
     if inst.classification is not None:
         raise ValueError(f"`instrument` {inst.id!r} is a classification rule; keyed items need scale items.")
-    items, n_invalid = _read_items(data, inst, colmap, invalid)
+    items, n_invalid = _read_items(data, inst, spec.colmap, spec.invalid)
     cols = {}
     for iid in [i for i in inst.item_ids if i in items]:
         x0, ok = items[iid]
         sc = inst.scale_for(iid)
         v = np.where(ok, x0, np.nan)
         cols[iid] = sc.low + sc.high - v if inst.item(iid).reverse else v
-    if n_invalid:
-        warnings.warn(
-            f"{sum(n_invalid.values())} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
-            "see result.attrs['n_invalid'].",
-            DroppedDataWarning,
-            stacklevel=2,
-        )
-    out = pd.DataFrame(cols, index=data.index)
-    out.attrs["instrument"] = inst.id
-    out.attrs["n_invalid"] = n_invalid
-    return out
+    _warn_invalid(n_invalid, spec.colmap)
+    return pd.DataFrame(cols, index=data.index)
 
 
 # ---------------------------------------------------------------------------
 # group scores
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GroupScores:
-    """Scores aggregated to groups (teams, trusts...).
+@result_class
+class GroupScores(Result):
+    """Scores aggregated to groups (teams, trusts...); returned by :func:`score_groups`.
 
-    Every table is indexed by the group labels (sorted); its columns depend
-    only on the instrument.
+    Every table is indexed by the group labels (sorted; a MultiIndex, outer
+    level first, when ``by`` names several nested columns); its columns
+    depend only on the instrument.
 
     Attributes
     ----------
@@ -579,10 +658,20 @@ class GroupScores:
         ``"in_team"`` (the first two categories only).
     weighted : bool
         Whether respondent weights were applied.
+    by : tuple of str
+        The grouping column(s), outer first.
     n_invalid : dict
         Item -> invalid codes set to missing (``invalid="missing"``).
     instrument : Instrument
         The instrument scored.
+    n_obs : int
+        Respondents (rows of ``data``).
+    n_dropped : int
+        Codes outside the response scale set to missing (the sum of
+        ``n_invalid``); no respondent is dropped.
+    n_groups : int or pandas.Series
+        Number of groups; for nested ``by``, a Series with the number per
+        level.
     """
 
     means: pd.DataFrame
@@ -595,82 +684,118 @@ class GroupScores:
     category_percent: pd.DataFrame
     denominator: str
     weighted: bool
-    n_invalid: dict
+    by: tuple[str, ...]
+    n_invalid: dict = field(default_factory=dict)
     instrument: Instrument
 
-    def summary(self) -> str:
-        """A short text report: groups, respondents, score distribution."""
-        g = len(self.n_respondents)
-        lines = [
-            f"{self.instrument.name} [{self.instrument.id}]: {g} groups, "
-            f"{int(self.n_respondents.sum())} respondents"
-            + (" (weighted)" if self.weighted else "")
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group: ``n_respondents`` then the group means (or the category shares in %)."""
+        main = self.category_percent if self.instrument.classification is not None else self.means
+        return pd.concat([self.n_respondents, main], axis=1)
+
+    def summary(self) -> Summary:
+        """Groups, respondents and the distribution of the group scores over groups."""
+        inst = self.instrument
+        n_groups = self.n_groups if isinstance(self.n_groups, int) else \
+            ", ".join(f"{int(v):,} {k}" for k, v in self.n_groups.items())
+        header: list[tuple[str, Any]] = [
+            ("instrument", f"{inst.name} [{inst.id} {inst.version}], {inst.status}"),
+            ("grouped by", ", ".join(self.by)),
+            ("groups", n_groups if isinstance(n_groups, str) else int(n_groups)),
+            ("respondents", int(self.n_obs)),
+            ("weighted", self.weighted),
         ]
-        for c in self.means.columns:
-            m = self.means[c]
-            lines.append(f"  {c}: mean of group means {m.mean():.3f} (min {m.min():.3f}, max {m.max():.3f})")
-        for c in self.category_percent.columns:
-            p = self.category_percent[c]
-            lines.append(f"  % {c} (denominator: {self.denominator}): mean over groups {p.mean():.1f}")
-        return "\n".join(lines)
+        if inst.classification is not None:
+            header.append(("denominator", self.denominator))
+            main = self.category_percent
+            caption = "Category share (%) over groups"
+        else:
+            main = self.means
+            caption = "Group means over groups"
+        if self.n_dropped:
+            header.append(("invalid codes set missing", int(self.n_dropped)))
+        table = pd.DataFrame({"mean": main.mean(), "sd": main.std(), "min": main.min(), "max": main.max(),
+                              "groups": main.notna().sum().astype(np.int64)})
+        notes = []
+        if inst.status == "reconstructed":
+            notes.append(f"the scoring rule of {inst.id!r} is reconstructed from secondary sources; "
+                         f"{len(inst.unconfirmed)} point(s) are unconfirmed (instrument.unconfirmed).")
+        empty = int((main.isna().all(axis=1)).sum()) if main.shape[1] else 0
+        if empty:
+            notes.append(f"{empty} group(s) have no score (no respondent met the minimum-items rule, "
+                         "or zero total weight).")
+        return Summary("Group scores", header=header, tables=[(caption, table)], notes=notes)
 
-    def __str__(self) -> str:
-        return self.summary()
 
-
-def _group_sum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """Column-wise bincount: (n_groups x m) sums of ``values`` (n x m)."""
-    out = np.empty((n_groups, values.shape[1]))
-    for j in range(values.shape[1]):
-        out[:, j] = np.bincount(codes, weights=values[:, j], minlength=n_groups)
-    return out
-
-
-def _group_codes(data: pd.DataFrame, by: Any) -> tuple[np.ndarray, pd.Index]:
-    """Integer group codes and sorted labels (fast path for categorical columns)."""
-    if isinstance(by, str):
-        if by not in data.columns:
-            raise ValueError(f"`by` column {by!r} is not in `data`.")
-        groups = data[by]
-    else:
-        groups = by
-    if isinstance(groups, pd.Series) and isinstance(groups.dtype, pd.CategoricalDtype) and len(groups) == len(data):
-        codes = groups.cat.codes.to_numpy()
-        cats = groups.cat.categories
-        if len(codes) and codes.min() >= 0 and cats.is_monotonic_increasing and cats.is_unique:
-            used = np.bincount(codes, minlength=len(cats)) > 0
-            if used.all():
-                return codes.astype(np.intp), pd.Index(cats, name=groups.name)
-            remap = np.cumsum(used) - 1
-            return remap[codes].astype(np.intp), pd.Index(cats[used], name=groups.name)
-    return factorize(groups, len(data), name="by")
+def _groups_from_by(data: pd.DataFrame, by: Any, name: str = "by") -> Groups:
+    """Groups from column name(s) of ``data``; a list is nested keys, outer first."""
+    if isinstance(by, (pd.Series, pd.Index, np.ndarray, pd.DataFrame, pd.Categorical)):
+        raise TypeError(
+            f"`{name}` must name column(s) of `data` (a list = nested keys, outer first); got a "
+            f"{type(by).__name__} of labels. Add the labels as a column first, e.g. data.assign(group=labels), "
+            f"and pass {name}='group'."
+        )
+    if isinstance(by, (list, tuple)) and by and not all(isinstance(c, (str, int, np.integer)) for c in by):
+        raise TypeError(f"`{name}` must be a column name or a list of column names of `data`; got a list holding "
+                        f"{few([type(c).__name__ for c in by])}.")
+    if isinstance(by, (list, tuple)) and len(by) == len(data) > 1 and not all(c in data.columns for c in by):
+        raise TypeError(
+            f"`{name}` must name column(s) of `data` (a list = nested keys, outer first); got a list of {len(by)} "
+            f"values, one per row ({few(by, 3)}): labels, not column names. Add them as a column first, e.g. "
+            f"data.assign(group=labels), and pass {name}='group'."
+        )
+    cols = check_columns(data, by, name)
+    groups, missing = Groups.from_labels(data[cols] if len(cols) > 1 else data[cols[0]], name=name)
+    if missing.any():
+        rows = data.index[missing]
+        bad = [c for c in cols if data[c].isna().any()]
+        raise ValueError(
+            f"`{name}` column(s) {few(bad)} have missing labels in {int(missing.sum())} row(s) (rows "
+            f"{few(rows.tolist())}); every respondent needs a group: drop or label those rows first."
+        )
+    return groups
 
 
 def _weights(data: pd.DataFrame, weights: Any) -> np.ndarray | None:
     if weights is None:
         return None
-    if isinstance(weights, str):
-        if weights not in data.columns:
-            raise ValueError(f"`weights` column {weights!r} is not in `data`.")
-        w = data[weights].to_numpy(dtype=float, na_value=np.nan)
+    if isinstance(weights, (str, int, np.integer)) and not isinstance(weights, (bool, np.bool_)):
+        col = check_columns(data, weights, "weights")[0]
+        w = data[col]
+    elif isinstance(weights, pd.DataFrame):
+        raise TypeError("`weights` must be a column name of `data`, a Series aligned on its index or one number "
+                        "per row; got a DataFrame.")
     else:
-        w = np.asarray(weights, dtype=float).ravel()
-        if len(w) != len(data):
-            raise ValueError(f"`weights` has length {len(w)} but `data` has {len(data)} rows.")
-    bad = ~np.isfinite(w) | (w < 0)
+        w = align(weights, data.index, name="weights", ref_name="data")
+    if isinstance(w, pd.Series) and not (pd.api.types.is_numeric_dtype(w.dtype)
+                                         and not pd.api.types.is_bool_dtype(w.dtype)):
+        raise TypeError(f"`weights` must be numeric; got dtype {w.dtype}.")
+    try:
+        arr = np.asarray(w.to_numpy(dtype=float, na_value=np.nan) if isinstance(w, pd.Series) else w, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`weights` must be numbers; got {few(list(np.ravel(np.asarray(w, dtype=object)))[:3])}.") \
+            from None
+    if arr.ndim != 1 or len(arr) != len(data):
+        raise ValueError(f"`weights` must hold one number per row of `data` ({len(data)}); got shape {arr.shape}.")
+    bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
         raise ValueError(
-            f"`weights` must be finite and >= 0; {int(bad.sum())} bad value(s) {few(np.unique(w[bad]).tolist())}."
+            f"`weights` must be finite and >= 0; {int(bad.sum())} bad value(s) {few(np.unique(arr[bad]).tolist())}."
         )
-    return w
+    return arr
+
+
+def _gsum(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Group sums of the columns of ``values`` (n, m) as (G, m), through the core ``group_sum``."""
+    return group_sum(codes, np.ascontiguousarray(values.T), n_groups)
 
 
 def score_groups(
     data: pd.DataFrame,
     instrument: Any,
-    by: Any,
     *,
-    columns: Mapping[str, str] | None = None,
+    by: str | Sequence[str],
+    columns: Mapping[Any, str] | None = None,
     survey_year: int | str | None = None,
     min_items: int | Mapping[str, int] | None = None,
     invalid: str = "raise",
@@ -684,13 +809,17 @@ def score_groups(
     ----------
     data, instrument, columns, survey_year, min_items, invalid, scale
         As in :func:`score`.
-    by : str or array-like
-        Group labels: a column of ``data`` or one label per row (no missing
-        labels).
-    weights : str or array-like, optional
-        Respondent weights (a column of ``data`` or one number >= 0 per row),
-        e.g. from :func:`occupational_weights`. Applied to means, percent
-        positive and category shares; counts stay unweighted.
+    by : str or list of str
+        Column name(s) of ``data`` holding the group labels. A list means
+        nested keys, outer first (``["trust", "team"]``: teams within trusts,
+        so a team label reused in two trusts is two groups); the tables are
+        then indexed by a MultiIndex. No missing labels.
+    weights : str, pandas.Series or array_like, optional
+        Respondent weights: a column name of ``data``, a Series aligned on
+        ``data``'s index (matched by label, never by position; different
+        labels are refused), or one number >= 0 per row; e.g. from
+        :func:`occupational_weights`. Applied to means, percent positive and
+        category shares; counts stay unweighted.
     denominator : {"all", "classified", "in_team"}, default "all"
         For classification instruments, the base of ``category_percent``:
         all respondents of the group (unclassifiable ones included),
@@ -711,10 +840,12 @@ def score_groups(
     Disagree / Strongly disagree, Never / Rarely); "does not apply" codes
     and missing answers are excluded. Composite percent positive: the mean of
     its items' percent positive, over items with at least one valid response.
+    A group whose respondents all have weight 0 gets NaN, with a
+    :class:`~teamculture.errors.DegenerateDataWarning`.
 
-    R: ``aggregate(scores, list(group), mean, na.rm = TRUE)`` on the
-    ``psych::scoreItems`` scores; AHRQ's SOPS data-entry and analysis tool
-    for percent positive.
+    Percent positive follows AHRQ's SOPS data-entry and analysis tool.
+
+    R: ``aggregate(scores, list(group), mean, na.rm = TRUE)`` on the ``psych::scoreItems`` scores
 
     References
     ----------
@@ -724,7 +855,7 @@ def score_groups(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey("tiny", seed=1)
+    >>> sim = tc.national_survey("tiny", rng=1)
     >>> g = tc.score_groups(sim.staff, "real-team", by="trust")
     >>> g.category_percent.columns.tolist()
     ['real', 'pseudo', 'none']
@@ -733,22 +864,29 @@ def score_groups(
     >>> e = tc.score_groups(sim.staff, "nhs-engagement", by="team")
     >>> e.means.shape, int(e.n_respondents.sum())
     ((24, 4), 300)
+    >>> nested = tc.score_groups(sim.staff, "nhs-engagement", by=["trust", "team_in_trust"])
+    >>> nested.means.index.names, nested.n_groups.tolist()
+    (FrozenList(['trust', 'team_in_trust']), [4, 24])
     """
-    check_choice("denominator", denominator, _DENOMINATORS)
-    inst, colmap, mins = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
-    gcodes, labels = _group_codes(data, by)
+    spec = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
+    denominator = check_choice("denominator", denominator, _DENOMINATORS)
+    if len(data) == 0:
+        raise ValueError("`data` has no rows; there is nothing to aggregate.")
+    groups = _groups_from_by(data, by)
     w = _weights(data, weights)
-    scores, items, n_invalid = _scores(data, inst, colmap, mins, invalid)
-    if n_invalid:
-        warnings.warn(
-            f"{sum(n_invalid.values())} invalid code(s) set to missing in item(s) {few(list(n_invalid))}; "
-            "see result.n_invalid.",
-            DroppedDataWarning,
-            stacklevel=2,
-        )
+    inst, colmap = spec.inst, spec.colmap
+    scores, items, n_invalid = _scores(data, inst, colmap, spec.mins, spec.invalid)
+    _warn_invalid(n_invalid, colmap)
+    gcodes = groups.finest
+    labels = groups.finest_labels
     G = len(labels)
     wv = np.ones(len(data)) if w is None else w
     n_resp = pd.Series(np.bincount(gcodes, minlength=G), index=labels, name="n_respondents")
+    if w is not None:
+        zero = (group_sum(gcodes, wv, G) == 0) & (n_resp.to_numpy() > 0)
+        if zero.any():
+            warn(f"{int(zero.sum())} group(s) of `by` have zero total `weights` ({few(labels[zero].tolist())}); "
+                 "their weighted scores are NaN.", DegenerateDataWarning)
 
     def frame(arr: np.ndarray, cols: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame(arr, index=labels, columns=pd.Index(list(cols)))
@@ -759,17 +897,17 @@ def score_groups(
     if inst.classification is None:
         s = scores.to_numpy(dtype=float)
         has = ~np.isnan(s)
-        num = _group_sum(gcodes, np.where(has, s * wv[:, None], 0.0), G)
-        den = _group_sum(gcodes, has * wv[:, None], G)
+        num = _gsum(gcodes, np.where(has, s * wv[:, None], 0.0), G)
+        den = _gsum(gcodes, has * wv[:, None], G)
         with np.errstate(invalid="ignore", divide="ignore"):
             means = frame(num / den, scores.columns)
-        counts = frame(_group_sum(gcodes, has.astype(float), G).astype(np.int64), scores.columns)
+        counts = frame(_gsum(gcodes, has.astype(float), G).astype(np.int64), scores.columns)
     else:
         cats = list(inst.classification.categories)
         cc = scores.iloc[:, 0].cat.codes.to_numpy()
         onehot = np.column_stack([cc == k for k in range(3)] + [cc == -1]).astype(float)
-        category_counts = frame(_group_sum(gcodes, onehot, G).astype(np.int64), [*cats, "unclassified"])
-        wsum = _group_sum(gcodes, onehot * wv[:, None], G)
+        category_counts = frame(_gsum(gcodes, onehot, G).astype(np.int64), [*cats, "unclassified"])
+        wsum = _gsum(gcodes, onehot * wv[:, None], G)
         if denominator == "all":
             den = wsum.sum(axis=1)
         elif denominator == "classified":
@@ -790,8 +928,8 @@ def score_groups(
         for t, iid in enumerate(pos_items):
             x, ok = items[iid]
             positive = _positive_mask(inst, iid, x, ok)
-            num[:, t] = np.bincount(gcodes, weights=positive * wv if w is not None else positive, minlength=G)
-            den[:, t] = np.bincount(gcodes, weights=ok * wv if w is not None else ok, minlength=G)
+            num[:, t] = group_sum(gcodes, positive * wv if w is not None else positive.astype(float), G)
+            den[:, t] = group_sum(gcodes, ok * wv if w is not None else ok.astype(float), G)
         with np.errstate(invalid="ignore", divide="ignore"):
             item_pp = frame(100.0 * num / den, pos_items)
     else:
@@ -801,8 +939,8 @@ def score_groups(
         for name, ids in inst.subscales.items():
             block = item_pp[list(ids)].to_numpy()
             nn = (~np.isnan(block)).sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                comp[name] = np.where(nn > 0, np.nansum(block, axis=1) / np.maximum(nn, 1), np.nan)
+            comp[name] = np.where(nn > 0, np.where(np.isnan(block), 0.0, block).sum(axis=1) / np.maximum(nn, 1),
+                                  np.nan)
         percent_positive = pd.DataFrame(comp, index=labels)
     else:
         percent_positive = empty
@@ -810,36 +948,44 @@ def score_groups(
     if thr is not None and inst.classification is None:
         sub = scores[list(inst.subscales)].to_numpy(dtype=float)
         has = ~np.isnan(sub)
-        num = _group_sum(gcodes, (has & (sub >= thr)) * wv[:, None], G)
-        den = _group_sum(gcodes, has * wv[:, None], G)
+        with np.errstate(invalid="ignore"):
+            above = has & (sub >= thr)
+        num = _gsum(gcodes, above * wv[:, None], G)
+        den = _gsum(gcodes, has * wv[:, None], G)
         with np.errstate(invalid="ignore", divide="ignore"):
             score_pp = frame(100.0 * num / den, list(inst.subscales))
     else:
         score_pp = empty
+    n_groups: Any = G if groups.n_levels == 1 else pd.Series(groups.n_groups, index=list(groups.names),
+                                                              name="n_groups")
     return GroupScores(
         means=means, counts=counts, n_respondents=n_resp, item_percent_positive=item_pp,
         percent_positive=percent_positive, score_percent_positive=score_pp,
         category_counts=category_counts, category_percent=category_percent,
-        denominator=denominator, weighted=w is not None, n_invalid=n_invalid, instrument=inst,
+        denominator=denominator, weighted=w is not None, by=tuple(groups.names), n_invalid=dict(n_invalid),
+        instrument=inst, n_obs=len(data), n_dropped=int(sum(n_invalid.values())), n_groups=n_groups,
     )
 
 
 def occupational_weights(
-    data: pd.DataFrame, by: Any, occupation: Any, *, benchmark: Mapping[Any, float] | pd.Series | None = None
+    data: pd.DataFrame, *, by: str | Sequence[str], occupation: str,
+    benchmark: Mapping[Any, float] | pd.Series | None = None,
 ) -> pd.Series:
     """Respondent weights that give every group the benchmark's staff mix.
 
     Parameters
     ----------
     data : pandas.DataFrame
-        The respondents (used for the index and to look up column names).
-    by : str or array-like
-        Organisation (group) labels: a column of ``data`` or one per row.
-    occupation : str or array-like
-        Occupational group of each respondent: a column or one per row.
+        The respondents.
+    by : str or list of str
+        Column name(s) of ``data`` holding the organisation (group) labels
+        (a list = nested keys, outer first).
+    occupation : str
+        Column name of ``data`` holding each respondent's occupational group.
     benchmark : dict or pandas.Series, optional
-        Occupational shares of the benchmarking group (normalised to sum to
-        one). Default: the shares among all rows of ``data``.
+        Occupational shares of the benchmarking group, keyed by the labels of
+        ``occupation`` (normalised to sum to one). Default: the shares among
+        all rows of ``data``.
 
     Returns
     -------
@@ -854,47 +1000,59 @@ def occupational_weights(
     Staff Survey weighting; the exact formula used by NHS England is
     unconfirmed). Occupations present in a group but absent from the
     benchmark (or with share 0) get weight 0, with a
-    :class:`~teamculture.errors.DroppedDataWarning` counting those respondents.
+    :class:`~teamculture.errors.DroppedDataWarning` counting those respondents;
+    a benchmark that names none of the occupations in ``data`` is refused.
 
-    R: no packaged equivalent; ``ave()`` of the two shares.
+    R: none (``ave()`` of the two shares)
 
     Examples
     --------
     >>> import teamculture as tc
     >>> df = pd.DataFrame({"org": ["a", "a", "a", "b"], "occ": ["n", "n", "m", "m"]})
-    >>> tc.scoring.occupational_weights(df, "org", "occ", benchmark={"n": 0.5, "m": 0.5}).tolist()
+    >>> tc.scoring.occupational_weights(df, by="org", occupation="occ", benchmark={"n": 0.5, "m": 0.5}).tolist()
     [0.75, 0.75, 1.5, 0.5]
     """
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
-    for name, value in (("by", by), ("occupation", occupation)):
-        if isinstance(value, str) and value not in data.columns:
-            raise ValueError(
-                f"`{name}` column {value!r} is not in `data`; columns are {few(list(data.columns))}."
-            )
-    g = data[by] if isinstance(by, str) else by
-    o = data[occupation] if isinstance(occupation, str) else occupation
-    gcodes, _ = factorize(g, len(data), name="by")
-    ocodes, olabels = factorize(o, len(data), name="occupation")
-    G, O = gcodes.max() + 1, len(olabels)
+    data = _check_data(data)
+    if len(data) == 0:
+        raise ValueError("`data` has no rows.")
+    groups = _groups_from_by(data, by)
+    if not isinstance(occupation, (str, int, np.integer)) or isinstance(occupation, (bool, np.bool_)):
+        raise TypeError(f"`occupation` must be one column name of `data`; got {type(occupation).__name__}.")
+    occ = _groups_from_by(data, occupation, "occupation")
+    gcodes, G = groups.finest, len(groups.finest_labels)
+    ocodes, olabels = occ.finest, occ.finest_labels
+    O = len(olabels)
     cell = np.bincount(gcodes * O + ocodes, minlength=G * O).reshape(G, O)
     share_g = cell / cell.sum(axis=1, keepdims=True)
     if benchmark is None:
         bench = np.bincount(ocodes, minlength=O) / len(data)
     else:
-        b = pd.Series(benchmark, dtype=float)
-        if (b < 0).any() or not np.isfinite(b).all() or b.sum() <= 0:
+        if not isinstance(benchmark, (Mapping, pd.Series)):
+            raise TypeError(f"`benchmark` must be a dict or Series of shares keyed by occupation; got "
+                            f"{type(benchmark).__name__}.")
+        try:
+            b = pd.Series(dict(benchmark) if isinstance(benchmark, Mapping) else benchmark, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"`benchmark` shares must be numbers; got {few(list(dict(benchmark).values()))}.") \
+                from None
+        if len(b) == 0 or (b < 0).any() or not np.isfinite(b.to_numpy()).all() or b.sum() <= 0:
             raise ValueError(f"`benchmark` shares must be finite, >= 0 and not all 0; got {few(b.tolist())}.")
+        if not b.index.isin(olabels).any():
+            raise ValueError(
+                f"`benchmark` names none of the occupations in `occupation` column {occupation!r}: benchmark "
+                f"{few(b.index.tolist())}, data {few(olabels.tolist())}. The labels must match exactly "
+                "(type and spelling)."
+            )
         b = b / b.sum()
         bench = b.reindex(olabels).fillna(0.0).to_numpy()
         absent = np.flatnonzero(bench == 0.0)
         if absent.size:
             n_zero = int(np.isin(ocodes, absent).sum())
-            warnings.warn(
-                f"occupational_weights: {absent.size} occupation(s) of `occupation` have no share in "
-                f"`benchmark` {few([olabels[k] for k in absent])}; their {n_zero} of {len(data)} "
-                "respondent(s) get weight 0 (left out of weighted results).",
-                DroppedDataWarning, stacklevel=2,
+            warn(
+                f"{absent.size} occupation(s) of `occupation` have no share in `benchmark` "
+                f"{few([olabels[k] for k in absent])}; their {n_zero} of {len(data)} respondent(s) get weight 0 "
+                "(left out of weighted results).",
+                DroppedDataWarning,
             )
     w = bench[ocodes] / share_g[gcodes, ocodes]
     return pd.Series(w, index=data.index, name="weight")

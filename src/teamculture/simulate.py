@@ -79,13 +79,15 @@ and ``latent_engagement`` (``eta_i``). Item columns are ``float64`` with
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from teamculture._core.validation import check_choice, check_int, check_probability
+from teamculture._core.validation import check_choice, check_int, check_probability, check_real, check_rng, \
+    did_you_mean
+from teamculture.results import Result, Summary, result_class
 
 __all__ = ["national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS"]
 
@@ -153,9 +155,9 @@ class SimulationParameters:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class SimulatedSurvey:
-    """A simulated national staff survey and the truth behind it.
+@result_class
+class SimulatedSurvey(Result):
+    """A simulated national staff survey and the truth behind it; returned by :func:`national_survey`.
 
     Attributes
     ----------
@@ -178,7 +180,16 @@ class SimulatedSurvey:
     params : SimulationParameters
         The true parameters.
     seed : int or None
-        The seed the data were drawn with.
+        The integer seed the data were drawn from (``rng=<int>``); ``None``
+        when drawn from a Generator or from fresh entropy.
+    survey_year : int
+        The year of the staff-level survey.
+    n_obs : int
+        Staff (rows of :attr:`staff`).
+    n_dropped : int
+        Always 0 (nothing is dropped; missing answers are part of the data).
+    n_groups : pandas.Series
+        Numbers of trusts and teams.
     """
 
     staff: pd.DataFrame
@@ -193,6 +204,19 @@ class SimulatedSurvey:
     def sizes(self) -> dict[str, int]:
         """Numbers of trusts, teams and staff."""
         return {"trusts": len(self.trusts), "teams": len(self.teams), "staff": len(self.staff)}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The staff table (one row per respondent; the object itself, not a copy)."""
+        return self.staff
+
+    def summary(self) -> Summary:
+        """Sizes, the survey year and the true parameters."""
+        s = self.sizes
+        header = [("staff", s["staff"]), ("teams", s["teams"]), ("trusts", s["trusts"]),
+                  ("survey year", self.survey_year), ("panel years", int(self.panel.index.get_level_values(1).nunique())),
+                  ("seed", "none (Generator or fresh entropy)" if self.seed is None else str(self.seed))]
+        params = pd.DataFrame({"value": pd.Series(self.params.as_dict(), dtype=float)})
+        return Summary("Simulated national staff survey", header=header, tables=[("True parameters", params)])
 
     def __repr__(self) -> str:
         s = self.sizes
@@ -214,7 +238,12 @@ def _ordinal(latent: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return 1.0 + np.searchsorted(thresholds, latent, side="left").astype(np.float64)
 
 
-def _validate(size: str | None, n_trusts, n_teams, n_staff, n_years, params) -> tuple[int, int, int, int]:
+_INT_PARAMS = ("min_team_size",)
+
+
+def _validate_national_survey(size: Any, n_trusts: Any, n_teams: Any, n_staff: Any, n_years: Any,
+                              survey_year: Any, params: Any, overrides: dict[str, Any]
+                              ) -> tuple[int, int, int, int, int, SimulationParameters]:
     if size is not None:
         check_choice("size", size, list(PRESETS))
         p_trusts, p_teams, p_staff = PRESETS[size]
@@ -224,29 +253,45 @@ def _validate(size: str | None, n_trusts, n_teams, n_staff, n_years, params) -> 
     n_teams = check_int("n_teams", p_teams if n_teams is None else n_teams)
     n_staff = check_int("n_staff", p_staff if n_staff is None else n_staff)
     n_years = check_int("n_years", n_years)
+    survey_year = check_int("survey_year", survey_year, minimum=None)
+    if params is None:
+        params = SimulationParameters()
     if not isinstance(params, SimulationParameters):
         raise TypeError(f"`params` must be a SimulationParameters; got {type(params).__name__}.")
-    m = check_int("params.min_team_size", params.min_team_size)
+    if overrides:
+        known = [f.name for f in fields(SimulationParameters)]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise TypeError(
+                f"`{unknown[0]}` is neither an argument of national_survey nor a field of SimulationParameters."
+                f"{did_you_mean(unknown[0], known + ['rng', 'n_trusts', 'n_teams', 'n_staff', 'n_years'])} "
+                f"Fields: {known}."
+            )
+        params = replace(params, **overrides)
+    for f in fields(SimulationParameters):
+        v = getattr(params, f.name)
+        if f.name in _INT_PARAMS:
+            check_int(f.name, v)
+        else:
+            check_real(f.name, v)
+    m = params.min_team_size
     if n_teams < n_trusts:
-        raise ValueError(f"`n_teams` ({n_teams}) must be at least `n_trusts` ({n_trusts}).")
+        raise ValueError(f"`n_teams` ({n_teams}) must be at least `n_trusts` ({n_trusts}): every trust has a team.")
     if n_staff < m * n_teams:
         raise ValueError(
-            f"`n_staff` ({n_staff}) must be at least params.min_team_size x `n_teams` "
+            f"`n_staff` ({n_staff}) must be at least `min_team_size` x `n_teams` "
             f"({m} x {n_teams} = {m * n_teams})."
         )
     for name in ("real_team_prevalence",):
-        check_probability(f"params.{name}", getattr(params, name), open_low=True, open_high=True)
+        check_probability(name, getattr(params, name), open_low=True, open_high=True)
     for name in ("p_in_team", "p_criterion_real", "p_criterion_pseudo", "missing_rate", "block_skip_rate"):
-        check_probability(f"params.{name}", getattr(params, name))
+        check_probability(name, getattr(params, name))
     for name in ("tau2_trust", "tau2_team", "sigma2", "item_noise", "trust_real_sd", "size_dispersion",
                  "expected_deaths_sd_log", "mortality_overdispersion_sd", "mortality_year_sd",
                  "share_year_sd", "absence_sd"):
-        v = getattr(params, name)
-        if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"`params.{name}` must be a finite number >= 0; got {v!r}.")
-    if not params.expected_deaths_mean > 0:
-        raise ValueError(f"`params.expected_deaths_mean` must be > 0; got {params.expected_deaths_mean!r}.")
-    return n_trusts, n_teams, n_staff, n_years
+        check_real(name, getattr(params, name), low=0.0)
+    check_real("expected_deaths_mean", params.expected_deaths_mean, low=0.0, low_open=True)
+    return n_trusts, n_teams, n_staff, n_years, survey_year, params
 
 
 def national_survey(
@@ -255,7 +300,7 @@ def national_survey(
     n_trusts: int | None = None,
     n_teams: int | None = None,
     n_staff: int | None = None,
-    seed: int | np.random.SeedSequence | None = None,
+    rng: int | np.random.Generator | None = None,
     n_years: int = 5,
     survey_year: int = 2023,
     params: SimulationParameters | None = None,
@@ -270,9 +315,12 @@ def national_survey(
         small (20, 500, 10,000), tiny (4, 24, 300). Default: national.
     n_trusts, n_teams, n_staff : int, optional
         Explicit sizes; each overrides the preset's value.
-    seed : int or numpy.random.SeedSequence, optional
-        Seed for :func:`numpy.random.default_rng`. The same seed (and the same
-        arguments) gives identical data.
+    rng : int, numpy.random.Generator or None, optional
+        Source of randomness, as in ``scipy.stats``: an int seeds
+        :func:`numpy.random.default_rng` (the same seed and arguments give
+        identical data, and the same data as the former ``seed=`` argument),
+        a Generator is used as is (its state advances), None draws fresh
+        entropy.
     n_years : int, default 5
         Number of survey years in the trust panel; the last is ``survey_year``.
     survey_year : int, default 2023
@@ -281,7 +329,7 @@ def national_survey(
         True parameters; defaults to ``SimulationParameters()``.
     **overrides
         Individual fields of :class:`SimulationParameters` to change
-        (e.g. ``tau2_team=0.0``).
+        (e.g. ``tau2_team=0.0``); an unknown name is refused.
 
     Returns
     -------
@@ -293,10 +341,12 @@ def national_survey(
     The model is written out in :mod:`teamculture.simulate`. Drawing the
     national default (700,000 staff) takes a few seconds.
 
+    R: none.
+
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey("tiny", seed=1)
+    >>> sim = tc.national_survey("tiny", rng=1)
     >>> sim
     SimulatedSurvey(300 staff in 24 teams in 4 trusts; survey year 2023; seed=1)
     >>> sim.staff[["trust", "team", "mot1", "rt_team"]].head(3)
@@ -307,17 +357,16 @@ def national_survey(
     >>> round(sim.params.mortality_beta, 5)
     -0.00671
     """
-    if params is None:
-        params = SimulationParameters()
-    if overrides:
-        unknown = sorted(set(overrides) - set(SimulationParameters.__dataclass_fields__))
-        if unknown:
-            raise TypeError(f"unknown simulation parameter(s) {unknown}; see SimulationParameters.")
-        params = replace(params, **overrides)
-    n_trusts, n_teams, n_staff, n_years = _validate(size, n_trusts, n_teams, n_staff, n_years, params)
-    p = params
-    seed_value = seed if isinstance(seed, (int, np.integer)) or seed is None else None
-    rng = np.random.default_rng(seed)
+    if "seed" in overrides:
+        # transitional alias of `rng` (the former name), kept while call sites are migrated; see the changelog
+        seed = overrides.pop("seed")
+        if rng is not None:
+            raise TypeError("pass `rng` only (`seed` is its former name).")
+        rng = seed
+    n_trusts, n_teams, n_staff, n_years, survey_year, p = _validate_national_survey(
+        size, n_trusts, n_teams, n_staff, n_years, survey_year, params, overrides)
+    seed_value = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)) else None
+    rng = check_rng(rng)
 
     # ---- sizes -------------------------------------------------------------
     teams_per_trust = _allocate(rng, n_teams, n_trusts, 1, p.size_dispersion)
@@ -459,6 +508,7 @@ def national_survey(
         index=pd.Index(trust_labels, name="trust"),
     )
     return SimulatedSurvey(
-        staff=staff, teams=teams, trusts=trusts, panel=panel, params=p,
-        seed=int(seed_value) if seed_value is not None else None, survey_year=survey_year,
+        staff=staff, teams=teams, trusts=trusts, panel=panel, params=p, seed=seed_value, survey_year=survey_year,
+        n_obs=n_staff, n_dropped=0,
+        n_groups=pd.Series({"trusts": n_trusts, "teams": n_teams}, name="n_groups"),
     )

@@ -58,7 +58,7 @@ TOTAL_MAP = {
     "lambda6": "G6(smc)",
     "average_r": "average_r",
     "median_r": "median_r",
-    "ase": "ase",
+    "std_error": "ase",
     "mean": "mean",
     "sd": "sd",
 }
@@ -78,13 +78,13 @@ def _check_against_psych(res, ref):
         assert_allclose(res.items[ours].to_numpy(float), ref["item_stats"][theirs], rtol=1e-8, atol=1e-12, err_msg=ours)
     for ours, theirs in DROP_MAP.items():
         assert_allclose(res.items[ours].to_numpy(float), ref["alpha_drop"][theirs], rtol=1e-8, atol=1e-12, err_msg=ours)
-    low, high = res.confidence_interval(0.95, method="feldt")
+    low, high = res.confidence_interval(0.95, ci_method="feldt")
     assert_allclose([low, high], [ref["feldt"]["lower_ci"], ref["feldt"]["upper_ci"]], rtol=1e-8)
     assert res.n_obs == ref["nsub"]
 
 
 def test_alpha_matches_psych_keyed(likert6, psych_ref):
-    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    res = tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5))
     _check_against_psych(res, psych_ref["alpha"]["likert6_keyed"])
     assert res.items["reversed"].tolist() == [False, False, True, False, False, False]
     assert res.n_dropped == 0
@@ -97,7 +97,7 @@ def test_alpha_matches_psych_subset(likert6, psych_ref):
 
 def test_alpha_matches_psych_pairwise_missing(likert6_na, psych_ref):
     assert likert6_na.isna().any().any()
-    res = tc.cronbach_alpha(likert6_na, KEYS6, bounds=(1, 5), nan_policy="pairwise")
+    res = tc.cronbach_alpha(likert6_na, keys=KEYS6, scale=(1, 5), nan_policy="pairwise")
     _check_against_psych(res, psych_ref["alpha"]["likert6_na_keyed"])
 
 
@@ -107,18 +107,18 @@ def test_alpha_matches_psych_continuous(bifactor9, psych_ref):
 
 
 def test_duhachek_interval_is_wald_on_psych_ase(likert6, psych_ref):
-    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
+    res = tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5))
     ref = psych_ref["alpha"]["likert6_keyed"]["total"]
     z = stats.norm.isf(0.025)  # qnorm(0.975)
-    low, high = res.confidence_interval(method="duhachek")
+    low, high = res.confidence_interval(ci_method="duhachek")
     assert_allclose([low, high], [ref["raw_alpha"] - z * ref["ase"], ref["raw_alpha"] + z * ref["ase"]], rtol=1e-8)
 
 
 def test_omit_policy_is_complete_case_analysis(likert6_na):
     complete = likert6_na.dropna()
     with pytest.warns(DroppedDataWarning, match=f"{len(likert6_na) - len(complete)} of {len(likert6_na)}"):
-        res = tc.cronbach_alpha(likert6_na, KEYS6, bounds=(1, 5))
-    direct = tc.cronbach_alpha(complete, KEYS6, bounds=(1, 5))
+        res = tc.cronbach_alpha(likert6_na, keys=KEYS6, scale=(1, 5))
+    direct = tc.cronbach_alpha(complete, keys=KEYS6, scale=(1, 5))
     assert res.n_dropped == len(likert6_na) - len(complete)
     assert res.n_obs == len(complete)
     assert_allclose(res.alpha, direct.alpha, rtol=1e-14)
@@ -136,23 +136,23 @@ def test_nan_policy_raise(likert6_na):
 
 
 def test_reverse_needs_declared_bounds(likert6):
-    with pytest.raises(ValueError, match=r"\['A3'\] are reverse-keyed but `bounds` is None"):
-        tc.cronbach_alpha(likert6, KEYS6)
+    with pytest.raises(ValueError, match=r"`keys` reverse-key 1 item\(s\) \['A3'\] but `scale` is None"):
+        tc.cronbach_alpha(likert6, keys=KEYS6)
 
 
 def test_declared_bounds_not_observed_range():
     # item 2 never uses the scale end 5: psych (observed min/max = 1..4) would
     # reverse it as 5 - x; the declared bounds (1, 5) give 6 - x.
     x = pd.DataFrame({"a": [1, 2, 3, 4, 2, 3], "b": [4, 3, 2, 1, 3, 1], "c": [1, 3, 3, 4, 2, 4]})
-    res = tc.cronbach_alpha(x, ["a", "-b", "c"], bounds=(1, 5))
+    res = tc.cronbach_alpha(x, keys=["a", "-b", "c"], scale=(1, 5))
     assert_allclose(res.items.loc["b", "mean"], 6 - x["b"].mean(), rtol=1e-14)
 
 
 def test_key_forms_agree(likert6):
-    by_name = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
-    by_bool = tc.cronbach_alpha(likert6, [False, False, True, False, False, False], bounds=(1, 5))
-    by_sign = tc.cronbach_alpha(likert6, [1, 1, -1, 1, 1, 1], bounds=(1, 5))
-    per_item = tc.cronbach_alpha(likert6, KEYS6, bounds={c: (1, 5) for c in likert6.columns})
+    by_name = tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5))
+    by_bool = tc.cronbach_alpha(likert6, keys=[False, False, True, False, False, False], scale=(1, 5))
+    by_sign = tc.cronbach_alpha(likert6, keys=[1, 1, -1, 1, 1, 1], scale=(1, 5))
+    per_item = tc.cronbach_alpha(likert6, keys=KEYS6, scale={c: (1, 5) for c in likert6.columns})
     manual = likert6.assign(A3=6 - likert6["A3"])
     plain = tc.cronbach_alpha(manual)
     for other in (by_bool, by_sign, per_item, plain):
@@ -161,7 +161,7 @@ def test_key_forms_agree(likert6):
 
 
 def test_keys_select_columns_in_order(likert6):
-    res = tc.cronbach_alpha(likert6, ["A5", "A1", "A2"])
+    res = tc.cronbach_alpha(likert6, keys=["A5", "A1", "A2"])
     assert list(res.items.index) == ["A5", "A1", "A2"]
     assert_allclose(res.alpha, tc.cronbach_alpha(likert6[["A1", "A2", "A5"]]).alpha, rtol=1e-14)
 
@@ -174,9 +174,11 @@ def test_keys_select_columns_in_order(likert6):
         ({"keys": [True, False]}, ValueError, r"`keys` given as flags must have one entry per column \(6\); got 2"),
         ({"keys": [1, 1, 2, 1, 1, 1]}, ValueError, r"numeric `keys` must be \+1 or -1.*\[2\]"),
         ({"keys": "A1"}, TypeError, r"`keys` must be None, .*got str"),
-        ({"keys": ["-A3", "A1"], "bounds": (5, 1)}, ValueError, r"`bounds` for item 'A3' must be finite with low < high; got \(5, 1\)"),
-        ({"keys": ["-A3", "A1"], "bounds": {"A3": (1, 5)}}, ValueError, r"`bounds` has no entry for 1 item\(s\) \['A1'\]"),
-        ({"bounds": (1, 4)}, ValueError, r"column 'A1' of `items` has \d+ value\(s\) outside the declared bounds \[1, 4\]"),
+        ({"keys": ["-A3", "A1"], "scale": (5, 1)}, ValueError, r"`scale` as \(low, high\) must be two integers with low < high"),
+        ({"keys": ["-A3", "A1"], "scale": {"A3": (1, 5)}}, ValueError, r"`scale` given per item has no entry for 1 item\(s\) \['A1'\]"),
+        ({"scale": (1, 4)}, ValueError, r"`items` has \d+ value\(s\) outside the response scale 1..4 in column\(s\) \['A1', 'A2'"),
+        ({"scale": 5}, TypeError, r"`scale` must be .*got the number 5. For a 5-point scale coded 1..5 pass scale=\(1, 5\)"),
+        ({"keys": ["A1", "A2"], "invalid": "drop"}, ValueError, r"`invalid` must be one of \['raise', 'missing'\]"),
         ({"nan_policy": "drop"}, ValueError, r"`nan_policy` must be one of \['omit', 'pairwise', 'raise'\]; got 'drop'"),
         ({"keys": ["A1"]}, ValueError, r"`items` must have at least 2 items"),
     ],
@@ -188,18 +190,20 @@ def test_validation_messages(likert6, kwargs, exc, match):
 
 def test_zero_variance_and_non_numeric():
     x = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [2.0, 2, 2, 2], "c": [1.0, 3, 2, 4]})
-    with pytest.raises(ValueError, match="zero variance.*'b'"):
+    with pytest.raises(ValueError, match=r"`items` has 1 item\(s\) with no variance .*\['b'\]"):
         tc.cronbach_alpha(x)
-    with pytest.raises(TypeError, match=r"`items` must hold numeric item responses; 1 non-numeric column\(s\) \['b'\]"):
+    with pytest.raises(TypeError, match=r"`items` must be numeric; 1 column\(s\) are not: \['b'\]"):
         tc.cronbach_alpha(x.assign(b=["x", "y", "z", "w"]))
-    with pytest.raises(ValueError, match=r"`items` must be two-dimensional .*got shape \(5,\)"):
+    with pytest.raises(ValueError, match=r"`items` must have at least 2 items \(columns\); got 1"):
         tc.cronbach_alpha(np.ones(5))
 
 
 def test_confidence_interval_validation(likert6):
-    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
-    with pytest.raises(ValueError, match=r"`method` must be one of \['feldt', 'duhachek'\]; got 'bootstrap'"):
-        res.confidence_interval(method="bootstrap")
+    res = tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5))
+    with pytest.raises(ValueError, match=r"`ci_method` must be one of \['feldt', 'duhachek'\]; got 'bootstrap'"):
+        res.confidence_interval(ci_method="bootstrap")
+    assert res.confidence_interval() == res.confidence_interval(0.95, ci_method="feldt")
+    assert isinstance(res.confidence_interval(), tc.ConfidenceInterval)
     with pytest.raises(ValueError, match=r"`confidence_level` must lie in \(0, 1\); got 1.0"):
         res.confidence_interval(1.0)
     lo90, hi90 = res.confidence_interval(0.90)
@@ -208,10 +212,17 @@ def test_confidence_interval_validation(likert6):
 
 
 def test_summary_and_frozen(likert6):
-    res = tc.cronbach_alpha(likert6, KEYS6, bounds=(1, 5))
-    text = res.summary()
+    res = tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5))
+    text = str(res.summary())
     assert "Feldt" in text and "Duhachek" in text and "A3" in text
     assert str(res) == text
+    assert "<table" in res.summary().as_html() and "\\toprule" in res.summary().as_latex()
+    frame = res.to_frame()
+    assert frame.shape == (1, 13) and frame.loc[0, "alpha"] == res.alpha
+    import pickle
+    assert pickle.loads(pickle.dumps(res)) == res
+    assert res != tc.cronbach_alpha(likert6)
+    assert (res.n_obs, res.n_dropped, res.n_groups) == (len(likert6), 0, None)
     with pytest.raises(AttributeError):
         res.alpha = 0.5  # type: ignore[misc]
     assert list(res.items.columns) == [
@@ -256,7 +267,7 @@ def test_alpha_invariant_to_row_and_item_order(x, rnd):
     rnd.shuffle(rows)
     rnd.shuffle(cols)
     perm = tc.cronbach_alpha(x.iloc[rows][cols])
-    for name in ("alpha", "std_alpha", "lambda6", "average_r", "ase"):
+    for name in ("alpha", "std_alpha", "lambda6", "average_r", "std_error"):
         assert_allclose(getattr(perm, name), getattr(base, name), rtol=1e-10, atol=1e-12)
     assert_allclose(perm.items.loc[base.items.index, "r_drop"], base.items["r_drop"], rtol=1e-10, atol=1e-12)
 
@@ -264,9 +275,9 @@ def test_alpha_invariant_to_row_and_item_order(x, rnd):
 @given(likert_matrices())
 def test_reverse_keying_twice_is_identity(x):
     first = x.columns[0]
-    once = tc.cronbach_alpha(x, [f"-{first}", *x.columns[1:]], bounds=(1, 5))
+    once = tc.cronbach_alpha(x, keys=[f"-{first}", *x.columns[1:]], scale=(1, 5))
     twice_data = x.assign(**{first: 6 - x[first]})
-    twice = tc.cronbach_alpha(twice_data, [f"-{first}", *x.columns[1:]], bounds=(1, 5))
+    twice = tc.cronbach_alpha(twice_data, keys=[f"-{first}", *x.columns[1:]], scale=(1, 5))
     plain = tc.cronbach_alpha(x)
     assert_allclose(twice.alpha, plain.alpha, rtol=1e-12)
     assert_allclose(twice.items["mean"], plain.items["mean"], rtol=1e-12)
@@ -276,7 +287,7 @@ def test_reverse_keying_twice_is_identity(x):
 @given(likert_matrices())
 def test_std_alpha_closed_form_and_input_not_mutated(x):
     before = x.copy()
-    res = tc.cronbach_alpha(x, [f"-{x.columns[0]}", *x.columns[1:]], bounds=(1, 5))
+    res = tc.cronbach_alpha(x, keys=[f"-{x.columns[0]}", *x.columns[1:]], scale=(1, 5))
     pd.testing.assert_frame_equal(x, before)
     k = res.n_items
     rbar = res.average_r
@@ -362,7 +373,7 @@ def test_omega_matches_psych(bifactor9, psych_ref, m):
 
 def test_omega_one_factor_keyed_matches_psych(likert6, psych_ref):
     ref = psych_ref["omega"]["likert6_keyed_1"]
-    res = tc.omega(likert6, n_factors=1, keys=KEYS6, bounds=(1, 5))
+    res = tc.omega(likert6, n_factors=1, keys=KEYS6, scale=(1, 5))
     assert_allclose(res.omega_total, ref["omega_tot"], rtol=1e-6)
     assert_allclose(res.omega_hierarchical, ref["omega_h"], rtol=1e-6)
     # the one-factor loadings are psych::fa(nfactors = 1, fm = "minres")
@@ -375,7 +386,13 @@ def test_omega_one_factor_keyed_matches_psych(likert6, psych_ref):
 def test_omega_pairwise_missing_matches_psych(likert6_na, psych_ref, m):
     # psych::omega uses cor(use = "pairwise"): per-pair means and sds
     ref = psych_ref["omega"][f"likert6_na_keyed_{m}"]
-    res = tc.omega(likert6_na, n_factors=m, keys=KEYS6, bounds=(1, 5), nan_policy="pairwise")
+    if m == 2:
+        # a Heywood case (psych's u2 for A4 is 0.0043 too): flagged, the numbers still match psych
+        with pytest.warns(BoundaryWarning, match=r"Heywood case: item\(s\) \['A4'\] of `items` reached the lower bound"):
+            res = tc.omega(likert6_na, n_factors=m, keys=KEYS6, scale=(1, 5), nan_policy="pairwise")
+        assert not res.notes == () and "Heywood" in str(res.summary())
+    else:
+        res = tc.omega(likert6_na, n_factors=m, keys=KEYS6, scale=(1, 5), nan_policy="pairwise")
     assert_allclose(res.omega_total, ref["omega_tot"], rtol=1e-6)
     assert_allclose(res.omega_hierarchical, ref["omega_h"], rtol=1e-5)
     assert_allclose(res.alpha, ref["alpha"], rtol=1e-10)
@@ -415,7 +432,7 @@ def test_omega_validation(bifactor9):
     with pytest.raises(ValueError, match=r"`items` must have at least 3 items \(columns\); got 2"):
         tc.omega(bifactor9[["V1", "V2"]], n_factors=1)
     res = tc.omega(bifactor9, n_factors=3)
-    assert "omega hierarchical" in res.summary()
+    assert "omega hierarchical" in str(res.summary())
     assert list(res.loadings.columns) == ["g", "F1", "F2", "F3", "h2", "u2", "p2"]
 
 
@@ -427,7 +444,7 @@ def test_omega_validation(bifactor9):
 
 @pytest.fixture(scope="module")
 def ml_result(multilevel_data):
-    return tc.multilevel_reliability(multilevel_data, "g")
+    return tc.multilevel_reliability(multilevel_data[["m1", "m2", "m3", "m4"]], multilevel_data["g"])
 
 
 def test_multilevel_decomposition_matches_manova(ml_result, psych_ref):
@@ -534,18 +551,24 @@ def test_multilevel_invariances_and_no_mutation(multilevel_data, ml_result):
 def test_multilevel_missing_and_validation(multilevel_data):
     x = multilevel_data.copy()
     x.loc[x.index[:3], "m2"] = np.nan
-    with pytest.warns(DroppedDataWarning, match=r"3 of 376 respondents with a missing item were excluded"):
-        res = tc.multilevel_reliability(x, "g")
+    items = x[["m1", "m2", "m3", "m4"]]
+    with pytest.warns(DroppedDataWarning, match=r"3 of 376 row\(s\) with a missing value in `items` were dropped"):
+        res = tc.multilevel_reliability(items, x["g"])
     assert res.n_dropped == 3
+    x.loc[x.index[5], "g"] = None
+    with pytest.warns(DroppedDataWarning, match=r"4 of 376 row\(s\) with a missing value in `items/groups`"):
+        res4 = tc.multilevel_reliability(items, x["g"])
+    assert res4.n_dropped == 4 and res4.n_obs == 372
     with pytest.raises(ValueError, match=r"`nan_policy` must be one of \['omit', 'raise'\].*got 'pairwise'"):
-        tc.multilevel_reliability(x, "g", nan_policy="pairwise")
-    with pytest.raises(ValueError, match=r"`groups` = 'team' is not a column of `items`"):
-        tc.multilevel_reliability(x, "team")
-    with pytest.raises(ValueError, match=r"`groups` must have at least two groups with complete responses; got 1"):
+        tc.multilevel_reliability(items, x["g"], nan_policy="pairwise")
+    with pytest.raises(TypeError, match=r"`groups` must be the group labels, one per row of `items`.*got the string 'g'"):
+        tc.multilevel_reliability(items, "g")
+    with pytest.raises(ValueError, match=r"`groups` must have at least two groups with data; got 1"):
         tc.multilevel_reliability(multilevel_data[["m1", "m2"]], np.zeros(len(multilevel_data)))
-    with pytest.raises(ValueError, match=r"`groups` has 376 missing label\(s\)"):
+    with pytest.warns(DroppedDataWarning, match=r"376 of 376 row\(s\)"), \
+            pytest.raises(ValueError, match=r"`groups` must have at least two groups with data; got 0"):
         tc.multilevel_reliability(multilevel_data[["m1", "m2"]], [None] * len(multilevel_data))
-    assert "between groups" in res.summary()
+    assert "between" in str(res.summary())
 
 
 # ---------------------------------------------------------------------------
@@ -600,10 +623,10 @@ def test_reliability_table_shape_and_catalogue(small_survey):
     # reverse-keyed catalogue items use the declared bounds (1..7)
     ps = staff[[f"ps{i}" for i in range(1, 8)]].dropna()
     t2 = tc.instrument_reliability(ps, "psych-safety-7")
-    keyed = tc.cronbach_alpha(ps, ["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"], bounds=(1, 7))
+    keyed = tc.cronbach_alpha(ps, keys=["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"], scale=(1, 7))
     assert_allclose(t2["alpha"].iloc[0], keyed.alpha, rtol=1e-12)
-    assert_allclose(t2["omega_total"].iloc[0], tc.omega(ps, 1, keys=["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"],
-                                                        bounds=(1, 7)).omega_total, rtol=1e-10)
+    assert_allclose(t2["omega_total"].iloc[0], tc.omega(ps, n_factors=1, keys=["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"],
+                                                        scale=(1, 7)).omega_total, rtol=1e-10)
 
 
 def test_reliability_validation(likert6, small_survey):
@@ -624,13 +647,16 @@ def test_reliability_validation(likert6, small_survey):
 @given(likert_matrices(min_items=4, max_items=6), st.randoms(use_true_random=False))
 def test_omega_total_invariant_to_order_and_not_mutating(x, rnd):
     before = x.copy()
-    base = tc.omega(x, n_factors=1)
-    pd.testing.assert_frame_equal(x, before)
-    rows = list(range(len(x)))
-    cols = list(x.columns)
-    rnd.shuffle(rows)
-    rnd.shuffle(cols)
-    perm = tc.omega(x.iloc[rows][cols], n_factors=1)
+    with warnings.catch_warnings():
+        # small samples often put an item at the uniqueness bound (a flagged Heywood case)
+        warnings.simplefilter("ignore", BoundaryWarning)
+        base = tc.omega(x, n_factors=1)
+        pd.testing.assert_frame_equal(x, before)
+        rows = list(range(len(x)))
+        cols = list(x.columns)
+        rnd.shuffle(rows)
+        rnd.shuffle(cols)
+        perm = tc.omega(x.iloc[rows][cols], n_factors=1)
     assert_allclose(perm.omega_total, base.omega_total, rtol=1e-6, atol=1e-8)
     assert_allclose(perm.loadings.loc[base.loadings.index, "h2"], base.loadings["h2"], rtol=1e-5, atol=1e-7)
 
@@ -673,3 +699,42 @@ def test_multilevel_negative_between_variance_warns():
         res = tc.multilevel_reliability(x, groups)
     assert np.isnan(res.alpha_between) and np.isnan(res.omega_between)
     assert np.isfinite(res.alpha_within)
+
+
+# ---------------------------------------------------------------------------
+# the result protocol: pickle, ==, summary (text/HTML/LaTeX/Markdown), to_frame, to_dict
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["alpha", "omega", "multilevel"])
+def test_results_follow_the_protocol(which, likert6, multilevel_data):
+    import pickle
+
+    from teamculture.results import Result
+
+    make = {
+        "alpha": lambda: tc.cronbach_alpha(likert6, keys=KEYS6, scale=(1, 5)),
+        "omega": lambda: tc.omega(likert6, n_factors=1, keys=KEYS6, scale=(1, 5)),
+        "multilevel": lambda: tc.multilevel_reliability(multilevel_data[["m1", "m2", "m3", "m4"]],
+                                                        multilevel_data["g"]),
+    }[which]
+    res = make()
+    assert isinstance(res, Result)
+    again = pickle.loads(pickle.dumps(res))
+    assert again == res and again is not res
+    assert make() == res  # deterministic
+    summary = res.summary()
+    assert isinstance(summary, tc.Summary)
+    assert str(summary) == str(res)
+    assert "<table" in summary.as_html() and "\\toprule" in summary.as_latex() and "|" in summary.as_markdown()
+    frame = res.to_frame()
+    assert isinstance(frame, pd.DataFrame) and len(frame) >= 1
+    assert all(frame[c].dtype.kind in "fiub" for c in frame.columns)
+    plain = res.to_dict()
+    assert plain["n_obs"] == res.n_obs and plain["n_dropped"] == res.n_dropped
+    with pytest.raises(AttributeError):
+        res.n_obs = 0  # frozen
+    if which == "multilevel":
+        assert list(frame.index) == ["within", "between"] and res.n_groups == 45
+        with pytest.raises(TypeError, match="has no confidence interval"):
+            res.confidence_interval()

@@ -109,9 +109,13 @@ def test_instrument_accessors():
 
 
 def test_get_validation():
-    with pytest.raises(ValueError, match="'nope' is not in the catalogue; available: \\["):
+    with pytest.raises(ValueError, match="`instrument_id` 'nope' is not in the catalogue. Available: \\["):
         get("nope")
-    with pytest.raises(TypeError, match="`instrument_id` must be a str"):
+    with pytest.raises(ValueError, match="`instrument_id` 'nhs-engagment' is not in the catalogue. Did you mean 'nhs-engagement'"):
+        get("nhs-engagment")
+    with pytest.raises(ValueError, match="looks like a file name: read your own definition with teamculture.load_instrument"):
+        get("my_scale.toml")
+    with pytest.raises(TypeError, match=r"`instrument_id` must be a catalogue id \(str\)"):
         get(3)
 
 
@@ -254,7 +258,9 @@ def test_resolve_variants():
     ("keys", "scale", "exc", "pattern"),
     [
         ({"s": ["a"]}, None, ValueError, "never taken from the observed data"),
-        ({"s": ["a"]}, (5, 1), ValueError, "`scale` must be"),
+        ({"s": ["a"]}, (5, 1), ValueError, r"`scale` as \(low, high\) must be two integers with low < high"),
+        ({"s": ["a"]}, 5, TypeError, r"`scale` must be .* For a 5-point scale coded 1..5 pass scale=\(1, 5\)"),
+        ({"s": ["a", "-a"]}, (1, 5), ValueError, "reverse item 'a' in one subscale but not another"),
         ({"s": "a"}, (1, 5), TypeError, "list of item ids"),
         ({"s": ["a", 3]}, (1, 5), TypeError, "item-id strings"),
         ({"s": ["a"], "t": ["-a"]}, (1, 5), ValueError, "reverse item 'a' in one subscale but not another"),

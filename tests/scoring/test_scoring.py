@@ -181,9 +181,7 @@ def test_score_aligned_to_index_and_columns(small_survey):
     s = tc.score(staff, "nhs-engagement")
     assert s.index.equals(staff.index)
     assert list(s.columns) == ["motivation", "involvement", "advocacy", "engagement"]
-    assert s.attrs["instrument"] == "nhs-engagement"
-    assert s.attrs["n_invalid"] == {}
-    assert s.attrs["n_missing"] == {c: int(s[c].isna().sum()) for c in s.columns}
+    assert s.attrs == {}  # metadata is never stored in DataFrame.attrs
 
 
 def test_engagement_tracks_latent_truth(small_survey):
@@ -261,7 +259,7 @@ def test_weighted_group_means():
 def test_occupational_weights_reproduce_benchmark_mix():
     df = pd.DataFrame({"org": list("aaaabbbccc"), "occ": list("nnmxnmmnxx")})
     bench = {"n": 0.5, "m": 0.3, "x": 0.2}
-    w = occupational_weights(df, "org", "occ", benchmark=bench)
+    w = occupational_weights(df, by="org", occupation="occ", benchmark=bench)
     assert w.index.equals(df.index)
     for org in "abc":
         sub = df["org"] == org
@@ -276,13 +274,13 @@ def test_occupational_weights_absent_occupation_warns_and_bad_columns_raise():
     df = pd.DataFrame({"org": list("aaaabbbccc"), "occ": list("nnmxnmmnxx")})
     before = df.copy()
     with pytest.warns(DroppedDataWarning, match=r"1 occupation\(s\) .* \['x'\]; their 3 of 10 respondent\(s\) get weight 0"):
-        w = occupational_weights(df, "org", "occ", benchmark={"n": 0.5, "m": 0.3})
+        w = occupational_weights(df, by="org", occupation="occ", benchmark={"n": 0.5, "m": 0.3})
     pd.testing.assert_frame_equal(df, before)
     assert (w[df["occ"] == "x"] == 0).all() and (w[df["occ"] != "x"] > 0).all()
-    with pytest.raises(ValueError, match=r"`by` column 'zz' is not in `data`; columns are \['org', 'occ'\]"):
-        occupational_weights(df, "zz", "occ")
-    with pytest.raises(ValueError, match=r"`occupation` column 'job' is not in `data`"):
-        occupational_weights(df, "org", "job")
+    with pytest.raises(ValueError, match=r"`by` names column\(s\) \['zz'\] that are not in `data`"):
+        occupational_weights(df, by="zz", occupation="occ")
+    with pytest.raises(ValueError, match=r"`occupation` names column\(s\) \['job'\] that are not in `data`"):
+        occupational_weights(df, by="org", occupation="job")
 
 
 def test_group_index_is_user_labels(small_survey):
@@ -291,7 +289,8 @@ def test_group_index_is_user_labels(small_survey):
     assert list(g.means.index) == sorted(small_survey.staff["team"].astype(str).unique())
     assert list(g.means.columns) == ["motivation", "involvement", "advocacy", "engagement"]
     assert g.category_percent.shape == (len(g.means), 0)
-    assert "groups" in g.summary()
+    assert "groups" in str(g.summary())
+    assert g.n_obs == len(small_survey.staff) and g.n_groups == len(g.means) and g.by == ("team",)
 
 
 # ---------------------------------------------------------------------------
@@ -307,14 +306,14 @@ def test_invalid_codes_raise_with_column_values_and_count():
 def test_invalid_codes_to_missing_are_counted():
     df = pd.DataFrame({"a": [1, 6, 0.5], "b": [2, 2, 2]})
     before = df.copy()
-    with pytest.warns(DroppedDataWarning, match="2 invalid"):
+    with pytest.warns(DroppedDataWarning, match=r"2 code\(s\) outside the response scale were set to missing "
+                                                r"\(invalid='missing'\) in `data`: 'a' \(column 'a'\): 2"):
         s = tc.score(df, {"s": ["a", "b"]}, scale=(1, 5), invalid="missing")
-    assert s.attrs["n_invalid"] == {"a": 2}
     assert_allclose(s["s"].to_numpy(), [1.5, 2, 2])
     pd.testing.assert_frame_equal(df, before)
-    with pytest.warns(DroppedDataWarning, match=r"2 invalid code\(s\) set to missing in item\(s\) \['a'\]"):
-        g = tc.score_groups(df, {"s": ["a", "b"]}, by=np.zeros(3), scale=(1, 5), invalid="missing")
-    assert g.n_invalid == {"a": 2}
+    with pytest.warns(DroppedDataWarning, match=r"2 code\(s\) outside the response scale .* 'a' \(column 'a'\): 2"):
+        g = tc.score_groups(df.assign(g=0), {"s": ["a", "b"]}, by="g", scale=(1, 5), invalid="missing")
+    assert g.n_invalid == {"a": 2} and g.n_dropped == 2
 
 
 def test_unknown_label_raises():
@@ -344,7 +343,8 @@ def test_score_validation(kwargs, exc, pattern):
 
 
 def test_missing_columns_and_keys_without_scale():
-    with pytest.raises(ValueError, match=r"lacks the column\(s\) for item\(s\) \['cl3', 'cl4'\]"):
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) for 2 of the 4 item\(s\).*item 'cl3' \(no column 'cl3'\); "
+                                         r"item 'cl4'"):
         tc.score(pd.DataFrame({"cl1": [1], "cl2": [1]}), "nhs-compassionate-leadership")
     with pytest.raises(ValueError, match="need the response scale"):
         tc.score(pd.DataFrame({"a": [1]}), {"s": ["a"]})
@@ -352,14 +352,16 @@ def test_missing_columns_and_keys_without_scale():
 
 def test_score_groups_validation():
     df = pd.DataFrame({"a": [1.0, 2.0], "g": ["x", None]})
-    with pytest.raises(ValueError, match="`by` has 1 missing label"):
+    with pytest.raises(ValueError, match=r"`by` column\(s\) \['g'\] have missing labels in 1 row\(s\)"):
         tc.score_groups(df, {"s": ["a"]}, by="g", scale=(1, 5))
-    with pytest.raises(ValueError, match="`by` column 'h'"):
-        tc.score_groups(df, {"s": ["a"]}, by="h", scale=(1, 5))
+    with pytest.raises(ValueError, match=r"`by` names column\(s\) \['G'\] that are not in `data`. Did you mean 'g'"):
+        tc.score_groups(df, {"s": ["a"]}, by="G", scale=(1, 5))
     with pytest.raises(ValueError, match=r"`weights` must be finite and >= 0; 1 bad"):
-        tc.score_groups(df, {"s": ["a"]}, by=[1, 1], weights=[1, -1], scale=(1, 5))
+        tc.score_groups(df.assign(g="x"), {"s": ["a"]}, by="g", weights=[1, -1], scale=(1, 5))
     with pytest.raises(ValueError, match="`denominator` must be one of"):
-        tc.score_groups(df, "real-team", by=[1, 1], denominator="teams")
+        tc.score_groups(df.assign(g="x"), {"s": ["a"]}, by="g", denominator="teams", scale=(1, 5))
+    with pytest.raises(TypeError, match=r"`by` must name column\(s\) of `data`"):
+        tc.score_groups(df, {"s": ["a"]}, by=np.array(["x", "y"]), scale=(1, 5))
 
 
 # ---------------------------------------------------------------------------
@@ -450,7 +452,7 @@ def test_property_percent_positive_in_range(case, n_groups):
     definition["scales"]["scale"]["positive"] = [hi]
     definition["scoring"]["percent_positive"] = True
     inst = tc.load_instrument(definition)
-    g = tc.score_groups(df, inst, by=np.arange(len(df)) % n_groups)
+    g = tc.score_groups(df.assign(grp=np.arange(len(df)) % n_groups), inst, by="grp")
     for table in (g.item_percent_positive, g.percent_positive):
         v = table.to_numpy()
         v = v[~np.isnan(v)]
@@ -466,7 +468,7 @@ def test_demo_stage_stores_scores_for_later_stages():
     from teamculture._demo import DemoContext
     from teamculture._demo import scoring as stage
 
-    sim = tc.simulate.national_survey("tiny", seed=4)
+    sim = tc.simulate.national_survey("tiny", rng=4)
     ctx = DemoContext(survey=sim, stream=io.StringIO())
     stage.run(ctx)
     staff, teams, trusts = (ctx.results[k] for k in ("staff_scores", "team_scores", "trust_scores"))
@@ -486,13 +488,12 @@ def test_row_blocks_give_identical_scores(monkeypatch):
 
     df = _hsopsc_data(11, n=230)
     df.loc[5, "A1"] = 7.0  # invalid code
-    with pytest.warns(DroppedDataWarning, match=r"1 invalid code\(s\) set to missing in item\(s\) \['A1'\]"):
+    with pytest.warns(DroppedDataWarning, match=r"1 code\(s\) outside the response scale .*'A1' \(column 'A1'\): 1\."):
         whole = tc.score(df, "hsopsc-1", invalid="missing")
     monkeypatch.setattr(scoring_mod, "_CHUNK", 16)
-    with pytest.warns(DroppedDataWarning, match=r"1 invalid code\(s\) set to missing in item\(s\) \['A1'\]"):
+    with pytest.warns(DroppedDataWarning, match=r"1 code\(s\) outside the response scale .*'A1' \(column 'A1'\): 1\."):
         blocks = tc.score(df, "hsopsc-1", invalid="missing")
     pd.testing.assert_frame_equal(blocks, whole)
-    assert blocks.attrs["n_invalid"] == whole.attrs["n_invalid"] == {"A1": 1}
     df.loc[200, "A1"] = 8.0
     with pytest.raises(ValueError, match=r"column 'A1' \(item 'A1'\) has 2 row\(s\) with invalid code\(s\) \[7, 8\]"):
         tc.score(df, "hsopsc-1")
@@ -502,13 +503,40 @@ def test_row_blocks_give_identical_scores(monkeypatch):
 def test_property_group_means_equal_groupby_and_ignore_row_order(case, n_groups, rnd):
     df, keys, scale = case
     labels = np.array([f"g{k % n_groups}" for k in range(len(df))])
-    g = tc.score_groups(df, keys, by=labels, scale=scale)
+    g = tc.score_groups(df.assign(grp=labels), keys, by="grp", scale=scale)
     s = tc.score(df, keys, scale=scale)
     direct = s.groupby(labels).mean()  # pandas skips missing scores
     assert_allclose(g.means.to_numpy(), direct.reindex(g.means.index).to_numpy(), rtol=1e-12, atol=1e-12)
     assert_array_equal(g.counts.to_numpy(), s.notna().groupby(labels).sum().reindex(g.counts.index).to_numpy())
     rows = list(range(len(df)))
     rnd.shuffle(rows)
-    gp = tc.score_groups(df.iloc[rows], keys, by=labels[rows], scale=scale)
+    gp = tc.score_groups(df.assign(grp=labels).iloc[rows], keys, by="grp", scale=scale)
     pd.testing.assert_frame_equal(gp.means, g.means)
     pd.testing.assert_series_equal(gp.n_respondents, g.n_respondents)
+
+
+def test_group_scores_and_instruments_pickle_and_compare():
+    import pickle
+
+    from teamculture.results import Result
+
+    sim = tc.national_survey("tiny", rng=2)
+    for iid in ("nhs-engagement", "real-team", "hsopsc-1"):
+        inst = get(iid)
+        again = pickle.loads(pickle.dumps(inst))
+        assert again == inst and hash(again) == hash(inst)
+        with pytest.raises(TypeError):
+            inst.scales["x"] = None  # read-only mapping
+    g = tc.score_groups(sim.staff, "nhs-engagement", by=["trust", "team"])
+    assert isinstance(g, Result)
+    again = pickle.loads(pickle.dumps(g))
+    assert again == g and again.instrument == g.instrument
+    assert g.n_groups.to_dict() == {"trust": 4, "team": 24} and g.by == ("trust", "team")
+    text = str(g.summary())
+    assert "reconstructed from secondary sources" in text and "Group means over groups" in text
+    frame = g.to_frame()
+    assert list(frame.columns) == ["n_respondents", "motivation", "involvement", "advocacy", "engagement"]
+    assert frame.index.equals(g.means.index)
+    rt = tc.score_groups(sim.staff, "real-team", by="trust")
+    assert list(rt.to_frame().columns) == ["n_respondents", "real", "pseudo", "none"]
+    assert rt != tc.score_groups(sim.staff, "real-team", by="trust", denominator="classified")

@@ -4,8 +4,7 @@ Each stage lives in its own module ``teamculture._demo.<stage>`` that defines
 ``run(ctx: DemoContext) -> None``. A stage reads the simulated survey (and what
 earlier stages stored in ``ctx.results``), prints a few report lines through
 ``ctx.say`` and hands tables and figures to ``ctx.write_table`` /
-``ctx.save_figure`` (written only with ``--out``). A stage whose module is
-absent is reported as "not available yet"; nothing is faked.
+``ctx.save_figure`` (written only with ``--out``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._core.validation import few
+from teamculture._core.validation import check_choice, check_scale, did_you_mean
 from teamculture.errors import InstrumentError
 from teamculture.instruments._schema import (
     Classification,
@@ -27,6 +27,7 @@ from teamculture.instruments._schema import (
     Item,
     ResponseScale,
     ScoringRule,
+    STATUSES,
     parse_instrument,
 )
 
@@ -63,8 +64,16 @@ def _load_builtin(instrument_id: str) -> Instrument:
     return inst
 
 
-def available() -> pd.DataFrame:
+def available(*, status: str | None = None) -> pd.DataFrame:
     """List the built-in instrument catalogue.
+
+    Parameters
+    ----------
+    status : {"official", "reconstructed"}, optional
+        Only the instruments with this status: ``"official"`` (scoring rule
+        confirmed from the owner's published guidance) or ``"reconstructed"``
+        (built from secondary sources; what is unconfirmed is listed in
+        :attr:`Instrument.unconfirmed`). Default: all.
 
     Returns
     -------
@@ -74,6 +83,10 @@ def available() -> pd.DataFrame:
         ``n_subscales``, ``method`` (scoring method), ``licence`` and
         ``citation``.
 
+    Notes
+    -----
+    R: none.
+
     Examples
     --------
     >>> import teamculture as tc
@@ -82,10 +95,16 @@ def available() -> pd.DataFrame:
     ('reconstructed', 7)
     >>> "hsopsc-1" in cat.index
     True
+    >>> tc.instruments.available(status="official").index.tolist()
+    ['hsopsc-1']
     """
+    if status is not None:
+        check_choice("status", status, STATUSES)
     rows = []
     for iid in _catalogue_ids():
         inst = _load_builtin(iid)
+        if status is not None and inst.status != status:
+            continue
         rows.append({
             "id": inst.id, "name": inst.name, "version": inst.version, "status": inst.status,
             "n_items": len(inst.items), "n_subscales": len(inst.subscales),
@@ -109,6 +128,10 @@ def get(instrument_id: str) -> Instrument:
     Instrument
         The validated definition.
 
+    Notes
+    -----
+    R: none.
+
     Examples
     --------
     >>> import teamculture as tc
@@ -118,11 +141,20 @@ def get(instrument_id: str) -> Instrument:
     >>> inst.scale_for("ps1").low, inst.scale_for("ps1").high
     (1.0, 7.0)
     """
+    return _get(instrument_id, "instrument_id")
+
+
+def _get(instrument_id: Any, name: str) -> Instrument:
+    """A catalogue instrument; errors name the caller's parameter ``name``."""
     if not isinstance(instrument_id, str):
-        raise TypeError(f"`instrument_id` must be a str; got {type(instrument_id).__name__}.")
+        raise TypeError(f"`{name}` must be a catalogue id (str); got {type(instrument_id).__name__}.")
     ids = _catalogue_ids()
     if instrument_id not in ids:
-        raise ValueError(f"`instrument_id` {instrument_id!r} is not in the catalogue; available: {ids}.")
+        hint = did_you_mean(instrument_id, ids)
+        if not hint and instrument_id.lower().endswith(".toml"):
+            hint = (" It looks like a file name: read your own definition with "
+                    "teamculture.load_instrument(path) and pass the Instrument.")
+        raise ValueError(f"`{name}` {instrument_id!r} is not in the catalogue.{hint} Available: {ids}.")
     return _load_builtin(instrument_id)
 
 
@@ -144,6 +176,10 @@ def load_instrument(source: Mapping[str, Any] | str | Path) -> Instrument:
     teamculture.errors.InstrumentError
         If the definition is malformed; the message names the part at fault.
 
+    Notes
+    -----
+    R: none.
+
     Examples
     --------
     >>> import teamculture as tc
@@ -160,34 +196,41 @@ def load_instrument(source: Mapping[str, Any] | str | Path) -> Instrument:
     {'total': ['a1', '-a2']}
     """
     if isinstance(source, Mapping):
-        return parse_instrument(source)
+        return _parse(source, "source")
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise ValueError(f"`source` {str(source)!r} is not a file (pass a dict or the path of a TOML file).")
+            what = "a folder" if path.is_dir() else "not a file"
+            raise ValueError(f"`source` {str(source)!r} is {what}; pass a dict or the path of a TOML file.")
         with path.open("rb") as fh:
             try:
                 data = tomllib.load(fh)
             except tomllib.TOMLDecodeError as exc:
-                raise InstrumentError(f"instrument file {path.name}: invalid TOML: {exc}") from None
-        return parse_instrument(data)
+                raise InstrumentError(f"`source`: instrument file {path.name}: invalid TOML: {exc}") from None
+        return _parse(data, "source")
     raise TypeError(f"`source` must be a dict or a path to a TOML file; got {type(source).__name__}.")
 
 
+def _parse(definition: Mapping[str, Any], name: str) -> Instrument:
+    """:func:`parse_instrument` with errors naming the caller's parameter."""
+    try:
+        return parse_instrument(definition)
+    except InstrumentError as exc:
+        raise InstrumentError(f"`{name}`: {exc}") from None
+
+
 def _keys_definition(keys: Mapping[str, Any], scale: Any) -> dict[str, Any]:
-    if isinstance(scale, Mapping):
-        scale_def = dict(scale)
-    elif scale is None:
+    if scale is None:
         raise ValueError(
             "psych-style keys need the response scale: pass `scale=(low, high)` (declared bounds, "
-            "e.g. (1, 5)) or the list of valid codes; bounds are never taken from the observed data."
+            "e.g. (1, 5)), the list of valid codes or a ResponseScale; bounds are never taken from the "
+            "observed data."
         )
-    else:
-        scale_def = _bounds_scale(scale)
+    scale_def = dict(scale) if isinstance(scale, Mapping) else _scale_definition(scale)
     items: dict[str, bool] = {}
     subscales: dict[str, Any] = {}
     for name, entries in keys.items():
-        if isinstance(entries, str) or not isinstance(entries, Sequence) or not entries:
+        if isinstance(entries, str) or not isinstance(entries, (Sequence, np.ndarray, pd.Index)) or not len(entries):
             raise TypeError(f"`instrument` keys must map a subscale name to a list of item ids; "
                             f"got {entries!r} for {name!r}.")
         ids = []
@@ -198,6 +241,8 @@ def _keys_definition(keys: Mapping[str, Any], scale: Any) -> dict[str, Any]:
             iid = e[1:] if rev else e
             if items.get(iid, rev) != rev:
                 raise ValueError(f"`instrument` keys reverse item {iid!r} in one subscale but not another.")
+            if iid in ids:
+                raise ValueError(f"`instrument` keys list item {iid!r} twice in subscale {name!r}.")
             items[iid] = rev
             ids.append(iid)
         subscales[str(name)] = {"items": ids}
@@ -211,15 +256,12 @@ def _keys_definition(keys: Mapping[str, Any], scale: Any) -> dict[str, Any]:
     }
 
 
-def _bounds_scale(scale: Any) -> dict[str, Any]:
-    codes_arr = np.asarray(scale, dtype=float).ravel()
-    if codes_arr.size == 2 and float(codes_arr[0]).is_integer() and float(codes_arr[1]).is_integer():
-        codes_arr = np.arange(codes_arr[0], codes_arr[1] + 1)
-    if codes_arr.size < 2 or not np.all(np.isfinite(codes_arr)) or np.any(np.diff(codes_arr) <= 0):
-        raise ValueError(
-            f"`scale` must be (low, high) integer bounds with low < high, or increasing valid codes; got {scale!r}."
-        )
-    codes = [int(c) if float(c).is_integer() else float(c) for c in codes_arr]
+def _scale_definition(scale: Any) -> dict[str, Any]:
+    """A schema scale table from ``(low, high)``, a code list or a ResponseScale."""
+    if isinstance(scale, ResponseScale):
+        return scale.to_dict()
+    sc = check_scale(scale, "scale")
+    codes = [int(c) if float(c).is_integer() else float(c) for c in sc.codes]
     return {"codes": codes, "labels": [str(c) for c in codes]}
 
 
@@ -232,14 +274,19 @@ def resolve(instrument: Any, *, scale: Any = None) -> Instrument:
         A catalogue id, an :class:`Instrument`, a definition dict (see
         :func:`load_instrument`), or scoring keys in the style of R psych,
         ``{"subscale": ["-A1", "A2", ...]}`` ("-" marks a reversed item).
-    scale : (low, high) or sequence of codes, optional
+    scale : (low, high), sequence of codes or ResponseScale, optional
         The declared response scale, required with psych-style keys (every
-        item on it). Reverse keying uses these bounds, never the observed
+        item on it) and refused otherwise (an instrument declares its own
+        scales). Reverse keying uses these bounds, never the observed
         minimum and maximum.
 
     Returns
     -------
     Instrument
+
+    Notes
+    -----
+    R: none (``psych::scoreItems`` takes the keys directly).
 
     Examples
     --------
@@ -248,17 +295,37 @@ def resolve(instrument: Any, *, scale: Any = None) -> Instrument:
     >>> inst.keys(), inst.scale_for("A1").high
     ({'agree': ['-A1', 'A2', 'A3']}, 6.0)
     """
+    return _resolve(instrument, scale, "instrument")
+
+
+def _resolve(instrument: Any, scale: Any, name: str) -> Instrument:
+    is_keys = isinstance(instrument, Mapping) and not ("id" in instrument or "items" in instrument)
+    if scale is not None and not is_keys:
+        what = instrument.id if isinstance(instrument, Instrument) else instrument if isinstance(instrument, str) \
+            else instrument.get("id", "<definition>") if isinstance(instrument, Mapping) else None
+        if what is not None:
+            raise ValueError(
+                f"`scale` applies only to psych-style keys; `{name}` {what!r} declares its own response scales "
+                "(see Instrument.scales). Drop `scale`, or pass keys ({'subscale': ['-A1', 'A2']}) to score "
+                "items on another scale."
+            )
     if isinstance(instrument, Instrument):
         return instrument
     if isinstance(instrument, str):
-        return get(instrument)
+        return _get(instrument, name)
     if isinstance(instrument, Mapping):
-        if "id" in instrument or "items" in instrument:
-            return parse_instrument(instrument)
+        if not is_keys:
+            return _parse(instrument, name)
         if not instrument:
-            raise ValueError("`instrument` keys are empty.")
-        return parse_instrument(_keys_definition(instrument, scale))
+            raise ValueError(f"`{name}` keys are empty; map each subscale name to its item ids.")
+        try:
+            return _parse(_keys_definition(instrument, scale), name)
+        except InstrumentError as exc:
+            raise InstrumentError(
+                f"{exc} Keys name item ids (a letter first, then letters, digits, '.', '_', '-'); score columns "
+                "with other names by mapping them with `columns` ({'Q 1': 'q1'})."
+            ) from None
     raise TypeError(
-        "`instrument` must be a catalogue id (str), an Instrument, a definition dict or psych-style keys "
+        f"`{name}` must be a catalogue id (str), an Instrument, a definition dict or psych-style keys "
         f"(dict of subscale -> item ids); got {type(instrument).__name__}."
     )

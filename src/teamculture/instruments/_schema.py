@@ -22,7 +22,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from teamculture._core.validation import few
 from teamculture.errors import InstrumentError
 
 __all__ = [
+    "FrozenMap",
     "ResponseScale",
     "Item",
     "ScoringRule",
@@ -61,8 +61,50 @@ _SCORING_KEYS = {"method", "range", "min_items", "percent_positive", "score_posi
 _CLASS_KEYS = {"name", "gate", "criteria", "categories"}
 
 
-def _freeze(d: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(d))
+class FrozenMap(Mapping):
+    """A read-only, hashable, picklable mapping (the mapping fields of an :class:`Instrument`).
+
+    Behaves as a ``dict`` for reading (``m[key]``, ``len``, iteration, ``==``
+    with any mapping) and has no method that changes it. Unlike
+    :class:`types.MappingProxyType` it can be pickled, so instruments (and
+    results holding one) can be sent to worker processes.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[Any, Any] | Any = ()) -> None:
+        object.__setattr__(self, "_data", dict(data))
+        object.__setattr__(self, "_hash", None)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            object.__setattr__(self, "_hash", hash(frozenset(self._data.items())))
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._data,))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+def _freeze(d: Mapping[str, Any]) -> FrozenMap:
+    return FrozenMap(d)
 
 
 @dataclass(frozen=True)
@@ -297,11 +339,11 @@ class Instrument:
     scales: Mapping[str, ResponseScale]
     items: tuple[Item, ...]
     subscales: Mapping[str, tuple[str, ...]]
-    min_items: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    composites: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    min_items: Mapping[str, int] = field(default_factory=FrozenMap)
+    composites: Mapping[str, tuple[str, ...]] = field(default_factory=FrozenMap)
     scoring: ScoringRule = field(default_factory=ScoringRule)
     classification: Classification | None = None
-    mappings: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    mappings: Mapping[str, Mapping[str, str]] = field(default_factory=FrozenMap)
     url: str = ""
     description: str = ""
     wording_allowed: bool = False

@@ -14,19 +14,20 @@ The public functions:
   (R: ``psych::omega``).
 - :func:`multilevel_reliability` -- within- and between-group alpha and omega
   (Geldhof, Preacher & Zyphur 2014) from the ANOVA decomposition of the item
-  covariance matrix.
-- :func:`reliability` -- one row per subscale of an instrument.
+  covariance matrix (group sums and one-way ANOVA from the shared core).
+- :func:`instrument_reliability` -- one row per subscale of an instrument.
 
-Reverse keying always uses the *declared* response-scale bounds
-(``low + high - x``). ``psych::alpha`` and ``psych::reverse.code`` reverse
+Reverse keying always uses the *declared* response scale (``scale``:
+``low + high - x``). ``psych::alpha`` and ``psych::reverse.code`` reverse
 with the minimum and maximum *observed* in the data, which silently changes
 the scores when an extreme category happens not to be used; teamculture asks
-for the bounds instead.
+for the scale instead, and refuses (or, with ``invalid="missing"``, sets
+missing and counts) codes outside it, which would otherwise be reversed to
+wrong values.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +36,24 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from teamculture._core.groups import factorize
-from teamculture._core.validation import check_choice, check_int, check_probability, few
-from teamculture.errors import BoundaryWarning, ConvergenceWarning, DroppedDataWarning
+from teamculture._core.groups import Groups, group_sum, oneway_anova
+from teamculture._core.missing import apply_nan_policy
+from teamculture._core.validation import (
+    Scale,
+    as_float_matrix,
+    check_choice,
+    check_confidence_level,
+    check_in_scale,
+    check_int,
+    check_invalid,
+    check_nan_policy,
+    check_scale,
+    did_you_mean,
+    few,
+)
+from teamculture._core.warn import warn
+from teamculture.errors import BoundaryWarning, ConvergenceWarning, DegenerateDataWarning, DroppedDataWarning
+from teamculture.results import ConfidenceInterval, Result, Summary, result_class
 
 __all__ = [
     "AlphaResult",
@@ -73,10 +89,25 @@ _ITEM_COLUMNS = [
 
 
 def _smc(r: np.ndarray) -> np.ndarray:
-    """Squared multiple correlations ``1 - 1/diag(R^-1)``, clipped to [0, 1]."""
-    inv = np.linalg.pinv(r, hermitian=True)
-    with np.errstate(divide="ignore"):
-        smc = 1.0 - 1.0 / np.diag(inv)
+    """Squared multiple correlations ``1 - 1/diag(R^-1)``, clipped to [0, 1].
+
+    A singular ``R`` (an item that is a linear combination of others, e.g.
+    duplicated items) has no inverse; each smc is then the R^2 of the
+    least-squares regression of the item on the others, ``r_i' R_{-i}^+ r_i``
+    (1 for an item the others predict exactly).
+    """
+    w = np.linalg.eigvalsh(r)
+    if w[0] > 1e-12 * max(w[-1], 0.0):
+        inv = np.linalg.pinv(r, hermitian=True)
+        with np.errstate(divide="ignore"):
+            smc = 1.0 - 1.0 / np.diag(inv)
+    else:
+        k = r.shape[0]
+        smc = np.empty(k)
+        for i in range(k):
+            rest = np.arange(k) != i
+            ri = r[rest, i]
+            smc[i] = ri @ np.linalg.pinv(r[np.ix_(rest, rest)], hermitian=True) @ ri
     return np.clip(smc, 0.0, 1.0)
 
 
@@ -157,39 +188,31 @@ def _pairwise_corr_vec(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     return (sxt - sx * st / n) / np.sqrt((sxx - sx**2 / n) * (stt - st**2 / n))
 
 
+
 # ---------------------------------------------------------------------------
 # input handling shared by the public functions
 # ---------------------------------------------------------------------------
 
 
-def _as_item_frame(items: Any, name: str = "items") -> pd.DataFrame:
-    if isinstance(items, pd.DataFrame):
-        df = items
-    elif isinstance(items, pd.Series):
-        raise ValueError(f"`{name}` must have one column per item (at least two); got a Series.")
-    else:
-        arr = np.asarray(items)
-        if arr.ndim != 2:
-            raise ValueError(f"`{name}` must be two-dimensional (respondents x items); got shape {arr.shape}.")
-        df = pd.DataFrame(arr)
-    bad = [c for c in df.columns if not (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]))]
-    if bad:
-        raise TypeError(
-            f"`{name}` must hold numeric item responses; {len(bad)} non-numeric column(s) {few(bad)}. "
-            "Map text labels to codes first (teamculture.score accepts labels)."
-        )
-    if df.columns.has_duplicates:
-        dup = df.columns[df.columns.duplicated()].tolist()
-        raise ValueError(f"`{name}` has duplicated column names {few(dup)}; item names must be unique.")
-    return df
+def _item_matrix(items: Any) -> tuple[np.ndarray, list[Any], pd.Index | None]:
+    """(float responses (may share the caller's buffer: never written), column labels, row index)."""
+    if isinstance(items, pd.Series):
+        raise ValueError(f"`items` must have one column per item (at least two); got a Series ({items.name!r}).")
+    arr, cols = as_float_matrix(items, name="items")
+    return arr, cols, items.index if isinstance(items, pd.DataFrame) else None
 
 
-def _parse_keys(keys: Any, columns: pd.Index) -> tuple[list[Any], np.ndarray]:
-    """Return (selected columns, reversed flags) from the ``keys`` argument."""
-    cols = list(columns)
+def _item_index(cols: list[Any]) -> pd.Index:
+    """The item labels as a flat Index named "item" (tuples from MultiIndex columns stay tuples)."""
+    return pd.Index(cols, name="item", tupleize_cols=False)
+
+
+def _parse_keys(keys: Any, cols: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of the columns used, reversed flags) from the ``keys`` argument."""
+    k = len(cols)
     if keys is None:
-        return cols, np.zeros(len(cols), dtype=bool)
-    if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence | np.ndarray | pd.Series | pd.Index):
+        return np.arange(k), np.zeros(k, dtype=bool)
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, (Sequence, np.ndarray, pd.Series, pd.Index)):
         raise TypeError(
             "`keys` must be None, a sequence of column names optionally prefixed with '-' "
             "(e.g. ['-A1', 'A2']), or a sequence of booleans / +1 / -1 with one entry per column; "
@@ -198,26 +221,24 @@ def _parse_keys(keys: Any, columns: pd.Index) -> tuple[list[Any], np.ndarray]:
     keys = list(keys)
     if not keys:
         raise ValueError("`keys` is empty; pass None to use every column unreversed.")
-    if all(isinstance(k, str) for k in keys):
-        names = [k[1:] if k.startswith("-") else k for k in keys]
-        reverse = np.array([k.startswith("-") for k in keys], dtype=bool)
-        str_cols = {str(c): c for c in cols}
-        unknown = [k for k in names if k not in str_cols]
+    if all(isinstance(key, str) for key in keys):
+        names = [key[1:] if key.startswith("-") else key for key in keys]
+        reverse = np.array([key.startswith("-") for key in keys], dtype=bool)
+        pos = {str(c): j for j, c in enumerate(cols)}
+        unknown = [nm for nm in names if nm not in pos]
         if unknown:
             raise ValueError(
-                f"`keys` names {len(unknown)} item(s) that are not columns of `items`: {few(unknown)}; "
-                f"columns are {few([str(c) for c in cols], 8)}."
+                f"`keys` names {len(unknown)} item(s) that are not columns of `items`: {few(unknown)}."
+                f"{did_you_mean(unknown[0], pos)} Columns are {few([str(c) for c in cols], 8)}."
             )
         if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
+            dup = sorted({nm for nm in names if names.count(nm) > 1})
             raise ValueError(f"`keys` names item(s) more than once: {few(dup)}.")
-        return [str_cols[n] for n in names], reverse
-    if len(keys) != len(cols):
-        raise ValueError(
-            f"`keys` given as flags must have one entry per column ({len(cols)}); got {len(keys)}."
-        )
-    if all(isinstance(k, (bool, np.bool_)) for k in keys):
-        return cols, np.array(keys, dtype=bool)
+        return np.array([pos[nm] for nm in names], dtype=np.intp), reverse
+    if len(keys) != k:
+        raise ValueError(f"`keys` given as flags must have one entry per column ({k}); got {len(keys)}.")
+    if all(isinstance(key, (bool, np.bool_)) for key in keys):
+        return np.arange(k), np.array(keys, dtype=bool)
     try:
         num = np.array(keys, dtype=float)
     except (TypeError, ValueError):
@@ -225,115 +246,150 @@ def _parse_keys(keys: Any, columns: pd.Index) -> tuple[list[Any], np.ndarray]:
             "`keys` must be column names (str, '-' prefix to reverse), booleans (True = reverse-keyed) "
             f"or +1/-1; got a mixture {few(keys)}."
         ) from None
-    bad = [k for k in keys if k not in (1, -1)]
+    bad = [key for key in keys if key not in (1, -1)]
     if bad:
         raise ValueError(f"numeric `keys` must be +1 or -1 (psych style); {len(bad)} other value(s) {few(bad)}.")
-    return cols, num < 0
+    return np.arange(k), num < 0
 
 
-def _parse_bounds(bounds: Any, columns: list[Any], reverse: np.ndarray) -> np.ndarray | None:
-    """Return an array (k, 2) of declared (low, high) bounds, or None when not given."""
-    if bounds is None:
+def _parse_scale(scale: Any, names: list[Any], reverse: np.ndarray) -> list[Scale] | None:
+    """One declared response scale per item used (or None when no scale was given)."""
+    if scale is None:
         if reverse.any():
-            rev = [c for c, r in zip(columns, reverse) if r]
+            rev = [c for c, r in zip(names, reverse) if r]
             raise ValueError(
-                f"{int(reverse.sum())} item(s) {few(rev)} are reverse-keyed but `bounds` is None. "
-                "Pass the declared response-scale bounds, e.g. bounds=(1, 5), so that items are "
-                "reversed as low + high - x; teamculture never uses the observed min/max "
-                "(psych's default), which depends on which answers happen to occur."
+                f"`keys` reverse-key {int(reverse.sum())} item(s) {few(rev)} but `scale` is None. "
+                "Pass the declared response scale, e.g. scale=(1, 5), so that items are reversed as "
+                "low + high - x; teamculture never uses the observed min/max (psych's default), which "
+                "depends on which answers happen to occur."
             )
         return None
-    if isinstance(bounds, Mapping):
-        missing = [c for c in columns if c not in bounds and str(c) not in bounds]
+    if isinstance(scale, Mapping):
+        lookup = {str(k): v for k, v in scale.items()}
+        missing = [c for c in names if str(c) not in lookup]
         if missing:
-            raise ValueError(f"`bounds` has no entry for {len(missing)} item(s) {few(missing)}.")
-        pairs = [bounds[c] if c in bounds else bounds[str(c)] for c in columns]
-    else:
-        pairs = [bounds] * len(columns)
-    out = np.empty((len(columns), 2))
-    for i, (c, p) in enumerate(zip(columns, pairs)):
-        try:
-            lo, hi = (float(v) for v in p)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"`bounds` must be a (low, high) pair or a mapping item -> (low, high); got {p!r} for {c!r}."
-            ) from None
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ValueError(f"`bounds` for item {c!r} must be finite with low < high; got {p!r}.")
-        out[i] = lo, hi
-    return out
+            raise ValueError(f"`scale` given per item has no entry for {len(missing)} item(s) {few(missing)}.")
+        extra = sorted(set(lookup) - {str(c) for c in names})
+        if extra:
+            raise ValueError(f"`scale` given per item names {len(extra)} item(s) that are not used: {few(extra)}.")
+        return [check_scale(lookup[str(c)], f"scale[{str(c)!r}]") for c in names]
+    sc = check_scale(scale, "scale")
+    return [sc] * len(names)
 
 
-def _prepare(
-    items: Any, keys: Any, bounds: Any, nan_policy: str, *, min_items: int = 2
-) -> tuple[np.ndarray, list[Any], np.ndarray, np.ndarray, int]:
-    """Validate and return (x keyed float copy, names, reverse, row mask used, n_dropped)."""
-    check_choice("nan_policy", nan_policy, _NAN_POLICIES)
-    df = _as_item_frame(items)
-    cols, reverse = _parse_keys(keys, df.columns)
-    if len(cols) < min_items:
-        raise ValueError(f"`items` must have at least {min_items} items (columns); got {len(cols)}.")
-    b = _parse_bounds(bounds, cols, reverse)
-    x = df[cols].to_numpy(dtype=float, na_value=np.nan, copy=True)
-    if np.isinf(x).any():
-        bad = [cols[j] for j in np.flatnonzero(np.isinf(x).any(axis=0))]
-        raise ValueError(f"`items` contains infinite values in {len(bad)} column(s) {few(bad)}.")
-    if b is not None:
-        with np.errstate(invalid="ignore"):
-            out = (x < b[:, 0]) | (x > b[:, 1])
-        if out.any():
-            j = int(np.flatnonzero(out.any(axis=0))[0])
-            vals = np.unique(x[out[:, j], j]).tolist()
-            raise ValueError(
-                f"column {cols[j]!r} of `items` has {int(out[:, j].sum())} value(s) outside the declared "
-                f"bounds [{b[j, 0]:g}, {b[j, 1]:g}]: {few(vals)} ({int(out.sum())} out-of-bounds values in all)."
-            )
-        x[:, reverse] = b[reverse, 0] + b[reverse, 1] - x[:, reverse]
+@dataclass(frozen=True)
+class _Items:
+    """Validated, keyed responses of the rows used (shared by the reliability functions)."""
+
+    x: np.ndarray
+    names: list[Any]
+    reverse: np.ndarray
+    keep: np.ndarray | None
+    n_dropped: int
+    n_invalid: int
+
+
+def _prepare(items: Any, keys: Any, scale: Any, nan_policy: Any, invalid: Any, *, what: str,
+             policies: Sequence[str] = _NAN_POLICIES, min_items: int = 2,
+             groups_missing: Any = None, matrix: Any = None) -> _Items:
+    """Validate, check codes against the scale, reverse-key and apply the missing-data policy.
+
+    ``groups_missing`` (multilevel) marks rows with a missing group label;
+    they are dropped together with rows with a missing item.
+    """
+    nan_policy = check_nan_policy(nan_policy, policies)
+    invalid = check_invalid(invalid)
+    arr, cols, index = _item_matrix(items) if matrix is None else matrix
+    sel, reverse = _parse_keys(keys, cols)
+    names = [cols[j] for j in sel]
+    if len(names) < min_items:
+        raise ValueError(f"`items` must have at least {min_items} items (columns); got {len(names)}"
+                         + (" (selected by `keys`)." if keys is not None else "."))
+    scales = _parse_scale(scale, names, reverse)
+    x = arr[:, sel]  # fancy indexing: a copy, never the caller's buffer
+    n_invalid = 0
+    if scales is not None:
+        for sc in dict.fromkeys(scales):
+            idx = [j for j, s in enumerate(scales) if s == sc]
+            sub, nbad = check_in_scale(x[:, idx], sc, name="items", invalid=invalid, columns=[names[j] for j in idx])
+            if nbad:
+                x[:, idx] = sub
+                n_invalid += nbad
+        if n_invalid:
+            warn(f"{n_invalid} value(s) of `items` outside the declared response scale were set to missing "
+                 "(invalid='missing').", DroppedDataWarning)
+        if reverse.any():
+            lo = np.array([s.low for s in scales])
+            hi = np.array([s.high for s in scales])
+            x[:, reverse] = lo[reverse] + hi[reverse] - x[:, reverse]
     miss = np.isnan(x)
-    if nan_policy == "raise" and miss.any():
-        rows = np.flatnonzero(miss.any(axis=1))
-        raise ValueError(
-            f"`items` has missing values in {len(rows)} row(s) {few(rows.tolist())}; "
-            "nan_policy='raise'. Use nan_policy='omit' (complete cases) or 'pairwise' (as psych)."
-        )
-    if nan_policy == "omit":
-        used = ~miss.any(axis=1)
+    unanswered = np.flatnonzero(miss.all(axis=0))
+    if unanswered.size:
+        bad = [names[j] for j in unanswered]
+        raise ValueError(f"`items` has {len(bad)} item(s) without any answer: {few(bad)}; remove them.")
+    labels = None if index is None else np.asarray(index)
+    if nan_policy == "pairwise":
+        empty = miss.all(axis=1)
+        n_dropped = int(empty.sum())
+        keep = None
+        if n_dropped:
+            rows = labels[empty] if labels is not None else np.flatnonzero(empty)
+            warn(f"{n_dropped} of {len(x)} respondent(s) with no answered item in `items` were dropped before "
+                 f"computing {what} (nan_policy='pairwise'); rows {few(rows.tolist())}.", DroppedDataWarning)
+            keep = ~empty
     else:
-        used = ~miss.all(axis=1)
-    n_dropped = int((~used).sum())
-    if n_dropped:
-        what = "with a missing item" if nan_policy == "omit" else "with no answered item"
-        warnings.warn(
-            f"{n_dropped} of {len(x)} respondents {what} were excluded (nan_policy={nan_policy!r}).",
-            DroppedDataWarning,
-            stacklevel=3,
-        )
-    return x[used], cols, reverse, used, n_dropped
+        row_missing = miss.any(axis=1)
+        name = "items"
+        if groups_missing is not None and groups_missing.any():
+            row_missing = row_missing | groups_missing
+            name = "items/groups"
+        keep, n_dropped = apply_nan_policy(row_missing, nan_policy, name=name, what=what, labels=labels)
+    return _Items(x if keep is None else x[keep], names, reverse, keep, n_dropped, n_invalid)
 
 
 def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: bool = False) -> Any:
     """Covariance matrix under ``nan_policy`` (validated); with ``pair_cor`` also the
-    correlation matrix (R ``cor(use = "pairwise")`` when pairwise with missing values)."""
+    correlation matrix (R ``cor(use = "pairwise")`` when pairwise with missing values).
+
+    Degenerate data raise ``ValueError`` naming `items`: fewer than two
+    respondents, an item without variance, a pair of items without two common
+    respondents (pairwise).
+    """
+    obs = ~np.isnan(x)
+    n_item = obs.sum(axis=0)
+    if x.shape[0] < 2 or (n_item < 2).any():
+        short = [names[j] for j in np.flatnonzero(n_item < 2)]
+        raise ValueError(
+            f"`items` has too few usable respondents: {x.shape[0]} row(s) left after removing missing data"
+            + (f", item(s) {few(short)} with fewer than two answers" if short and x.shape[0] >= 2 else "")
+            + "; alpha needs at least two respondents per item."
+        )
+    lo = np.where(obs, x, np.inf).min(axis=0)
+    hi = np.where(obs, x, -np.inf).max(axis=0)
+    const = np.flatnonzero(lo == hi)
+    if const.size:
+        bad = [names[j] for j in const]
+        raise ValueError(
+            f"`items` has {len(bad)} item(s) with no variance (every respondent used gave the same answer): "
+            f"{few(bad)}. Reliability needs items that vary: remove them (psych drops them with a warning)."
+        )
     r_pair = None
-    if nan_policy == "pairwise" and np.isnan(x).any():
+    if nan_policy == "pairwise" and not obs.all():
         c, r_pair, npair = _pairwise_cov_cor(x)
         if (npair < 2).any():
             i, j = np.argwhere(npair < 2)[0]
             raise ValueError(
-                f"items {names[i]!r} and {names[j]!r} have fewer than two respondents in common; "
-                "their covariance is undefined."
+                f"`items`: items {names[i]!r} and {names[j]!r} have fewer than two respondents in common; their "
+                "covariance is undefined (nan_policy='pairwise'). Use nan_policy='omit' or drop one of them."
+            )
+        if np.isnan(r_pair).any():
+            i, j = np.argwhere(np.isnan(r_pair))[0]
+            raise ValueError(
+                f"`items`: the correlation of items {names[i]!r} and {names[j]!r} is undefined on their common "
+                "respondents (one of them does not vary there; nan_policy='pairwise'). Use nan_policy='omit'."
             )
     else:
-        if x.shape[0] < 2:
-            raise ValueError(f"`items` needs at least two usable respondents; got {x.shape[0]}.")
         c = np.cov(x, rowvar=False, ddof=1)
-    var = np.diag(c)
-    if (var <= 0).any():
-        bad = [names[j] for j in np.flatnonzero(var <= 0)]
-        raise ValueError(
-            f"{len(bad)} item(s) have zero variance {few(bad)}; reliability needs items that vary "
-            "(remove them or check the data)."
-        )
     if pair_cor:
         if r_pair is None:
             r_pair = _cov_to_cor(c)
@@ -343,13 +399,24 @@ def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: b
     return c
 
 
+def _is_psd(m: np.ndarray) -> tuple[bool, float, float]:
+    """Whether a symmetric matrix is positive semi-definite (relative to its largest eigenvalue)."""
+    w = np.linalg.eigvalsh(m)
+    top = float(np.max(np.abs(w)))
+    return bool(w[0] >= -1e-10 * top), float(w[0]), float(w[-1])
+
+
 # ---------------------------------------------------------------------------
 # Cronbach's alpha
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AlphaResult:
+def _fmt(v: float, d: int = 3) -> str:
+    return "NA" if not np.isfinite(v) else f"{v:.{d}f}"
+
+
+@result_class
+class AlphaResult(Result):
     """Result of :func:`cronbach_alpha`.
 
     Attributes
@@ -364,19 +431,23 @@ class AlphaResult:
         Mean inter-item correlation.
     median_r : float
         Median inter-item correlation.
-    ase : float
-        Asymptotic standard error of raw alpha (Duhachek & Iacobucci 2004).
+    std_error : float
+        Asymptotic standard error of raw alpha (Duhachek & Iacobucci 2004;
+        psych's ``ase``).
     mean, sd : float
         Mean and standard deviation of the respondents' item-mean scores
         (mean of the answered, keyed items).
     n_items : int
         Number of items.
-    n_obs : int
-        Respondents used (the ``n`` of the intervals).
-    n_dropped : int
-        Respondents excluded under ``nan_policy``.
     nan_policy : str
         How missing responses were handled.
+    n_invalid : int
+        Codes outside the declared ``scale`` set to missing
+        (``invalid="missing"``).
+    notes : tuple of str
+        Conditions to know about (estimates outside their parameter space,
+        items that correlate negatively with the rest); printed by
+        :meth:`summary`.
     items : pandas.DataFrame
         One row per item (indexed by item name), columns ``reversed``, ``n``,
         ``mean``, ``sd`` (of the keyed item), ``r_raw`` (item--total
@@ -385,6 +456,12 @@ class AlphaResult:
         (item--rest correlation), ``alpha_if_deleted``,
         ``std_alpha_if_deleted``, ``lambda6_if_deleted``,
         ``average_r_if_deleted`` (NaN when only two items).
+    n_obs : int
+        Respondents used (the ``n`` of the intervals).
+    n_dropped : int
+        Respondents excluded under ``nan_policy``.
+    n_groups : None
+        Always None (no groups).
     """
 
     alpha: float
@@ -392,35 +469,37 @@ class AlphaResult:
     lambda6: float
     average_r: float
     median_r: float
-    ase: float
+    std_error: float
     mean: float
     sd: float
     n_items: int
-    n_obs: int
-    n_dropped: int
     nan_policy: str
+    n_invalid: int = 0
+    notes: tuple[str, ...] = ()
     items: pd.DataFrame = field(repr=False)
 
-    def confidence_interval(self, confidence_level: float = 0.95, method: str = "feldt") -> tuple[float, float]:
+    def confidence_interval(self, confidence_level: float | None = None, *,
+                            ci_method: str | None = None) -> ConfidenceInterval:
         """Confidence interval for raw alpha.
 
         Parameters
         ----------
-        confidence_level : float, default 0.95
-            In (0, 1).
-        method : {"feldt", "duhachek"}
-            ``"feldt"``: exact under the parallel-items normal model (Feldt,
-            Woodruff & Salih 1987), ``1 - (1 - alpha) F`` with
+        confidence_level : float, optional
+            In (0, 1); default 0.95.
+        ci_method : {"feldt", "duhachek"}, optional
+            ``"feldt"`` (default): exact under the parallel-items normal model
+            (Feldt, Woodruff & Salih 1987), ``1 - (1 - alpha) F`` with
             ``F ~ F(n - 1, (n - 1)(k - 1))``; ``"duhachek"``: Wald interval
-            ``alpha -/+ z * ase`` with the asymptotic standard error of
+            ``alpha -/+ z * std_error`` with the asymptotic standard error of
             Duhachek & Iacobucci (2004), valid without parallel items.
 
         Returns
         -------
-        (low, high) : tuple of float
+        ConfidenceInterval
+            ``(low, high)``.
         """
-        level = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
-        check_choice("method", method, _CI_METHODS)
+        level = 0.95 if confidence_level is None else check_confidence_level(confidence_level)
+        method = "feldt" if ci_method is None else check_choice("ci_method", ci_method, _CI_METHODS)
         p = 1.0 - level
         if method == "feldt":
             df1 = self.n_obs - 1
@@ -429,42 +508,52 @@ class AlphaResult:
             high = 1.0 - (1.0 - self.alpha) * stats.f.ppf(p / 2, df1, df2)
         else:
             z = stats.norm.isf(p / 2)
-            low = self.alpha - z * self.ase
-            high = self.alpha + z * self.ase
-        return float(low), float(high)
+            low = self.alpha - z * self.std_error
+            high = self.alpha + z * self.std_error
+        return ConfidenceInterval(float(low), float(high))
 
-    def summary(self) -> str:
-        """A formatted report (totals, both intervals, item table)."""
-        fl, fh = self.confidence_interval(method="feldt")
-        dl, dh = self.confidence_interval(method="duhachek")
-        lines = [
-            f"Cronbach's alpha: {self.n_items} items, {self.n_obs} respondents "
-            f"({self.n_dropped} dropped, nan_policy={self.nan_policy!r})",
-            f"  raw alpha {self.alpha:.3f}   std alpha {self.std_alpha:.3f}   lambda-6 {self.lambda6:.3f}   "
-            f"average r {self.average_r:.3f}   median r {self.median_r:.3f}",
-            f"  95% CI Feldt    [{fl:.3f}, {fh:.3f}]",
-            f"  95% CI Duhachek [{dl:.3f}, {dh:.3f}]   (ase {self.ase:.4f})",
-            f"  score mean {self.mean:.3f}  sd {self.sd:.3f}",
-            "",
-            self.items.to_string(float_format=lambda v: f"{v:.3f}"),
+    def to_frame(self) -> pd.DataFrame:
+        """One row: alpha with its Feldt 95% interval, the other coefficients and the counts."""
+        lo, hi = self.confidence_interval()
+        return pd.DataFrame([{
+            "alpha": self.alpha, "ci_low": lo, "ci_high": hi, "std_error": self.std_error,
+            "std_alpha": self.std_alpha, "lambda6": self.lambda6, "average_r": self.average_r,
+            "median_r": self.median_r, "mean": self.mean, "sd": self.sd, "n_items": self.n_items,
+            "n_obs": self.n_obs, "n_dropped": self.n_dropped,
+        }])
+
+    def summary(self) -> Summary:
+        """Coefficients, both 95% intervals and the item analysis."""
+        fl, fh = self.confidence_interval(ci_method="feldt")
+        dl, dh = self.confidence_interval(ci_method="duhachek")
+        header = [
+            ("items", self.n_items), ("respondents used", self.n_obs), ("respondents dropped", self.n_dropped),
+            ("nan_policy", self.nan_policy),
         ]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
+        if self.n_invalid:
+            header.append(("codes outside the scale set missing", self.n_invalid))
+        coef = pd.DataFrame(
+            {"estimate": [self.alpha, self.std_alpha, self.lambda6, self.average_r, self.median_r],
+             "std_error": [self.std_error, np.nan, np.nan, np.nan, np.nan],
+             "ci_low (Feldt)": [fl, np.nan, np.nan, np.nan, np.nan],
+             "ci_high (Feldt)": [fh, np.nan, np.nan, np.nan, np.nan],
+             "ci_low (Duhachek)": [dl, np.nan, np.nan, np.nan, np.nan],
+             "ci_high (Duhachek)": [dh, np.nan, np.nan, np.nan, np.nan]},
+            index=["raw alpha", "std alpha", "lambda-6", "average r", "median r"])
+        notes = [*self.notes, f"score (item mean): mean {_fmt(self.mean)}, sd {_fmt(self.sd)}; 95% intervals."]
+        return Summary("Cronbach's alpha", header=header,
+                       tables=[("Coefficients", coef), ("Items", self.items)], notes=notes)
 
 
 def cronbach_alpha(
     items: Any,
-    keys: Any = None,
     *,
-    bounds: Any = None,
+    keys: Any = None,
+    scale: Any = None,
     nan_policy: str = "omit",
+    invalid: str = "raise",
 ) -> AlphaResult:
     r"""Cronbach's alpha with lambda-6, intervals and an item analysis.
-
-    R: ``psych::alpha`` (identical statistics; see Notes for the keying and
-    missing-data differences).
 
     Parameters
     ----------
@@ -477,11 +566,11 @@ def cronbach_alpha(
         only the named columns are used, in that order), or one boolean per
         column (``True`` = reverse-keyed), or one ``+1``/``-1`` per column
         (psych style). Default: all columns, none reversed.
-    bounds : (low, high) or mapping, optional
-        Declared response-scale bounds, one pair for all items or a mapping
-        item -> pair. Required when any item is reverse-keyed (reversed as
-        ``low + high - x``). When given, responses outside the bounds raise
-        ``ValueError``.
+    scale : (low, high), sequence of codes, ResponseScale or mapping, optional
+        The declared response scale: ``(1, 5)`` means the codes 1..5; a
+        mapping item -> scale gives one per item. Required when any item is
+        reverse-keyed (reversed as ``low + high - x``). When given, every
+        response must be one of its codes (see ``invalid``).
     nan_policy : {"omit", "pairwise", "raise"}, default "omit"
         ``"omit"``: complete cases only (listwise deletion; one consistent
         covariance matrix). ``"pairwise"``: pairwise-complete covariances, as
@@ -489,12 +578,18 @@ def cronbach_alpha(
         respondents with no answered item. ``"raise"``: missing values are an
         error. Excluded respondents are counted in ``n_dropped`` and reported
         with a :class:`~teamculture.errors.DroppedDataWarning`.
+    invalid : {"raise", "missing"}, default "raise"
+        Responses that are not codes of ``scale``: ``"raise"`` names the
+        column(s) and codes; ``"missing"`` sets them missing (then
+        ``nan_policy`` applies) and counts them in ``n_invalid`` and a
+        :class:`~teamculture.errors.DroppedDataWarning`. A code outside the
+        scale would otherwise be reversed to a wrong keyed value.
 
     Returns
     -------
     AlphaResult
-        Frozen result; see :class:`AlphaResult`. ``confidence_interval()``
-        gives Feldt and Duhachek intervals.
+        Frozen result; ``confidence_interval(confidence_level,
+        ci_method=...)`` gives Feldt and Duhachek intervals.
 
     Notes
     -----
@@ -508,9 +603,10 @@ def cronbach_alpha(
         = \frac{k \bar r}{1 + (k-1)\bar r},\quad
         \lambda_6 = 1 - \frac{\sum_i (1 - \mathrm{smc}_i)}{\mathbf 1^\top R \mathbf 1},
 
-    where :math:`\mathrm{smc}_i = 1 - 1/(R^{-1})_{ii}` and :math:`\bar r`
-    is the mean off-diagonal correlation. The Duhachek & Iacobucci (2004)
-    asymptotic variance is :math:`Q/n` with
+    where :math:`\mathrm{smc}_i = 1 - 1/(R^{-1})_{ii}` (for a singular
+    :math:`R`, the :math:`R^2` of item :math:`i` on the others) and
+    :math:`\bar r` is the mean off-diagonal correlation. The Duhachek &
+    Iacobucci (2004) asymptotic variance is :math:`Q/n` with
 
     .. math::
 
@@ -523,12 +619,22 @@ def cronbach_alpha(
     replaced by the smc's; ``r_drop`` is the correlation of the item with the
     sum of the other items, from :math:`C`.
 
+    Alpha cannot exceed 1 for a positive semi-definite :math:`C`; pairwise
+    covariances need not be one, and an alpha above 1 is then flagged with a
+    :class:`~teamculture.errors.BoundaryWarning` and a note. Items that
+    correlate negatively with the rest (a reverse-keyed item not keyed?) are
+    named in a note of :meth:`~AlphaResult.summary`. Degenerate data (fewer
+    than two respondents, an item without variance, a sum score without
+    variance) raise ``ValueError``.
+
     Differences from psych: psych reverses items with the observed minimum
-    and maximum over all items; teamculture uses the declared ``bounds``.
+    and maximum over all items; teamculture uses the declared ``scale``.
     psych's default missing-data handling corresponds to
     ``nan_policy="pairwise"``, and psych's interval ``n`` counts every row,
     including rows with no answers (teamculture drops and counts those).
     psych silently deletes zero-variance items; teamculture raises.
+
+    R: ``psych::alpha(x, keys, use = "pairwise")``
 
     References
     ----------
@@ -548,74 +654,83 @@ def cronbach_alpha(
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.national_survey("small", seed=1)
+    >>> survey = tc.national_survey("small", rng=1)
     >>> items = survey.staff[["cl1", "cl2", "cl3", "cl4"]].dropna()
-    >>> res = tc.cronbach_alpha(items)
+    >>> res = tc.cronbach_alpha(items, scale=(1, 5))
     >>> round(res.alpha, 3), round(res.std_alpha, 3), res.n_items, res.n_obs
     (0.868, 0.868, 4, 9191)
-    >>> low, high = res.confidence_interval(method="feldt")
+    >>> low, high = res.confidence_interval(0.95, ci_method="feldt")
     >>> bool(low < res.alpha < high)
     True
 
-    Reverse-keyed items need the declared scale bounds:
+    Reverse-keyed items need the declared response scale:
 
     >>> ps = survey.staff[[f"ps{i}" for i in range(1, 8)]].dropna()
     >>> res = tc.cronbach_alpha(ps, keys=["-ps1", "ps2", "-ps3", "ps4", "-ps5", "ps6", "ps7"],
-    ...                         bounds=(1, 7))
+    ...                         scale=(1, 7))
     >>> res.items.loc[["ps1", "ps2"], ["reversed", "r_drop"]].round(2)  # doctest: +NORMALIZE_WHITESPACE
           reversed  r_drop
     item
     ps1       True    0.81
     ps2      False    0.81
     """
-    x, cols, reverse, _, n_dropped = _prepare(items, keys, bounds, nan_policy)
-    c = _covariance(x, nan_policy, cols)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        # square roots of negative totals (items that correlate negatively) are NaN, as in psych
-        return _alpha_result(x, c, cols, reverse, n_dropped, nan_policy)
+    prep = _prepare(items, keys, scale, nan_policy, invalid, what="Cronbach's alpha")
+    c = _covariance(prep.x, nan_policy, prep.names)
+    return _alpha_result(prep.x, c, prep.names, prep.reverse, prep.n_dropped, nan_policy, prep.n_invalid)
 
 
 def _alpha_result(
-    x: np.ndarray, c: np.ndarray, cols: list[Any], reverse: np.ndarray, n_dropped: int, nan_policy: str
+    x: np.ndarray, c: np.ndarray, cols: list[Any], reverse: np.ndarray, n_dropped: int, nan_policy: str,
+    n_invalid: int = 0,
 ) -> AlphaResult:
-    r = _cov_to_cor(c)
     k = len(cols)
     n = x.shape[0]
-    core = _alpha_core(c, r)
-
-    complete = not np.isnan(x).any()
-    if complete:
-        # closed forms from C for complete data: the item-mean score has variance
-        # 1'C1 / k^2 and covariance (C1)_i / k with item i
-        item_mean = x.mean(axis=0)
-        item_sd = np.sqrt(np.diag(c))
-        n_item = np.full(k, n, dtype=np.int64)
-        total_mean = float(item_mean.mean())
-        total_sd = float(np.sqrt(c.sum()) / k)
-        r_raw = c.sum(axis=0) / np.sqrt(np.diag(c) * c.sum())
-    else:
-        with np.errstate(invalid="ignore"):
-            total = np.nanmean(x, axis=1)
-        item_mean = np.nanmean(x, axis=0)
-        item_sd = np.nanstd(x, axis=0, ddof=1)
-        n_item = (~np.isnan(x)).sum(axis=0).astype(np.int64)
-        total_mean = float(total.mean())
-        total_sd = float(total.std(ddof=1))
-        r_raw = _pairwise_corr_vec(x, total)
-    sum_r = r.sum()
-    r_std = r.sum(axis=0) / np.sqrt(sum_r)
-    rc = r.copy()
-    np.fill_diagonal(rc, _smc(r))
-    r_cor = rc.sum(axis=0) / np.sqrt(rc.sum())
-    col_sum = c.sum(axis=0)
-    diag = np.diag(c)
-    r_drop = (col_sum - diag) / np.sqrt(diag * (c.sum() - 2 * col_sum + diag))
-    drop = np.full((k, 4), np.nan)
-    if k > 2:
-        for i in range(k):
-            keep = np.arange(k) != i
-            d = _alpha_core(c[np.ix_(keep, keep)], r[np.ix_(keep, keep)])
-            drop[i] = d["alpha"], d["std_alpha"], d["lambda6"], d["average_r"]
+    total_var = c.sum()
+    if not total_var > 1e-12 * np.trace(c):
+        raise ValueError(
+            f"the sum score of `items` has no variance (the items cancel out: total variance {total_var:.3g}); "
+            "alpha is undefined. Are reverse-keyed items missing their '-' in `keys`?"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # square roots of negative totals (items that correlate negatively) are NaN, as in psych
+        r = _cov_to_cor(c)
+        core = _alpha_core(c, r)
+        complete = not np.isnan(x).any()
+        if complete:
+            # closed forms from C for complete data: the item-mean score has variance
+            # 1'C1 / k^2 and covariance (C1)_i / k with item i
+            item_mean = x.mean(axis=0)
+            item_sd = np.sqrt(np.diag(c))
+            n_item = np.full(k, n, dtype=np.int64)
+            total_mean = float(item_mean.mean())
+            total_sd = float(np.sqrt(c.sum()) / k)
+            r_raw = c.sum(axis=0) / np.sqrt(np.diag(c) * c.sum())
+        else:
+            obs = ~np.isnan(x)
+            x0 = np.where(obs, x, 0.0)
+            total = x0.sum(axis=1) / obs.sum(axis=1)  # every kept row has an answer
+            n_item = obs.sum(axis=0).astype(np.int64)
+            item_mean = x0.sum(axis=0) / n_item
+            dev = np.where(obs, x - item_mean, 0.0)
+            item_sd = np.sqrt((dev * dev).sum(axis=0) / (n_item - 1))
+            total_mean = float(total.mean())
+            total_sd = float(total.std(ddof=1))
+            r_raw = _pairwise_corr_vec(x, total)
+        sum_r = r.sum()
+        r_std = r.sum(axis=0) / np.sqrt(sum_r)
+        rc = r.copy()
+        np.fill_diagonal(rc, _smc(r))
+        r_cor = rc.sum(axis=0) / np.sqrt(rc.sum())
+        col_sum = c.sum(axis=0)
+        diag = np.diag(c)
+        r_drop = (col_sum - diag) / np.sqrt(diag * (c.sum() - 2 * col_sum + diag))
+        drop = np.full((k, 4), np.nan)
+        if k > 2:
+            for i in range(k):
+                keep = np.arange(k) != i
+                d = _alpha_core(c[np.ix_(keep, keep)], r[np.ix_(keep, keep)])
+                drop[i] = d["alpha"], d["std_alpha"], d["lambda6"], d["average_r"]
+        ase = float(np.sqrt(core["q"] / n)) if core["q"] >= 0 else float("nan")
     table = pd.DataFrame(
         {
             "reversed": reverse.astype(bool),
@@ -631,22 +746,39 @@ def _alpha_result(
             "lambda6_if_deleted": drop[:, 2],
             "average_r_if_deleted": drop[:, 3],
         },
-        index=pd.Index(cols, name="item"),
+        index=_item_index(cols),
     )[_ITEM_COLUMNS]
+    notes = []
+    over = [(nm, v) for nm, v in (("raw alpha", core["alpha"]), ("std alpha", core["std_alpha"]),
+                                  ("lambda-6", core["lambda6"])) if v > 1.0 + 1e-12]
+    if over:
+        msg = (", ".join(f"{nm} = {v:.4f}" for nm, v in over) + " exceed(s) 1, the upper bound of a reliability: "
+               f"the item covariance matrix of `items` is not positive semi-definite (nan_policy={nan_policy!r}"
+               + (", pairwise covariances from different respondents" if nan_policy == "pairwise" else "")
+               + "). Treat the estimate as unreliable; nan_policy='omit' gives a proper matrix.")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
+    neg = [cols[j] for j in np.flatnonzero(r_drop < 0)]
+    if neg:
+        notes.append(f"item(s) {few(neg)} correlate negatively with the rest of the scale: reverse-keyed items "
+                     "not keyed? (prefix them with '-' in `keys` and give `scale`).")
     return AlphaResult(
         alpha=core["alpha"],
         std_alpha=core["std_alpha"],
         lambda6=core["lambda6"],
         average_r=core["average_r"],
         median_r=core["median_r"],
-        ase=float(np.sqrt(core["q"] / n)) if core["q"] >= 0 else float("nan"),
+        std_error=ase,
         mean=total_mean,
         sd=total_sd,
         n_items=k,
+        nan_policy=nan_policy,
+        n_invalid=n_invalid,
+        notes=tuple(notes),
+        items=table,
         n_obs=int(n),
         n_dropped=n_dropped,
-        nan_policy=nan_policy,
-        items=table,
+        n_groups=None,
     )
 
 
@@ -755,10 +887,14 @@ def _oblimin(a: np.ndarray, *, gamma: float = 0.0, eps: float = 1e-8, maxit: int
     return lam, phi, converged
 
 
+#: lower bound of the uniquenesses in the minres extraction of omega (psych's bound)
+_U2_LOWER = 0.005
+
+
 def _schmid_leiman(r: np.ndarray, m: int) -> dict[str, Any]:
     """Schmid-Leiman solution of a correlation matrix with ``m`` group factors."""
     k = r.shape[0]
-    orth, _psi, ok = _minres(r, m, lower=np.full(k, 0.005), upper=np.ones(k))
+    orth, psi, ok = _minres(r, m, lower=np.full(k, _U2_LOWER), upper=np.ones(k))
     h2 = np.sum(orth**2, axis=1)
     if m == 1:
         pattern = orth
@@ -778,16 +914,18 @@ def _schmid_leiman(r: np.ndarray, m: int) -> dict[str, Any]:
             root = np.sqrt(abs(phi[0, 1]))
             g_of_factors = np.array([root, np.sign(phi[0, 1]) * root])
         else:
-            gl, _, ok_g = _minres(phi, 1, lower=np.full(m, 0.005), upper=np.ones(m))
+            gl, _, ok_g = _minres(phi, 1, lower=np.full(m, _U2_LOWER), upper=np.ones(m))
             ok = ok and ok_g
             g_of_factors = gl[:, 0]
     g = pattern @ g_of_factors
     group = pattern * np.sqrt(np.clip(1.0 - g_of_factors**2, 0.0, None))
-    return {"g": g, "group": group, "h2": h2, "u2": 1.0 - h2, "pattern": pattern, "phi": phi, "converged": ok}
+    return {"g": g, "group": group, "h2": h2, "u2": 1.0 - h2, "psi": psi, "pattern": pattern, "phi": phi,
+            "converged": ok}
 
 
-@dataclass(frozen=True)
-class OmegaResult:
+
+@result_class
+class OmegaResult(Result):
     """Result of :func:`omega`.
 
     Attributes
@@ -811,10 +949,20 @@ class OmegaResult:
         Correlations of the oblique group factors (``m x m``).
     reflected : tuple
         Items reflected because their general-factor loading was negative.
+    converged : bool
+        Whether the extraction and rotation met their tolerances (a
+        :class:`~teamculture.errors.ConvergenceWarning` otherwise).
+    nan_policy : str
+        How missing responses were handled.
+    n_invalid : int
+        Codes outside the declared ``scale`` set to missing.
+    notes : tuple of str
+        Conditions to know about (non-convergence, Heywood cases); printed by
+        :meth:`summary`.
     n_obs, n_dropped : int
         Respondents used and excluded.
-    converged : bool
-        Whether the extraction and rotation met their tolerances.
+    n_groups : None
+        Always None.
     """
 
     omega_total: float
@@ -825,38 +973,44 @@ class OmegaResult:
     loadings: pd.DataFrame = field(repr=False)
     factor_correlations: pd.DataFrame = field(repr=False)
     reflected: tuple
-    n_obs: int
-    n_dropped: int
     converged: bool
+    nan_policy: str = "omit"
+    n_invalid: int = 0
+    notes: tuple[str, ...] = ()
 
-    def summary(self) -> str:
-        """A formatted report."""
-        lines = [
-            f"Omega: {len(self.loadings)} items, {self.n_factors} group factor(s), {self.n_obs} respondents "
-            f"({self.n_dropped} dropped)",
-            f"  omega total {self.omega_total:.3f}   omega hierarchical {self.omega_hierarchical:.3f}   "
-            f"omega limit {self.omega_limit:.3f}   alpha {self.alpha:.3f}",
+    def to_frame(self) -> pd.DataFrame:
+        """One row: omega total, hierarchical and limit, alpha and the counts."""
+        return pd.DataFrame([{
+            "omega_total": self.omega_total, "omega_hierarchical": self.omega_hierarchical,
+            "omega_limit": self.omega_limit, "alpha": self.alpha, "n_factors": self.n_factors,
+            "n_items": len(self.loadings), "n_obs": self.n_obs, "n_dropped": self.n_dropped,
+        }])
+
+    def summary(self) -> Summary:
+        """Coefficients and the Schmid--Leiman loadings."""
+        header = [
+            ("items", len(self.loadings)), ("group factors", self.n_factors), ("respondents used", self.n_obs),
+            ("respondents dropped", self.n_dropped), ("nan_policy", self.nan_policy), ("converged", self.converged),
+            ("omega total", self.omega_total), ("omega hierarchical", self.omega_hierarchical),
+            ("omega limit", self.omega_limit), ("alpha (standardised)", self.alpha),
         ]
+        notes = list(self.notes)
         if self.reflected:
-            lines.append(f"  reflected (negative g loading): {', '.join(map(str, self.reflected))}")
-        lines += ["", "Schmid-Leiman loadings:", self.loadings.to_string(float_format=lambda v: f"{v:.3f}")]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
+            notes.append(f"reflected (negative general-factor loading): {', '.join(map(str, self.reflected))}.")
+        return Summary("McDonald's omega (Schmid-Leiman)", header=header,
+                       tables=[("Schmid-Leiman loadings", self.loadings)], notes=notes)
 
 
 def omega(
     items: Any,
-    n_factors: int = 3,
     *,
+    n_factors: int = 3,
     keys: Any = None,
-    bounds: Any = None,
+    scale: Any = None,
     nan_policy: str = "omit",
+    invalid: str = "raise",
 ) -> OmegaResult:
     r"""McDonald's omega total and omega hierarchical (Schmid--Leiman).
-
-    R: ``psych::omega(x, nfactors = n_factors, fm = "minres", rotate = "oblimin")``.
 
     Parameters
     ----------
@@ -868,7 +1022,9 @@ def omega(
         omega (psych warns that it is "not meaningful"); with 2 the general
         factor is not identified and its loadings on the two group factors are
         set equal, ``sqrt(|phi_12|)`` (psych's ``option = "equal"``).
-    keys, bounds, nan_policy
+    keys, scale, invalid
+        As in :func:`cronbach_alpha`.
+    nan_policy : {"omit", "pairwise", "raise"}, default "omit"
         As in :func:`cronbach_alpha`. ``nan_policy="pairwise"`` uses the
         pairwise-complete correlation matrix, each correlation computed from
         its pair's complete cases as R's ``cor(use = "pairwise")`` (psych's
@@ -903,14 +1059,17 @@ def omega(
     (McDonald 1999; Zinbarg et al. 2005), with the *observed* total
     variance in the denominator, as psych does.
 
-    Accuracy against psych: teamculture solves the minres and rotation
-    problems to tight tolerances (oblimin projected gradient < 1e-8); psych stops
-    ``optim`` at its default tolerance and GPArotation at 1e-5, so psych's
-    loadings and communalities differ from the optimum by up to ~1e-5 on
-    the test data, and omega values agree to about 1e-7 (omega total) and
-    2e-6 relative (omega hierarchical); the tests use tolerances 5-10 times
-    larger. A different oblimin local optimum
-    is possible on badly determined solutions (as in any software).
+    An item whose uniqueness reaches the lower bound 0.005 (a Heywood
+    case: the solution is on the boundary of its parameter space) is flagged
+    with a :class:`~teamculture.errors.BoundaryWarning` and a note; a
+    solution that did not meet its tolerances with a
+    :class:`~teamculture.errors.ConvergenceWarning`, ``converged=False``
+    and a note. teamculture solves the minres and rotation problems to tight
+    tolerances (oblimin projected gradient < 1e-8); psych stops earlier, so
+    its omega values agree with ours to about 1e-7 (omega total) and 2e-6
+    relative (omega hierarchical) on the test data.
+
+    R: ``psych::omega(x, nfactors = n_factors, fm = "minres", rotate = "oblimin")``
 
     References
     ----------
@@ -946,7 +1105,8 @@ def omega(
     3     0.63  0.04  0.04  0.43  0.58  0.42  0.68
     """
     n_factors = check_int("n_factors", n_factors)
-    x, cols, reverse, _, n_dropped = _prepare(items, keys, bounds, nan_policy, min_items=3)
+    prep = _prepare(items, keys, scale, nan_policy, invalid, what="omega", min_items=3)
+    x, cols = prep.x, prep.names
     k = len(cols)
     if n_factors > k // 2 and n_factors > 1:
         raise ValueError(
@@ -956,13 +1116,19 @@ def omega(
     # with pairwise deletion, as R cor(use = "pairwise"): each correlation from its pair's complete cases
     _c, r = _covariance(x, nan_policy, cols, pair_cor=True)
     sl = _schmid_leiman(r, n_factors)
+    notes = []
     if not sl["converged"]:
-        warnings.warn(
-            "omega: the minres extraction or the oblimin rotation did not meet its tolerance; "
-            "the solution may be inaccurate.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        msg = ("omega: the minres extraction or the oblimin rotation of `items` did not meet its tolerance; "
+               "the solution may be inaccurate (converged=False).")
+        warn(msg, ConvergenceWarning)
+        notes.append(msg)
+    heywood = [cols[j] for j in np.flatnonzero(sl["psi"] <= _U2_LOWER * (1 + 1e-6))]
+    if heywood:
+        msg = (f"Heywood case: item(s) {few(heywood)} of `items` reached the lower bound of the uniqueness "
+               f"({_U2_LOWER}; communality {1 - _U2_LOWER}): the factor solution is on the boundary of its "
+               f"parameter space and omega may be overstated (too many factors, `n_factors` = {n_factors}?).")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
     key = np.where(sl["g"] < 0, -1.0, 1.0)
     rk = r * np.outer(key, key)
     g = sl["g"] * key
@@ -971,7 +1137,7 @@ def omega(
     sum_u2 = sl["u2"].sum()
     gsq = g.sum() ** 2
     names = [f"F{j + 1}" for j in range(n_factors)]
-    table = pd.DataFrame(group, columns=names, index=pd.Index(cols, name="item"))
+    table = pd.DataFrame(group, columns=names, index=_item_index(cols))
     table.insert(0, "g", g)
     table["h2"] = sl["h2"]
     table["u2"] = sl["u2"]
@@ -985,9 +1151,13 @@ def omega(
         loadings=table,
         factor_correlations=pd.DataFrame(sl["phi"], index=names, columns=names),
         reflected=tuple(c for c, s in zip(cols, key) if s < 0),
-        n_obs=int(x.shape[0]),
-        n_dropped=n_dropped,
         converged=bool(sl["converged"]),
+        nan_policy=nan_policy,
+        n_invalid=prep.n_invalid,
+        notes=tuple(notes),
+        n_obs=int(x.shape[0]),
+        n_dropped=prep.n_dropped,
+        n_groups=None,
     )
 
 
@@ -997,68 +1167,91 @@ def omega(
 
 
 def _one_factor_omega(s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Omega (Sum l)^2 / ((Sum l)^2 + Sum psi) of a one-factor minres fit to a covariance matrix."""
-    d = np.diag(s)
-    lam, psi, _ = _minres(s, 1, lower=np.zeros_like(d), upper=d.copy())
-    lam = lam[:, 0]
+    """Omega (Sum l)^2 / ((Sum l)^2 + Sum psi) of a one-factor minres fit to a covariance matrix.
+
+    The fit runs on ``s`` divided by its mean variance (the ULS solution
+    scales exactly: loadings by the square root, uniquenesses linearly), so
+    that the optimiser's tolerances do not depend on the units of the items.
+    """
+    unit = float(np.mean(np.diag(s)))
+    d = np.diag(s) / unit
+    lam, psi, _ = _minres(s / unit, 1, lower=np.zeros_like(d), upper=d.copy())
+    lam = lam[:, 0] * np.sqrt(unit)
+    psi = psi * unit
     if lam.sum() < 0:
         lam = -lam
     common = lam.sum() ** 2
     return float(common / (common + psi.sum())), lam, psi
 
 
-@dataclass(frozen=True)
-class MultilevelReliabilityResult:
+@result_class
+class MultilevelReliabilityResult(Result):
     """Result of :func:`multilevel_reliability`.
 
     Attributes
     ----------
     alpha_within, alpha_between : float
         Cronbach's alpha of the within-group and between-group covariance
-        matrices (Geldhof et al. 2014). NaN at a level whose covariance
-        matrix has a non-positive variance (a
-        :class:`~teamculture.errors.BoundaryWarning` is emitted).
+        matrices (Geldhof et al. 2014). The between-group values are NaN when
+        an item's between-group variance estimate is not positive.
     omega_within, omega_between : float
         Omega from a one-factor minres fit to each level's covariance matrix,
         ``(sum l)^2 / ((sum l)^2 + sum psi)``.
+    between_admissible : bool
+        Whether the between-group coefficients are defined (every item has a
+        positive between-group variance) and lie in their parameter space
+        (at most 1). When false they are NaN or flagged, with a
+        :class:`~teamculture.errors.BoundaryWarning` and a note: do not
+        report them as reliabilities.
+    between_psd : bool
+        Whether the between-group covariance matrix is positive
+        semi-definite. A matrix just beyond that boundary (a between-group
+        structure of lower rank, e.g. one factor, estimated with noise) is
+        common and its coefficients can still be in range; a note says so.
     cov_within, cov_between : pandas.DataFrame
         Pooled within-group covariance matrix and method-of-moments
         between-group covariance matrix (items x items).
     items : pandas.DataFrame
         One row per item: ``var_within``, ``var_between``, ``icc1``,
         ``icc2``, ``loading_within``, ``loading_between``.
-    n_obs, n_groups, n_dropped : int
-        Respondents used, groups, respondents excluded.
     group_size_c : float
         The ANOVA "average group size" ``(N - sum n_j^2 / N) / (G - 1)``.
+    n_invalid : int
+        Codes outside the declared ``scale`` set to missing.
+    notes : tuple of str
+        Conditions to know about; printed by :meth:`summary`.
+    n_obs, n_groups, n_dropped : int
+        Respondents used, groups, respondents excluded (missing item or
+        group label).
     """
 
     alpha_within: float
     alpha_between: float
     omega_within: float
     omega_between: float
+    between_admissible: bool
+    between_psd: bool
     cov_within: pd.DataFrame = field(repr=False)
     cov_between: pd.DataFrame = field(repr=False)
     items: pd.DataFrame = field(repr=False)
-    n_obs: int
-    n_groups: int
-    n_dropped: int
     group_size_c: float
+    n_invalid: int = 0
+    notes: tuple[str, ...] = ()
 
-    def summary(self) -> str:
-        """A formatted report."""
-        lines = [
-            f"Multilevel reliability: {len(self.items)} items, {self.n_obs} respondents in {self.n_groups} groups "
-            f"({self.n_dropped} dropped; ANOVA group size c = {self.group_size_c:.2f})",
-            f"  within groups : alpha {self.alpha_within:.3f}   omega {self.omega_within:.3f}",
-            f"  between groups: alpha {self.alpha_between:.3f}   omega {self.omega_between:.3f}",
-            "",
-            self.items.to_string(float_format=lambda v: f"{v:.3f}"),
-        ]
-        return "\n".join(lines)
+    def to_frame(self) -> pd.DataFrame:
+        """Alpha and omega within and between groups (rows ``within``, ``between``)."""
+        return pd.DataFrame({"alpha": [self.alpha_within, self.alpha_between],
+                             "omega": [self.omega_within, self.omega_between]},
+                            index=pd.Index(["within", "between"], name="level"))
 
-    def __str__(self) -> str:
-        return self.summary()
+    def summary(self) -> Summary:
+        """Coefficients by level and the item table."""
+        header = [("items", len(self.items)), ("respondents used", self.n_obs), ("groups", self.n_groups),
+                  ("respondents dropped", self.n_dropped), ("ANOVA group size c", self.group_size_c),
+                  ("between level admissible", self.between_admissible),
+                  ("between covariance PSD", self.between_psd)]
+        return Summary("Multilevel reliability (Geldhof et al. 2014)", header=header,
+                       tables=[("Coefficients", self.to_frame()), ("Items", self.items)], notes=list(self.notes))
 
 
 def multilevel_reliability(
@@ -1066,29 +1259,28 @@ def multilevel_reliability(
     groups: Any,
     *,
     keys: Any = None,
-    bounds: Any = None,
+    scale: Any = None,
     nan_policy: str = "omit",
+    invalid: str = "raise",
 ) -> MultilevelReliabilityResult:
     r"""Within- and between-group alpha and omega (Geldhof, Preacher & Zyphur 2014).
-
-    R: the covariance decomposition is that of ``psych::statsBy`` (its
-    ``rwg`` is the pooled within-group correlation matrix, ``ICC1``/``ICC2``
-    the item ICCs); the level-specific coefficients are
-    ``psych::alpha`` / ``psych::fa`` applied to each level's matrix.
 
     Parameters
     ----------
     items : DataFrame or array_like, shape (n_respondents, k)
         Numeric item responses (k >= 2); not modified.
-    groups : array_like or str
-        Group label per respondent, or the name of a column of ``items``
-        holding it (that column is then not an item).
-    keys, bounds
+    groups : array_like or pandas.Series
+        Group label per respondent. A Series is matched to a DataFrame of
+        ``items`` by index label (the same labels in another order are
+        reordered; different labels are refused); arrays are paired by
+        position.
+    keys, scale, invalid
         As in :func:`cronbach_alpha`.
     nan_policy : {"omit", "raise"}, default "omit"
-        Respondents with a missing item are excluded (counted in
-        ``n_dropped``, with a :class:`~teamculture.errors.DroppedDataWarning`);
-        the decomposition needs complete responses.
+        Respondents with a missing item or group label are excluded (counted
+        in ``n_dropped``, with a
+        :class:`~teamculture.errors.DroppedDataWarning`) or refused; the
+        decomposition needs complete responses.
 
     Returns
     -------
@@ -1118,6 +1310,25 @@ def multilevel_reliability(
     ``icc1 = var_between / (var_between + var_within)``,
     ``icc2 = (MS_B - S_W) / MS_B`` on the diagonal.
 
+    :math:`\Sigma_B` is a difference of two estimates and, with few groups
+    or little between-group variance, need not be a covariance matrix: a
+    non-positive variance gives NaN between-group coefficients; a matrix
+    that is not positive semi-definite gives values outside the parameter
+    space (an alpha above 1). Both are flagged with a
+    :class:`~teamculture.errors.BoundaryWarning`,
+    ``between_admissible=False`` and a note in :meth:`summary`. A matrix
+    just beyond the positive semi-definite boundary whose coefficients stay
+    in range (typical of a one-factor between-group structure) gets
+    ``between_psd=False`` and a note, without a warning. One group, or
+    groups of one member only, raise ``ValueError``.
+
+    In R, ``psych::statsBy`` gives the decomposition (its ``rwg`` is the
+    pooled within-group correlation matrix, ``ICC1``/``ICC2`` the item
+    ICCs); ``psych::alpha`` and ``psych::fa`` on each level's matrix give
+    the coefficients.
+
+    R: ``psych::statsBy(x, group)``
+
     References
     ----------
     .. [1] Geldhof, G. J., Preacher, K. J., & Zyphur, M. J. (2014).
@@ -1129,100 +1340,121 @@ def multilevel_reliability(
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.national_survey("small", seed=1)
+    >>> survey = tc.national_survey("small", rng=1)
     >>> staff = survey.staff.dropna(subset=["cl1", "cl2", "cl3", "cl4"])
-    >>> res = tc.multilevel_reliability(staff[["cl1", "cl2", "cl3", "cl4"]], staff["team"])
+    >>> res = tc.multilevel_reliability(staff[["cl1", "cl2", "cl3", "cl4"]], staff["team"], scale=(1, 5))
     >>> res.n_groups, res.n_obs
     (500, 9191)
-    >>> round(res.alpha_within, 3), round(res.alpha_between, 3)
-    (0.82, 0.999)
+    >>> round(res.alpha_within, 3), round(res.alpha_between, 3), res.between_admissible
+    (0.82, 0.999, True)
 
     The simulator generates compassionate leadership from one team-level
     factor, so the team means are almost perfectly consistent; within teams
     the items are less so.
     """
-    if nan_policy not in ("omit", "raise"):
-        raise ValueError(
-            f"`nan_policy` must be one of ['omit', 'raise'] for multilevel_reliability; got {nan_policy!r} "
-            "(the covariance decomposition needs complete responses)."
-        )
-    df = _as_item_frame(items) if not isinstance(items, pd.DataFrame) else items
+    check_nan_policy(nan_policy, ("omit", "raise"))
     if isinstance(groups, str):
-        if not isinstance(df, pd.DataFrame) or groups not in df.columns:
-            raise ValueError(f"`groups` = {groups!r} is not a column of `items`.")
-        labels = df[groups].to_numpy()
-        df = df.drop(columns=[groups])
-    else:
-        labels = groups.to_numpy() if isinstance(groups, pd.Series) else np.asarray(groups)
-    codes, _ = factorize(labels, len(df), name="groups")
-    x, cols, _reverse, used, n_dropped = _prepare(df, keys, bounds, nan_policy)
-    codes = codes[used]
-    present, codes = np.unique(codes, return_inverse=True)
-    n_groups = len(present)
-    n = x.shape[0]
-    k = len(cols)
-    if n_groups < 2:
-        raise ValueError(f"`groups` must have at least two groups with complete responses; got {n_groups}.")
-    if n <= n_groups:
-        raise ValueError(
-            f"every group has a single respondent ({n} respondents, {n_groups} groups); "
-            "within-group variation cannot be estimated."
+        raise TypeError(
+            f"`groups` must be the group labels, one per row of `items` (a Series or array); got the string "
+            f"{groups!r}. Pass the column itself, e.g. multilevel_reliability(data[item_columns], data[{groups!r}])."
         )
+    if np.ndim(groups) == 0:
+        raise TypeError(f"`groups` must be the group labels, one per row of `items` (a Series or array); got "
+                        f"{type(groups).__name__} {groups!r}.")
+    matrix = _item_matrix(items)
+    groups_all, g_missing = Groups.from_labels(groups, matrix[0].shape[0], name="groups", index=matrix[2],
+                                               ref_name="items", max_levels=1)
+    prep = _prepare(items, keys, scale, nan_policy, invalid, what="multilevel reliability",
+                    policies=("omit", "raise"), groups_missing=g_missing, matrix=matrix)
+    g = groups_all if prep.keep is None else groups_all.subset(prep.keep)
+    x, cols = prep.x, prep.names
+    codes = g.finest if prep.keep is None else g.finest[prep.keep]
+    n_groups = g.n_groups[0]
+    n, k = x.shape
+    # core one-way ANOVA (of the first item): refuses one group and groups of one member, naming
+    # `groups`, and gives the ANOVA group size c; the item matrices below are its multivariate form
+    c = oneway_anova(x[:, 0], codes, n_groups, name="groups").k_adjusted
     sizes = np.bincount(codes, minlength=n_groups).astype(float)
-    sums = np.zeros((n_groups, k))
-    np.add.at(sums, codes, x)
-    means = sums / sizes[:, None]
+    means = group_sum(codes, np.ascontiguousarray(x.T), n_groups) / sizes[:, None]
     dev_w = x - means[codes]
     s_w = dev_w.T @ dev_w / (n - n_groups)
-    grand = x.mean(axis=0)
-    dev_b = (means - grand) * np.sqrt(sizes)[:, None]
+    dev_b = (means - x.mean(axis=0)) * np.sqrt(sizes)[:, None]
     ms_b = dev_b.T @ dev_b / (n_groups - 1)
-    c = (n - (sizes**2).sum() / n) / (n_groups - 1)
     s_b = (ms_b - s_w) / c
     var_w = np.diag(s_w)
     var_b = np.diag(s_b)
-    if (var_w <= 0).any():
-        bad = [cols[j] for j in np.flatnonzero(var_w <= 0)]
-        raise ValueError(f"{len(bad)} item(s) have no within-group variance {few(bad)}.")
+    flat = var_w <= 1e-12 * np.maximum(np.diag(ms_b), 0.0) + 0.0
+    if flat.any():
+        bad = [cols[j] for j in np.flatnonzero(flat)]
+        raise ValueError(f"`items` has {len(bad)} item(s) with no variance within `groups` {few(bad)}; "
+                         "within-group reliability is undefined: remove them.")
     a_w = _alpha_core(s_w, _cov_to_cor(s_w))["alpha"]
     om_w, lam_w, _ = _one_factor_omega(s_w)
+    notes: list[str] = []
+    admissible = True
     if (var_b <= 0).any():
         bad = [cols[j] for j in np.flatnonzero(var_b <= 0)]
-        warnings.warn(
-            f"{len(bad)} item(s) {few(bad)} have a non-positive between-group variance estimate; "
-            "between-group reliability is undefined (NaN).",
-            BoundaryWarning,
-            stacklevel=2,
-        )
+        msg = (f"{len(bad)} item(s) {few(bad)} of `items` have a non-positive between-group variance estimate "
+               "(the group means vary no more than expected by chance); the between-group reliabilities are "
+               "undefined (NaN).")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
+        admissible = False
         a_b = om_b = float("nan")
         lam_b = np.full(k, np.nan)
+        psd = False
     else:
         a_b = _alpha_core(s_b, _cov_to_cor(s_b))["alpha"]
         om_b, lam_b, _ = _one_factor_omega(s_b)
-    index = pd.Index(cols, name="item")
+        psd, w_min, w_max = _is_psd(s_b)
+        over = [(nm, v) for nm, v in (("alpha_between", a_b), ("omega_between", om_b)) if v > 1.0 + 1e-12]
+        if over:
+            admissible = False
+            msg = (", ".join(f"{nm} = {v:.4f}" for nm, v in over) + " exceed(s) 1, the upper bound of a reliability: "
+                   "the between-group covariance matrix of `items` (a difference of two moment estimates) is not "
+                   f"positive semi-definite (eigenvalues from {w_min:.3g} to {w_max:.3g}), and {n_groups} groups do "
+                   "not carry enough between-group information. The value is outside its parameter space: do not "
+                   "report it as a reliability.")
+            warn(msg, BoundaryWarning)
+            notes.append(msg)
+        elif not psd:
+            notes.append(
+                f"the between-group covariance matrix is not positive semi-definite (smallest eigenvalue "
+                f"{w_min:.3g}, {abs(w_min) / w_max:.2%} of the largest): it lies just beyond the boundary, as a "
+                "between-group structure of lower rank (e.g. a single between-group factor) gives with sampling "
+                "noise; the between-group coefficients are within their range and near their limit."
+            )
+    index_items = _item_index(cols)
+    ms_b_diag = np.diag(ms_b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        icc2 = np.where(ms_b_diag > 0, (ms_b_diag - var_w) / ms_b_diag, np.nan)
     table = pd.DataFrame(
         {
             "var_within": var_w,
             "var_between": var_b,
             "icc1": var_b / (var_b + var_w),
-            "icc2": np.divide(np.diag(ms_b) - var_w, np.diag(ms_b), out=np.full(k, np.nan), where=np.diag(ms_b) > 0),
+            "icc2": icc2,
             "loading_within": lam_w,
             "loading_between": lam_b,
         },
-        index=index,
+        index=index_items,
     )
     return MultilevelReliabilityResult(
         alpha_within=float(a_w),
         alpha_between=float(a_b),
         omega_within=float(om_w),
         omega_between=float(om_b),
-        cov_within=pd.DataFrame(s_w, index=index, columns=index.copy()),
-        cov_between=pd.DataFrame(s_b, index=index, columns=index.copy()),
+        between_admissible=admissible,
+        between_psd=psd,
+        cov_within=pd.DataFrame(s_w, index=index_items, columns=index_items.copy()),
+        cov_between=pd.DataFrame(s_b, index=index_items, columns=index_items.copy()),
         items=table,
+        group_size_c=float(c),
+        n_invalid=prep.n_invalid,
+        notes=tuple(notes),
         n_obs=int(n),
         n_groups=int(n_groups),
-        n_dropped=n_dropped,
-        group_size_c=float(c),
+        n_dropped=prep.n_dropped,
     )
 
 
@@ -1245,11 +1477,23 @@ _RELIABILITY_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class _ReliabilitySpec:
+    confidence_level: float
+    ci_method: str
+    nan_policy: str
+
+
+def _validate_instrument_reliability(confidence_level: Any, ci_method: Any, nan_policy: Any) -> _ReliabilitySpec:
+    return _ReliabilitySpec(check_confidence_level(confidence_level), check_choice("ci_method", ci_method, _CI_METHODS),
+                            check_nan_policy(nan_policy, _NAN_POLICIES))
+
+
 def instrument_reliability(
     data: pd.DataFrame,
     instrument: Any,
     *,
-    columns: Mapping[str, str] | None = None,
+    columns: Mapping[Any, str] | None = None,
     survey_year: int | str | None = None,
     scale: Any = None,
     nan_policy: str = "omit",
@@ -1258,9 +1502,6 @@ def instrument_reliability(
     invalid: str = "raise",
 ) -> pd.DataFrame:
     r"""Reliability of every subscale (and composite) of an instrument.
-
-    R: ``psych::scoreItems(keys, x, impute = "none")$alpha`` and
-    ``psych::alpha`` / ``psych::omega(nfactors = 1)`` per subscale.
 
     Parameters
     ----------
@@ -1283,6 +1524,7 @@ def instrument_reliability(
         :class:`~teamculture.errors.DroppedDataWarning` summarises the
         exclusions.
     confidence_level : float, default 0.95
+        Level of the interval for alpha.
     ci_method : {"feldt", "duhachek"}, default "feldt"
         Interval for alpha (see :meth:`AlphaResult.confidence_interval`).
 
@@ -1293,20 +1535,25 @@ def instrument_reliability(
         (bool), ``n_items``, ``n_obs``, ``n_dropped``, ``alpha``, ``ci_low``,
         ``ci_high``, ``std_alpha``, ``lambda6``, ``average_r`` and
         ``omega_total`` (one-factor omega total, as ``psych::omega(nfactors =
-        1)``; NaN for fewer than three items). Statistics are NaN for a
-        subscale with fewer than two items. Reverse-keyed items are reversed
-        with the declared scale bounds.
+        1)``; NaN for fewer than three items). Reverse-keyed items are
+        reversed with the declared scale bounds.
 
     Notes
     -----
     Each row is :func:`cronbach_alpha` on the subscale's keyed items (and
     :func:`omega` with one factor); a composite's row uses all the items of
-    its subscales. See those functions for the formulas.
+    its subscales. See those functions for the formulas. A subscale whose
+    statistics the data cannot define (one item, fewer than two respondents,
+    an item without variance) gets a row of NaN and a
+    :class:`~teamculture.errors.DegenerateDataWarning` naming it and the
+    reason.
+
+    R: ``psych::scoreItems(keys, x, impute = "none")$alpha``
 
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.national_survey("small", seed=1)
+    >>> survey = tc.national_survey("small", rng=1)
     >>> import warnings
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore", tc.errors.DroppedDataWarning)
@@ -1320,13 +1567,11 @@ def instrument_reliability(
     advocacy           3   9428  0.874   0.870    0.878        0.874
     engagement         9   8321  0.955   0.953    0.956        0.955
     """
-    level = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
-    check_choice("ci_method", ci_method, _CI_METHODS)
-    check_choice("nan_policy", nan_policy, _NAN_POLICIES)
-    from teamculture.instruments import resolve
+    spec = _validate_instrument_reliability(confidence_level, ci_method, nan_policy)
+    from teamculture.instruments import _resolve
     from teamculture.scoring import keyed_items
 
-    inst = resolve(instrument, scale=scale)
+    inst = _resolve(instrument, scale, "instrument")
     if inst.classification is not None or not inst.subscales:
         raise ValueError(
             f"`instrument` {inst.id!r} is a classification rule without subscales; reliability needs "
@@ -1339,37 +1584,43 @@ def instrument_reliability(
         ids = [i for s in subs for i in inst.subscales[s]]
         sets.append((name, True, list(dict.fromkeys(ids))))
     rows = []
-    dropped_total = 0
+    degenerate: list[str] = []
     for name, is_comp, ids in sets:
         row: dict[str, Any] = dict.fromkeys(_RELIABILITY_COLUMNS, np.nan)
         row.update(composite=is_comp, n_items=len(ids))
         mat = np.column_stack([keyed[i] for i in ids])
-        if nan_policy == "raise" and np.isnan(mat).any():
+        miss = np.isnan(mat)
+        if spec.nan_policy == "raise" and miss.any():
             raise ValueError(
-                f"subscale {name!r} has missing responses in {int(np.isnan(mat).any(axis=1).sum())} row(s); "
-                "nan_policy='raise'."
+                f"`data` has missing responses to subscale {name!r} in {int(miss.any(axis=1).sum())} row(s) and "
+                "`nan_policy`='raise'; drop or impute them, or pass nan_policy='omit' or 'pairwise'."
             )
-        used = ~np.isnan(mat).any(axis=1) if nan_policy == "omit" else ~np.isnan(mat).all(axis=1)
+        used = ~miss.any(axis=1) if spec.nan_policy == "omit" else ~miss.all(axis=1)
         row.update(n_obs=int(used.sum()), n_dropped=int((~used).sum()))
-        dropped_total += row["n_dropped"]
-        if len(ids) >= 2 and used.sum() >= 2:
+        if len(ids) < 2:
+            degenerate.append(f"{name!r} (one item)")
+        else:
             frame = pd.DataFrame(mat[used], columns=ids)
-            res = cronbach_alpha(frame, nan_policy=nan_policy)
-            lo, hi = res.confidence_interval(level, method=ci_method)
-            row.update(alpha=res.alpha, ci_low=lo, ci_high=hi, std_alpha=res.std_alpha,
-                       lambda6=res.lambda6, average_r=res.average_r)
-            if len(ids) >= 3:
-                row["omega_total"] = omega(frame, n_factors=1, nan_policy=nan_policy).omega_total
+            try:
+                res = cronbach_alpha(frame, nan_policy=spec.nan_policy)
+            except ValueError as exc:
+                degenerate.append(f"{name!r} ({str(exc).split(';')[0].replace('`items`', 'its items')})")
+            else:
+                lo, hi = res.confidence_interval(spec.confidence_level, ci_method=spec.ci_method)
+                row.update(alpha=res.alpha, ci_low=lo, ci_high=hi, std_alpha=res.std_alpha,
+                           lambda6=res.lambda6, average_r=res.average_r)
+                if len(ids) >= 3:
+                    row["omega_total"] = omega(frame, n_factors=1, nan_policy=spec.nan_policy).omega_total
         rows.append((name, row))
-    if dropped_total:
-        detail = ", ".join(f"{name}: {row['n_dropped']}" for name, row in rows if row["n_dropped"])
-        warnings.warn(
-            f"respondents excluded per subscale (nan_policy={nan_policy!r}) out of {len(data)}: {detail}.",
-            DroppedDataWarning,
-            stacklevel=2,
-        )
+    dropped = [(name, row["n_dropped"]) for name, row in rows if row["n_dropped"]]
+    if dropped:
+        detail = ", ".join(f"{name}: {k}" for name, k in dropped)
+        warn(f"respondents excluded per subscale of `data` (nan_policy={spec.nan_policy!r}) out of {len(data)}: "
+             f"{detail}.", DroppedDataWarning)
+    if degenerate:
+        warn(f"reliability is undefined (NaN) for {len(degenerate)} subscale(s) of `instrument` "
+             f"{inst.id!r}: {'; '.join(degenerate)}.", DegenerateDataWarning)
     table = pd.DataFrame([r for _, r in rows], index=pd.Index([n for n, _ in rows], name="subscale"))
-    table = table[_RELIABILITY_COLUMNS].astype(
+    return table[_RELIABILITY_COLUMNS].astype(
         {"composite": bool, "n_items": np.int64, "n_obs": np.int64, "n_dropped": np.int64}
     )
-    return table

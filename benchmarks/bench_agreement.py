@@ -1,6 +1,6 @@
 """Benchmark: within-group agreement indices, teamculture vs R multilevel.
 
-Data: ``teamculture.national_survey(size, seed=2023)``: the nine engagement
+Data: ``teamculture.national_survey(size, rng=2023)``: the nine engagement
 items (1..5, ~2% missing) of 700,000 staff in 25,000 teams (``national``) or
 10,000 staff in 500 teams (``small``). In the same run and on the same data
 it times:
@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    survey = tc.national_survey(args.size, seed=2023)
+    survey = tc.national_survey(args.size, rng=2023)
     staff = survey.staff
     x = staff[ITEMS]
     g = staff["team"]

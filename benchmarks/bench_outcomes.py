@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     n = args.trusts
-    sim = national_survey(n_trusts=n, n_teams=4 * n, n_staff=40 * n, seed=1)
+    sim = national_survey(n_trusts=n, n_teams=4 * n, n_staff=40 * n, rng=1)
     trusts, panel = sim.trusts, sim.panel
     import statsmodels.api as sm
 

@@ -62,7 +62,7 @@ def main() -> None:
     beta = None
     t_start = time.perf_counter()
     for s in range(args.first_seed, args.first_seed + args.seeds):
-        sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, seed=s)
+        sim = national_survey(n_trusts=n_trusts, n_teams=n_teams, n_staff=n_staff, rng=s)
         beta = sim.params.mortality_beta
         center = {"real_team_pct": sim.params.share_center}
         panel = sim.panel.assign(trust_label=sim.panel.index.get_level_values("trust"))

@@ -14,7 +14,7 @@ import numpy as np
 
 import teamculture as tc
 
-staff = tc.national_survey("small", seed=2023).staff
+staff = tc.national_survey("small", rng=2023).staff
 eng = ["mot1", "mot2", "mot3", "inv1", "inv2", "inv3", "adv1", "adv2", "adv3"]
 # agreement on complete cases (R multilevel 2.7's rule): keep the staff who answered all nine items
 complete = staff.dropna(subset=eng)

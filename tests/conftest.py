@@ -59,4 +59,4 @@ def small_survey():
     """A small simulated survey (20 trusts, 500 teams, 10,000 staff), seed 11."""
     from teamculture.simulate import national_survey
 
-    return national_survey("small", seed=11)
+    return national_survey("small", rng=11)

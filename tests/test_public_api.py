@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import importlib
 import pkgutil
 import subprocess
@@ -38,7 +39,7 @@ AREAS = {
               "sample_size_three_level", "PowerResult"},
     "errors": {"TeamcultureError", "InstrumentError", "NotNestedError", "TeamcultureWarning", "ConvergenceWarning",
                "BoundaryWarning", "SmallGroupWarning", "DroppedDataWarning", "DegenerateDataWarning",
-               "NestingWarning", "UnconfirmedRuleWarning"},
+               "NestingWarning"},
     "results": {"Result", "Summary", "ConfidenceInterval", "COEF_COLUMNS", "SimulatedSurvey", "GroupScores",
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
@@ -218,3 +219,19 @@ def test_no_import_cycles_between_modules():
     for node in sorted(edges):
         if node not in state:
             visit(node)
+
+
+def test_every_warning_and_error_class_is_used():
+    # one hierarchy, all of it used: each specific class is emitted or raised somewhere in the package
+    import teamculture.errors as errors
+
+    sources = "\n".join(p.read_text() for p in SRC.rglob("*.py")
+                        if p.name != "errors.py")
+    for name in errors.__all__:
+        if name in ("TeamcultureError", "TeamcultureWarning"):  # the bases, for filtering and catching
+            continue
+        if name.endswith("Warning"):
+            # the class is the last argument of a warn(...) call: "..., Name)" or "...,\n Name,\n)"
+            assert re.search(rf"(warn\(|,)\s*{name}\s*,?\s*\)", sources), f"{name} is never emitted"
+        else:
+            assert re.search(rf"raise {name}\(", sources), f"{name} is never raised"

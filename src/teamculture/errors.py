@@ -9,8 +9,7 @@ or catch a specific condition:
 - warnings: :class:`TeamcultureWarning` (base, never emitted itself),
   :class:`ConvergenceWarning`, :class:`BoundaryWarning`,
   :class:`SmallGroupWarning`, :class:`DroppedDataWarning`,
-  :class:`DegenerateDataWarning`, :class:`NestingWarning`,
-  :class:`UnconfirmedRuleWarning`.
+  :class:`DegenerateDataWarning`, :class:`NestingWarning`.
 
 Every warning points at the caller's line (the first frame outside
 teamculture), whatever the depth of the call inside the package.
@@ -27,7 +26,6 @@ from teamculture._core.errors import (
     SmallGroupWarning,
     TeamcultureError,
     TeamcultureWarning,
-    UnconfirmedRuleWarning,
 )
 
 __all__ = [
@@ -41,5 +39,4 @@ __all__ = [
     "DroppedDataWarning",
     "DegenerateDataWarning",
     "NestingWarning",
-    "UnconfirmedRuleWarning",
 ]

@@ -18,7 +18,7 @@ ENG = ["mot1", "mot2", "mot3", "inv1", "inv2", "inv3", "adv1", "adv2", "adv3"]
 
 @pytest.fixture(scope="module")
 def staff():
-    return tc.national_survey("tiny", seed=5).staff
+    return tc.national_survey("tiny", rng=5).staff
 
 
 def _quiet(fn, *a, **k):

@@ -5,7 +5,7 @@ Run from the repository root::
     python tests/reference/make_effects_data.py
 
 Writes ``tests/reference/effects_data/staff.csv`` from
-``teamculture.simulate.national_survey("tiny", seed=5)``: ``trust``, ``team``,
+``teamculture.simulate.national_survey("tiny", rng=5)``: ``trust``, ``team``,
 ``tenure``, ``real`` (1 if the respondent is in a real team, else 0) and
 ``y`` (the latent engagement, rounded to six decimals so that R and Python
 parse the same doubles).
@@ -24,7 +24,7 @@ OUT = Path(__file__).parent / "effects_data"
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    staff = national_survey("tiny", seed=5).staff
+    staff = national_survey("tiny", rng=5).staff
     out = pd.DataFrame(
         {
             "trust": staff["trust"].astype(str),

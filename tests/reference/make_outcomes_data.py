@@ -7,7 +7,7 @@ Run from the repository root::
 Writes ``tests/reference/outcomes_data/trusts.csv`` (one row per trust: the
 survey-year cross-section) and ``panel.csv`` (trust x year) from
 ``teamculture.simulate.national_survey(n_trusts=150, n_teams=1500,
-n_staff=15000, seed=7)``. Shares and absence rates are rounded to six
+n_staff=15000, rng=7)``. Shares and absence rates are rounded to six
 decimals so that R and Python parse exactly the same doubles. The data are
 ours (generated here), so they are committed next to the R outputs.
 """
@@ -23,7 +23,7 @@ OUT = Path(__file__).parent / "outcomes_data"
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    sim = national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=7)
+    sim = national_survey(n_trusts=150, n_teams=1500, n_staff=15000, rng=7)
     trusts = sim.trusts[["real_team_pct", "absence_rate", "expected_deaths", "observed_deaths"]].copy()
     trusts["real_team_pct"] = trusts["real_team_pct"].round(6)
     trusts["absence_rate"] = trusts["absence_rate"].round(6)

@@ -4,7 +4,7 @@
     Rscript tests/reference/psych_scoreitems.R
 
 scoring_data/sim_items.csv: the engagement and psychological-safety items of
-``national_survey("tiny", seed=5)`` (1..5 and 1..7 codes, NaN written as NA).
+``national_survey("tiny", rng=5)`` (1..5 and 1..7 codes, NaN written as NA).
 scoring_data/random_items.csv: 240 respondents x 12 items on 1..5 with 20%
 missing answers and a few respondents missing every item of a subscale.
 """
@@ -23,7 +23,7 @@ OUT = Path(__file__).parent / "scoring_data"
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    sim = tc.simulate.national_survey("tiny", seed=5)
+    sim = tc.simulate.national_survey("tiny", rng=5)
     cols = [f"{p}{k}" for p in ("mot", "inv", "adv") for k in (1, 2, 3)] + [f"ps{k}" for k in range(1, 8)]
     sim.staff[cols].to_csv(OUT / "sim_items.csv", index=False, na_rep="NA", float_format="%.0f")
 

@@ -20,7 +20,6 @@ __all__ = [
     "DroppedDataWarning",
     "DegenerateDataWarning",
     "NestingWarning",
-    "UnconfirmedRuleWarning",
 ]
 
 
@@ -68,12 +67,7 @@ class NestingWarning(TeamcultureWarning):
     """Grouping factors were interpreted in a way the caller should check (e.g. reused inner labels)."""
 
 
-class UnconfirmedRuleWarning(TeamcultureWarning):
-    """A scoring rule was reconstructed from secondary sources, not confirmed by the instrument's owner."""
-
-
 for _cls in (TeamcultureError, InstrumentError, NotNestedError, TeamcultureWarning, ConvergenceWarning,
-             BoundaryWarning, SmallGroupWarning, DroppedDataWarning, DegenerateDataWarning, NestingWarning,
-             UnconfirmedRuleWarning):
+             BoundaryWarning, SmallGroupWarning, DroppedDataWarning, DegenerateDataWarning, NestingWarning):
     _cls.__module__ = "teamculture.errors"  # the public home (docs, reprs, pickling)
 del _cls

@@ -257,7 +257,7 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
     Examples
     --------
     >>> import teamculture as tc
-    >>> sv = tc.national_survey("tiny", seed=1)
+    >>> sv = tc.national_survey("tiny", rng=1)
     >>> items = ["mot1", "mot2", "mot3", "inv1", "inv2", "inv3"]
     >>> agg = tc.aggregate(sv.staff.dropna(subset=items), {"engagement": items}, by="team", scale=(1, 5))
     >>> agg.table.shape

@@ -406,7 +406,7 @@ def rwg_j(items: Any, groups: Any, *, scale: Any = None, null_variance: float | 
     Examples
     --------
     >>> import teamculture as tc
-    >>> staff = tc.national_survey("tiny", seed=1).staff
+    >>> staff = tc.national_survey("tiny", rng=1).staff
     >>> staff = staff.dropna(subset=["mot1", "mot2", "mot3"])  # complete cases: no DroppedDataWarning
     >>> out = tc.rwg_j(staff[["mot1", "mot2", "mot3"]], staff["team"], scale=(1, 5))
     >>> list(out.columns)

@@ -703,7 +703,7 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     Examples
     --------
     >>> import teamculture as tc
-    >>> sv = tc.national_survey("small", seed=3)
+    >>> sv = tc.national_survey("small", rng=3)
     >>> res = tc.icc(sv.staff["latent_engagement"], sv.staff[["trust", "team"]])
     >>> res.levels
     ('trust', 'team')

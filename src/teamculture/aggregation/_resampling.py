@@ -165,7 +165,7 @@ def rgr_agree(x: Any, groups: Any, *, n_resamples: int = 100, rng: Any = None,
     Examples
     --------
     >>> import teamculture as tc
-    >>> sv = tc.national_survey("tiny", seed=1)
+    >>> sv = tc.national_survey("tiny", rng=1)
     >>> res = tc.rgr_agree(sv.staff["latent_engagement"], sv.staff["team"], n_resamples=50, rng=2)
     >>> bool(res.actual_mean_var < res.random_mean_var)
     True
@@ -267,7 +267,7 @@ def pseudo_group_means(x: Any, groups: Any, *, n_resamples: int = 100, confidenc
     Examples
     --------
     >>> import teamculture as tc
-    >>> sv = tc.national_survey("tiny", seed=1)
+    >>> sv = tc.national_survey("tiny", rng=1)
     >>> pg = tc.pseudo_group_means(sv.staff["latent_engagement"], sv.staff["team"], rng=3)
     >>> list(pg.columns)
     ['n', 'group_mean', 'pseudo_mean', 'ci_low', 'ci_high']
@@ -351,7 +351,7 @@ def plot_pseudo_group_means(table: pd.DataFrame, *, ax: Any = None) -> Any:
     >>> matplotlib.use("Agg")
     >>> import teamculture as tc
     >>> from teamculture import plot_pseudo_group_means
-    >>> sv = tc.national_survey("tiny", seed=1)
+    >>> sv = tc.national_survey("tiny", rng=1)
     >>> pg = tc.pseudo_group_means(sv.staff["latent_engagement"], sv.staff["team"], rng=3)
     >>> ax = plot_pseudo_group_means(pg)
     """

@@ -177,7 +177,7 @@ def waba(x: Any, y: Any, groups: Any, *, nan_policy: str = "omit") -> WABAResult
     Examples
     --------
     >>> import teamculture as tc
-    >>> sv = tc.national_survey("tiny", seed=1)
+    >>> sv = tc.national_survey("tiny", rng=1)
     >>> w = tc.waba(sv.staff["latent_engagement"], sv.staff["tenure"], sv.staff["team"])
     >>> parts = w.eta_between_x * w.eta_between_y * w.corr_between + \\
     ...     w.eta_within_x * w.eta_within_y * w.corr_within

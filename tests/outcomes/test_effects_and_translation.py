@@ -36,9 +36,9 @@ def test_conversions_match_effectsize(ref):
     c = ref["conversions"]
     d, r, odds = np.array(c["d"]), np.array(c["r"]), np.array(c["odds_ratio"])
     assert_allclose(ef.d_to_r(d), c["d_to_r"], rtol=1e-12, atol=0)
-    assert_allclose(ef.d_to_r(d, c["n1"], c["n2"]), c["d_to_r_n"], rtol=1e-12, atol=0)
+    assert_allclose(ef.d_to_r(d, n1=c["n1"], n2=c["n2"]), c["d_to_r_n"], rtol=1e-12, atol=0)
     assert_allclose(ef.r_to_d(r), c["r_to_d"], rtol=1e-12, atol=0)
-    assert_allclose(ef.r_to_d(r, c["n1"], c["n2"]), c["r_to_d_n"], rtol=1e-12, atol=0)
+    assert_allclose(ef.r_to_d(r, n1=c["n1"], n2=c["n2"]), c["r_to_d_n"], rtol=1e-12, atol=0)
     assert_allclose(ef.d_to_odds_ratio(d), c["d_to_odds_ratio"], rtol=1e-12, atol=0)
     assert_allclose(ef.d_to_odds_ratio(d, log=True), c["d_to_log_odds_ratio"], rtol=1e-12, atol=0)
     assert_allclose(ef.odds_ratio_to_d(odds), c["odds_ratio_to_d"], rtol=1e-12, atol=1e-15)
@@ -178,8 +178,8 @@ def test_other_validation():
         ef.odds_ratio_to_d(-1.0)
     with pytest.raises(ValueError, match="`n1` and `n2`"):
         ef.d_to_r(0.5, n1=10)
-    with pytest.raises(ValueError, match="`x`"):
-        ef.cohens_d([1.0, np.nan, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="`x` has 1 row"):
+        ef.cohens_d([1.0, np.nan, 2.0], [1.0, 2.0], nan_policy="raise")
 
 
 # --------------------------------------------------------------------------- properties
@@ -220,7 +220,7 @@ def test_intervals_contain_estimate(coef, se, delta, link, level, e):
 
 @given(d=st.floats(-5, 5), n1=st.integers(2, 500), n2=st.integers(2, 500))
 def test_d_r_round_trip(d, n1, n2):
-    assert_allclose(ef.r_to_d(ef.d_to_r(d, n1, n2), n1, n2), d, rtol=1e-9, atol=1e-12)
+    assert_allclose(ef.r_to_d(ef.d_to_r(d, n1=n1, n2=n2), n1=n1, n2=n2), d, rtol=1e-9, atol=1e-12)
 
 
 @given(d=st.floats(-5, 5))
@@ -294,3 +294,38 @@ def test_share_effect_overflow_is_inf_not_an_error():
     assert np.isinf(ci.loc[["rate_ratio", "percent_change", "deaths_per_year"]].to_numpy()).all()
     small = ef.share_effect(-1000.0, se=1.0, delta=5, expected_deaths=10)
     assert small.rate_ratio == 0.0 and small.percent_change == -100.0 and small.deaths == -10.0
+
+
+# --------------------------------------------------------------------------- missing values, degenerate samples
+def test_cohens_d_omits_missing_values_and_counts_them(ref):
+    from teamculture.errors import DroppedDataWarning
+
+    s = ref["samples"][1]
+    x = list(s["x"]) + [np.nan, np.nan]
+    with pytest.warns(DroppedDataWarning, match=r"2 of .* `x`"):
+        d = ef.cohens_d(x, s["y"])
+    assert_allclose(d, s["cohens_d"], rtol=1e-10, atol=0)
+    with pytest.warns(DroppedDataWarning, match=r"`x`"):
+        assert_allclose(ef.hedges_g(x, s["y"]), s["hedges_g"], rtol=1e-10, atol=0)
+
+
+def test_constant_samples_give_inf_or_nan_not_1e15():
+    """0.1 three times has a pooled SD of ~1e-17 in floating point; d is infinite, not -3.7e15."""
+    from teamculture.errors import DegenerateDataWarning
+
+    with pytest.warns(DegenerateDataWarning, match="infinite"):
+        assert ef.cohens_d([0.1] * 3, [0.2] * 3) == -math.inf
+    with pytest.warns(DegenerateDataWarning, match="NaN"):
+        assert math.isnan(ef.cohens_d([0.1] * 3, [0.1] * 3))
+    # a tiny but real spread is not constant
+    assert np.isfinite(ef.cohens_d([1e-9, 2e-9, 3e-9], [2e-9, 3e-9, 4e-9]))
+    assert_allclose(ef.cohens_d([1e-9, 2e-9, 3e-9], [2e-9, 3e-9, 4e-9]), ef.cohens_d([1, 2, 3], [2, 3, 4]),
+                    rtol=1e-12, atol=0)
+
+
+def test_conversions_at_infinity():
+    assert ef.d_to_r(np.inf) == 1.0 and ef.d_to_r(-np.inf) == -1.0
+    assert_allclose(ef.d_to_r(1e200), 1.0, rtol=1e-15, atol=0)
+    assert ef.d_to_odds_ratio(1000.0) == np.inf
+    assert ef.odds_ratio_to_d(np.inf) == np.inf
+    assert ef.fisher_z_interval(0.3, 50) == (ef.fisher_z_interval(0.3, 50).low, ef.fisher_z_interval(0.3, 50).high)

@@ -41,7 +41,7 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 def _array(name: str, value: Any) -> np.ndarray:
     """A float array (any shape, NaN propagates) or ``TypeError`` naming ``name``."""
-    if isinstance(value, (bool, np.bool_, str, bytes)):
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"`{name}` must be numeric; got {value!r}.")
     try:
         arr = np.asarray(value, dtype=float)

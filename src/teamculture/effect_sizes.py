@@ -131,7 +131,8 @@ def _validate_hedges_correction(df: Any) -> np.ndarray:
     d = _array("df", df)
     bad = ~(d > 1) | np.isinf(d)
     if np.any(bad):
-        raise ValueError(f"`df` must be finite and > 1 (n1 + n2 - 2 for two groups); got {d[bad].ravel()[:5].tolist()}.")
+        raise ValueError(f"`df` must be finite and > 1 (n1 + n2 - 2 for two groups); got "
+                         f"{d[bad].ravel()[:5].tolist()}.")
     return d
 
 

@@ -52,6 +52,8 @@ _TABLE_COLUMNS: tuple[str, ...] = (
 
 def _as_vector(values: Any, name: str) -> np.ndarray:
     """``values`` as a float 1-d copy (a scalar is one unit); booleans and text refused naming ``name``."""
+    if values is None:
+        raise TypeError(f"`{name}` must be numbers (a Series, list or array); got None.")
     if isinstance(values, pd.DataFrame):
         raise ValueError(f"`{name}` must be one value per unit (a Series or 1-d array); got a DataFrame with "
                          f"{values.shape[1]} column(s).")

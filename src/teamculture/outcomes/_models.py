@@ -246,7 +246,8 @@ class OutcomeFit(Result):
             + _CONVENTION.get((self.model, self.use_t), "")
         ]
         if self.dropped_terms:
-            notes.append(f"dropped (absorbed by the fixed effects, rows NaN): {', '.join(map(str, self.dropped_terms))}")
+            dropped = ", ".join(map(str, self.dropped_terms))
+            notes.append(f"dropped (absorbed by the fixed effects, rows NaN): {dropped}")
         if not self.converged:
             notes.append("the fit did NOT converge; do not report these estimates")
         return Summary(_TITLES.get(self.model, self.model), header=header,
@@ -395,6 +396,13 @@ def _check_rank(X: np.ndarray, names: list[Any], what: str = "predictors") -> No
             f"design columns {few([c for c in names if c not in cols], 8)} (judged relative to each column's "
             "scale). Drop or combine columns."
         )
+
+
+def _warn_if_exact(resid_ss: float, total_ss: float, what: str) -> None:
+    """A model that leaves no residual variation has zero standard errors: say so rather than print t = inf."""
+    if not resid_ss > 1e-24 * total_ss or not total_ss > 0:
+        warn(f"the model fits {what} exactly (no residual variation): the standard errors are 0 and the "
+             "statistics and p-values are undefined (NaN or inf).", DegenerateDataWarning)
 
 
 def _column_scale(X: np.ndarray) -> np.ndarray:
@@ -684,6 +692,9 @@ def mortality_glm(
     df_resid = float(n - p)
     pearson = float(np.sum((y - mu) ** 2 / fam.variance(mu)))
     dispersion = pearson / df_resid if family == "quasipoisson" else 1.0
+    if family == "quasipoisson":
+        _warn_if_exact(pearson, float(np.sum((y - y.mean()) ** 2 / np.maximum(mu, 1e-300))),
+                       "`observed` (a quasi-Poisson dispersion of 0)")
     var = fam.variance(mu)
     info = Xs.T @ (Xs * (mu**2 / var)[:, None])
     bread = np.linalg.inv(info)
@@ -887,6 +898,9 @@ def smr_regression(
     w = rows.e if weights == "expected" else np.ones(n)
     scale = _column_scale(X)
     Xs = X / scale
+    # the outcome is fitted in units of its largest value (any smr_scale, no overflow); results scaled back
+    y_unit = float(np.max(np.abs(y))) or 1.0
+    y = y / y_unit
     sw = np.sqrt(w)
     Xw, yw = Xs * sw[:, None], y * sw
     q, r = np.linalg.qr(Xw)
@@ -907,22 +921,30 @@ def smr_regression(
             g = rows.n_clusters
             factor = (g / (g - 1)) * ((n - 1) / (n - p))
         cov_s = _sandwich(Xs, scores, bread, rows.clusters, rows.n_clusters, factor)
-    params = params_s / scale
-    se = np.sqrt(np.diag(cov_s)) / scale
+    params = params_s / scale * y_unit
+    se = np.sqrt(np.diag(cov_s)) / scale * y_unit
     use = True if spec.use_t is None else spec.use_t
     df = _test_df(use, spec.cov_type, df_resid, rows.n_clusters)
-    coefs = coef_table(params, se, index=pd.Index(rows.names, name="term"), df=df, confidence_level=spec.level)
     ybar = float(np.sum(w * y) / np.sum(w))
     tss = float(np.sum(w * (y - ybar) ** 2))
+    _warn_if_exact(rss, tss, "the SMR")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coefs = coef_table(params, se, index=pd.Index(rows.names, name="term"), df=df, confidence_level=spec.level)
     r2 = 1.0 - rss / tss if tss > 0 else math.nan
-    # Gaussian log-likelihood with the ML variance (R's logLik.lm, weights included)
-    llf = 0.5 * (float(np.sum(np.log(w))) - n * (math.log(2 * math.pi) + 1 - math.log(n) + math.log(rss)))
+    # Gaussian log-likelihood with the ML variance (R's logLik.lm, weights included), in the outcome's units
+    with np.errstate(over="ignore"):  # an SMR scaled to 1e300 has a residual sum of squares of inf
+        unit2 = float(np.float64(y_unit) ** 2)
+    rss_units = rss * unit2
+    with np.errstate(divide="ignore"):
+        llf = 0.5 * (float(np.sum(np.log(w))) - n * (math.log(2 * math.pi) + 1 - math.log(n)
+                                                     + float(np.log(rss) + 2 * math.log(y_unit))))
     return OutcomeFit(
         model="wls" if weights == "expected" else "ols",
         outcome=f"{smr_scale:g} * {spec.observed} / {spec.expected}", link="identity", coefficients=coefs,
-        cov_type=spec.cov_type, confidence_level=spec.level, use_t=bool(use), df_resid=df_resid, dispersion=sigma2,
-        nb_alpha=math.nan, log_likelihood=llf, deviance=rss, r_squared=r2, smr_scale=smr_scale, converged=True,
-        dropped_terms=(), fitted=pd.Series(Xs @ params_s, index=rows.index, name="fitted"),
+        cov_type=spec.cov_type, confidence_level=spec.level, use_t=bool(use), df_resid=df_resid,
+        dispersion=sigma2 * unit2, nb_alpha=math.nan, log_likelihood=llf, deviance=rss_units, r_squared=r2,
+        smr_scale=smr_scale, converged=True, dropped_terms=(),
+        fitted=pd.Series(Xs @ params_s * y_unit, index=rows.index, name="fitted"),
         n_obs=n, n_dropped=rows.n_dropped, n_groups=rows.n_clusters,
     )
 
@@ -1204,6 +1226,7 @@ def panel_regression(
     except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - guarded by the checks above
         raise ValueError(f"`data`: linearmodels could not fit the {estimator} estimator with these `predictors` "
                          f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]}).") from exc
+    _warn_if_exact(float(res.resid_ss), float(np.sum((y - y.mean()) ** 2)), "`outcome`")
     params = res.params / xscale
     ses = res.std_errors / xscale
     term_map = {"const": _INTERCEPT, **{f"x{j}": predictors[j] for j in kept}}

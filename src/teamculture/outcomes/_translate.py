@@ -175,7 +175,7 @@ class ShareEffect(Result):
         return self._rows(self.coefficient - q * self.std_error, self.coefficient + q * self.std_error)
 
     def to_frame(self) -> pd.DataFrame:
-        """Estimates and intervals: rows as :meth:`confidence_interval`, columns ``estimate``, ``ci_low``, ``ci_high``."""
+        """Estimates and intervals: the rows of :meth:`confidence_interval`, with an ``estimate`` column."""
         ci = self.confidence_interval()
         est = [self.coefficient, self.rate_ratio, self.percent_change, self.deaths]
         return pd.concat([pd.Series(est, index=ci.index, name="estimate", dtype=float), ci], axis=1)

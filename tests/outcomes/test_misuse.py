@@ -71,6 +71,7 @@ _POUNDS_BASE = _glm(T20.assign(absence_rate=T20["absence_rate"] * 1e6), predicto
 _MISSING = _with(T20, cells={("TR003", X): np.nan, ("TR007", "expected_deaths"): np.nan})
 _TRUST_LEVEL = PANEL.assign(teaching=np.repeat(np.arange(150) % 2, 5).astype(float))
 _WITHIN = _panel()
+_NOISE = np.random.default_rng(0).normal(0, 5e3, len(PANEL))
 _O_LAB = pd.Series([120.0, 80.0, 300.0, 45.0, 200.0], index=list("ABCDE"))
 _E_LAB = pd.Series([100.0, 90.0, 310.0, 50.0, 180.0], index=list("ABCDE"))
 _FUNNEL_BASE = oc.funnel_limits(O, E)
@@ -188,6 +189,11 @@ CASES = [
          raises=(ValueError, r"`predictors` \['teaching'\]: every predictor is absorbed")),
     Case(oc.panel_regression, lambda: _panel(PANEL.assign(c=1.0), predictors=[X, "c"], estimator="random"), "b",
          "constant-predictor-in-random-effects", raises=(ValueError, r"`predictors` are collinear or constant")),
+    Case(oc.panel_regression, lambda: _panel(PANEL.assign(budget=5e8 + _NOISE), predictors=[X, "budget"]), "d",
+         "budget-in-pounds", check=lambda f: assert_allclose(
+             f.coefficients.loc["budget", "statistic"],
+             _panel(PANEL.assign(budget=_NOISE / 1e3), predictors=[X, "budget"]).coefficients.loc["budget", "statistic"],
+             rtol=1e-8)),
     Case(oc.panel_regression, lambda: _panel(PANEL.reset_index(level="year")), "j", "single-index",
          raises=(ValueError, "`data` must be indexed by a two-level MultiIndex")),
     Case(oc.panel_regression, lambda: _panel(pd.concat([PANEL, PANEL.iloc[:2]])), "j", "duplicated-trust-years",

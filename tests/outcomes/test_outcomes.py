@@ -505,7 +505,11 @@ def test_pounds_with_a_large_mean_are_not_rank_deficient(trusts):
     fit = oc.mortality_glm(data, predictors=["real_team_pct", "budget"])
     base = oc.mortality_glm(data.assign(budget=(data["budget"] - 5e8) / 1e6), predictors=["real_team_pct", "budget"])
     assert_allclose(fit.coefficients.loc["budget", "statistic"], base.coefficients.loc["budget", "statistic"],
-                    rtol=1e-7, atol=0)
+                    rtol=1e-9, atol=0)
+    lin = oc.smr_regression(data, predictors=["real_team_pct", "budget"])
+    lin_base = oc.smr_regression(data.assign(budget=(data["budget"] - 5e8) / 1e6), predictors=["real_team_pct", "budget"])
+    assert_allclose(lin.coefficients.loc["budget", "statistic"], lin_base.coefficients.loc["budget", "statistic"],
+                    rtol=1e-9, atol=0)
 
 
 # --------------------------------------------------------------------------- panels: absorbed predictors
@@ -551,3 +555,17 @@ def test_panel_with_string_time_labels_and_unicode_names(panel):
     base = oc.panel_regression(panel, predictors="real_team_pct", log_outcome=True)
     assert_allclose(fit.coefficients.to_numpy(), base.coefficients.to_numpy(), rtol=1e-12, atol=0)
     assert fit.fitted.index.equals(data.index)
+
+
+@pytest.mark.parametrize("estimator", ["within", "random", "between"])
+def test_panel_predictor_in_pounds(panel, estimator):
+    """linearmodels' own absorbed check once called a budget of 5e8 +- 5e3 absorbed; the design is standardised."""
+    b = np.random.default_rng(0).normal(0, 5e3, len(panel))
+    fit = oc.panel_regression(panel.assign(budget=5e8 + b), predictors=["real_team_pct", "budget"], log_outcome=True,
+                              estimator=estimator)
+    base = oc.panel_regression(panel.assign(budget=b / 1e3), predictors=["real_team_pct", "budget"], log_outcome=True,
+                               estimator=estimator)
+    assert_allclose(fit.coefficients.loc["budget", "statistic"], base.coefficients.loc["budget", "statistic"],
+                    rtol=1e-8, atol=0)
+    assert_allclose(fit.coefficients.loc["budget", "estimate"] * 1e3, base.coefficients.loc["budget", "estimate"],
+                    rtol=1e-8, atol=0)

@@ -411,6 +411,28 @@ def _column_scale(X: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, norms, 1.0)
 
 
+def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Z = X C D^-1`` with centred, unit-length predictor columns, and ``M = C D^-1`` (so ``beta = M gamma``).
+
+    ``X[:, 0]`` is the intercept. A budget in pounds (5e8 +- 5e3) is nearly parallel to the intercept;
+    centring removes that, so the fit and its covariance keep their accuracy whatever the units.
+    Coefficients and covariances of ``Z`` map back with ``beta = M gamma`` and ``M cov M'``.
+    """
+    p = X.shape[1]
+    C = np.eye(p)
+    C[0, 1:] = -X[:, 1:].mean(axis=0)
+    Xc = X @ C
+    d = _column_scale(Xc)
+    return Xc / d, C / d
+
+
+def _inverse_cross(Zw: np.ndarray) -> np.ndarray:
+    """``(Zw' Zw)^-1`` from a QR decomposition of ``Zw`` (not from the normal equations)."""
+    r = np.linalg.qr(Zw, mode="r")
+    r_inv = np.linalg.solve(r, np.eye(r.shape[0]))
+    return r_inv @ r_inv.T
+
+
 @dataclass(frozen=True)
 class _DeathsSpec:
     """What the deaths models (GLM and SMR regression) were asked for, validated."""
@@ -656,8 +678,7 @@ def mortality_glm(
                          "death (the intercept would be minus infinity).")
     _check_rank(X, rows.names)
     n, p = X.shape
-    scale = _column_scale(X)
-    Xs = X / scale
+    Xs, M = _standardize(X)
     offset = np.log(e)
 
     import statsmodels.api as sm
@@ -696,8 +717,7 @@ def mortality_glm(
         _warn_if_exact(pearson, float(np.sum((y - y.mean()) ** 2 / np.maximum(mu, 1e-300))),
                        "`observed` (a quasi-Poisson dispersion of 0)")
     var = fam.variance(mu)
-    info = Xs.T @ (Xs * (mu**2 / var)[:, None])
-    bread = np.linalg.inv(info)
+    bread = _inverse_cross(Xs * np.sqrt(mu**2 / var)[:, None])  # (X'WX)^-1, the expected information
     if spec.cov_type == "unadjusted":
         cov_s = dispersion * bread
     else:
@@ -707,8 +727,8 @@ def mortality_glm(
             g = rows.n_clusters
             factor = (g / (g - 1)) * ((n - 1) / (n - p))
         cov_s = _sandwich(Xs, scores, bread, rows.clusters, rows.n_clusters, factor)
-    params = params_s / scale
-    se = np.sqrt(np.diag(cov_s)) / scale
+    params = M @ params_s
+    se = np.sqrt(np.diag(M @ cov_s @ M.T))
     use = (family == "quasipoisson") if spec.use_t is None else spec.use_t
     df = _test_df(use, spec.cov_type, df_resid, rows.n_clusters)
     coefs = coef_table(params, se, index=pd.Index(rows.names, name="term"), df=df,
@@ -896,8 +916,7 @@ def smr_regression(
     n, p = X.shape
     y = smr_scale * rows.y / rows.e
     w = rows.e if weights == "expected" else np.ones(n)
-    scale = _column_scale(X)
-    Xs = X / scale
+    Xs, M = _standardize(X)
     # the outcome is fitted in units of its largest value (any smr_scale, no overflow); results scaled back
     y_unit = float(np.max(np.abs(y))) or 1.0
     y = y / y_unit
@@ -921,8 +940,8 @@ def smr_regression(
             g = rows.n_clusters
             factor = (g / (g - 1)) * ((n - 1) / (n - p))
         cov_s = _sandwich(Xs, scores, bread, rows.clusters, rows.n_clusters, factor)
-    params = params_s / scale * y_unit
-    se = np.sqrt(np.diag(cov_s)) / scale * y_unit
+    params = M @ params_s * y_unit
+    se = np.sqrt(np.diag(M @ cov_s @ M.T)) * y_unit
     use = True if spec.use_t is None else spec.use_t
     df = _test_df(use, spec.cov_type, df_resid, rows.n_clusters)
     ybar = float(np.sum(w * y) / np.sum(w))
@@ -1189,13 +1208,19 @@ def panel_regression(
     from linearmodels import BetweenOLS, PanelOLS, RandomEffects
 
     internal = pd.MultiIndex.from_arrays([ent, tim], names=["entity", "time"])
-    xnames = [f"x{j}" for j in kept]
-    Xf = pd.DataFrame(X[:, kept] / _column_scale(X[:, kept]), index=internal, columns=xnames)
-    xscale = pd.Series(_column_scale(X[:, kept]), index=xnames)
+    # predictors centred and scaled to unit length (the constant stays 1): linearmodels' own tolerances then
+    # see the same design whatever the units (pounds ~5e8 or rates x 1e-8); beta = M gamma afterwards
+    xnames = ["const"] + [f"x{j}" for j in kept]
+    C = np.eye(len(xnames))
+    C[0, 1:] = -X[:, kept].mean(axis=0)
+    Xc = np.column_stack([np.ones(n), X[:, kept]]) @ C
+    dscale = _column_scale(Xc)
+    dscale[0] = 1.0
+    M = C / dscale
+    Xf = pd.DataFrame(Xc / dscale, index=internal, columns=xnames)
+    if estimator == "within":
+        Xf = Xf.drop(columns="const")  # the trust effects absorb it
     yf = pd.Series(y, index=internal, name="y")
-    if estimator != "within":
-        Xf.insert(0, "const", 1.0)
-        xscale = pd.concat([pd.Series({"const": 1.0}), xscale])
     if estimator == "random" and time_effects and n_tim > 1:
         dummies = pd.DataFrame((tim[:, None] == np.arange(1, n_tim)[None, :]).astype(float), index=internal,
                                columns=[f"t{t}" for t in range(1, n_tim)])
@@ -1223,19 +1248,23 @@ def panel_regression(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = mod.fit(**kw)
-    except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - guarded by the checks above
-        raise ValueError(f"`data`: linearmodels could not fit the {estimator} estimator with these `predictors` "
-                         f"({type(exc).__name__}: {str(exc).strip().splitlines()[0]}).") from exc
+    except Exception as exc:  # pragma: no cover - the checks above should leave linearmodels nothing to refuse
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        raise ValueError(f"`predictors`: linearmodels could not fit the {estimator} estimator to `data` with these "
+                         f"predictors ({type(exc).__name__}: {first.strip()})") from exc
     _warn_if_exact(float(res.resid_ss), float(np.sum((y - y.mean()) ** 2)), "`outcome`")
-    params = res.params / xscale
-    ses = res.std_errors / xscale
+    names_fit = [k for k in xnames if k in res.params.index]
+    gamma = res.params[names_fit].to_numpy(dtype=float)
+    cov_gamma = res.cov.loc[names_fit, names_fit].to_numpy(dtype=float)
+    Mk = M[np.ix_([xnames.index(k) for k in names_fit], [xnames.index(k) for k in names_fit])]
+    beta = Mk @ gamma
+    beta_se = np.sqrt(np.diag(Mk @ cov_gamma @ Mk.T))
     term_map = {"const": _INTERCEPT, **{f"x{j}": predictors[j] for j in kept}}
     terms = ([_INTERCEPT] if estimator != "within" else []) + list(predictors)
     est = pd.Series(np.nan, index=terms, dtype=float)
     se = pd.Series(np.nan, index=terms, dtype=float)
-    for k, t in term_map.items():
-        if k in params.index:
-            est[t], se[t] = float(params[k]), float(ses[k])
+    for i, k in enumerate(names_fit):
+        est[term_map[k]], se[term_map[k]] = float(beta[i]), float(beta_se[i])
     use_t = cov_type != "clustered"
     df = float(res.df_resid) if use_t else math.inf
     coefs = coef_table(est.to_numpy(), se.to_numpy(), index=pd.Index(terms, name="term"), df=df,

@@ -113,7 +113,7 @@ def main() -> None:
     worst = 0.0
     for k, j, n, r2, r3, eff, level in DESIGNS:
         pred = power_three_level(eff, n_trusts=k, teams_per_trust=j, staff_per_team=n, icc_team=r2,
-                                 icc_trust=r3, level=level).power
+                                 icc_trust=r3, predictor_level=level).power
         emp = simulate_rate(rng, args.reps, k, j, n, r2, r3, eff, level)
         se = math.sqrt(pred * (1 - pred) / args.reps)
         z = (emp - pred) / se

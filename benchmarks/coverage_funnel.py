@@ -3,7 +3,7 @@
 Simulates ``--trusts`` trusts with expected deaths drawn like the simulator's
 (log-normal, mean 1,212), true log relative risks ``N(0, tau2)`` and Poisson
 deaths, ``--reps`` times, and reports for each variant of
-:func:`teamculture.funnel.funnel_limits` the mean estimated ``tau2`` (on the
+:func:`teamculture.outcomes.funnel_limits` the mean estimated ``tau2`` (on the
 log scale for SHMI; CQC's square-root-scale estimate is multiplied by 4 to put
 it on the same scale, its delta-method equivalent) and the share of trusts
 outside the 95% and 99.8% limits. With a correct ``tau2`` the shares are about
@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from teamculture.funnel import funnel_limits
+from teamculture.outcomes import funnel_limits
 
 VARIANTS = [("shmi", True), ("shmi", False), ("cqc", True), ("cqc", False)]
 

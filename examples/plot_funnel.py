@@ -3,7 +3,7 @@ Funnel plots of trust mortality
 ===============================
 
 Compare 150 simulated trusts' standardised mortality ratios (observed /
-expected deaths) with :func:`teamculture.funnel.funnel_limits`: control limits
+expected deaths) with :func:`teamculture.outcomes.funnel_limits`: control limits
 at 95% and 99.8% that narrow as the expected number of deaths grows, with and
 without an allowance for over-dispersion, in the NHS Digital SHMI variant (log
 scale, 10% truncation) and the CQC/Spiegelhalter variant (square-root scale,
@@ -16,18 +16,18 @@ import numpy as np
 
 import teamculture as tc
 
-sim = tc.simulate.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=2023)
+sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=2023)
 trusts = sim.trusts
-print(tc.funnel.smr(trusts["observed_deaths"], trusts["expected_deaths"]).head())
+print(tc.smr(trusts["observed_deaths"], trusts["expected_deaths"]).head())
 
 # %%
 # Pure Poisson limits flag many trusts: real differences between trusts (here
 # their share of staff in real teams and a trust effect) make the SMRs
 # over-dispersed. An additive random effect ``tau2`` widens the limits by the
 # same amount at every size.
-poisson = tc.funnel.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], overdispersion=None)
-shmi = tc.funnel.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="shmi")
-cqc = tc.funnel.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="cqc")
+poisson = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], overdispersion=None)
+shmi = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="shmi")
+cqc = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="cqc")
 print(poisson.summary())
 print(shmi.summary())
 print(cqc.summary())
@@ -55,7 +55,7 @@ print(flagged[["observed", "expected", "ratio", "lower_95", "upper_95", "flag"]]
 # between-trust variance of the log relative risk (including year-to-year
 # noise) is known:
 true_tau2 = np.var(true_log_rr) + p.mortality_year_sd**2
-untrimmed = tc.funnel.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], trim=False)
+untrimmed = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], trim=False)
 print(f"true tau2 (log scale) {true_tau2:.4f}; SHMI truncated estimate {shmi.tau2:.4f}; "
       f"untrimmed estimate {untrimmed.tau2:.4f}")
 

@@ -15,8 +15,8 @@ true effect we know:
    (:func:`teamculture.outcomes.mortality_glm`), allowing for
    over-dispersion;
 4. translate the slope into % change in mortality and deaths per year
-   (:func:`teamculture.effects.share_effect`);
-5. compare trusts on a funnel plot (:func:`teamculture.funnel.funnel_limits`).
+   (:func:`teamculture.outcomes.share_effect`);
+5. compare trusts on a funnel plot (:func:`teamculture.outcomes.funnel_limits`).
 """
 
 # %%
@@ -26,7 +26,7 @@ import pandas as pd
 
 import teamculture as tc
 
-sim = tc.simulate.national_survey(n_trusts=250, n_teams=1250, n_staff=12_500, seed=2015)
+sim = tc.national_survey(n_trusts=250, n_teams=1250, n_staff=12_500, seed=2015)
 p = sim.params
 print(sim)
 print(f"true slope: {p.mortality_beta:.5f} log mortality per percentage point in real teams")
@@ -57,15 +57,14 @@ print(trusts.describe().round(2))
 # ``benchmarks/coverage_outcomes.py`` measures the difference).
 center = {"real_team_pct": p.share_center}
 fits = {
-    "Poisson": tc.outcomes.mortality_glm(trusts, predictors="real_team_pct", family="poisson", center=center),
-    "quasi-Poisson": tc.outcomes.mortality_glm(trusts, predictors="real_team_pct", center=center),
-    "negative binomial": tc.outcomes.mortality_glm(trusts, predictors="real_team_pct", family="negbin",
-                                                   center=center),
-    "Poisson, robust SEs": tc.outcomes.mortality_glm(trusts, predictors="real_team_pct", family="poisson",
-                                                     cov_type="robust", center=center),
+    "Poisson": tc.mortality_glm(trusts, predictors="real_team_pct", family="poisson", center_at=center),
+    "quasi-Poisson": tc.mortality_glm(trusts, predictors="real_team_pct", center_at=center),
+    "negative binomial": tc.mortality_glm(trusts, predictors="real_team_pct", family="negbin", center_at=center),
+    "Poisson, robust SEs": tc.mortality_glm(trusts, predictors="real_team_pct", family="poisson",
+                                            cov_type="robust", center_at=center),
 }
 table = pd.DataFrame({name: f.coefficients.loc["real_team_pct"] for name, f in fits.items()}).T
-print(table[["estimate", "se", "ci_low", "ci_high"]].round(5))
+print(table[["estimate", "std_error", "df", "ci_low", "ci_high"]].round(5))
 print(fits["quasi-Poisson"].summary())
 
 # %%
@@ -77,7 +76,7 @@ quasi = fits["quasi-Poisson"]
 e_avg = trusts["expected_deaths"].mean()
 effect = quasi.effect("real_team_pct", delta=5, expected_deaths=e_avg)
 print(effect)
-truth = tc.effects.share_effect(p.mortality_beta, se=0.0, delta=5, expected_deaths=e_avg)
+truth = tc.share_effect(p.mortality_beta, se=0.0, delta=5, expected_deaths=e_avg)
 print(f"truth: {truth.percent_change:+.2f}% mortality, {truth.deaths:+.1f} deaths per year")
 relative = quasi.effect("real_team_pct", delta=5, change="relative", baseline_share=40, expected_deaths=e_avg)
 print(f"read as a relative 5% of a 40% share: {relative.percent_change:+.2f}% ({relative.deaths:+.1f} deaths)")
@@ -86,9 +85,9 @@ print(f"read as a relative 5% of a 40% share: {relative.percent_change:+.2f}% ({
 # The published headline worked backwards: 3.3% per 5 points is a slope of
 # ln(1 - 0.033)/5 per point, and "about 40 deaths" implies a trust with about
 # 1,212 expected deaths a year.
-beta_pub = tc.effects.implied_coefficient(-3.3, per=5)
+beta_pub = tc.implied_coefficient(-3.3, per=5)
 print(f"implied slope {beta_pub:.5f}; implied expected deaths "
-      f"{tc.effects.implied_expected_deaths(-3.3, -40):,.0f}")
+      f"{tc.implied_expected_deaths(-3.3, -40):,.0f}")
 
 # %%
 # Step 5: the fitted line against the trusts' SMRs, and the funnel plot of the
@@ -104,7 +103,7 @@ ax.plot(grid, np.exp(p.mortality_beta * (grid - p.share_center)), color="k", ls=
 ax.set_xlabel("staff in real teams (%)")
 ax.set_ylabel("SMR (observed / expected deaths)")
 ax.legend(frameon=False)
-funnel = tc.funnel.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="shmi")
+funnel = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="shmi")
 funnel.plot(ax=axes[1])
 fig.tight_layout()
 print(funnel.table["flag"].value_counts())

@@ -56,10 +56,10 @@ def test_trust_level_power_matches_r_power_t_test(power_reference):
 def test_team_and_staff_level_power_match_r_noncentral_t(power_reference):
     for row in power_reference.itertuples():
         d = _design(row)
-        assert_allclose(power_three_level(row.effect, level="team", **d).power, row.power_team,
+        assert_allclose(power_three_level(row.effect, predictor_level="team", **d).power, row.power_team,
                         rtol=1e-9, atol=1e-12)
         if d["staff_per_team"] > 1:
-            assert_allclose(power_three_level(row.effect, level="staff", **d).power, row.power_staff,
+            assert_allclose(power_three_level(row.effect, predictor_level="staff", **d).power, row.power_staff,
                             rtol=1e-9, atol=1e-12)
 
 
@@ -113,15 +113,15 @@ def test_variance_factors_equal_dense_covariance_computation(k, j, n, r2, r3):
     x_staff = np.tile(np.arange(n) - (n - 1) / 2, k * j)
     common = dict(n_trusts=k, teams_per_trust=j, staff_per_team=n, icc_team=r2, icc_trust=r3)
     res = power_three_level(0.2, **common)
-    assert_allclose(res.standard_error**2, _dense_variance(k, j, n, r2, r3, x_trust, "none"), rtol=1e-12)
+    assert_allclose(res.std_error**2, _dense_variance(k, j, n, r2, r3, x_trust, "none"), rtol=1e-12)
     if x_team is not None:
-        res = power_three_level(0.2, level="team", **common)
-        assert_allclose(res.standard_error**2, _dense_variance(k, j, n, r2, r3, x_team, "trust"), rtol=1e-12)
+        res = power_three_level(0.2, predictor_level="team", **common)
+        assert_allclose(res.std_error**2, _dense_variance(k, j, n, r2, r3, x_team, "trust"), rtol=1e-12)
     # a continuous staff-level predictor: V = its variance, effect per SD
     v = float(np.var(x_staff))
-    res = power_three_level(0.2, level="staff", predictor="continuous", **common)
+    res = power_three_level(0.2, predictor_level="staff", predictor="continuous", **common)
     dense = _dense_variance(k, j, n, r2, r3, x_staff, "team")  # per unit of x
-    assert_allclose(res.standard_error**2, dense * v, rtol=1e-12)
+    assert_allclose(res.std_error**2, dense * v, rtol=1e-12)
     assert_allclose(res.effective_n, nn / res.variance_factor, rtol=1e-15)
 
 
@@ -181,7 +181,7 @@ def test_power_agrees_with_monte_carlo(level, effect):
     reps = 3000
     rate = _simulate(np.random.default_rng(20261126), reps, k, j, n, r2, r3, effect, level)
     predicted = power_three_level(effect, n_trusts=k, teams_per_trust=j, staff_per_team=n,
-                                  icc_team=r2, icc_trust=r3, level=level).power
+                                  icc_team=r2, icc_trust=r3, predictor_level=level).power
     assert 0.2 < predicted < 0.95  # an informative design
     assert abs(rate - predicted) < 4 * math.sqrt(predicted * (1 - predicted) / reps)
 
@@ -197,13 +197,13 @@ def test_sample_size_is_the_smallest_sufficient(solve_for, level):
     sizes[solve_for] = None
     effect = 0.4 if level == "trust" else 0.08
     res = sample_size_three_level(effect, solve_for=solve_for, icc_team=0.1, icc_trust=0.03,
-                                  level=level, power=0.9, **sizes)
+                                  predictor_level=level, power=0.9, **sizes)
     assert res.power >= 0.9
     smaller = {"n_trusts": res.n_trusts, "teams_per_trust": res.teams_per_trust,
                "staff_per_team": res.staff_per_team}
     smaller[solve_for] -= 1
     try:
-        below = power_three_level(effect, icc_team=0.1, icc_trust=0.03, level=level, **smaller).power
+        below = power_three_level(effect, icc_team=0.1, icc_trust=0.03, predictor_level=level, **smaller).power
     except ValueError:  # too few degrees of freedom: not a valid design
         below = 0.0
     assert below < 0.9
@@ -226,7 +226,7 @@ designs = st.fixed_dictionaries({
     "staff_per_team": st.integers(2, 40),
     "icc_team": st.floats(0.0, 0.45),
     "icc_trust": st.floats(0.0, 0.45),
-    "level": st.sampled_from(["trust", "team", "staff"]),
+    "predictor_level": st.sampled_from(["trust", "team", "staff"]),
 })
 
 
@@ -273,13 +273,13 @@ def test_mde_round_trip(design, target):
 
 def test_validation_messages():
     base = dict(n_trusts=20, teams_per_trust=5, staff_per_team=8, icc_team=0.1, icc_trust=0.05)
-    with pytest.raises(ValueError, match="`level`"):
-        power_three_level(0.2, **dict(base, level="ward"))
+    with pytest.raises(ValueError, match="`predictor_level`"):
+        power_three_level(0.2, **dict(base, predictor_level="ward"))
     with pytest.raises(ValueError, match=r"`icc_team` \+ `icc_trust` must be < 1"):
         power_three_level(0.2, **dict(base, icc_team=0.6, icc_trust=0.5))
     with pytest.raises(ValueError, match=r"`icc_trust` must lie in \[0, 1\)"):
         power_three_level(0.2, **dict(base, icc_trust=-0.1))
-    with pytest.raises(TypeError, match="`n_trusts` must be a whole number"):
+    with pytest.raises(TypeError, match="`n_trusts` must be an integer"):
         power_three_level(0.2, **dict(base, n_trusts=2.5))
     with pytest.raises(ValueError, match="leaves 0 degrees of freedom.*at least 3 trusts"):
         power_three_level(0.2, **dict(base, n_trusts=2))
@@ -291,7 +291,7 @@ def test_validation_messages():
         minimum_detectable_effect(power=0.01, **base)
     with pytest.raises(ValueError, match="leave it as None"):
         sample_size_three_level(0.2, **base)
-    with pytest.raises(ValueError, match=r"\['staff_per_team'\] must be given"):
+    with pytest.raises(ValueError, match=r"`staff_per_team` must be given"):
         sample_size_three_level(0.2, n_trusts=None, teams_per_trust=5, icc_team=0.1, icc_trust=0.05)
     with pytest.raises(ValueError, match="wrong sign"):
         sample_size_three_level(-0.2, n_trusts=None, teams_per_trust=5, staff_per_team=8,
@@ -304,4 +304,21 @@ def test_summary_mentions_the_design():
     text = str(res)
     assert "40 trusts x 10 teams x 8 staff = 3,200 staff" in text
     assert f"{res.power:.3f}" in text
-    assert res.as_dict()["df"] == 38
+    assert res.to_dict()["df"] == 38
+    assert res.n_obs is None and res.n_dropped == 0 and res.n_groups is None
+
+
+def test_power_result_protocol():
+    import pickle
+
+    from teamculture.results import Summary
+
+    res = power_three_level(0.3, n_trusts=40, teams_per_trust=10, staff_per_team=8, icc_team=0.11,
+                            icc_trust=0.03)
+    assert pickle.loads(pickle.dumps(res)) == res
+    assert res != power_three_level(0.3, n_trusts=41, teams_per_trust=10, staff_per_team=8, icc_team=0.11,
+                                    icc_trust=0.03)
+    assert isinstance(res.summary(), Summary)
+    assert res.to_frame().loc[0, "power"] == res.power
+    with pytest.raises(TypeError, match="no confidence interval"):
+        res.confidence_interval()

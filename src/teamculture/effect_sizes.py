@@ -13,6 +13,18 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
+from teamculture._core.errors import DegenerateDataWarning
+from teamculture._core.missing import apply_nan_policy
+from teamculture._core.validation import (
+    as_float_vector,
+    check_bool,
+    check_confidence_level,
+    check_int,
+    check_nan_policy,
+    check_real,
+)
+from teamculture._core.warn import warn
+from teamculture.results import ConfidenceInterval
 
 __all__ = [
     "cohens_d",
@@ -27,56 +39,14 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- helpers
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"`{name}` must be finite; got {value!r}.")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _finite(name, value)
-    if v <= 0:
-        raise ValueError(f"`{name}` must be > 0; got {value!r}.")
-    return v
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)!r}; got {value!r}.")
-    return value
-
-
-def _level(value: Any) -> float:
-    v = _finite("confidence_level", value)
-    if not 0 < v < 1:
-        raise ValueError(f"`confidence_level` must lie in (0, 1); got {value!r}.")
-    return v
-
-
-def _points(delta: float, change: str, baseline_share: float | None) -> float:
-    """Change in the share in percentage points."""
-    if change == "points":
-        return delta
-    if baseline_share is None:
-        raise ValueError(
-            "`baseline_share` (the share, in percent, the relative change applies to) is required "
-            "when `change='relative'`; got None."
-        )
-    return baseline_share * delta / 100.0
-
-
-# --------------------------------------------------------------------------- conversions
 def _array(name: str, value: Any) -> np.ndarray:
+    """A float array (any shape, NaN propagates) or ``TypeError`` naming ``name``."""
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"`{name}` must be numeric; got {value!r}.")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be numeric; got {type(value).__name__}.") from None
+        raise TypeError(f"`{name}` must be numeric; got {type(value).__name__} {value!r:.60}.") from None
     return arr
 
 
@@ -84,28 +54,54 @@ def _out(arr: np.ndarray) -> Any:
     return float(arr) if arr.ndim == 0 else arr
 
 
-def _two_samples(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    xs = _array("x", x).ravel()
-    ys = _array("y", y).ravel()
-    for name, a in (("x", xs), ("y", ys)):
-        bad = np.flatnonzero(~np.isfinite(a))
-        if bad.size:
-            raise ValueError(
-                f"`{name}` has {bad.size} non-finite value(s) at positions {bad[:5].tolist()}; "
-                "drop missing values first."
-            )
-        if a.size < 2:
-            raise ValueError(f"`{name}` needs at least 2 values; got {a.size}.")
-    return xs, ys
+def _sample(name: str, values: Any, nan_policy: str) -> np.ndarray:
+    """One sample as a 1-d float array without its missing values (counted under ``nan_policy``)."""
+    if np.ndim(values) == 0:
+        raise ValueError(f"`{name}` must be a sample (a list, array or Series of values); got the scalar {values!r}.")
+    arr = as_float_vector(values, name=name).ravel()
+    keep, _ = apply_nan_policy(np.isnan(arr), nan_policy, name=name, what="the effect size")
+    if keep is not None:
+        arr = arr[keep]
+    if arr.size < 2:
+        raise ValueError(f"`{name}` needs at least 2 non-missing values; got {arr.size}.")
+    return arr
 
 
-def cohens_d(x: Any, y: Any) -> float:
+def _two_samples(x: Any, y: Any, nan_policy: Any) -> tuple[np.ndarray, np.ndarray]:
+    nan_policy = check_nan_policy(nan_policy)
+    return _sample("x", x, nan_policy), _sample("y", y, nan_policy)
+
+
+def _pooled_d(xs: np.ndarray, ys: np.ndarray) -> float:
+    n1, n2 = xs.size, ys.size
+    sp2 = ((n1 - 1) * xs.var(ddof=1) + (n2 - 1) * ys.var(ddof=1)) / (n1 + n2 - 2)
+    diff = float(xs.mean() - ys.mean())
+    # zero pooled SD judged relative to the size of the values (0.1 + 0.1 + 0.1 is not exactly 0.3)
+    size = max(float(np.max(np.abs(xs))), float(np.max(np.abs(ys))))
+    if math.sqrt(sp2) <= 64 * np.finfo(float).eps * size or sp2 == 0:
+        if abs(diff) <= 64 * np.finfo(float).eps * size:
+            warn("`x` and `y` are constant and equal: Cohen's d is 0/0, returned as NaN.", DegenerateDataWarning)
+            return math.nan
+        warn("`x` and `y` are each constant (zero pooled standard deviation) with different means: Cohen's d is "
+             "infinite.", DegenerateDataWarning)
+        return math.copysign(math.inf, diff)
+    return diff / math.sqrt(sp2)
+
+
+# --------------------------------------------------------------------------- conversions
+def cohens_d(x: Any, y: Any, *, nan_policy: str = "omit") -> float:
     """Cohen's d for two independent samples (pooled standard deviation).
 
     Parameters
     ----------
     x, y : array_like
-        The two samples (finite values, at least two each).
+        The two samples (at least two non-missing values each; infinite
+        values are refused). They are independent samples, so they are not
+        paired or aligned in any way.
+    nan_policy : {"omit", "raise"}, default "omit"
+        Missing values (NaN) are dropped from their sample with a
+        :class:`~teamculture.errors.DroppedDataWarning` that counts them, or
+        refused.
 
     Returns
     -------
@@ -115,6 +111,10 @@ def cohens_d(x: Any, y: Any) -> float:
     Notes
     -----
     :math:`s_p^2 = ((n_1 - 1)s_1^2 + (n_2 - 1)s_2^2)/(n_1 + n_2 - 2)`.
+    When both samples are constant (:math:`s_p = 0`, judged relative to the
+    size of the values), d is ``±inf`` if the means differ and NaN if they
+    do not, with a :class:`~teamculture.errors.DegenerateDataWarning`.
+
     R: ``effectsize::cohens_d(x, y)``.
 
     Examples
@@ -123,12 +123,17 @@ def cohens_d(x: Any, y: Any) -> float:
     >>> round(tc.cohens_d([1, 2, 3, 4], [2, 3, 4, 5, 6]), 6)
     -1.024695
     """
-    xs, ys = _two_samples(x, y)
-    n1, n2 = xs.size, ys.size
-    sp2 = ((n1 - 1) * xs.var(ddof=1) + (n2 - 1) * ys.var(ddof=1)) / (n1 + n2 - 2)
-    if sp2 <= 0:
-        raise ValueError("`x` and `y` have zero pooled variance; d is undefined.")
-    return float((xs.mean() - ys.mean()) / math.sqrt(sp2))
+    xs, ys = _two_samples(x, y, nan_policy)
+    return _pooled_d(xs, ys)
+
+
+def _validate_hedges_correction(df: Any) -> np.ndarray:
+    d = _array("df", df)
+    bad = ~(d > 1) | np.isinf(d)
+    if np.any(bad):
+        raise ValueError(f"`df` must be finite and > 1 (n1 + n2 - 2 for two groups); got "
+                         f"{d[bad].ravel()[:5].tolist()}.")
+    return d
 
 
 def hedges_correction(df: Any) -> Any:
@@ -155,19 +160,19 @@ def hedges_correction(df: Any) -> Any:
     >>> round(tc.hedges_correction(10), 6)
     0.922746
     """
-    d = _array("df", df)
-    if np.any(~np.isfinite(d)) or np.any(d <= 1):
-        raise ValueError(f"`df` must be finite and > 1; got {d.ravel()[:5].tolist()}.")
+    d = _validate_hedges_correction(df)
     return _out(np.exp(special.gammaln(d / 2) - 0.5 * np.log(d / 2) - special.gammaln((d - 1) / 2)))
 
 
-def hedges_g(x: Any, y: Any) -> float:
+def hedges_g(x: Any, y: Any, *, nan_policy: str = "omit") -> float:
     """Hedges' g: Cohen's d with the small-sample bias correction.
 
     Parameters
     ----------
     x, y : array_like
-        The two samples.
+        The two samples (as in :func:`cohens_d`).
+    nan_policy : {"omit", "raise"}, default "omit"
+        Missing values are dropped (counted in a warning) or refused.
 
     Returns
     -------
@@ -190,8 +195,8 @@ def hedges_g(x: Any, y: Any) -> float:
     >>> round(tc.hedges_g([1, 2, 3, 4], [2, 3, 4, 5, 6]), 6)
     -0.910137
     """
-    xs, ys = _two_samples(x, y)
-    return float(hedges_correction(xs.size + ys.size - 2) * cohens_d(xs, ys))
+    xs, ys = _two_samples(x, y, nan_policy)
+    return float(hedges_correction(xs.size + ys.size - 2) * _pooled_d(xs, ys))
 
 
 def _group_h(n1: Any, n2: Any) -> Any:
@@ -200,13 +205,13 @@ def _group_h(n1: Any, n2: Any) -> Any:
     if n1 is None:
         return 4.0
     a, b = _array("n1", n1), _array("n2", n2)
-    if np.any(~(a >= 1)) or np.any(~(b >= 1)) or np.any(a + b < 3):
-        raise ValueError("`n1` and `n2` must be group sizes >= 1 with n1 + n2 >= 3.")
+    if np.any(~(a >= 1)) or np.any(~(b >= 1)) or np.any(np.isinf(a)) or np.any(np.isinf(b)) or np.any(a + b < 3):
+        raise ValueError("`n1` and `n2` must be finite group sizes >= 1 with n1 + n2 >= 3.")
     m = a + b - 2
     return m / a + m / b
 
 
-def d_to_r(d: Any, n1: Any = None, n2: Any = None) -> Any:
+def d_to_r(d: Any, *, n1: Any = None, n2: Any = None) -> Any:
     """Convert a standardised mean difference d to a (point-biserial) correlation r.
 
     Parameters
@@ -225,10 +230,13 @@ def d_to_r(d: Any, n1: Any = None, n2: Any = None) -> Any:
 
     Notes
     -----
+    An infinite d gives r = ±1; NaN propagates.
     With the sizes this is exact for the sample point-biserial correlation:
     :math:`t = d/\\sqrt{1/n_1 + 1/n_2}` and :math:`r = t/\\sqrt{t^2 + m}`.
     Borenstein et al. use :math:`h = (n_1 + n_2)^2/(n_1 n_2)`, which differs
-    by O(1/n). R: ``effectsize::d_to_r(d, n1, n2)``.
+    by O(1/n).
+
+    R: ``effectsize::d_to_r(d, n1, n2)``.
 
     References
     ----------
@@ -242,10 +250,14 @@ def d_to_r(d: Any, n1: Any = None, n2: Any = None) -> Any:
     0.242536
     """
     dd = _array("d", d)
-    return _out(dd / np.sqrt(dd**2 + _group_h(n1, n2)))
+    h = _group_h(n1, n2)
+    with np.errstate(invalid="ignore", over="ignore"):
+        # d / sqrt(d^2 + h) without overflow; the limit +-1 for an infinite d
+        r = np.where(np.isinf(dd), np.sign(dd), dd / np.hypot(dd, np.sqrt(h)))
+    return _out(r)
 
 
-def r_to_d(r: Any, n1: Any = None, n2: Any = None) -> Any:
+def r_to_d(r: Any, *, n1: Any = None, n2: Any = None) -> Any:
     """Convert a (point-biserial) correlation r to a standardised mean difference d.
 
     Parameters
@@ -271,9 +283,11 @@ def r_to_d(r: Any, n1: Any = None, n2: Any = None) -> Any:
     0.5
     """
     rr = _array("r", r)
-    if np.any(~(np.abs(rr) < 1)):
-        raise ValueError("`r` must lie strictly between -1 and 1.")
-    return _out(rr * np.sqrt(_group_h(n1, n2)) / np.sqrt(1 - rr**2))
+    bad = np.abs(rr) >= 1
+    if np.any(bad):
+        raise ValueError(f"`r` must lie strictly between -1 and 1 (|r| = 1 is an infinite d); got "
+                         f"{rr[bad].ravel()[:5].tolist()}.")
+    return _out(rr * np.sqrt(_group_h(n1, n2)) / np.sqrt((1 - rr) * (1 + rr)))
 
 
 def d_to_odds_ratio(d: Any, *, log: bool = False) -> Any:
@@ -306,8 +320,12 @@ def d_to_odds_ratio(d: Any, *, log: bool = False) -> Any:
     >>> round(tc.d_to_odds_ratio(0.5), 6)
     2.476632
     """
+    log = check_bool("log", log)
     lor = _array("d", d) * math.pi / math.sqrt(3)
-    return _out(lor if log else np.exp(lor))
+    if log:
+        return _out(lor)
+    with np.errstate(over="ignore"):
+        return _out(np.exp(lor))  # inf for |d| > ~390, not an error
 
 
 def odds_ratio_to_d(odds_ratio: Any, *, log: bool = False) -> Any:
@@ -335,15 +353,19 @@ def odds_ratio_to_d(odds_ratio: Any, *, log: bool = False) -> Any:
     >>> round(tc.odds_ratio_to_d(2.0), 6)
     0.382152
     """
+    log = check_bool("log", log)
     o = _array("odds_ratio", odds_ratio)
     if not log:
-        if np.any(~(o > 0)):
-            raise ValueError("`odds_ratio` must be > 0 (pass `log=True` for a log odds ratio).")
-        o = np.log(o)
+        bad = o <= 0
+        if np.any(bad):
+            raise ValueError(f"`odds_ratio` must be > 0 (pass `log=True` for a log odds ratio); got "
+                             f"{o[bad].ravel()[:5].tolist()}.")
+        with np.errstate(divide="ignore"):
+            o = np.log(o)
     return _out(o * math.sqrt(3) / math.pi)
 
 
-def fisher_z_interval(r: float, n: int, *, confidence_level: float = 0.95) -> tuple[float, float]:
+def fisher_z_interval(r: float, n: int, *, confidence_level: float = 0.95) -> ConfidenceInterval:
     """Confidence interval for a Pearson correlation via Fisher's z.
 
     Parameters
@@ -357,12 +379,13 @@ def fisher_z_interval(r: float, n: int, *, confidence_level: float = 0.95) -> tu
 
     Returns
     -------
-    (float, float)
-        ``(low, high)``.
+    teamculture.results.ConfidenceInterval
+        ``(low, high)`` (a named tuple).
 
     Notes
     -----
     :math:`\\tanh(\\operatorname{atanh}(r) \\pm z_{1-\\alpha/2}/\\sqrt{n - 3})`.
+
     R: ``cor.test(x, y)$conf.int``.
 
     References
@@ -377,17 +400,12 @@ def fisher_z_interval(r: float, n: int, *, confidence_level: float = 0.95) -> tu
     >>> round(lo, 4), round(hi, 4)
     (0.0236, 0.5338)
     """
-    rr = _finite("r", r)
-    if not -1 < rr < 1:
-        raise ValueError(f"`r` must lie strictly between -1 and 1; got {r!r}.")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"`n` must be an integer > 3; got {n!r}.")
-    if n <= 3:
-        raise ValueError(f"`n` must be an integer > 3; got {n!r}.")
-    level = _level(confidence_level)
+    rr = check_real("r", r, low=-1.0, high=1.0, low_open=True, high_open=True)
+    n = check_int("n", n, minimum=4)
+    level = check_confidence_level(confidence_level)
     z = stats.norm.isf((1 - level) / 2)
     zr = math.atanh(rr)
     half = z / math.sqrt(n - 3)
-    return (math.tanh(zr - half), math.tanh(zr + half))
+    return ConfidenceInterval(math.tanh(zr - half), math.tanh(zr + half))
 
 

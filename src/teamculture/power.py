@@ -14,13 +14,12 @@ teams per trust or staff per team needed.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 from scipy import optimize, special
 
-from teamculture._core.validation import check_choice
+from teamculture._core.validation import check_choice, check_int, check_real
+from teamculture.results import Result, Summary, result_class
 
 __all__ = [
     "design_effect_three_level",
@@ -35,8 +34,8 @@ _ALTERNATIVES = ["two-sided", "greater", "less"]
 _MAX_SIZE = 10_000_000
 
 
-@dataclass(frozen=True)
-class PowerResult:
+@result_class
+class PowerResult(Result):
     """Power of the test of a standardised effect in a three-level design.
 
     Attributes
@@ -51,7 +50,7 @@ class PowerResult:
         Significance level.
     alternative : str
         ``"two-sided"``, ``"greater"`` or ``"less"``.
-    level : str
+    predictor_level : str
         Level at which the predictor varies: ``"trust"``, ``"team"`` or ``"staff"``.
     n_trusts, teams_per_trust, staff_per_team : int
         The design (balanced).
@@ -65,19 +64,22 @@ class PowerResult:
         the same number of staff (the design effect for this level).
     effective_n : float
         ``n_staff / variance_factor``.
-    standard_error : float
+    std_error : float
         Standard error of the standardised effect estimate.
     noncentrality : float
-        ``effect / standard_error``.
+        ``effect / std_error``.
     df : int
         Degrees of freedom of the t test.
+    n_obs, n_dropped, n_groups
+        ``None``, 0, ``None``: a design, not a computation from data
+        (``n_staff`` is the design's number of staff).
     """
 
     effect: float
     power: float
     alpha: float
     alternative: str
-    level: str
+    predictor_level: str
     n_trusts: int
     teams_per_trust: int
     staff_per_team: int
@@ -86,7 +88,7 @@ class PowerResult:
     predictor_variance: float
     variance_factor: float
     effective_n: float
-    standard_error: float
+    std_error: float
     noncentrality: float
     df: int
 
@@ -95,58 +97,33 @@ class PowerResult:
         """Total number of staff, ``K * J * n``."""
         return self.n_trusts * self.teams_per_trust * self.staff_per_team
 
-    def as_dict(self) -> dict[str, Any]:
-        """The attributes as a plain dict."""
-        return asdict(self)
-
-    def summary(self) -> str:
-        """A short text report of the design and its power."""
-        return "\n".join([
-            f"Power for a {self.level}-level predictor: {self.power:.3f} "
-            f"(effect {self.effect:.4g} SD, alpha {self.alpha:g}, {self.alternative})",
-            f"  design: {self.n_trusts} trusts x {self.teams_per_trust} teams x "
-            f"{self.staff_per_team} staff = {self.n_staff:,} staff; "
-            f"ICC team {self.icc_team:g}, ICC trust {self.icc_trust:g}",
-            f"  variance factor (design effect) {self.variance_factor:.4g}, effective n "
-            f"{self.effective_n:,.1f}, SE {self.standard_error:.4g}, "
-            f"noncentrality {self.noncentrality:.4g}, df {self.df}",
-        ])
-
-    def __str__(self) -> str:
-        return self.summary()
+    def summary(self) -> Summary:
+        """The design and its power as a :class:`~teamculture.results.Summary`."""
+        header = [
+            ("power", self.power),
+            ("effect (SD units)", self.effect),
+            ("alpha", self.alpha),
+            ("alternative", self.alternative),
+            ("predictor level", self.predictor_level),
+            ("design", f"{self.n_trusts} trusts x {self.teams_per_trust} teams x {self.staff_per_team} staff "
+                       f"= {self.n_staff:,} staff"),
+            ("ICC team, ICC trust", f"{self.icc_team:g}, {self.icc_trust:g}"),
+            ("variance factor (design effect)", self.variance_factor),
+            ("effective n", self.effective_n),
+            ("std_error", self.std_error),
+            ("noncentrality", self.noncentrality),
+            ("df", self.df),
+        ]
+        return Summary(f"Power for a {self.predictor_level}-level predictor: {self.power:.3f}", header=header)
 
 
 # ---------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"`{name}` must be a whole number >= {minimum}; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be a whole number >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _float(name: str, value: Any, low: float, high: float, *, open_low: bool, open_high: bool) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number; got {value!r}.") from None
-    ok = np.isfinite(v) and (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
-    if not ok:
-        lo = "(" if open_low else "["
-        hi = ")" if open_high else "]"
-        raise ValueError(f"`{name}` must lie in {lo}{low:g}, {high:g}{hi}; got {value!r}.")
-    return v
-
-
 def _iccs(icc_team: Any, icc_trust: Any) -> tuple[float, float]:
-    r2 = _float("icc_team", icc_team, 0.0, 1.0, open_low=False, open_high=True)
-    r3 = _float("icc_trust", icc_trust, 0.0, 1.0, open_low=False, open_high=True)
+    r2 = check_real("icc_team", icc_team, low=0.0, high=1.0, high_open=True)
+    r3 = check_real("icc_trust", icc_trust, low=0.0, high=1.0, high_open=True)
     if r2 + r3 >= 1.0:
         raise ValueError(
             f"`icc_team` + `icc_trust` must be < 1 (the rest is within-team variance); "
@@ -155,31 +132,38 @@ def _iccs(icc_team: Any, icc_trust: Any) -> tuple[float, float]:
     return r2, r3
 
 
-def _common(level, alpha, alternative, predictor, share, icc_team, icc_trust):
-    check_choice("level", level, _LEVELS)
+def _common(predictor_level, alpha, alternative, predictor, share, icc_team, icc_trust):
+    check_choice("predictor_level", predictor_level, _LEVELS)
     check_choice("alternative", alternative, _ALTERNATIVES)
     check_choice("predictor", predictor, ["binary", "continuous"])
-    a = _float("alpha", alpha, 0.0, 1.0, open_low=True, open_high=True)
-    p = _float("share", share, 0.0, 1.0, open_low=True, open_high=True)
+    a = check_real("alpha", alpha, low=0.0, high=1.0, low_open=True, high_open=True)
+    p = check_real("share", share, low=0.0, high=1.0, low_open=True, high_open=True)
     r2, r3 = _iccs(icc_team, icc_trust)
     v = p * (1.0 - p) if predictor == "binary" else 1.0
     return a, v, r2, r3
 
 
 def _design(n_trusts, teams_per_trust, staff_per_team, level):
-    k = _int("n_trusts", n_trusts, 1)
-    j = _int("teams_per_trust", teams_per_trust, 1)
-    m = _int("staff_per_team", staff_per_team, 1)
+    k = check_int("n_trusts", n_trusts, minimum=1)
+    j = check_int("teams_per_trust", teams_per_trust, minimum=1)
+    m = check_int("staff_per_team", staff_per_team, minimum=1)
     df = _df(level, k, j, m)
     if df < 1:
         need = {"trust": "at least 3 trusts",
                 "team": "at least 2 teams per trust and K(J-1) >= 2",
                 "staff": "more staff than teams plus one (N - KJ - 1 >= 1)"}[level]
         raise ValueError(
-            f"the design {k} trusts x {j} teams x {m} staff leaves {df} degrees of freedom for a "
-            f"{level}-level predictor; it needs {need}."
+            f"`n_trusts`, `teams_per_trust`, `staff_per_team`: the design {k} trusts x {j} teams x {m} staff leaves "
+            f"{df} degrees of freedom for a {level}-level predictor; it needs {need}."
         )
     return k, j, m
+
+
+def _validate_power_three_level(effect, n_trusts, teams_per_trust, staff_per_team, icc_team, icc_trust,
+                                predictor_level, alpha, alternative, predictor, share):
+    alpha, v, r2, r3 = _common(predictor_level, alpha, alternative, predictor, share, icc_team, icc_trust)
+    k, j, m = _design(n_trusts, teams_per_trust, staff_per_team, predictor_level)
+    return _effect(effect), k, j, m, r2, r3, alpha, v
 
 
 # ---------------------------------------------------------------------------
@@ -234,10 +218,17 @@ def _result(effect, k, j, m, r2, r3, level, alpha, alternative, v) -> PowerResul
     df = _df(level, k, j, m)
     return PowerResult(
         effect=float(effect), power=_power_from(lam, df, alpha, alternative), alpha=alpha,
-        alternative=alternative, level=level, n_trusts=k, teams_per_trust=j, staff_per_team=m,
+        alternative=alternative, predictor_level=level, n_trusts=k, teams_per_trust=j, staff_per_team=m,
         icc_team=r2, icc_trust=r3, predictor_variance=v, variance_factor=vf, effective_n=n / vf,
-        standard_error=se, noncentrality=lam, df=df,
+        std_error=se, noncentrality=lam, df=df, n_obs=None, n_dropped=0, n_groups=None,
     )
+
+
+def _validate_design_effect_three_level(staff_per_team, teams_per_trust, icc_team, icc_trust):
+    m = check_real("staff_per_team", staff_per_team, low=1.0)
+    j = check_real("teams_per_trust", teams_per_trust, low=1.0)
+    r2, r3 = _iccs(icc_team, icc_trust)
+    return m, j, r2, r3
 
 
 def design_effect_three_level(staff_per_team: Any, teams_per_trust: Any, *, icc_team: Any, icc_trust: Any) -> float:
@@ -291,9 +282,7 @@ def design_effect_three_level(staff_per_team: Any, teams_per_trust: Any, *, icc_
     >>> tc.design_effect_three_level(10, 20, icc_team=0.08 / 0.70, icc_trust=0.02 / 0.70)
     7.714...
     """
-    m = _float("staff_per_team", staff_per_team, 1.0, math.inf, open_low=False, open_high=True)
-    j = _float("teams_per_trust", teams_per_trust, 1.0, math.inf, open_low=False, open_high=True)
-    r2, r3 = _iccs(icc_team, icc_trust)
+    m, j, r2, r3 = _validate_design_effect_three_level(staff_per_team, teams_per_trust, icc_team, icc_trust)
     return _variance_factor("trust", j, m, r2, r3)
 
 
@@ -305,7 +294,7 @@ def power_three_level(
     staff_per_team: Any,
     icc_team: Any,
     icc_trust: Any,
-    level: str = "trust",
+    predictor_level: str = "trust",
     alpha: float = 0.05,
     alternative: str = "two-sided",
     predictor: str = "binary",
@@ -324,7 +313,7 @@ def power_three_level(
     icc_team, icc_trust : float
         ``rho_2`` and ``rho_3``: shares of the total variance between teams
         within trusts and between trusts.
-    level : {"trust", "team", "staff"}, default "trust"
+    predictor_level : {"trust", "team", "staff"}, default "trust"
         Where the predictor varies: between trusts (e.g. a trust policy, the
         trust's share of staff in real teams), between teams within trusts
         (trusts as fixed blocks), or between staff within teams.
@@ -392,21 +381,24 @@ def power_three_level(
     >>> round(res.power, 3), res.df
     (0.982, 38)
     >>> round(tc.power_three_level(0.1, n_trusts=40, teams_per_trust=10, staff_per_team=8,
-    ...       icc_team=0.11, icc_trust=0.03, level="staff").power, 3)
+    ...       icc_team=0.11, icc_trust=0.03, predictor_level="staff").power, 3)
     0.862
     """
-    alpha, v, r2, r3 = _common(level, alpha, alternative, predictor, share, icc_team, icc_trust)
-    k, j, m = _design(n_trusts, teams_per_trust, staff_per_team, level)
-    eff = _effect(effect)
-    return _result(eff, k, j, m, r2, r3, level, alpha, alternative, v)
+    eff, k, j, m, r2, r3, alpha, v = _validate_power_three_level(
+        effect, n_trusts, teams_per_trust, staff_per_team, icc_team, icc_trust, predictor_level, alpha, alternative,
+        predictor, share)
+    return _result(eff, k, j, m, r2, r3, predictor_level, alpha, alternative, v)
 
 
-def _target_power(power: Any) -> float:
-    return _float("power", power, 0.0, 1.0, open_low=True, open_high=True)
+def _target_power(power: Any, alpha: float) -> float:
+    target = check_real("power", power, low=0.0, high=1.0, low_open=True, high_open=True)
+    if target <= alpha:
+        raise ValueError(f"`power` must exceed `alpha` ({alpha!r}); got {power!r}.")
+    return target
 
 
 def _effect(effect: Any) -> float:
-    return _float("effect", effect, -math.inf, math.inf, open_low=True, open_high=True)
+    return check_real("effect", effect)
 
 
 def minimum_detectable_effect(
@@ -417,7 +409,7 @@ def minimum_detectable_effect(
     icc_team: Any,
     icc_trust: Any,
     power: float = 0.8,
-    level: str = "trust",
+    predictor_level: str = "trust",
     alpha: float = 0.05,
     alternative: str = "two-sided",
     predictor: str = "binary",
@@ -451,13 +443,12 @@ def minimum_detectable_effect(
     >>> round(mde.effect, 4)
     0.2068
     """
+    level = predictor_level
     alpha, v, r2, r3 = _common(level, alpha, alternative, predictor, share, icc_team, icc_trust)
     k, j, m = _design(n_trusts, teams_per_trust, staff_per_team, level)
-    target = _target_power(power)
-    if target <= alpha:
-        raise ValueError(f"`power` must exceed `alpha` ({alpha!r}); got {power!r}.")
+    target = _target_power(power, alpha)
     sign = -1.0 if alternative == "less" else 1.0
-    se = _result(1.0, k, j, m, r2, r3, level, alpha, alternative, v).standard_error
+    se = _result(1.0, k, j, m, r2, r3, level, alpha, alternative, v).std_error
 
     def gap(lam: float) -> float:
         return _power_from(sign * lam, _df(level, k, j, m), alpha, alternative) - target
@@ -479,7 +470,7 @@ def sample_size_three_level(
     icc_team: Any,
     icc_trust: Any,
     power: float = 0.8,
-    level: str = "trust",
+    predictor_level: str = "trust",
     alpha: float = 0.05,
     alternative: str = "two-sided",
     predictor: str = "binary",
@@ -495,7 +486,7 @@ def sample_size_three_level(
         The size to solve for; the other two must be given.
     n_trusts, teams_per_trust, staff_per_team : int, optional
         The fixed sizes.
-    icc_team, icc_trust, level, alpha, alternative, predictor, share
+    icc_team, icc_trust, predictor_level, alpha, alternative, predictor, share
         As in :func:`power_three_level`.
     power : float, default 0.8
         Target power.
@@ -531,8 +522,9 @@ def sample_size_three_level(
     (21, 0.818)
     """
     check_choice("solve_for", solve_for, ["n_trusts", "teams_per_trust", "staff_per_team"])
+    level = predictor_level
     alpha, v, r2, r3 = _common(level, alpha, alternative, predictor, share, icc_team, icc_trust)
-    target = _target_power(power)
+    target = _target_power(power, alpha)
     eff = _effect(effect)
     if eff == 0:
         raise ValueError("`effect` must be non-zero to solve for a sample size.")
@@ -543,8 +535,8 @@ def sample_size_three_level(
         raise ValueError(f"`{solve_for}` is being solved for; leave it as None.")
     missing = [name for name in sizes if name != solve_for and sizes[name] is None]
     if missing:
-        raise ValueError(f"{missing} must be given when solving for `{solve_for}`.")
-    fixed = {name: _int(name, val, 1) for name, val in sizes.items() if name != solve_for}
+        raise ValueError(f"{', '.join(f'`{m}`' for m in missing)} must be given when solving for `{solve_for}`.")
+    fixed = {name: check_int(name, val, minimum=1) for name, val in sizes.items() if name != solve_for}
 
     def result(size: int) -> PowerResult | None:
         d = dict(fixed, **{solve_for: size})

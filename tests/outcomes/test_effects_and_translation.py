@@ -36,9 +36,9 @@ def test_conversions_match_effectsize(ref):
     c = ref["conversions"]
     d, r, odds = np.array(c["d"]), np.array(c["r"]), np.array(c["odds_ratio"])
     assert_allclose(ef.d_to_r(d), c["d_to_r"], rtol=1e-12, atol=0)
-    assert_allclose(ef.d_to_r(d, c["n1"], c["n2"]), c["d_to_r_n"], rtol=1e-12, atol=0)
+    assert_allclose(ef.d_to_r(d, n1=c["n1"], n2=c["n2"]), c["d_to_r_n"], rtol=1e-12, atol=0)
     assert_allclose(ef.r_to_d(r), c["r_to_d"], rtol=1e-12, atol=0)
-    assert_allclose(ef.r_to_d(r, c["n1"], c["n2"]), c["r_to_d_n"], rtol=1e-12, atol=0)
+    assert_allclose(ef.r_to_d(r, n1=c["n1"], n2=c["n2"]), c["r_to_d_n"], rtol=1e-12, atol=0)
     assert_allclose(ef.d_to_odds_ratio(d), c["d_to_odds_ratio"], rtol=1e-12, atol=0)
     assert_allclose(ef.d_to_odds_ratio(d, log=True), c["d_to_log_odds_ratio"], rtol=1e-12, atol=0)
     assert_allclose(ef.odds_ratio_to_d(odds), c["odds_ratio_to_d"], rtol=1e-12, atol=1e-15)
@@ -69,9 +69,10 @@ def test_headline_arithmetic_matches_r(ref):
     assert_allclose(ef.implied_expected_deaths(-3.3, -40), h["implied_expected_deaths"], rtol=1e-13, atol=0)
     eff = ef.share_effect(beta, se=se, delta=5, expected_deaths=1212)
     assert_allclose(eff.percent_change, h["pct_change"], rtol=1e-12, atol=0)
-    assert_allclose([eff.percent_change_ci_low, eff.percent_change_ci_high], h["pct_ci"], rtol=1e-12, atol=0)
+    ci = eff.confidence_interval()
+    assert_allclose(ci.loc["percent_change"], h["pct_ci"], rtol=1e-12, atol=0)
     assert_allclose(eff.deaths, h["deaths_E1212"], rtol=1e-12, atol=0)
-    assert_allclose([eff.deaths_ci_low, eff.deaths_ci_high], h["deaths_ci_E1212"], rtol=1e-12, atol=0)
+    assert_allclose(ci.loc["deaths_per_year"], h["deaths_ci_E1212"], rtol=1e-12, atol=0)
     rel = ef.implied_coefficient(-3.3, per=5, change="relative", baseline_share=40)
     assert_allclose(rel, h["beta_relative_40"], rtol=1e-13, atol=0)
     assert_allclose(ef.implied_coefficient(-3.3, per=5, link="identity"), h["beta_identity_hsmr"], rtol=1e-13, atol=0)
@@ -88,8 +89,9 @@ def test_headline_worked_example():
     assert_allclose(ef.implied_expected_deaths(-3.3, -40), -40 / -0.033, rtol=1e-12, atol=0)
     rel = ef.implied_coefficient(-3.3, per=5, change="relative", baseline_share=40)
     assert_allclose(rel / beta, 2.5, rtol=1e-12, atol=0)  # 5% of 40% is 2 points
-    s = eff.summary()
+    s = str(eff.summary())
     assert "-3.30%" in s and "1,212" in s and "-40.0" in s
+    assert str(eff) in s
 
 
 
@@ -114,19 +116,24 @@ def test_share_effect_identity_link():
 
 def test_share_effect_with_ci_and_negative_delta():
     eff = ef.share_effect(-0.01, ci=(-0.02, 0.001), delta=-5, expected_deaths=500)
-    assert math.isnan(eff.se)
+    assert math.isnan(eff.std_error)
     assert_allclose(eff.percent_change, 100 * math.expm1(0.05), rtol=1e-12, atol=0)
-    assert_allclose([eff.percent_change_ci_low, eff.percent_change_ci_high],
+    assert_allclose(eff.confidence_interval().loc["percent_change"],
                     [100 * math.expm1(-0.005), 100 * math.expm1(0.1)], rtol=1e-12, atol=0)
     frame = eff.to_frame()
     assert list(frame.columns) == ["estimate", "ci_low", "ci_high"]
+    assert list(frame.index) == ["coefficient", "rate_ratio", "percent_change", "deaths_per_year"]
     assert (frame["ci_low"] <= frame["ci_high"]).all()
+    assert eff.confidence_interval(0.95).equals(eff.confidence_interval())
+    with pytest.raises(ValueError, match="`confidence_level`.*without a standard error"):
+        eff.confidence_interval(0.9)
 
 
 def test_share_effect_without_expected_deaths_has_nan_deaths():
     eff = ef.share_effect(-0.005, se=0.001)
-    assert math.isnan(eff.deaths) and math.isnan(eff.deaths_ci_low)
-    assert "deaths" not in eff.summary()
+    assert math.isnan(eff.deaths) and eff.confidence_interval().loc["deaths_per_year"].isna().all()
+    assert "deaths" not in str(eff)
+    assert eff.n_obs is None and eff.n_dropped == 0 and eff.n_groups is None
 
 
 # --------------------------------------------------------------------------- validation
@@ -171,8 +178,8 @@ def test_other_validation():
         ef.odds_ratio_to_d(-1.0)
     with pytest.raises(ValueError, match="`n1` and `n2`"):
         ef.d_to_r(0.5, n1=10)
-    with pytest.raises(ValueError, match="`x`"):
-        ef.cohens_d([1.0, np.nan, 2.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="`x` has 1 row"):
+        ef.cohens_d([1.0, np.nan, 2.0], [1.0, 2.0], nan_policy="raise")
 
 
 # --------------------------------------------------------------------------- properties
@@ -204,15 +211,16 @@ def test_translation_monotone_in_coefficient(c1, c2, delta, link, e):
        level=st.floats(0.5, 0.999), e=st.floats(10, 5000))
 def test_intervals_contain_estimate(coef, se, delta, link, level, e):
     eff = ef.share_effect(coef, se=se, delta=delta, link=link, expected_deaths=e, confidence_level=level)
+    ci = eff.confidence_interval()
     tol = 1e-9 * (1 + abs(eff.percent_change))
-    assert eff.percent_change_ci_low - tol <= eff.percent_change <= eff.percent_change_ci_high + tol
+    assert ci.loc["percent_change", "ci_low"] - tol <= eff.percent_change <= ci.loc["percent_change", "ci_high"] + tol
     tol_d = 1e-9 * (1 + abs(eff.deaths))
-    assert eff.deaths_ci_low - tol_d <= eff.deaths <= eff.deaths_ci_high + tol_d
+    assert ci.loc["deaths_per_year", "ci_low"] - tol_d <= eff.deaths <= ci.loc["deaths_per_year", "ci_high"] + tol_d
 
 
 @given(d=st.floats(-5, 5), n1=st.integers(2, 500), n2=st.integers(2, 500))
 def test_d_r_round_trip(d, n1, n2):
-    assert_allclose(ef.r_to_d(ef.d_to_r(d, n1, n2), n1, n2), d, rtol=1e-9, atol=1e-12)
+    assert_allclose(ef.r_to_d(ef.d_to_r(d, n1=n1, n2=n2), n1=n1, n2=n2), d, rtol=1e-9, atol=1e-12)
 
 
 @given(d=st.floats(-5, 5))
@@ -239,3 +247,85 @@ def test_cohens_d_antisymmetric_and_g_shrinks(x, y):
     d = ef.cohens_d(x, y)
     assert_allclose(ef.cohens_d(y, x), -d, rtol=1e-12, atol=1e-12)
     assert abs(ef.hedges_g(x, y)) <= abs(d) + 1e-15
+
+
+# --------------------------------------------------------------------------- t-based p-values and intervals
+def test_se_from_t_pvalue_matches_r_quasipoisson(reference_dir):
+    """R's summary.glm p-value of a quasi-Poisson slope (t, 18 df) gives back R's standard error."""
+    r = json.loads((reference_dir / "outcomes.json").read_text())["fits"]["quasipoisson_t20"]
+    for b, p, se in zip(r["coef"], r["pvalue"], r["se"]):
+        assert_allclose(ef.se_from_pvalue(b, p, df=r["df"]), se, rtol=1e-9, atol=0)
+        # read as a z test the same p-value gives another, wrong, SE
+        assert abs(ef.se_from_pvalue(b, p) / se - 1) > 0.1
+    eff = ef.share_effect(r["coef"][1], se=r["se"][1], df=r["df"], delta=1, link="log")
+    assert_allclose(eff.confidence_interval().loc["coefficient"], [r["ci_low"][1], r["ci_high"][1]], rtol=1e-9,
+                    atol=0)
+
+
+@given(b=st.floats(-5, 5).filter(lambda v: abs(v) > 1e-6), p=st.floats(1e-12, 0.999),
+       df=st.one_of(st.none(), st.floats(1, 1e4)))
+def test_se_from_pvalue_inverts_the_wald_test(b, p, df):
+    from scipy import stats
+
+    se = ef.se_from_pvalue(b, p, df=df)
+    back = 2 * (stats.norm.sf(abs(b) / se) if df is None else stats.t.sf(abs(b) / se, df))
+    assert_allclose(back, p, rtol=1e-8, atol=0)
+
+
+def test_share_effect_other_levels_and_protocol():
+    import pickle
+
+    eff = ef.share_effect(-0.0067, se=0.002, df=18, expected_deaths=1212)
+    from scipy import stats
+
+    q = stats.t.isf(0.05, 18)
+    assert_allclose(eff.confidence_interval(0.9).loc["coefficient"], [-0.0067 - q * 0.002, -0.0067 + q * 0.002],
+                    rtol=1e-13, atol=0)
+    assert pickle.loads(pickle.dumps(eff)) == eff
+    assert eff != ef.share_effect(-0.0067, se=0.002, expected_deaths=1212)  # z instead of t(18)
+    assert eff.to_dict()["deaths"] == eff.deaths
+    assert eff.to_frame().loc["rate_ratio", "estimate"] == eff.rate_ratio
+
+
+def test_share_effect_overflow_is_inf_not_an_error():
+    eff = ef.share_effect(1000.0, se=1.0, delta=5, expected_deaths=10)
+    assert math.isinf(eff.rate_ratio) and math.isinf(eff.percent_change) and math.isinf(eff.deaths)
+    ci = eff.confidence_interval()
+    assert np.isinf(ci.loc[["rate_ratio", "percent_change", "deaths_per_year"]].to_numpy()).all()
+    small = ef.share_effect(-1000.0, se=1.0, delta=5, expected_deaths=10)
+    assert small.rate_ratio == 0.0 and small.percent_change == -100.0 and small.deaths == -10.0
+
+
+# --------------------------------------------------------------------------- missing values, degenerate samples
+def test_cohens_d_omits_missing_values_and_counts_them(ref):
+    from teamculture.errors import DroppedDataWarning
+
+    s = ref["samples"][1]
+    x = list(s["x"]) + [np.nan, np.nan]
+    with pytest.warns(DroppedDataWarning, match=r"2 of .* `x`"):
+        d = ef.cohens_d(x, s["y"])
+    assert_allclose(d, s["cohens_d"], rtol=1e-10, atol=0)
+    with pytest.warns(DroppedDataWarning, match=r"`x`"):
+        assert_allclose(ef.hedges_g(x, s["y"]), s["hedges_g"], rtol=1e-10, atol=0)
+
+
+def test_constant_samples_give_inf_or_nan_not_1e15():
+    """0.1 three times has a pooled SD of ~1e-17 in floating point; d is infinite, not -3.7e15."""
+    from teamculture.errors import DegenerateDataWarning
+
+    with pytest.warns(DegenerateDataWarning, match="infinite"):
+        assert ef.cohens_d([0.1] * 3, [0.2] * 3) == -math.inf
+    with pytest.warns(DegenerateDataWarning, match="NaN"):
+        assert math.isnan(ef.cohens_d([0.1] * 3, [0.1] * 3))
+    # a tiny but real spread is not constant
+    assert np.isfinite(ef.cohens_d([1e-9, 2e-9, 3e-9], [2e-9, 3e-9, 4e-9]))
+    assert_allclose(ef.cohens_d([1e-9, 2e-9, 3e-9], [2e-9, 3e-9, 4e-9]), ef.cohens_d([1, 2, 3], [2, 3, 4]),
+                    rtol=1e-12, atol=0)
+
+
+def test_conversions_at_infinity():
+    assert ef.d_to_r(np.inf) == 1.0 and ef.d_to_r(-np.inf) == -1.0
+    assert_allclose(ef.d_to_r(1e200), 1.0, rtol=1e-15, atol=0)
+    assert ef.d_to_odds_ratio(1000.0) == np.inf
+    assert ef.odds_ratio_to_d(np.inf) == np.inf
+    assert ef.fisher_z_interval(0.3, 50) == (ef.fisher_z_interval(0.3, 50).low, ef.fisher_z_interval(0.3, 50).high)

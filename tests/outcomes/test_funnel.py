@@ -131,16 +131,18 @@ def test_smr_validation_messages():
         smr([2.5], [1.0])
     with pytest.raises(ValueError, match=r"`observed` must be finite and >= 0; 2 unit"):
         smr([-1, np.nan, 3], [1.0, 1.0, 1.0])
-    with pytest.raises(ValueError, match=r"`expected` must be finite and > 0"):
-        smr([1, 2], [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"`expected` must be finite and >= 0"):
+        smr([1, 2], [-1.0, 1.0])
     with pytest.raises(ValueError, match=r"`observed` has 2 values but `expected` has 1; they must pair up"):
         smr([1, 2], [1.0])
     with pytest.raises(ValueError, match="`confidence_level`"):
         smr([1], [1.0], confidence_level=1.0)
     with pytest.raises(TypeError, match="`observed` must be numeric"):
         smr(["a"], [1.0])
-    with pytest.raises(ValueError, match=r"`observed` and `expected` are Series with different indexes"):
-        smr(pd.Series([1, 2], index=["a", "b"]), pd.Series([1.0, 2.0], index=["b", "a"]))
+    with pytest.raises(ValueError, match=r"`expected` and `observed` carry different row labels"):
+        smr(pd.Series([1, 2], index=["a", "b"]), pd.Series([1.0, 2.0], index=["b", "c"]))
+    with pytest.raises(ValueError, match=r"`labels` and the index of `observed` disagree"):
+        smr(pd.Series([1, 2], index=["a", "b"]), [1.0, 2.0], labels=["b", "a"])
     with pytest.raises(ValueError, match=r"unit labels \(`labels`\) must be unique; 1 duplicated: \['x'\]"):
         smr([1, 2], [1.0, 2.0], labels=["x", "x"])
     with pytest.raises(ValueError, match=r"unit labels \(the index of `observed`\) must be unique; 1 duplicated"):
@@ -330,8 +332,9 @@ def test_table_layout_and_labels():
     for col in ["observed", "expected", "ratio", "z", "z_adjusted", "lower_95", "upper_95"]:
         assert res.table[col].dtype == np.float64
     assert res.table["trimmed"].dtype == bool
-    assert res.n_units == 5
-    assert "phi" in res.summary() and "flags" in str(res)
+    assert res.n_obs == 5 and res.n_dropped == 0 and res.n_groups is None
+    assert "phi" in str(res.summary()) and "flags" in str(res)
+    assert res.to_frame().equals(res.table)
 
 
 def test_caller_data_not_mutated():
@@ -478,3 +481,53 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch):
 
 def test_module_public_names():
     assert set(funnel.__all__) == {"smr", "funnel_limits", "FunnelResult", "FLAG_CATEGORIES"}
+
+
+# ---------------------------------------------------------------------------
+# alignment, zero expected deaths, the result protocol
+# ---------------------------------------------------------------------------
+
+def test_series_are_matched_by_label_not_position():
+    o = pd.Series([120.0, 80.0, 300.0, 45.0, 200.0], index=pd.Index(list("ABCDE"), name="trust"))
+    e = pd.Series([100.0, 90.0, 310.0, 50.0, 180.0], index=o.index)
+    shuffled = e.iloc[[3, 0, 4, 1, 2]]
+    pd.testing.assert_frame_equal(smr(o, shuffled), smr(o, e))
+    a, b = funnel_limits(o, e), funnel_limits(o, shuffled)
+    assert a == b
+    # the same numbers paired by position would be another answer
+    assert not smr(o, shuffled.to_numpy())["smr"].equals(smr(o, e)["smr"])
+
+
+@given(units=unit_sets(min_size=4), seed=st.integers(0, 2**32 - 1))
+def test_shuffled_labelled_inputs_give_the_same_answer(units, seed):
+    o, e = units
+    labels = [f"U{i:03d}" for i in range(len(o))]
+    so, se_ = pd.Series(o, index=labels), pd.Series(e, index=labels)
+    perm = np.random.default_rng(seed).permutation(len(o))
+    a = funnel_limits(so, se_)
+    b = funnel_limits(so, se_.iloc[perm])
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(smr(so, se_.iloc[perm]), smr(so, se_))
+
+
+def test_smr_with_zero_expected_is_inf_with_a_warning():
+    from teamculture.errors import DegenerateDataWarning
+
+    with pytest.warns(DegenerateDataWarning, match=r"`expected` is 0 for 2 unit\(s\) \['b', 'c'\]"):
+        out = smr([3, 2, 0], [2.0, 0.0, 0.0], labels=["a", "b", "c"])
+    assert out.loc["b", "smr"] == np.inf and out.loc["b", "ci_low"] == np.inf and out.loc["b", "ci_high"] == np.inf
+    assert np.isnan(out.loc["c", "smr"]) and out.loc["c", "ci_low"] == 0.0 and out.loc["c", "ci_high"] == np.inf
+    assert_allclose(out.loc["a"].to_numpy(), smr([3], [2.0]).iloc[0].to_numpy(), rtol=0)
+
+
+def test_funnel_result_pickles_and_compares():
+    import pickle
+
+    rng = np.random.default_rng(4)
+    o, e = _overdispersed_counts(rng, 30)
+    res = funnel_limits(o, e)
+    assert pickle.loads(pickle.dumps(res)) == res
+    assert res != funnel_limits(o, e, method="cqc")
+    with pytest.raises(TypeError, match="no confidence interval"):
+        res.confidence_interval()
+    assert res.to_dict()["n_obs"] == 30

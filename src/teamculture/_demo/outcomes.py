@@ -6,7 +6,7 @@ fits the trust mortality models, compares the slope with the simulator's
 truth, translates it into deaths per year for an average trust, and flags
 trusts on an SMR funnel plot. Stores ``ctx.results["mortality_fit"]`` (the
 quasi-Poisson :class:`~teamculture.outcomes.OutcomeFit`) and
-``ctx.results["mortality_effect"]`` (the :class:`~teamculture.effects.ShareEffect`).
+``ctx.results["mortality_effect"]`` (the :class:`~teamculture.outcomes.ShareEffect`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from teamculture.outcomes import share_effect
-from teamculture.outcomes import mortality_glm, panel_regression
+from teamculture.outcomes import funnel_limits, mortality_glm, panel_regression, share_effect
 
 
 def _trust_table(ctx) -> tuple[pd.DataFrame, str]:
@@ -49,9 +48,9 @@ def run(ctx) -> None:
     center = {"real_team_pct": p.share_center}
     beta = p.mortality_beta
 
-    quasi = mortality_glm(table, predictors="real_team_pct", family="quasipoisson", center=center)
-    pois = mortality_glm(table, predictors="real_team_pct", family="poisson", center=center)
-    negbin = mortality_glm(table, predictors="real_team_pct", family="negbin", center=center)
+    quasi = mortality_glm(table, predictors="real_team_pct", family="quasipoisson", center_at=center)
+    pois = mortality_glm(table, predictors="real_team_pct", family="poisson", center_at=center)
+    negbin = mortality_glm(table, predictors="real_team_pct", family="negbin", center_at=center)
     within = panel_regression(survey.panel, predictors="real_team_pct", outcome="smr", log_outcome=True)
     elapsed = time.perf_counter() - t0
 
@@ -66,12 +65,12 @@ def run(ctx) -> None:
         f"{q['estimate']:.5f} (95% CI {q['ci_low']:.5f} to {q['ci_high']:.5f}); truth {beta:.5f} "
         f"({'inside' if q['ci_low'] <= beta <= q['ci_high'] else 'OUTSIDE'} the interval)"
     )
-    pse = pois.coefficients.loc["real_team_pct", "se"]
+    pse = pois.coefficients.loc["real_team_pct", "std_error"]
     nb = negbin.coefficients.loc["real_team_pct"]
     ctx.say(
         f"over-dispersion: Pearson dispersion {quasi.dispersion:.2f}, so plain Poisson SEs are "
-        f"{math.sqrt(quasi.dispersion):.2f}x too small (SE {pse:.5f} vs {q['se']:.5f}); "
-        f"negative binomial {nb['estimate']:.5f} (SE {nb['se']:.5f}, alpha {negbin.alpha:.4f})"
+        f"{math.sqrt(quasi.dispersion):.2f}x too small (SE {pse:.5f} vs {q['std_error']:.5f}); "
+        f"negative binomial {nb['estimate']:.5f} (SE {nb['std_error']:.5f}, alpha {negbin.nb_alpha:.4f})"
     )
     w = within.coefficients.loc["real_team_pct"]
     ctx.say(
@@ -82,46 +81,42 @@ def run(ctx) -> None:
     e_avg = float(table["expected_deaths"].mean())
     eff = quasi.effect("real_team_pct", delta=5, expected_deaths=e_avg)
     truth = share_effect(beta, se=0.0, delta=5, expected_deaths=e_avg)
+    ci = eff.confidence_interval()
     ctx.say(
         f"+5 points of staff in real teams: {eff.percent_change:+.2f}% mortality "
-        f"(95% CI {eff.percent_change_ci_low:+.2f}% to {eff.percent_change_ci_high:+.2f}%; truth "
-        f"{truth.percent_change:+.2f}%)"
+        f"(95% CI {ci.loc['percent_change', 'ci_low']:+.2f}% to {ci.loc['percent_change', 'ci_high']:+.2f}%; "
+        f"truth {truth.percent_change:+.2f}%)"
     )
     ctx.say(
         f"for an average trust ({e_avg:,.0f} expected deaths a year): {eff.deaths:+.1f} deaths per year "
-        f"(95% CI {eff.deaths_ci_low:+.1f} to {eff.deaths_ci_high:+.1f}; truth {truth.deaths:+.1f})"
+        f"(95% CI {ci.loc['deaths_per_year', 'ci_low']:+.1f} to {ci.loc['deaths_per_year', 'ci_high']:+.1f}; "
+        f"truth {truth.deaths:+.1f})"
     )
     ctx.results["mortality_fit"] = quasi
     ctx.results["mortality_effect"] = eff
 
     out = table.assign(smr=table["observed_deaths"] / table["expected_deaths"], fitted_deaths=quasi.fitted)
-    funnel = None
-    try:
-        from teamculture.outcomes import funnel_limits
-    except ImportError:  # funnel module not available in this build
-        ctx.say("funnel plot: teamculture.funnel not available")
-    else:
-        funnel = funnel_limits(table["observed_deaths"], table["expected_deaths"], method="shmi",
-                               overdispersion="additive")
-        flags = funnel.table["flag"].value_counts()
-        high = int(flags.get("high_alarm", 0))
-        low = int(flags.get("low_alarm", 0))
-        alert = int(flags.get("high_alert", 0) + flags.get("low_alert", 0))
-        ctx.say(
-            f"SMR funnel (SHMI method, additive over-dispersion tau = {math.sqrt(funnel.tau2):.3f}): "
-            f"{high} high and {low} low outliers beyond 99.8%, {alert} more beyond 95%"
-        )
-        # the same funnel against the deaths expected given each trust's real-team share
-        adjusted = funnel_limits(table["observed_deaths"], quasi.fitted, method="shmi", overdispersion="additive")
-        aflags = adjusted.table["flag"].value_counts()
-        n_alarm = int(aflags.get("high_alarm", 0) + aflags.get("low_alarm", 0))
-        delta = survey.trusts["true_mortality_effect"].reindex(adjusted.table.index)
-        r = float(np.corrcoef(adjusted.table["z"], delta)[0, 1])
-        ctx.say(
-            f"against deaths expected given the real-team share: {n_alarm} trusts beyond 99.8%; their z-scores "
-            f"correlate {r:.2f} with the simulator's true trust effects"
-        )
-        out = out.assign(flag=funnel.table["flag"], flag_adjusted=adjusted.table["flag"])
+    funnel = funnel_limits(table["observed_deaths"], table["expected_deaths"], method="shmi",
+                           overdispersion="additive")
+    flags = funnel.table["flag"].value_counts()
+    high = int(flags.get("high_alarm", 0))
+    low = int(flags.get("low_alarm", 0))
+    alert = int(flags.get("high_alert", 0) + flags.get("low_alert", 0))
+    ctx.say(
+        f"SMR funnel (SHMI method, additive over-dispersion tau = {math.sqrt(funnel.tau2):.3f}): "
+        f"{high} high and {low} low outliers beyond 99.8%, {alert} more beyond 95%"
+    )
+    # the same funnel against the deaths expected given each trust's real-team share
+    adjusted = funnel_limits(table["observed_deaths"], quasi.fitted, method="shmi", overdispersion="additive")
+    aflags = adjusted.table["flag"].value_counts()
+    n_alarm = int(aflags.get("high_alarm", 0) + aflags.get("low_alarm", 0))
+    delta = survey.trusts["true_mortality_effect"].reindex(adjusted.table.index)
+    r = float(np.corrcoef(adjusted.table["z"], delta)[0, 1])
+    ctx.say(
+        f"against deaths expected given the real-team share: {n_alarm} trusts beyond 99.8%; their z-scores "
+        f"correlate {r:.2f} with the simulator's true trust effects"
+    )
+    out = out.assign(flag=funnel.table["flag"], flag_adjusted=adjusted.table["flag"])
     ctx.write_table("trust_outcomes", out)
     ctx.write_table("mortality_model", quasi.coefficients)
 
@@ -147,10 +142,7 @@ def run(ctx) -> None:
     ax.set_xlabel("staff in real teams (%)")
     ax.set_ylabel("SMR (observed / expected deaths)")
     ax.legend(frameon=False)
-    if funnel is not None:
-        funnel.plot(ax=axes[1])
-    else:
-        axes[1].set_visible(False)
+    funnel.plot(ax=axes[1])
     fig.tight_layout()
     ctx.save_figure("outcomes_mortality", fig)
     plt.close(fig)

@@ -14,14 +14,24 @@ extra).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from teamculture._core.validation import check_choice, few
+from teamculture._core.errors import DegenerateDataWarning
+from teamculture._core.groups import align, has_index
+from teamculture._core.validation import (
+    as_float_vector,
+    check_bool,
+    check_choice,
+    check_confidence_level,
+    check_real,
+    few,
+)
+from teamculture._core.warn import warn
+from teamculture.results import Result, Summary, result_class
 
 __all__ = ["smr", "funnel_limits", "FunnelResult", "FLAG_CATEGORIES"]
 
@@ -40,27 +50,26 @@ _TABLE_COLUMNS: tuple[str, ...] = (
 # input handling shared by the public functions
 # ---------------------------------------------------------------------------
 
-def _as_vector(values: Any, name: str) -> tuple[np.ndarray, pd.Index | None]:
-    """Return ``values`` as a float 1-d copy and the pandas index it carried (if any)."""
-    index = values.index if isinstance(values, pd.Series) else None
-    if isinstance(values, pd.Series):
-        if not (pd.api.types.is_numeric_dtype(values) or values.dtype == object):
-            raise TypeError(f"`{name}` must be numeric; got dtype {values.dtype}.")
-        raw = values.to_numpy()
-    else:
-        raw = np.asarray(values)
-    if raw.ndim == 0:
-        raw = raw.reshape(1)
-    if raw.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional; got shape {raw.shape}.")
-    if raw.dtype == bool:
+def _as_vector(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float 1-d copy (a scalar is one unit); booleans and text refused naming ``name``."""
+    if values is None:
+        raise TypeError(f"`{name}` must be numbers (a Series, list or array); got None.")
+    if isinstance(values, pd.DataFrame):
+        raise ValueError(f"`{name}` must be one value per unit (a Series or 1-d array); got a DataFrame with "
+                         f"{values.shape[1]} column(s).")
+    if np.ndim(values) == 0 and not isinstance(values, (pd.Series, pd.Index)):
+        values = [values]
+    raw = values.dtype if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else np.asarray(values).dtype
+    if raw == bool:
         raise TypeError(f"`{name}` must be numeric counts; got booleans.")
-    try:
-        arr = raw.astype(float)  # always a copy of the caller's data
-    except (TypeError, ValueError):
-        bad = [v for v in raw.tolist() if not isinstance(v, (int, float, np.number))]
-        raise TypeError(f"`{name}` must be numeric; non-numeric value(s) {few(bad)}.") from None
-    return arr, index
+    arr = as_float_vector(values, name=name, allow_inf=True)
+    return np.array(arr, dtype=float, copy=True)  # never a view of the caller's data
+
+
+def _default_index(obj: Any) -> bool:
+    """Whether a pandas object's index is the default 0..n-1 (carries no unit labels)."""
+    idx = obj.index
+    return isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1
 
 
 def _bad(mask: np.ndarray, labels: pd.Index, values: np.ndarray) -> str:
@@ -68,35 +77,45 @@ def _bad(mask: np.ndarray, labels: pd.Index, values: np.ndarray) -> str:
     return few([(labels[i], values[i].item()) for i in idx])
 
 
-def _units(observed: Any, expected: Any, labels: Any, *, expected_name: str = "expected",
-           integer_observed: bool = False, proportion: bool = False) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """Validate paired counts; return float copies and the unit labels."""
-    o, o_index = _as_vector(observed, "observed")
-    e, e_index = _as_vector(expected, expected_name)
+def _pair(observed: Any, expected: Any, labels: Any, expected_name: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Observed and expected paired by label (pandas) or position (arrays), and the unit labels."""
+    if has_index(observed) and has_index(expected):
+        expected = align(expected, observed.index, name=expected_name, ref_name="observed")
+    o = _as_vector(observed, "observed")
+    e = _as_vector(expected, expected_name)
     if len(o) != len(e):
         raise ValueError(f"`observed` has {len(o)} values but `{expected_name}` has {len(e)}; they must pair up.")
-    if len(o) == 0:
-        raise ValueError("`observed` is empty; at least one unit is needed.")
+    carriers = [(n, v) for n, v in (("observed", observed), (expected_name, expected))
+                if has_index(v) and not _default_index(v)]
     if labels is not None:
+        if isinstance(labels, (str, bytes)) or np.ndim(labels) != 1:
+            raise ValueError(f"`labels` must be one label per unit (a list or 1-d array); got {labels!r:.60}.")
         lab = pd.Index(labels)
         if len(lab) != len(o):
             raise ValueError(f"`labels` has {len(lab)} entries but there are {len(o)} units.")
-    elif o_index is not None:
-        lab = o_index
-        if e_index is not None and not e_index.equals(o_index):
-            raise ValueError(
-                f"`observed` and `{expected_name}` are Series with different indexes; "
-                "align them first (e.g. `expected.reindex(observed.index)`) or pass arrays and `labels`."
-            )
-    elif e_index is not None:
-        lab = e_index
+        for n, v in carriers:
+            if not lab.equals(v.index):
+                raise ValueError(
+                    f"`labels` and the index of `{n}` disagree; `{n}` already carries unit labels (its index), "
+                    "which are never replaced by position. Drop `labels`, or pass plain arrays (.to_numpy()) "
+                    "with `labels`."
+                )
+    elif carriers:
+        lab = carriers[0][1].index
     else:
         lab = pd.RangeIndex(len(o))
     if lab.has_duplicates:
-        source = "`labels`" if labels is not None else (
-            "the index of `observed`" if o_index is not None else f"the index of `{expected_name}`")
+        source = "`labels`" if labels is not None else f"the index of `{carriers[0][0]}`"
         dup = lab[lab.duplicated()].unique().tolist()
         raise ValueError(f"unit labels ({source}) must be unique; {len(dup)} duplicated: {few(dup)}.")
+    return o, e, lab
+
+
+def _units(observed: Any, expected: Any, labels: Any, *, expected_name: str = "expected",
+           integer_observed: bool = False, proportion: bool = False,
+           zero_expected: bool = False) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    """Validate paired counts; return float copies and the unit labels."""
+    o, e, lab = _pair(observed, expected, labels, expected_name)
     bad = ~np.isfinite(o) | (o < 0)
     if bad.any():
         raise ValueError(
@@ -108,12 +127,13 @@ def _units(observed: Any, expected: Any, labels: Any, *, expected_name: str = "e
         if frac.any():
             raise ValueError(
                 f"`observed` must be whole counts for exact Poisson intervals; {frac.sum()} unit(s) "
-                f"are not: (label, value) {_bad(frac, lab, o)}."
+                f"are not: (label, value) {_bad(frac, lab, o)}. Use method='byar' for non-integer counts."
             )
-    bad = ~np.isfinite(e) | (e <= 0)
+    bad = ~np.isfinite(e) | ((e < 0) if zero_expected else (e <= 0))
     if bad.any():
+        need = ">= 0" if zero_expected else "> 0"
         raise ValueError(
-            f"`{expected_name}` must be finite and > 0; {bad.sum()} unit(s) are not: (label, value) "
+            f"`{expected_name}` must be finite and {need}; {bad.sum()} unit(s) are not: (label, value) "
             f"{_bad(bad, lab, e)}. Drop or correct these units explicitly."
         )
     if proportion:
@@ -124,16 +144,6 @@ def _units(observed: Any, expected: Any, labels: Any, *, expected_name: str = "e
                 f"(label, events) {_bad(over, lab, o)}."
             )
     return o, e, lab
-
-
-def _check_level(confidence_level: Any) -> float:
-    try:
-        c = float(confidence_level)
-    except (TypeError, ValueError):
-        raise TypeError(f"`confidence_level` must be a number in (0, 1); got {confidence_level!r}.") from None
-    if not (0.0 < c < 1.0):
-        raise ValueError(f"`confidence_level` must lie in (0, 1); got {confidence_level!r}.")
-    return c
 
 
 # ---------------------------------------------------------------------------
@@ -164,8 +174,8 @@ def _byar(o: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _validate_smr(observed, expected, method, confidence_level, labels):
     check_choice("method", method, ["exact", "byar"])
-    level = _check_level(confidence_level)
-    o, e, lab = _units(observed, expected, labels, integer_observed=(method == "exact"))
+    level = check_confidence_level(confidence_level)
+    o, e, lab = _units(observed, expected, labels, integer_observed=(method == "exact"), zero_expected=True)
     return o, e, lab, level
 
 
@@ -179,16 +189,21 @@ def smr(observed: Any, expected: Any, *, method: str = "exact", confidence_level
         Observed counts ``O`` (deaths), one per unit; whole numbers >= 0 for
         ``method="exact"``.
     expected : array_like or pandas.Series
-        Expected counts ``E`` > 0 from the case-mix model, paired with
-        ``observed``.
+        Expected counts ``E`` >= 0 from the case-mix model. Two Series are
+        matched by their index (reordered when the same labels come in
+        another order, refused when the labels differ); arrays pair by
+        position. A unit with ``E = 0`` has an infinite SMR (NaN with no
+        deaths), reported as such with a
+        :class:`~teamculture.errors.DegenerateDataWarning`.
     method : {"exact", "byar"}, default "exact"
         ``"exact"``: Garwood's exact Poisson interval; ``"byar"``: Byar's
         closed-form approximation to it.
     confidence_level : float, default 0.95
         Two-sided coverage of the interval.
     labels : array_like, optional
-        Unit labels for the index of the result. Defaults to the index of
-        ``observed`` (or ``expected``) when it is a Series, else ``0..n-1``.
+        Unit labels for the index of the result, for plain arrays. Defaults
+        to the index of ``observed`` (or ``expected``) when it is a Series,
+        else ``0..n-1``; labels that disagree with a Series' index are refused.
 
     Returns
     -------
@@ -241,10 +256,14 @@ def smr(observed: Any, expected: Any, *, method: str = "exact", confidence_level
     o, e, lab, level = _validate_smr(observed, expected, method, confidence_level, labels)
     alpha = 1.0 - level
     low, high = (_garwood if method == "exact" else _byar)(o, alpha)
-    return pd.DataFrame(
-        {"observed": o, "expected": e, "smr": o / e, "ci_low": low / e, "ci_high": high / e},
-        index=lab,
-    )
+    zero = e == 0
+    if zero.any():
+        warn(f"`expected` is 0 for {int(zero.sum())} unit(s) {few(lab[zero].tolist())}: their SMR is inf (NaN "
+             "with no deaths either) and their interval unbounded.", DegenerateDataWarning)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio, lo, hi = o / e, low / e, high / e
+    lo[zero & (o == 0)] = 0.0  # the lower limit of a ratio with no deaths is 0 whatever E
+    return pd.DataFrame({"observed": o, "expected": e, "smr": ratio, "ci_low": lo, "ci_high": hi}, index=lab)
 
 
 # ---------------------------------------------------------------------------
@@ -313,8 +332,7 @@ def _dispersion(z_used: np.ndarray, w_used: np.ndarray) -> tuple[float, float]:
 
 def _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target, trim):
     check_choice("data_type", data_type, ["ratio", "proportion"])
-    if not isinstance(trim, (bool, np.bool_)):
-        raise TypeError(f"`trim` must be True or False; got {trim!r}.")
+    trim = check_bool("trim", trim)
     check_choice("method", method, ["shmi", "cqc"])
     check_choice("overdispersion", overdispersion, ["additive", "multiplicative", None])
     o, e, lab = _units(observed, expected, labels, proportion=(data_type == "proportion"))
@@ -329,14 +347,8 @@ def _validate_funnel(observed, expected, labels, data_type, method, overdispersi
                 "`target` applies to data_type='proportion' only; ratios O/E are compared with 1 "
                 "(rescale `expected` if your case-mix model is not calibrated)."
             )
-        try:
-            t = float(target)
-        except (TypeError, ValueError):
-            raise TypeError(f"`target` must be a number in (0, 1); got {target!r}.") from None
-        if not (0.0 < t < 1.0):
-            raise ValueError(f"`target` must lie in (0, 1); got {target!r}.")
-        target = t
-    return o, e, lab, target
+        target = check_real("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
+    return o, e, lab, target, trim
 
 
 def _limit_sd(data_type: str, method: str, overdispersion: str | None, phi: float, tau2: float,
@@ -350,8 +362,8 @@ def _limit_sd(data_type: str, method: str, overdispersion: str | None, phi: floa
     return s
 
 
-@dataclass(frozen=True)
-class FunnelResult:
+@result_class
+class FunnelResult(Result):
     """Funnel-plot limits, over-dispersion estimates and per-unit flags.
 
     Attributes
@@ -381,12 +393,16 @@ class FunnelResult:
     tau2 : float
         Estimated additive between-unit variance on the transformed scale
         (>= 0), reported whatever ``overdispersion`` is.
-    n_units : int
-        Number of units.
     n_trimmed : int
         Number of units truncated (SHMI) or winsorised (CQC) in the estimate.
     trim : bool
         Whether the over-dispersion estimate trimmed the extreme z-scores.
+    n_obs : int
+        Number of units.
+    n_dropped : int
+        Always 0: units with missing or invalid counts are refused, not dropped.
+    n_groups : None
+        No grouping.
     """
 
     table: pd.DataFrame
@@ -396,9 +412,8 @@ class FunnelResult:
     target: float
     phi: float
     tau2: float
-    n_units: int
     n_trimmed: int
-    trim: bool = True
+    trim: bool
 
     # -- limits on a grid ---------------------------------------------------------
     def _sd(self, e: np.ndarray) -> np.ndarray:
@@ -424,7 +439,7 @@ class FunnelResult:
             e_units = self.table["expected"].to_numpy()
             grid = np.geomspace(0.5 * e_units.min(), 1.1 * e_units.max(), 200)
         else:
-            grid, _ = _as_vector(expected, "expected")
+            grid = _as_vector(expected, "expected")
             bad = ~np.isfinite(grid) | (grid <= 0)
             if bad.any():
                 raise ValueError(
@@ -442,24 +457,27 @@ class FunnelResult:
         return pd.DataFrame(out, index=pd.Index(grid, name="expected"))
 
     # -- reporting -------------------------------------------------------------
-    def summary(self) -> str:
-        """A short text report: the variant, the over-dispersion estimates and the flags."""
+    def to_frame(self) -> pd.DataFrame:
+        """The per-unit table (a copy): values, limits, ``trimmed`` and ``flag``."""
+        return self.table.copy()
+
+    def summary(self) -> Summary:
+        """The variant, the over-dispersion estimates and the number of units per flag."""
         counts = self.table["flag"].value_counts().reindex(list(FLAG_CATEGORIES), fill_value=0)
         scale = {"ratio": {"shmi": "log", "cqc": "square-root"}[self.method],
                  "proportion": "arcsine-square-root"}[self.data_type]
         trimming = ("no trimming" if not self.trim
-                     else "10% truncation" if self.method == "shmi" else "10% winsorisation")
-        lines = [
-            f"Funnel limits for {self.n_units} units ({self.data_type}s, target {self.target:.4g})",
-            f"  method {self.method!r} ({scale} scale, {trimming}; {self.n_trimmed} unit(s) trimmed)",
-            f"  over-dispersion: phi = {self.phi:.4g}, tau2 = {self.tau2:.4g}; "
-            f"limits use {self.overdispersion or 'no'} over-dispersion",
-            "  flags: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+                    else "10% truncation" if self.method == "shmi" else "10% winsorisation")
+        header = [
+            ("units", self.n_obs),
+            ("data", f"{self.data_type}s, target {self.target:.4g}"),
+            ("method", f"{self.method} ({scale} scale, {trimming}; {self.n_trimmed} unit(s) trimmed)"),
+            ("phi", self.phi),
+            ("tau2", self.tau2),
+            ("limits use", f"{self.overdispersion or 'no'} over-dispersion"),
         ]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
+        flags = pd.DataFrame({"units": counts.to_numpy(dtype=int)}, index=pd.Index(list(FLAG_CATEGORIES), name="flag"))
+        return Summary(f"Funnel limits for {self.n_obs} units", header=header, tables=[("flags", flags)])
 
     def plot(self, ax: Any = None, *, label_outliers: bool = True, log_x: bool = False) -> Any:
         """Draw the funnel plot: units, target and 95%/99.8% limits.
@@ -533,9 +551,13 @@ def funnel_limits(
     expected : array_like or pandas.Series
         For ``data_type="ratio"``: expected counts ``E > 0`` from the case-mix
         model. For ``data_type="proportion"``: the denominators (cases) ``n > 0``.
+        Two Series are matched by their index (reordered when the same labels
+        come in another order, refused when the labels differ); arrays pair
+        by position.
     labels : array_like, optional
-        Unit labels (the index of ``table``). Defaults to the index of
-        ``observed`` (or ``expected``) when it is a Series, else ``0..n-1``.
+        Unit labels (the index of ``table``) for plain arrays. Defaults to the
+        index of ``observed`` (or ``expected``) when it is a Series, else
+        ``0..n-1``; labels that disagree with a Series' index are refused.
     data_type : {"ratio", "proportion"}, default "ratio"
         Indirectly standardised ratios ``O/E`` (SMR, HSMR, SHMI) compared with
         1, or proportions ``events / n`` compared with ``target``.
@@ -630,15 +652,15 @@ def funnel_limits(
     >>> res = tc.funnel_limits(sim.trusts["observed_deaths"], sim.trusts["expected_deaths"])
     >>> res.table.columns.tolist()
     ['observed', 'expected', 'ratio', 'z', 'z_adjusted', 'lower_95', 'upper_95', 'lower_998', 'upper_998', 'trimmed', 'flag']
-    >>> res.n_units, res.n_trimmed
+    >>> res.n_obs, res.n_trimmed
     (20, 4)
     >>> res.tau2 >= 0
     True
     >>> res.limits([100.0, 1000.0]).columns.tolist()
     ['target', 'lower_95', 'upper_95', 'lower_998', 'upper_998']
     """
-    o, e, lab, target = _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target,
-                                         trim)
+    o, e, lab, target, trim = _validate_funnel(observed, expected, labels, data_type, method, overdispersion,
+                                               target, trim)
     fwd, inv, se = _transform(data_type, method)
     ratio = o / e
     if data_type == "proportion":
@@ -653,7 +675,7 @@ def funnel_limits(
     y = fwd(ratio)
     s = se(e)
     z = (y - theta0) / s
-    z_used, used, trimmed = _trim(z, method, bool(trim))
+    z_used, used, trimmed = _trim(z, method, trim)
     if not np.all(np.isfinite(z_used)):
         bad = used & ~np.isfinite(z)
         raise ValueError(
@@ -680,6 +702,6 @@ def funnel_limits(
     cols["flag"] = pd.Categorical.from_codes(code, categories=list(FLAG_CATEGORIES), ordered=True)
     return FunnelResult(
         table=pd.DataFrame(cols, index=lab), data_type=data_type, method=method,
-        overdispersion=overdispersion, target=tgt, phi=phi, tau2=tau2, n_units=len(o),
-        n_trimmed=int(trimmed.sum()), trim=bool(trim),
+        overdispersion=overdispersion, target=tgt, phi=phi, tau2=tau2, n_obs=len(o), n_dropped=0, n_groups=None,
+        n_trimmed=int(trimmed.sum()), trim=trim,
     )

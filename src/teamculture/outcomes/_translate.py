@@ -27,52 +27,23 @@ imply ``40 / 0.033 = 1,212`` expected deaths a year:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
+from teamculture._core.validation import check_choice, check_confidence_level, check_real
+from teamculture.results import ConfidenceInterval, Result, Summary, result_class
 
 __all__ = ["ShareEffect", "share_effect", "implied_coefficient", "implied_expected_deaths", "se_from_pvalue"]
 
 _CHANGES = ("points", "relative")
 _LINKS = ("log", "identity")
+_QUANTITIES = ("coefficient", "rate_ratio", "percent_change", "deaths_per_year")
 
 
 # --------------------------------------------------------------------------- helpers
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"`{name}` must be finite; got {value!r}.")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _finite(name, value)
-    if v <= 0:
-        raise ValueError(f"`{name}` must be > 0; got {value!r}.")
-    return v
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)!r}; got {value!r}.")
-    return value
-
-
-def _level(value: Any) -> float:
-    v = _finite("confidence_level", value)
-    if not 0 < v < 1:
-        raise ValueError(f"`confidence_level` must lie in (0, 1); got {value!r}.")
-    return v
-
-
 def _points(delta: float, change: str, baseline_share: float | None) -> float:
     """Change in the share in percentage points."""
     if change == "points":
@@ -85,120 +56,189 @@ def _points(delta: float, change: str, baseline_share: float | None) -> float:
     return baseline_share * delta / 100.0
 
 
+def _quantile(confidence_level: float, df: float) -> float:
+    a = (1.0 - confidence_level) / 2.0
+    return float(stats.norm.isf(a) if math.isinf(df) else stats.t.isf(a, df))
+
+
+def _translate(b: Any, link: str, dpts: float, baseline_smr: float, smr_scale: float,
+               expected_deaths: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rate ratio, percent change and deaths per year for coefficient(s) ``b`` (overflow gives inf)."""
+    b = np.asarray(b, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if link == "log":
+            rel = np.expm1(b * dpts)  # exact near 0; inf (not an OverflowError) for a huge effect
+        else:
+            rel = b * dpts / baseline_smr
+        deaths = np.full(b.shape, np.nan)
+        if expected_deaths is not None:
+            deaths = expected_deaths * (np.expm1(b * dpts) if link == "log" else b * dpts / smr_scale)
+        return 1.0 + rel, 100.0 * rel, deaths
+
+
 # --------------------------------------------------------------------------- share effect
-@dataclass(frozen=True)
-class ShareEffect:
+@result_class
+class ShareEffect(Result):
     """A coefficient on a share translated into mortality and deaths per year.
+
+    The estimates are fields; their intervals come from
+    :meth:`confidence_interval` (a table with one row per quantity) and
+    :meth:`to_frame` (estimates and intervals together).
 
     Attributes
     ----------
     coefficient : float
         The coefficient per percentage point of the share (log rate ratio for
         ``link="log"``; SMR points on ``smr_scale`` for ``link="identity"``).
-    se : float
+    std_error : float
         Its standard error (NaN when the interval was given instead).
-    coefficient_ci_low, coefficient_ci_high : float
-        Confidence interval of the coefficient.
+    df : float
+        Degrees of freedom of the t quantile used for the interval from
+        ``std_error`` (``inf``: normal).
     delta_points : float
         The change in the share, in percentage points.
     link : str
         ``"log"`` or ``"identity"``.
+    smr_scale, baseline_smr : float
+        For ``link="identity"``: the value of an SMR of 1 on the coefficient's
+        scale and the SMR the percentage change is relative to.
     confidence_level : float
         Level of the intervals.
-    rate_ratio, rate_ratio_ci_low, rate_ratio_ci_high : float
-        Mortality after the change relative to before (1 = no change).
-    percent_change, percent_change_ci_low, percent_change_ci_high : float
+    rate_ratio : float
+        Mortality after the change relative to before (1 = no change; ``inf``
+        when the change overflows).
+    percent_change : float
         ``100 * (rate_ratio - 1)``: the percentage change in mortality.
     expected_deaths : float
         Expected deaths per year E of the trust the deaths refer to (NaN if
         not given).
-    deaths, deaths_ci_low, deaths_ci_high : float
+    deaths : float
         Change in deaths per year for that trust (negative: fewer deaths);
         NaN when ``expected_deaths`` was not given.
+    n_obs, n_dropped, n_groups
+        ``None``, 0, ``None``: a translation of a published or fitted
+        coefficient, not a computation from rows of data.
     """
 
     coefficient: float
-    se: float
-    coefficient_ci_low: float
-    coefficient_ci_high: float
+    std_error: float
+    df: float
     delta_points: float
     link: str
+    smr_scale: float
+    baseline_smr: float
     confidence_level: float
     rate_ratio: float
-    rate_ratio_ci_low: float
-    rate_ratio_ci_high: float
     percent_change: float
-    percent_change_ci_low: float
-    percent_change_ci_high: float
     expected_deaths: float
     deaths: float
-    deaths_ci_low: float
-    deaths_ci_high: float
+    _coefficient_ci: tuple[float, float]
+
+    def _rows(self, low: float, high: float) -> pd.DataFrame:
+        dpts = self.delta_points
+        e = None if math.isnan(self.expected_deaths) else self.expected_deaths
+        rr, pct, deaths = _translate([low, high], self.link, dpts, self.baseline_smr, self.smr_scale, e)
+        out = pd.DataFrame(
+            {"ci_low": [low, *(min(v) for v in (rr, pct, deaths))],
+             "ci_high": [high, *(max(v) for v in (rr, pct, deaths))]},
+            index=pd.Index(list(_QUANTITIES), name="quantity"),
+        )
+        return out
+
+    def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
+        """Intervals of the coefficient, rate ratio, percentage change and deaths per year.
+
+        Parameters
+        ----------
+        confidence_level : float, optional
+            Default: the level of the result. Another level needs the
+            standard error (a result made from a published interval has only
+            that interval).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows ``coefficient``, ``rate_ratio``, ``percent_change``,
+            ``deaths_per_year``; columns ``ci_low``, ``ci_high`` (each the
+            transformed interval of the coefficient; the ends swap when the
+            change is negative).
+        """
+        if confidence_level is None or check_confidence_level(confidence_level) == self.confidence_level:
+            return self._rows(*self._coefficient_ci)
+        level = float(confidence_level)
+        if not math.isfinite(self.std_error):
+            raise ValueError(
+                f"`confidence_level`: this effect was computed from an interval at {100 * self.confidence_level:g}% "
+                "without a standard error, so other levels cannot be computed; pass `se` to share_effect."
+            )
+        q = _quantile(level, self.df)
+        return self._rows(self.coefficient - q * self.std_error, self.coefficient + q * self.std_error)
 
     def to_frame(self) -> pd.DataFrame:
-        """The three quantities as rows (coefficient, percent change, deaths) with ``estimate``, ``ci_low``, ``ci_high``."""
-        return pd.DataFrame(
-            {
-                "estimate": [self.coefficient, self.percent_change, self.deaths],
-                "ci_low": [self.coefficient_ci_low, self.percent_change_ci_low, self.deaths_ci_low],
-                "ci_high": [self.coefficient_ci_high, self.percent_change_ci_high, self.deaths_ci_high],
-            },
-            index=pd.Index(["coefficient", "percent_change", "deaths_per_year"], name="quantity"),
-        )
+        """Estimates and intervals: the rows of :meth:`confidence_interval`, with an ``estimate`` column."""
+        ci = self.confidence_interval()
+        est = [self.coefficient, self.rate_ratio, self.percent_change, self.deaths]
+        return pd.concat([pd.Series(est, index=ci.index, name="estimate", dtype=float), ci], axis=1)
 
-    def summary(self) -> str:
-        """One sentence with the translation and its intervals."""
+    def summary(self) -> Summary:
+        """One sentence with the translation and its intervals, and the table of :meth:`to_frame`."""
+        return Summary("Effect of a change in the share of staff", header=[("effect", self._sentence())],
+                       tables=[("", self.to_frame())])
+
+    def _sentence(self) -> str:
+        ci = self.confidence_interval()
         lvl = f"{100 * self.confidence_level:g}% CI"
         sign = "+" if self.delta_points >= 0 else ""
+        p_lo, p_hi = ci.loc["percent_change"]
         text = (
             f"{sign}{self.delta_points:.3g} percentage points of staff -> "
-            f"{self.percent_change:+.2f}% mortality ({lvl} {self.percent_change_ci_low:+.2f}% to "
-            f"{self.percent_change_ci_high:+.2f}%)"
+            f"{self.percent_change:+.2f}% mortality ({lvl} {p_lo:+.2f}% to {p_hi:+.2f}%)"
         )
         if math.isfinite(self.expected_deaths):
+            d_lo, d_hi = ci.loc["deaths_per_year"]
             text += (
                 f" -> {self.deaths:+.1f} deaths per year for a trust with {self.expected_deaths:,.0f} "
-                f"expected deaths ({lvl} {self.deaths_ci_low:+.1f} to {self.deaths_ci_high:+.1f})"
+                f"expected deaths ({lvl} {d_lo:+.1f} to {d_hi:+.1f})"
             )
         return text
 
     def __str__(self) -> str:
-        return self.summary()
+        return self._sentence()
 
 
-def _validate_share_effect(coef, se, ci, delta, change, baseline_share, link, expected_deaths,
-                           smr_scale, baseline_smr, confidence_level):
-    coef = _finite("coef", coef)
+def _validate_share_effect(coef, se, ci, df, delta, change, baseline_share, link, expected_deaths,
+                           smr_scale, baseline_smr, confidence_level) -> dict[str, Any]:
+    coef = check_real("coef", coef)
     if se is not None and ci is not None:
         raise ValueError("give either `se` or `ci`, not both.")
     if se is None and ci is None:
         raise ValueError("an interval needs `se` (standard error of `coef`) or `ci` (low, high); got neither.")
     if se is not None:
-        se = _finite("se", se)
-        if se < 0:
-            raise ValueError(f"`se` must be >= 0; got {se!r}.")
+        se = check_real("se", se, low=0.0)
     if ci is not None:
-        try:
-            lo, hi = (float(v) for v in ci)
-        except (TypeError, ValueError):
-            raise TypeError(f"`ci` must be a pair (low, high) of numbers; got {ci!r}.") from None
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= coef <= hi):
-            raise ValueError(f"`ci` must be finite with low <= coef <= high; got {ci!r} for coef {coef!r}.")
+        if isinstance(ci, (str, bytes)) or not hasattr(ci, "__len__") or len(ci) != 2:
+            raise TypeError(f"`ci` must be a pair (low, high) of numbers; got {ci!r}.")
+        lo, hi = check_real("ci[0]", ci[0]), check_real("ci[1]", ci[1])
+        if not lo <= coef <= hi:
+            raise ValueError(f"`ci` must satisfy low <= coef <= high; got {ci!r} for coef {coef!r}.")
         ci = (lo, hi)
-    delta = _finite("delta", delta)
-    change = _choice("change", change, _CHANGES)
-    link = _choice("link", link, _LINKS)
+        if df is not None:
+            raise ValueError("`df` applies to an interval made from `se`; a given `ci` is used as it is.")
+    df = math.inf if df is None else check_real("df", df, low=0.0, low_open=True, allow_inf=True)
+    delta = check_real("delta", delta)
+    check_choice("change", change, _CHANGES)
+    check_choice("link", link, _LINKS)
     if baseline_share is not None:
-        baseline_share = _finite("baseline_share", baseline_share)
-        if not 0 <= baseline_share <= 100:
-            raise ValueError(f"`baseline_share` is a percentage and must lie in [0, 100]; got {baseline_share!r}.")
+        baseline_share = check_real("baseline_share", baseline_share, low=0.0, high=100.0)
     if expected_deaths is not None:
-        expected_deaths = _positive("expected_deaths", expected_deaths)
-    smr_scale = _positive("smr_scale", smr_scale)
-    baseline_smr = smr_scale if baseline_smr is None else _positive("baseline_smr", baseline_smr)
-    confidence_level = _level(confidence_level)
-    return (coef, se, ci, delta, change, baseline_share, link, expected_deaths, smr_scale, baseline_smr,
-            confidence_level)
+        expected_deaths = check_real("expected_deaths", expected_deaths, low=0.0, low_open=True)
+    smr_scale = check_real("smr_scale", smr_scale, low=0.0, low_open=True)
+    baseline_smr = smr_scale if baseline_smr is None else check_real("baseline_smr", baseline_smr, low=0.0,
+                                                                     low_open=True)
+    level = check_confidence_level(confidence_level)
+    return dict(coef=coef, se=se, ci=ci, df=df, delta=delta, change=change, baseline_share=baseline_share,
+                link=link, expected_deaths=expected_deaths, smr_scale=smr_scale, baseline_smr=baseline_smr,
+                level=level)
 
 
 def share_effect(
@@ -206,6 +246,7 @@ def share_effect(
     *,
     se: float | None = None,
     ci: tuple[float, float] | None = None,
+    df: float | None = None,
     delta: float = 5.0,
     change: str = "points",
     baseline_share: float | None = None,
@@ -226,10 +267,14 @@ def share_effect(
         identity link it is the change in an SMR expressed on ``smr_scale``
         (HSMR: 100 = as expected).
     se : float, optional
-        Standard error of ``coef``; the interval is ``coef ± z se``.
+        Standard error of ``coef``; the interval is ``coef ± q se`` with ``q``
+        the normal quantile, or the t quantile with ``df`` degrees of freedom.
     ci : (float, float), optional
         Confidence interval of ``coef`` instead of ``se`` (for example a
         profile-likelihood or robust interval); its ends are transformed.
+    df : float, optional
+        Degrees of freedom of a t-based ``se`` (e.g. the residual df of a
+        quasi-Poisson fit, as R's ``summary.glm`` uses); default normal.
     delta : float, default 5
         The change in the share. Its meaning is set by ``change``.
     change : {"points", "relative"}
@@ -256,15 +301,15 @@ def share_effect(
     Returns
     -------
     ShareEffect
-        Rate ratio, percentage change and change in deaths per year with
-        their confidence intervals; ``summary()`` gives a sentence.
+        Rate ratio, percentage change and change in deaths per year;
+        ``confidence_interval()`` gives their intervals, ``print()`` a sentence.
 
     Notes
     -----
     With Δ the change in percentage points (``delta``, or
     ``baseline_share * delta / 100`` for a relative change) and
     :math:`[\\beta_L, \\beta_U]` the interval of the coefficient
-    (:math:`\\hat\\beta \\pm z_{1-\\alpha/2}\\,\\mathrm{SE}` or ``ci``):
+    (:math:`\\hat\\beta \\pm q\\,\\mathrm{SE}` or ``ci``):
 
     - log link: :math:`RR = \\exp(\\beta\\Delta)`, percent change
       :math:`100(RR - 1)`, deaths per year :math:`E(RR - 1)`;
@@ -274,10 +319,12 @@ def share_effect(
       :math:`100\\beta\\Delta/B`, deaths per year :math:`E\\beta\\Delta/S`.
 
     Each transformation is monotone, so the interval is the transformed
-    interval of the coefficient (its ends swap when Δ < 0). The deaths are
-    for a trust whose expected deaths stay E; they are an association
-    read through the model, not a causal effect. R: there is no single
-    function; ``exp(coef * delta)`` on a ``glm(..., offset = log(E))`` fit.
+    interval of the coefficient (its ends swap when Δ < 0). A change too
+    large for floating point is reported as ``inf``, not as an error. The
+    deaths are for a trust whose expected deaths stay E; they are an
+    association read through the model, not a causal effect.
+
+    R: none (``exp(coef * delta)`` on a ``glm(..., offset = log(E))`` fit).
 
     References
     ----------
@@ -301,49 +348,47 @@ def share_effect(
     >>> print(eff)  # doctest: +NORMALIZE_WHITESPACE
     +5 percentage points of staff -> -3.30% mortality (95% CI -5.59% to -0.96%) -> -40.0 deaths per
     year for a trust with 1,212 expected deaths (95% CI -67.7 to -11.6)
+    >>> eff.confidence_interval().loc["deaths_per_year"].round(1).tolist()
+    [-67.7, -11.6]
 
     The same coefficient read against a relative change of 5 % of a 40 %
     share (2 points) is a much smaller effect:
 
     >>> round(tc.share_effect(beta, se=se, delta=5, change="relative",
-    ...                               baseline_share=40).percent_change, 2)
+    ...                       baseline_share=40).percent_change, 2)
     -1.33
     """
-    (coef, se, ci, delta, change, baseline_share, link, expected_deaths, smr_scale, baseline_smr,
-     level) = _validate_share_effect(coef, se, ci, delta, change, baseline_share, link, expected_deaths,
-                                     smr_scale, baseline_smr, confidence_level)
-    dpts = _points(delta, change, baseline_share)
-    if ci is None:
-        z = stats.norm.isf((1 - level) / 2)
-        lo, hi = coef - z * se, coef + z * se
-        se_out = se
+    v = _validate_share_effect(coef, se, ci, df, delta, change, baseline_share, link, expected_deaths, smr_scale,
+                               baseline_smr, confidence_level)
+    dpts = _points(v["delta"], v["change"], v["baseline_share"])
+    b = v["coef"]
+    if v["ci"] is None:
+        q = _quantile(v["level"], v["df"])
+        lo, hi = b - q * v["se"], b + q * v["se"]
+        se_out = v["se"]
     else:
-        lo, hi = ci
+        lo, hi = v["ci"]
         se_out = math.nan
-
-    def pct(b: float) -> float:
-        if link == "log":
-            return 100.0 * math.expm1(b * dpts)
-        return 100.0 * b * dpts / baseline_smr
-
-    def deaths(b: float) -> float:
-        if expected_deaths is None:
-            return math.nan
-        if link == "log":
-            return expected_deaths * math.expm1(b * dpts)
-        return expected_deaths * b * dpts / smr_scale
-
-    p_lo, p_hi = sorted((pct(lo), pct(hi)))
-    d_lo, d_hi = sorted((deaths(lo), deaths(hi)))
-    p_est = pct(coef)
+    rr, pct, deaths = _translate(b, v["link"], dpts, v["baseline_smr"], v["smr_scale"], v["expected_deaths"])
     return ShareEffect(
-        coefficient=coef, se=se_out, coefficient_ci_low=lo, coefficient_ci_high=hi,
-        delta_points=dpts, link=link, confidence_level=level,
-        rate_ratio=1 + p_est / 100, rate_ratio_ci_low=1 + p_lo / 100, rate_ratio_ci_high=1 + p_hi / 100,
-        percent_change=p_est, percent_change_ci_low=p_lo, percent_change_ci_high=p_hi,
-        expected_deaths=math.nan if expected_deaths is None else expected_deaths,
-        deaths=deaths(coef), deaths_ci_low=d_lo, deaths_ci_high=d_hi,
+        coefficient=b, std_error=se_out, df=v["df"], delta_points=dpts, link=v["link"], smr_scale=v["smr_scale"],
+        baseline_smr=v["baseline_smr"], confidence_level=v["level"], rate_ratio=float(rr), percent_change=float(pct),
+        expected_deaths=math.nan if v["expected_deaths"] is None else v["expected_deaths"], deaths=float(deaths),
+        _coefficient_ci=(float(lo), float(hi)), n_obs=None, n_dropped=0, n_groups=None,
     )
+
+
+def _validate_implied_coefficient(percent_change, per, change, baseline_share, link, smr_scale, baseline_smr):
+    x = check_real("percent_change", percent_change)
+    per = check_real("per", per)
+    check_choice("change", change, _CHANGES)
+    check_choice("link", link, _LINKS)
+    if baseline_share is not None:
+        baseline_share = check_real("baseline_share", baseline_share, low=0.0, high=100.0, low_open=True)
+    smr_scale = check_real("smr_scale", smr_scale, low=0.0, low_open=True)
+    baseline_smr = smr_scale if baseline_smr is None else check_real("baseline_smr", baseline_smr, low=0.0,
+                                                                     low_open=True)
+    return x, per, change, baseline_share, link, smr_scale, baseline_smr
 
 
 def implied_coefficient(
@@ -388,7 +433,9 @@ def implied_coefficient(
     -----
     Log link: :math:`\\beta = \\ln(1 + x/100)/\\Delta`. Identity link:
     :math:`\\beta = (x/100)B/\\Delta` SMR points per percentage point, with Δ
-    the change in percentage points. R: ``log(1 + x/100) / delta``.
+    the change in percentage points.
+
+    R: none (``log(1 + x/100) / delta``).
 
     Examples
     --------
@@ -400,16 +447,8 @@ def implied_coefficient(
     >>> round(tc.implied_coefficient(-3.3, per=5, change="relative", baseline_share=40), 6)
     -0.016778
     """
-    x = _finite("percent_change", percent_change)
-    per = _finite("per", per)
-    change = _choice("change", change, _CHANGES)
-    link = _choice("link", link, _LINKS)
-    if baseline_share is not None:
-        baseline_share = _finite("baseline_share", baseline_share)
-        if not 0 < baseline_share <= 100:
-            raise ValueError(f"`baseline_share` must lie in (0, 100]; got {baseline_share!r}.")
-    smr_scale = _positive("smr_scale", smr_scale)
-    baseline_smr = smr_scale if baseline_smr is None else _positive("baseline_smr", baseline_smr)
+    x, per, change, baseline_share, link, smr_scale, baseline_smr = _validate_implied_coefficient(
+        percent_change, per, change, baseline_share, link, smr_scale, baseline_smr)
     dpts = _points(per, change, baseline_share)
     if dpts == 0:
         raise ValueError("`per` must describe a non-zero change in the share; got 0 percentage points.")
@@ -418,6 +457,10 @@ def implied_coefficient(
             raise ValueError(f"`percent_change` must be > -100 on the log link; got {x!r}.")
         return math.log1p(x / 100) / dpts
     return x / 100 * baseline_smr / dpts
+
+
+def _validate_implied_expected_deaths(percent_change, deaths):
+    return check_real("percent_change", percent_change), check_real("deaths", deaths)
 
 
 def implied_expected_deaths(percent_change: float, deaths: float) -> float:
@@ -439,7 +482,9 @@ def implied_expected_deaths(percent_change: float, deaths: float) -> float:
     Notes
     -----
     Deaths per year are :math:`E(RR - 1) = E x/100` for a trust with E
-    expected deaths, so :math:`E = 100 d / x`. R: ``100 * d / x``.
+    expected deaths, so :math:`E = 100 d / x`.
+
+    R: none (``100 * d / x``).
 
     Examples
     --------
@@ -447,8 +492,7 @@ def implied_expected_deaths(percent_change: float, deaths: float) -> float:
     >>> round(tc.implied_expected_deaths(-3.3, -40), 1)
     1212.1
     """
-    x = _finite("percent_change", percent_change)
-    d = _finite("deaths", deaths)
+    x, d = _validate_implied_expected_deaths(percent_change, deaths)
     if x == 0:
         raise ValueError("`percent_change` must be non-zero.")
     if d == 0 or (d > 0) != (x > 0):
@@ -459,7 +503,19 @@ def implied_expected_deaths(percent_change: float, deaths: float) -> float:
     return 100.0 * d / x
 
 
-def se_from_pvalue(estimate: float, pvalue: float) -> float:
+def _validate_se_from_pvalue(estimate, pvalue, df):
+    b = check_real("estimate", estimate)
+    p = check_real("pvalue", pvalue)
+    if not 0 < p < 1:
+        raise ValueError(f"`pvalue` must lie in (0, 1) (a two-sided p-value; 0 and 1 imply an infinite or zero "
+                         f"test statistic); got {pvalue!r}.")
+    if b == 0:
+        raise ValueError("`estimate` must be non-zero to recover a standard error from a p-value.")
+    df = math.inf if df is None else check_real("df", df, low=0.0, low_open=True, allow_inf=True)
+    return b, p, df
+
+
+def se_from_pvalue(estimate: float, pvalue: float, *, df: float | None = None) -> float:
     """Standard error implied by an estimate and its two-sided Wald p-value.
 
     Parameters
@@ -467,31 +523,37 @@ def se_from_pvalue(estimate: float, pvalue: float) -> float:
     estimate : float
         The estimate (non-zero).
     pvalue : float
-        Two-sided p-value of the Wald z test of ``estimate = 0``, in (0, 1).
+        Two-sided p-value of the Wald test of ``estimate = 0``, in (0, 1).
+    df : float, optional
+        Degrees of freedom when the p-value came from a t test (linear models;
+        quasi-Poisson and quasi-binomial GLMs as R's ``summary.glm`` reports
+        them, with the residual df). Default: a z test.
 
     Returns
     -------
     float
-        :math:`|\\hat\\beta| / z_{1-p/2}`.
+        :math:`|\\hat\\beta| / q_{1-p/2}`, with :math:`q` the normal quantile, or
+        the t quantile with ``df`` degrees of freedom.
 
     Notes
     -----
     Published p-values are rounded, so the recovered SE is approximate
-    (p = .006 stands for anything in [.0055, .0065)). R:
-    ``abs(b) / qnorm(p / 2, lower.tail = FALSE)``.
+    (p = .006 stands for anything in [.0055, .0065)). A t-based p-value read
+    as z gives the wrong SE: with 18 df, p = .006 means an SE 12% smaller
+    than the z reading (0.00215 rather than 0.00244 for the headline's
+    -0.0067). Pass the same ``df`` to :func:`share_effect` so the
+    interval uses the t quantile too.
+
+    R: ``abs(b) / qt(p / 2, df, lower.tail = FALSE)`` (``qnorm`` without ``df``).
 
     Examples
     --------
     >>> import teamculture as tc
     >>> round(tc.se_from_pvalue(1.96, 0.05), 4)
     1.0
+    >>> round(tc.se_from_pvalue(-0.0067, 0.006, df=18), 6)
+    0.002152
     """
-    b = _finite("estimate", estimate)
-    p = _finite("pvalue", pvalue)
-    if not 0 < p < 1:
-        raise ValueError(f"`pvalue` must lie in (0, 1); got {pvalue!r}.")
-    if b == 0:
-        raise ValueError("`estimate` must be non-zero to recover a standard error from a p-value.")
-    return float(abs(b) / stats.norm.isf(p / 2))
-
-
+    b, p, df = _validate_se_from_pvalue(estimate, pvalue, df)
+    q = stats.norm.isf(p / 2) if math.isinf(df) else stats.t.isf(p / 2, df)
+    return float(abs(b) / q)

@@ -75,7 +75,7 @@ print(fits["quasi-Poisson"].summary())
 quasi = fits["quasi-Poisson"]
 e_avg = trusts["expected_deaths"].mean()
 effect = quasi.effect("real_team_pct", delta=5, expected_deaths=e_avg)
-print(effect)
+print(effect.statement)
 truth = tc.share_effect(p.mortality_beta, se=0.0, delta=5, expected_deaths=e_avg)
 print(f"truth: {truth.percent_change:+.2f}% mortality, {truth.deaths:+.1f} deaths per year")
 relative = quasi.effect("real_team_pct", delta=5, change="relative", baseline_share=40, expected_deaths=e_avg)

@@ -91,7 +91,7 @@ def test_headline_worked_example():
     assert_allclose(rel / beta, 2.5, rtol=1e-12, atol=0)  # 5% of 40% is 2 points
     s = str(eff.summary())
     assert "-3.30%" in s and "1,212" in s and "-40.0" in s
-    assert str(eff) in s
+    assert eff.statement in s and str(eff) == s
 
 
 
@@ -132,7 +132,7 @@ def test_share_effect_with_ci_and_negative_delta():
 def test_share_effect_without_expected_deaths_has_nan_deaths():
     eff = ef.share_effect(-0.005, se=0.001)
     assert math.isnan(eff.deaths) and eff.confidence_interval().loc["deaths_per_year"].isna().all()
-    assert "deaths" not in str(eff)
+    assert "deaths" not in eff.statement
     assert eff.n_obs is None and eff.n_dropped == 0 and eff.n_groups is None
 
 

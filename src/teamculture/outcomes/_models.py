@@ -661,7 +661,7 @@ def mortality_glm(
     >>> b = fit.coefficients.loc["real_team_pct"]
     >>> bool(b["ci_low"] < sim.params.mortality_beta < b["ci_high"])
     True
-    >>> print(fit.effect("real_team_pct", delta=5, expected_deaths=1212))  # doctest: +NORMALIZE_WHITESPACE
+    >>> print(fit.effect("real_team_pct", delta=5, expected_deaths=1212).statement)  # doctest: +NORMALIZE_WHITESPACE
     +5 percentage points of staff -> -3.41% mortality (95% CI -3.71% to -3.10%) -> -41.3 deaths
     per year for a trust with 1,212 expected deaths (95% CI -45.0 to -37.6)
     """

@@ -182,10 +182,12 @@ class ShareEffect(Result):
 
     def summary(self) -> Summary:
         """One sentence with the translation and its intervals, and the table of :meth:`to_frame`."""
-        return Summary("Effect of a change in the share of staff", header=[("effect", self._sentence())],
+        return Summary("Effect of a change in the share of staff", header=[("effect", self.statement)],
                        tables=[("", self.to_frame())])
 
-    def _sentence(self) -> str:
+    @property
+    def statement(self) -> str:
+        """The translation as one sentence a trust board reads, with its intervals."""
         ci = self.confidence_interval()
         lvl = f"{100 * self.confidence_level:g}% CI"
         sign = "+" if self.delta_points >= 0 else ""
@@ -201,9 +203,6 @@ class ShareEffect(Result):
                 f"expected deaths ({lvl} {d_lo:+.1f} to {d_hi:+.1f})"
             )
         return text
-
-    def __str__(self) -> str:
-        return self._sentence()
 
 
 def _validate_share_effect(coef, se, ci, df, delta, change, baseline_share, link, expected_deaths,
@@ -345,7 +344,7 @@ def share_effect(
     >>> eff = tc.share_effect(beta, se=se, delta=5, expected_deaths=1212)
     >>> round(eff.percent_change, 2), round(eff.deaths, 1)
     (-3.3, -40.0)
-    >>> print(eff)  # doctest: +NORMALIZE_WHITESPACE
+    >>> print(eff.statement)  # doctest: +NORMALIZE_WHITESPACE
     +5 percentage points of staff -> -3.30% mortality (95% CI -5.59% to -0.96%) -> -40.0 deaths per
     year for a trust with 1,212 expected deaths (95% CI -67.7 to -11.6)
     >>> eff.confidence_interval().loc["deaths_per_year"].round(1).tolist()

@@ -417,8 +417,27 @@ def minimum_detectable_effect(
 ) -> PowerResult:
     """Smallest standardised effect detectable with the given power.
 
-    Parameters are as in :func:`power_three_level`, with the target ``power``
-    (default 0.8) instead of ``effect``.
+    Parameters
+    ----------
+    n_trusts, teams_per_trust, staff_per_team : int
+        ``K`` trusts, ``J`` teams per trust, ``n`` staff per team.
+    icc_team, icc_trust : float
+        ``rho_2`` and ``rho_3``: shares of the total variance between teams
+        within trusts and between trusts.
+    power : float, default 0.8
+        The target power, in (alpha, 1).
+    predictor_level : {"trust", "team", "staff"}, default "trust"
+        Where the predictor varies (see :func:`power_three_level`).
+    alpha : float, default 0.05
+        Significance level.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        Alternative hypothesis.
+    predictor : {"binary", "continuous"}, default "binary"
+        A binary predictor with ``share`` of units at 1, or a standardised
+        continuous predictor.
+    share : float, default 0.5
+        Proportion of units with the binary predictor equal to 1 (ignored for
+        continuous predictors).
 
     Returns
     -------

@@ -101,8 +101,8 @@ def test_missing_rows_dropped_counted_and_caller_data_untouched(unbalanced):
     with pytest.warns(DroppedDataWarning, match=r"4 of \d+ rows dropped.*x: 3.*trust: 2"):
         fit = tc.mixed("y ~ x + (1 | trust) + (1 | team)", data)
     pd.testing.assert_frame_equal(data, before)
-    assert fit.nobs_dropped == 4
-    assert fit.nobs == len(data) - 4
+    assert fit.n_dropped == 4
+    assert fit.n_obs == len(data) - 4
     assert "4 of" in str(fit.summary())
     ref = tc.mixed("y ~ x + (1 | trust) + (1 | team)", before.dropna(subset=["x", "trust"]))
     assert_allclose(fit.deviance, ref.deviance, rtol=1e-12)
@@ -133,8 +133,8 @@ def test_reused_team_ids_need_nesting():
     data = fx.mixed_data("reused3")
     fit = tc.mixed("y ~ x + (1 | trust/team)", data)
     assert "reused across 'trust'" in fit.nesting
-    assert fit.ngroups["trust:team"] == data[["trust", "team"]].drop_duplicates().shape[0]
-    assert fit.ngroups["trust:team"] > data["team"].nunique()
+    assert fit.n_groups["trust:team"] == data[["trust", "team"]].drop_duplicates().shape[0]
+    assert fit.n_groups["trust:team"] > data["team"].nunique()
     # lme4-style labels "trust:team"
     assert all(":" in lab for lab in fit.random_effects["trust:team"].index)
     with pytest.warns(TeamcultureWarning, match="not nested.*crossed"), pytest.raises(ValueError, match="crossed"):
@@ -154,17 +154,17 @@ def test_result_types_and_names(fit3, unbalanced):
     r = fit3
     assert isinstance(r, MixedResult)
     names = ["Intercept", "x", "cat[T.b]", "cat[T.c]", "z", "x:z"]
-    for s in (r.fixed_effects, r.bse, r.df, r.tvalues, r.pvalues):
+    for s in (r.fixed_effects, r.coefficients["std_error"], r.coefficients["df"], r.coefficients["statistic"], r.coefficients["pvalue"]):
         assert isinstance(s, pd.Series) and list(s.index) == names and s.dtype == float
     assert list(r.cov_params.index) == names and list(r.cov_params.columns) == names
     assert list(r.variance_components.index) == ["trust", "team", "residual"]
     assert r.reml and r.engine == "nested" and r.converged and not r.singular
-    assert r.nobs == len(unbalanced) and r.nobs_dropped == 0
-    assert r.ngroups.to_dict() == {"trust": unbalanced["trust"].nunique(), "team": unbalanced["team"].nunique()}
+    assert r.n_obs == len(unbalanced) and r.n_dropped == 0
+    assert r.n_groups.to_dict() == {"trust": unbalanced["trust"].nunique(), "team": unbalanced["team"].nunique()}
     assert r.n_params == 6 + 3
     assert_allclose(r.deviance, -2 * r.loglik, rtol=1e-15)
-    assert_allclose(r.bse.to_numpy(), np.sqrt(np.diag(r.cov_params.to_numpy())), rtol=1e-14)
-    assert_allclose(r.tvalues.to_numpy(), (r.fixed_effects / r.bse).to_numpy(), rtol=1e-14)
+    assert_allclose(r.coefficients["std_error"].to_numpy(), np.sqrt(np.diag(r.cov_params.to_numpy())), rtol=1e-14)
+    assert_allclose(r.coefficients["statistic"].to_numpy(), (r.fixed_effects / r.coefficients["std_error"]).to_numpy(), rtol=1e-14)
     assert r.design.shape == (len(unbalanced), 6) and list(r.design.columns) == names
     assert_allclose(r.response.to_numpy(), unbalanced["y"].to_numpy())
     assert list(r.group_labels.columns) == ["trust", "team"]
@@ -187,24 +187,24 @@ def test_against_lmertest_summary(fit3):
     """
     ref = fx.lme4_reference()["models"]["unbalanced3_full"]["REML"]["satterthwaite"]
     assert_allclose(fit3.fixed_effects.to_numpy(), ref["estimate"], rtol=1e-6)
-    assert_allclose(fit3.bse.to_numpy(), ref["se"], rtol=1e-6)
-    assert_allclose(fit3.df.to_numpy(), ref["df"], rtol=1e-6)
-    assert_allclose(fit3.tvalues.to_numpy(), ref["t"], rtol=1e-6)
-    assert_allclose(fit3.pvalues.to_numpy(), ref["p"], rtol=1e-5)
+    assert_allclose(fit3.coefficients["std_error"].to_numpy(), ref["se"], rtol=1e-6)
+    assert_allclose(fit3.coefficients["df"].to_numpy(), ref["df"], rtol=1e-6)
+    assert_allclose(fit3.coefficients["statistic"].to_numpy(), ref["t"], rtol=1e-6)
+    assert_allclose(fit3.coefficients["pvalue"].to_numpy(), ref["p"], rtol=1e-5)
 
 
 def test_conf_int_closed_form_and_duality(fit3):
-    ci = fit3.conf_int(0.9)
+    ci = fit3.confidence_interval(0.9)
     assert list(ci.columns) == ["ci_low", "ci_high"] and ci.dtypes.eq(float).all()
-    q = stats.t.ppf(0.95, fit3.df.to_numpy())
-    assert_allclose(ci["ci_low"].to_numpy(), (fit3.fixed_effects - q * fit3.bse).to_numpy(), rtol=1e-12)
+    q = stats.t.ppf(0.95, fit3.coefficients["df"].to_numpy())
+    assert_allclose(ci["ci_low"].to_numpy(), (fit3.fixed_effects - q * fit3.coefficients["std_error"]).to_numpy(), rtol=1e-12)
     # the (1 - p) interval has 0 on its boundary
     for name in fit3.fixed_effects.index:
-        c = fit3.conf_int(1 - fit3.pvalues[name]).loc[name]
+        c = fit3.confidence_interval(1 - fit3.coefficients["pvalue"][name]).loc[name]
         edge = c["ci_low"] if fit3.fixed_effects[name] > 0 else c["ci_high"]
-        assert_allclose(edge, 0.0, atol=1e-6 * fit3.bse[name])
+        assert_allclose(edge, 0.0, atol=1e-6 * fit3.coefficients["std_error"][name])
     with pytest.raises(ValueError, match=r"`confidence_level` must lie in \(0, 1\); got 1.5"):
-        fit3.conf_int(1.5)
+        fit3.confidence_interval(1.5)
 
 
 def test_icc_closed_form(fit3):
@@ -288,7 +288,7 @@ def test_affine_response_equivariance(scale, shift):
     assert_allclose(fit.variance_components.to_numpy(), scale**2 * base.variance_components.to_numpy(),
                     rtol=1e-5)
     assert_allclose(fit.icc()["vpc"].to_numpy(), base.icc()["vpc"].to_numpy(), rtol=1e-5)
-    assert_allclose(fit.df.to_numpy(), base.df.to_numpy(), rtol=1e-5)
+    assert_allclose(fit.coefficients["df"].to_numpy(), base.coefficients["df"].to_numpy(), rtol=1e-5)
 
 
 def test_repr_is_short(fit3):
@@ -317,4 +317,4 @@ def test_demo_stage_reports_against_truth():
     assert f"(truth {p.tau2_trust:.2f} / {p.tau2_team:.2f} / {p.sigma2:.2f})" in text
     assert f"(truth {p.tau2_trust / total:.1%} / {p.tau2_team / total:.1%})" in text
     fit = ctx.results["engagement_fit"]
-    assert isinstance(fit, MixedResult) and fit.nobs == len(survey.staff)
+    assert isinstance(fit, MixedResult) and fit.n_obs == len(survey.staff)

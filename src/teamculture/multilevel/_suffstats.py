@@ -33,13 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from teamculture._core.groups import parent_map
 from teamculture._core.validation import few
+from teamculture.errors import NotNestedError
 
-__all__ = ["NestedSuffStats", "nested_suffstats", "NotNestedError"]
-
-
-class NotNestedError(ValueError):
-    """The grouping factors do not form a nested hierarchy."""
+__all__ = ["NestedSuffStats", "nested_suffstats"]
 
 
 @dataclass(frozen=True)
@@ -101,15 +99,6 @@ class NestedSuffStats:
     def ngroups(self) -> tuple[int, ...]:
         """Number of clusters per level, coarsest first."""
         return tuple(len(o) for o in self.orders)
-
-
-def _parent_map(child: np.ndarray, parent: np.ndarray, n_child: int) -> np.ndarray | None:
-    """Parent code of each child code, or ``None`` if some child has two parents."""
-    pmap = np.empty(n_child, dtype=np.intp)
-    pmap[child] = parent
-    if not np.array_equal(pmap[child], parent):
-        return None
-    return pmap
 
 
 def _validate_suffstats(X: Any, y: Any, codes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[int]]:
@@ -189,7 +178,7 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
 
     Raises
     ------
-    NotNestedError
+    teamculture.errors.NotNestedError
         If a cluster of some level spans several clusters of the level above.
     ValueError
         If shapes disagree, ``X`` or ``y`` has a missing or non-finite value,
@@ -211,7 +200,7 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
     # parent maps in input codes, checked for nesting
     pmaps: list[np.ndarray] = []
     for lev in range(1, len(codes)):
-        pm = _parent_map(codes[lev], codes[lev - 1], sizes[lev])
+        pm = parent_map(codes[lev], codes[lev - 1], sizes[lev])
         if pm is None:
             pairs = np.unique(np.stack([codes[lev], codes[lev - 1]]), axis=1)
             n_par = np.bincount(pairs[0], minlength=sizes[lev])

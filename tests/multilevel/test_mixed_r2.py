@@ -148,7 +148,8 @@ def test_decomposition_sums_and_matches_nakagawa(case):
 def test_summary_and_validation():
     res = r_squared(_fake_with_data("balanced3_ri"))
     assert isinstance(res, R2Result)
-    assert "marginal" in str(res) and "fixed: within team" in str(res)
+    assert "Marginal R²" in str(res) and "fixed: within team" in str(res)
+    pd.testing.assert_frame_equal(res.to_frame(), res.decomposition)
     with pytest.raises(TypeError, match="`result` must be a fitted mixed model"):
         r_squared(object())
 

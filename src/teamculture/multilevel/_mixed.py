@@ -410,6 +410,10 @@ class _RefitState:
     covariates: pd.DataFrame
     notes: tuple[str, ...]
 
+    def refit(self, result: MixedResult, reml: bool) -> MixedResult:
+        """The same model and rows fitted by the other method (:meth:`MixedResult.refit`)."""
+        return _refit(result, reml)
+
 
 def _finish(result: MixedResult) -> MixedResult:
     """Warnings that go with the result (never silent)."""

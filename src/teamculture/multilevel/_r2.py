@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._core.groups import factorize, parent_map
+from teamculture._core.groups import factorize, group_sum, parent_map
 from teamculture.results import Result, Summary, result_class
 
 __all__ = ["R2Result", "r_squared"]
@@ -107,14 +107,11 @@ def _validate_r_squared(result: Any) -> None:
 
 
 def _cluster_mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Row-wise cluster means of ``values`` (n,) or (n, k)."""
+    """Row-wise cluster means of ``values`` (n,) or (n, k) (sums by core :func:`group_sum`)."""
     counts = np.bincount(codes, minlength=n_groups).astype(float)
     if values.ndim == 1:
-        return (np.bincount(codes, weights=values, minlength=n_groups) / counts)[codes]
-    out = np.empty_like(values)
-    for c in range(values.shape[1]):
-        out[:, c] = (np.bincount(codes, weights=values[:, c], minlength=n_groups) / counts)[codes]
-    return out
+        return (group_sum(codes, values, n_groups) / counts)[codes]
+    return (group_sum(codes, values.T, n_groups) / counts[:, None])[codes]
 
 
 def _chain(codes: dict[str, tuple[np.ndarray, int]]) -> list[str] | None:

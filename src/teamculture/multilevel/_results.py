@@ -216,9 +216,7 @@ class MixedResult(Result):
             return self
         if self._refit_state is None:
             raise ValueError("`self` cannot be refitted: it was built without its model frame.")
-        from teamculture.multilevel._mixed import _refit
-
-        return _refit(self, reml)
+        return self._refit_state.refit(self, reml)
 
     def r_squared(self) -> Any:
         """Nakagawa-Schielzeth and Rights-Sterba R² (see :func:`teamculture.r_squared`)."""

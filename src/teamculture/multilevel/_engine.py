@@ -548,14 +548,18 @@ class NestedModel:
         finest clusters beyond what ``X`` explains (a cluster-level response):
         the residual variance is zero and the likelihood has no maximum.
         """
+        cached = self.__dict__.get("_residual_share")
+        if cached is not None:
+            return cached
         s = self.stats
         p = self.p
         W = s.within
         rss = within_rss(W[:p, :p], W[:p, p], float(W[p, p]))
         ym = s.means[:, p]
         n = s.counts
-        ybar = float(n @ ym) / float(n.sum())
-        tss = float(W[p, p]) + float(n @ (ym - ybar) ** 2)
+        ybar = float(np.sum(n * ym)) / float(np.sum(n))
+        tss = max(float(W[p, p]), 0.0) + float(np.sum(n * (ym - ybar) ** 2))
+        self._residual_share = (rss, tss)
         return rss, tss
 
     def _newton(self, x: np.ndarray, reml: bool, maxiter: int = 100) -> tuple[np.ndarray, float, bool]:

@@ -176,7 +176,13 @@ def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[s
     if n <= p:
         raise ValueError(f"`data` has {n} usable row(s), fewer than needed for {p} fixed effect(s) "
                          f"({few(list(X.columns))}) and a residual variance.")
-    rank, dependent = relative_rank(X.to_numpy())
+    Xa = X.to_numpy()
+    # scale-free rank: a well-conditioned design shows in the Gram matrix of the unit-length
+    # columns (smallest eigenvalue far above rounding); otherwise the QR of core relative_rank decides
+    norms = np.sqrt(np.einsum("ij,ij->j", Xa, Xa))
+    rank, dependent = p, np.zeros(0, dtype=np.intp)
+    if not (norms > 0).all() or np.linalg.eigvalsh((Xa.T @ Xa) / np.outer(norms, norms))[0] <= 1e-6:
+        rank, dependent = relative_rank(Xa)
     if rank < p:
         names = [X.columns[j] for j in dependent]
         zero = [X.columns[j] for j in dependent if not np.any(X.iloc[:, j].to_numpy())]
@@ -240,16 +246,13 @@ def _grouping(parsed: ParsedFormula, frame: pd.DataFrame) -> _Grouping:
             c, lab = col[t.factors[0]]
             codes[t.group], labels[t.group] = c, pd.Index(lab, name=t.group)
             continue
-        # a:b: one group per observed combination (hash factorisation, then the uniques sorted)
+        # a:b: one group per observed combination, in sorted order
         key = np.zeros(len(frame), dtype=np.int64)
         for f in t.factors:
             key = key * len(col[f][1]) + col[f][0]
-        raw, uniq = pd.factorize(key, sort=False)
-        order = np.argsort(uniq, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        codes[t.group] = rank[raw].astype(np.intp)
-        rest = uniq[order]
+        raw, uniq = pd.factorize(key, sort=True)
+        codes[t.group] = raw.astype(np.intp, copy=False)
+        rest = np.asarray(uniq, dtype=np.int64)
         pieces = []
         for f in reversed(t.factors):
             n_f = len(col[f][1])

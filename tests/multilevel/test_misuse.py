@@ -130,6 +130,16 @@ def _with_noise(sd: float) -> pd.DataFrame:
     return d.assign(size_noise=d["team_mean_size"] + sd * rng.normal(size=len(d)))
 
 
+def _scaled_with_missing(fit) -> None:
+    # the variable inside scale() is a model variable: its missing rows are dropped first, then
+    # scale() standardises over the rows used (formulaic does not list it as a variable)
+    d = data().iloc[1:]
+    ref = mixed("y ~ xs + (1 | trust/team)", d.assign(xs=(d["x"] - d["x"].mean()) / d["x"].std()))
+    assert fit.n_dropped == 1
+    assert_allclose(fit.fixed_effects["scale(x)"], ref.fixed_effects["xs"], rtol=1e-8)
+    _same_fit(fit, ref, rtol=1e-10)
+
+
 def _log_nan(fit) -> None:
     assert fit.n_dropped == 1 and fit.n_obs == 299
 
@@ -167,6 +177,13 @@ CASES = [
          "collinear-tiny-column", raises=(ValueError, r"`formula`: the fixed-effects design is rank deficient.*"
                                                       r"\['x2'\]")),
     Case(mixed, lambda: _fit("y ~ I(x^2) + x + (1 | trust/team)"), "i", "I-power-not-xor", check=_i_square),
+    Case(mixed, lambda: _fit("y ~ scale(x) + (1 | trust/team)", data().assign(x=np.r_[np.nan, data()["x"][1:]])),
+         "i", "scale-variable-missing", warns=(DroppedDataWarning, r"1 of 300 row\(s\).*x: 1"),
+         check=_scaled_with_missing),
+    Case(mixed, lambda: _fit(frame=data().assign(x=data()["x"] + 1j)), "j", "complex-predictor",
+         raises=(TypeError, r"`data`: column\(s\) \['x'\] are complex numbers")),
+    Case(mixed, lambda: _fit(frame=data().assign(y=data()["y"] * 1e150)), "d", "absurd-magnitude",
+         raises=(ValueError, r"`data`: 'y' has values of magnitude .*e\+150.* Rescale it")),
     Case(mixed, lambda: _fit("y ~ x + (1 + x || team)"), "i", "double-bar-uncorrelated", check=_uncorrelated),
     Case(mixed, lambda: _fit("y ~ . + (1 | team)"), "i", "dot-refused",
          raises=(ValueError, r"`formula`: '\.' \(every other column\) is not supported")),

@@ -359,3 +359,23 @@ def test_demo_stage_reports_against_truth():
     assert f"(truth {p.tau2_trust / total:.1%} / {p.tau2_team / total:.1%})" in text
     fit = ctx.results["engagement_fit"]
     assert isinstance(fit, MixedResult) and fit.n_obs == len(survey.staff)
+
+
+def test_double_bar_is_lme4s_uncorrelated_form():
+    """lme4 expands (x || team) to (1 | team) + (0 + x | team): the lme4 fit of that model is the oracle."""
+    data = fx.mixed_data("slope3")
+    fit = tc.mixed("y ~ x + (1 | trust) + (x || team)", data)
+    ref = fx.lme4_reference()["models"]["slope3_uncorr3"]["REML"]
+    assert fit.deviance <= ref["remlcrit"] + 1e-6
+    assert_allclose(fit.fixed_effects.to_numpy(), ref["fixef"], rtol=1e-5)
+    expected = fx.varcorr_series(ref)  # lme4 names the intercept of a lone-(1|team) term "team|(Intercept)"
+    assert_allclose(fit.variance_components[["trust", "team", "team|x", "residual"]].to_numpy(),
+                    expected[["trust", "team|(Intercept)", "team|x", "residual"]].to_numpy(), rtol=2e-4)
+
+
+def test_non_ascii_and_backticked_grouping_names(unbalanced):
+    base = tc.mixed("y ~ x + (1 | trust/team)", unbalanced)
+    renamed = unbalanced.rename(columns={"trust": "Trust Name", "team": "équipe"})
+    fit = tc.mixed("y ~ x + (1 | `Trust Name`/équipe)", renamed)
+    assert list(fit.variance_components.index) == ["Trust Name", "Trust Name:équipe", "residual"]
+    assert_allclose(fit.deviance, base.deviance, rtol=1e-12)

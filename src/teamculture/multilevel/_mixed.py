@@ -12,6 +12,7 @@ more), translates R-isms of the formula, and applies the missing-data policy.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +96,19 @@ def _model_variables(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[st
             f"{did_you_mean(unknown[0], data.columns)} Columns of `data` ({data.shape[1]}): "
             f"{few(list(data.columns), data.shape[1])}."
         )
-    used = [c for c in data.columns if c in set(names)]
+    # formulaic does not report the variables of stateful transforms (scale(x), poly(x, 2), center(x)):
+    # every identifier (or `quoted name`) of the formula that names a column is a model variable
+    text = f"{parsed.response} ~ {rhs}"
+    tokens = {a or b for a, b in re.findall(r"`([^`]+)`|([^\W\d][\w.]*)", text)}
+    wanted = set(names) | tokens
+    used = [c for c in data.columns if str(c) in wanted]
     return used + [c for c in parsed.group_columns if c not in used], used
 
 
-def _check_response(parsed: ParsedFormula, data: pd.DataFrame) -> None:
+def _check_response(parsed: ParsedFormula, data: pd.DataFrame, fixed_vars: list[str]) -> None:
+    cplx = [c for c in fixed_vars if pd.api.types.is_complex_dtype(data[c].dtype)]
+    if cplx:
+        raise TypeError(f"`data`: column(s) {few(cplx)} are complex numbers; a mixed model needs real numbers.")
     name = parsed.response
     if name in data.columns:
         s = data[name]
@@ -160,6 +169,14 @@ def _design(parsed: ParsedFormula, frame: pd.DataFrame
 
 def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[str], X: pd.DataFrame,
                   y: pd.Series) -> None:
+    for name, v in [(parsed.response, y.to_numpy()), *((c, X[c].to_numpy()) for c in X.columns)]:
+        a = np.abs(v[v != 0])
+        if a.size and (a.max() > 1e100 or a.min() < 1e-100):
+            raise ValueError(
+                f"`data`: {name!r} has values of magnitude {a.max() if a.max() > 1e100 else a.min():.3g}; the "
+                "likelihood's sums of squares would overflow or underflow. Rescale it (e.g. to thousands of "
+                "pounds), which changes the estimates by the same factor only."
+            )
     for c in fixed_vars:
         s = frame[c]
         if isinstance(s.dtype, pd.CategoricalDtype) and c != parsed.response:
@@ -635,7 +652,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
     """
     parsed, reml, nan_policy = _validate_mixed(formula, data, reml, nan_policy)
     variables, fixed_vars = _model_variables(parsed, data)
-    _check_response(parsed, data)
+    _check_response(parsed, data, fixed_vars)
     sub = data[variables]  # only the model's columns (never a copy of the whole table)
     na = sub.isna()
     missing = na.any(axis=1).to_numpy()

@@ -21,7 +21,7 @@ from numpy.testing import assert_allclose
 
 import teamculture as tc
 from _misuse import Case, case_id, run_case
-from teamculture.errors import ConvergenceWarning, DroppedDataWarning, NotNestedError
+from teamculture.errors import ConvergenceWarning, DegenerateDataWarning, DroppedDataWarning, NotNestedError
 from teamculture.multilevel import (
     center,
     compare,
@@ -232,6 +232,10 @@ def _center_missing_label(out) -> None:
     assert_allclose(out.iloc[1:].to_numpy(), ref.iloc[1:].to_numpy(), rtol=1e-12)
 
 
+def _all_nan(out) -> None:
+    assert out.isna().all() and out.name == "x_cgm"
+
+
 def _center_nested_keys(out) -> None:
     d = data()
     ref = d["x"] - d.groupby(["trust", "team"])["x"].transform("mean")
@@ -256,6 +260,9 @@ CASES += [
     Case(center, lambda: center(data().assign(team=[None] + list(data()["team"][1:])), "x", by="team",
                                 kind="cluster", nan_policy="raise"),
          "missing", "missing-label-raise", raises=(ValueError, r"`by` has 1 row\(s\) with a missing value")),
+    Case(center, lambda: center(data().assign(x=np.nan), "x"), "f", "all-missing-column",
+         warns=(DegenerateDataWarning, r"column 'x' of `columns` has no observed value"),
+         check=_all_nan),
     Case(center, lambda: center(data().assign(team=data()["team"].str[-1]), "x", by=["trust", "team"],
                                 kind="cluster"),
          "k", "nested-keys-outer-first", check=_center_nested_keys),
@@ -369,6 +376,8 @@ CASES += [
     Case(nested_suffstats, lambda: nested_suffstats(np.ones((4, 1)), np.arange(4.0),
                                                     [np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])]),
          "b", "not-nested", raises=(NotNestedError, r"`codes\[1\]` is not nested in `codes\[0\]`")),
+    Case(nested_suffstats, lambda: nested_suffstats(np.ones((3, 1)), np.array(list("abc")), [np.array([0, 0, 1])]),
+         "j", "text-response", raises=(TypeError, r"`y` must be a numeric response")),
     Case(nested_suffstats, lambda: nested_suffstats(np.array([[1.0], [np.inf], [1.0]]), np.arange(3.0),
                                                     [np.array([0, 0, 1])]),
          "d", "inf-in-X", raises=(ValueError, r"`X` must be finite; 1 row\(s\) are not: \[1\]")),

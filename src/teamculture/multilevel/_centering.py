@@ -15,7 +15,9 @@ import pandas as pd
 
 from teamculture._core.groups import Groups
 from teamculture._core.missing import apply_nan_policy
+from teamculture._core.errors import DegenerateDataWarning
 from teamculture._core.validation import check_choice, check_columns, check_frame, check_nan_policy, few
+from teamculture._core.warn import warn
 
 __all__ = ["center"]
 
@@ -172,6 +174,9 @@ def center(
     for c in args.columns:
         x = data[c].to_numpy(dtype=float, na_value=np.nan)
         ok = ~np.isnan(x)
+        if not ok.any():
+            warn(f"center: column {c!r} of `columns` has no observed value; its centred values are all NaN.",
+                 DegenerateDataWarning)
         grand = x[ok].mean() if ok.any() else np.nan
         if args.kind == "grand":
             res = x - grand

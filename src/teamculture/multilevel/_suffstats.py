@@ -106,11 +106,18 @@ def _validate_suffstats(X: Any, y: Any, codes: Sequence[Any]) -> tuple[np.ndarra
 
     Vectorised (a few passes over the rows): it runs on every national-scale fit.
     """
-    X = np.asarray(X, dtype=np.float64)
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`X` must be a numeric (n, p) design matrix; got {type(X).__name__}.") from None
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"`X` must be a two-dimensional (n, p) design matrix with n >= 1; got shape {X.shape}.")
     n = X.shape[0]
-    y = np.asarray(y, dtype=np.float64)
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`y` must be a numeric response; got values such as {few(np.ravel(y)[:3].tolist())}.") \
+            from None
     if y.shape != (n,):
         raise ValueError(f"`y` must be one-dimensional with one value per row of `X` ({n}); got shape {y.shape}.")
     for name, arr in (("X", X), ("y", y)):

@@ -7,7 +7,6 @@ Numbers are checked against lme4/lmerTest (``lme4_engine_extra.json``,
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -32,7 +32,7 @@ from teamculture._core.validation import (
 from teamculture._core.warn import warn
 from teamculture.errors import BoundaryWarning, ConvergenceWarning
 from teamculture.multilevel._engine import NestedModel
-from teamculture.multilevel._formula import ParsedFormula, RandomTerm, parse_formula
+from teamculture.multilevel._formula import ParsedFormula, parse_formula
 from teamculture.multilevel._lmm_common import (
     RESIDUAL_FLOOR,
     BackendFit,
@@ -535,8 +535,23 @@ def _fit_backend(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, 
 
 
 def _fit(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, common: dict[str, Any]) -> MixedResult:
+    from scipy import linalg
+
     fitter = _fit_nested if state.engine == "nested" else _fit_backend
-    return _finish(fitter(state, y, X, reml, common))
+    try:
+        with np.errstate(all="ignore"):
+            result = fitter(state, y, X, reml, common)
+    except (np.linalg.LinAlgError, linalg.LinAlgError, FloatingPointError, OverflowError) as exc:
+        # the checks before fitting should leave none of these; if one happens, say what failed
+        raise ValueError(
+            f"`formula`: the {state.engine} engine could not evaluate the likelihood of {state.parsed.formula!r} "
+            f"({type(exc).__name__}: {exc}); the model is probably not identified by these data (nearly "
+            "collinear predictors or random effects, or variances the data cannot separate)."
+        ) from None
+    if not (np.isfinite(result.deviance) and np.all(np.isfinite(result.fixed_effects.to_numpy()))):
+        raise ValueError(f"`formula`: the fit of {state.parsed.formula!r} gave non-finite estimates; the model is "
+                         "probably not identified by these data.")
+    return _finish(result)
 
 
 def _refit(result: MixedResult, reml: bool) -> MixedResult:

@@ -169,14 +169,21 @@ def _design(parsed: ParsedFormula, frame: pd.DataFrame
 
 def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[str], X: pd.DataFrame,
                   y: pd.Series) -> None:
-    for name, v in [(parsed.response, y.to_numpy()), *((c, X[c].to_numpy()) for c in X.columns)]:
-        a = np.abs(v[v != 0])
-        if a.size and (a.max() > 1e100 or a.min() < 1e-100):
-            raise ValueError(
-                f"`data`: {name!r} has values of magnitude {a.max() if a.max() > 1e100 else a.min():.3g}; the "
-                "likelihood's sums of squares would overflow or underflow. Rescale it (e.g. to thousands of "
-                "pounds), which changes the estimates by the same factor only."
-            )
+    Xa = X.to_numpy()
+    names = [parsed.response, *X.columns]
+    # magnitudes whose squares overflow or underflow (one pass for the largest values; the
+    # smallest nonzero value is looked at only for a column whose largest value is tiny)
+    big = np.r_[np.max(np.abs(y.to_numpy())), np.max(np.abs(Xa), axis=0)]
+    for j, name in enumerate(names):
+        v = y.to_numpy() if j == 0 else Xa[:, j - 1]
+        if big[j] > 1e100 or 0 < big[j] < 1e-90:
+            a = np.abs(v[v != 0])
+            if a.size and (a.max() > 1e100 or a.min() < 1e-100):
+                raise ValueError(
+                    f"`data`: {name!r} has values of magnitude {a.max() if a.max() > 1e100 else a.min():.3g}; the "
+                    "likelihood's sums of squares would overflow or underflow. Rescale it (e.g. to thousands of "
+                    "pounds), which changes the estimates by the same factor only."
+                )
     for c in fixed_vars:
         s = frame[c]
         if isinstance(s.dtype, pd.CategoricalDtype) and c != parsed.response:
@@ -193,7 +200,6 @@ def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[s
     if n <= p:
         raise ValueError(f"`data` has {n} usable row(s), fewer than needed for {p} fixed effect(s) "
                          f"({few(list(X.columns))}) and a residual variance.")
-    Xa = X.to_numpy()
     # scale-free rank: a well-conditioned design shows in the Gram matrix of the unit-length
     # columns (smallest eigenvalue far above rounding); otherwise the QR of core relative_rank decides
     norms = np.sqrt(np.einsum("ij,ij->j", Xa, Xa))

@@ -90,7 +90,7 @@ class FakeFit:
     reml: bool
     loglik: float
     n_params: int
-    nobs: int
+    n_obs: int
     fixed_effects: pd.Series
     variance_components: pd.Series
     design: pd.DataFrame | None = None
@@ -112,7 +112,7 @@ def fake_fit(model_id: str, method: str = "REML") -> FakeFit:
         fit = ref[m]
         return FakeFit(
             formula=ref["formula"], reml=(m == "REML"), loglik=fit["loglik"],
-            n_params=int(fit["loglik_df"]), nobs=int(fit["nobs"]),
+            n_params=int(fit["loglik_df"]), n_obs=int(fit["nobs"]),
             fixed_effects=pd.Series(fit["fixef"], index=fit["fixef_names"], dtype=float),
             variance_components=varcorr_series(fit),
         )
@@ -142,3 +142,22 @@ def design_matrix(model_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             parts = name.split(":")
             cols[name] = np.prod([data[p].to_numpy(dtype=float) for p in parts], axis=0)
     return pd.DataFrame(cols, index=data.index), data
+
+
+def mixed_fit(formula: str, data: pd.DataFrame, **kwargs: Any) -> Any:
+    """``teamculture.mixed`` with its warnings checked: a BoundaryWarning exactly when the fit is singular,
+    a ConvergenceWarning exactly when it did not converge, and nothing else."""
+    import warnings
+
+    import teamculture as tc
+    from teamculture.errors import BoundaryWarning, ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = tc.mixed(formula, data, **kwargs)
+    kinds = [w.category for w in caught]
+    assert (BoundaryWarning in kinds) == bool(fit.singular), [str(w.message) for w in caught]
+    assert (ConvergenceWarning in kinds) == (not fit.converged), [str(w.message) for w in caught]
+    others = [w for w in caught if w.category not in (BoundaryWarning, ConvergenceWarning)]
+    assert not others, [(w.category.__name__, str(w.message)) for w in others]
+    return fit

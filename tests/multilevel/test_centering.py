@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from teamculture.errors import DroppedDataWarning
 from teamculture.multilevel._centering import center
 
 
@@ -69,7 +70,7 @@ def test_validation_messages(frame):
         center(frame, "x", kind="cluster")
     with pytest.raises(ValueError, match="`by` must be None"):
         center(frame, "x", by="team")
-    with pytest.raises(ValueError, match=r"not in `data`: \['nope'\]"):
+    with pytest.raises(ValueError, match=r"`columns` names column\(s\) \['nope'\] that are not in `data`"):
         center(frame, "nope")
     with pytest.raises(TypeError, match="numeric or boolean"):
         center(frame, "trust")
@@ -78,8 +79,11 @@ def test_validation_messages(frame):
     with pytest.raises(ValueError, match=r"1 missing value\(s\) at rows \[12\]"):
         center(frame, "x", nan_policy="raise")
     bad = frame.assign(team=[None, "1", "2", "1", "1", "2", "2"])
-    with pytest.raises(ValueError, match=r"`by` column 'team' has 1 missing label"):
-        center(bad, "x", by="team", kind="cluster")
+    with pytest.raises(ValueError, match=r"`by` has 1 row\(s\) with a missing value \(rows \[10\]\)"):
+        center(bad, "real", by="team", kind="cluster", nan_policy="raise")
+    with pytest.warns(DroppedDataWarning, match=r"1 of 7 row\(s\) with a missing value in `by`"):
+        out = center(bad, "x", by="team", kind="cluster")
+    assert np.isnan(out[10]) and not np.isnan(out[11])
 
 
 @st.composite

@@ -20,7 +20,8 @@ from numpy.testing import assert_allclose
 
 import _mixed_fixtures as fx
 from teamculture.multilevel._formula import parse_formula
-from teamculture.multilevel._statsmodels_backend import BackendFit, _Blocks, _structure, fit_statsmodels
+from teamculture.multilevel._lmm_common import BackendFit
+from teamculture.multilevel._statsmodels_backend import _Blocks, _structure, fit_statsmodels
 
 
 REF = fx.lme4_reference()
@@ -63,10 +64,10 @@ def test_matches_lme4_random_slopes(model_id, method):
     # lme4 at its default tolerances (our criterion is lower): largest relative differences seen
     # on these four fits are VC 3.1e-5, SE 1.2e-5, df 3.1e-5, p 1.3e-4; tolerances about 3-4x those
     assert_allclose(res.variance_components[expected_vc.index].to_numpy(), expected_vc.to_numpy(), rtol=1e-4)
-    assert_allclose(res.bse.to_numpy(), np.sqrt(np.diag(np.array(ref["vcov"]))), rtol=5e-5)
+    assert_allclose(res.coefficients["std_error"].to_numpy(), np.sqrt(np.diag(np.array(ref["vcov"]))), rtol=5e-5)
     sat = ref["satterthwaite"]
-    assert_allclose(res.df.to_numpy(), sat["df"], rtol=1e-4)
-    assert_allclose(res.pvalues.to_numpy(), sat["p"], rtol=5e-4)
+    assert_allclose(res.coefficients["df"].to_numpy(), sat["df"], rtol=1e-4)
+    assert_allclose(res.coefficients["pvalue"].to_numpy(), sat["p"], rtol=5e-4)
     assert res.n_params == ref["loglik_df"]
     assert not res.singular and res.converged
 
@@ -91,7 +92,7 @@ def test_random_intercepts_agree_with_lme4_closely():
     expected = fx.varcorr_series(ref)
     assert_allclose(res.variance_components[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-5)
     assert_allclose(res.fixed_effects.to_numpy(), ref["fixef"], rtol=1e-6)
-    assert_allclose(res.df.to_numpy(), ref["satterthwaite"]["df"], rtol=1e-4)
+    assert_allclose(res.coefficients["df"].to_numpy(), ref["satterthwaite"]["df"], rtol=1e-4)
     lme = ref["ranef"]["team"]
     assert_allclose(res.random_effects["team"]["blup"].to_numpy(), lme["values"]["(Intercept)"], atol=1e-5, rtol=0)
     assert_allclose(res.random_effects["team"]["cond_var"].to_numpy(), lme["condvar_blocks"][0], rtol=1e-5)
@@ -197,7 +198,7 @@ def test_agrees_with_the_exact_nested_engine_on_random_intercepts():
     assert_allclose(res.fixed_effects.to_numpy(), nested.fixed_effects.to_numpy(), rtol=1e-6)
     assert_allclose(res.variance_components[nested.variance_components.index].to_numpy(),
                     nested.variance_components.to_numpy(), rtol=1e-5)
-    assert_allclose(res.df.to_numpy(), nested.df.to_numpy(), rtol=1e-4)
+    assert_allclose(res.coefficients["df"].to_numpy(), nested.coefficients["df"].to_numpy(), rtol=1e-4)
     assert_allclose(res.random_effects["team"]["blup"].to_numpy(),
                     nested.random_effects["team"]["blup"].to_numpy(), rtol=0, atol=1e-6)
 

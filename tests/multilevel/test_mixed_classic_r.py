@@ -71,8 +71,8 @@ def _check(name, classic, groups_map):
     expected = pd.Series(ref["vc"], index=[groups_map.get(g, g) for g in ref["vc_names"]])
     got = fit.variance_components.rename({"residual": "Residual"})
     assert_allclose(got[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-5)
-    assert_allclose(fit.bse.to_numpy(), ref["se"], rtol=1e-5)
-    assert_allclose(fit.df.to_numpy(), ref["df"], rtol=1e-4)
+    assert_allclose(fit.coefficients["std_error"].to_numpy(), ref["se"], rtol=1e-5)
+    assert_allclose(fit.coefficients["df"].to_numpy(), ref["df"], rtol=1e-4)
     return fit
 
 

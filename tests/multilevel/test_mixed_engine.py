@@ -33,7 +33,8 @@ import _mixed_fixtures as fx
 import teamculture as tc
 from teamculture.multilevel._engine import NestedModel
 from teamculture.multilevel._satterthwaite import richardson_hessian, richardson_jacobian
-from teamculture.multilevel._suffstats import NestedSuffStats, NotNestedError, nested_suffstats
+from teamculture.errors import NotNestedError
+from teamculture.multilevel._suffstats import NestedSuffStats, nested_suffstats
 
 
 EXTRA = fx.engine_extra()
@@ -54,7 +55,7 @@ def _our_level(label: str) -> str:
 
 def _fit(model_id: str, method: str):
     spec = EXTRA[model_id]
-    return tc.mixed(spec["formula"], fx.reference_data(spec["data"]), reml=(method == "REML")), spec[method]
+    return fx.mixed_fit(spec["formula"], fx.reference_data(spec["data"]), reml=(method == "REML")), spec[method]
 
 
 CASES = [(m, meth) for m in EXTRA for meth in ("REML", "ML")]
@@ -69,7 +70,7 @@ def fits():
 def test_matches_tight_lme4(fits, case):
     fit, ref = fits[case]
     assert fit.engine == "nested"
-    assert fit.nobs == int(ref["nobs"])
+    assert fit.n_obs == int(ref["nobs"])
     # the optimum: criterion no worse than lme4's
     assert fit.deviance <= ref["criterion"] + 1e-6
     assert_allclose(fit.deviance, ref["criterion"], rtol=1e-10, atol=1e-6)
@@ -86,8 +87,8 @@ def test_matches_tight_lme4(fits, case):
     assert_allclose(fit.variance_components["residual"], ref["sigma2"], rtol=RTOL)
     assert fit.singular == ref["singular"]
     # Satterthwaite df and p-values (lmerTest)
-    assert_allclose(fit.df.to_numpy(), ref["df"], rtol=RTOL)
-    assert_allclose(fit.pvalues.to_numpy(), ref["pvalue"], rtol=1e-4, atol=1e-12)
+    assert_allclose(fit.coefficients["df"].to_numpy(), ref["df"], rtol=RTOL)
+    assert_allclose(fit.coefficients["pvalue"].to_numpy(), ref["pvalue"], rtol=1e-4, atol=1e-12)
     # conditional modes and conditional variances
     for g, re in ref["ranef"].items():
         ours = fit.random_effects[_our_group(g)]
@@ -117,13 +118,13 @@ def test_criterion_not_worse_than_default_lme4(model_id):
     ref = fx.lme4_reference()["models"][model_id]
     data = fx.mixed_data(ref["dataset"])
     for method in ("REML", "ML"):
-        fit = tc.mixed(ref["formula"], data, reml=(method == "REML"))
+        fit = fx.mixed_fit(ref["formula"], data, reml=(method == "REML"))
         r = ref[method]
         crit = r["remlcrit"] if method == "REML" else r["deviance"]
         assert fit.deviance <= crit + 1e-6
         assert fit.deviance >= crit - 1e-5  # and it is the same optimum
         assert fit.n_params == int(r["loglik_df"])
-        assert_allclose(fit.ngroups.sort_index().to_numpy(),
+        assert_allclose(fit.n_groups.sort_index().to_numpy(),
                         [r["ngrps"][k] for k in sorted(r["ngrps"], key=_our_group)], rtol=0)
 
 
@@ -357,9 +358,9 @@ def test_parameter_recovery_on_simulated_survey(small_survey):
     p = small_survey.params
     truth = {"Intercept": p.intercept, "real": p.beta_real_team, "I(tenure - 8)": p.beta_tenure}
     for name, value in truth.items():
-        z = (fit.fixed_effects[name] - value) / fit.bse[name]
+        z = (fit.fixed_effects[name] - value) / fit.coefficients["std_error"][name]
         assert abs(z) < 4, (name, fit.fixed_effects[name], value)
-        ci = fit.conf_int(0.9999)
+        ci = fit.confidence_interval(0.9999)
         assert ci.loc[name, "ci_low"] < value < ci.loc[name, "ci_high"]
     vc = fit.variance_components
     # 10,000 staff, 500 teams, 20 trusts: residual and team variances are precise, trust less so

@@ -82,7 +82,7 @@ def test_rights_sterba_closed_form_with_cluster_centered_predictor():
     design = pd.DataFrame({"Intercept": 1.0, "x_cwc": x_cwc, "x_b": x_b})
     b1, b2, tau00, tau11, tau01, s2 = 0.7, -1.3, 0.5, 0.2, 0.05, 1.1
     fit = fx.FakeFit(
-        formula="y ~ x_cwc + x_b + (1 + x_cwc | team)", reml=True, loglik=0.0, n_params=7, nobs=40,
+        formula="y ~ x_cwc + x_b + (1 + x_cwc | team)", reml=True, loglik=0.0, n_params=7, n_obs=40,
         fixed_effects=pd.Series([0.3, b1, b2], index=design.columns),
         variance_components=pd.Series({"team|Intercept": tau00, "team|x_cwc": tau11,
                                        "team|Intercept,x_cwc": tau01, "residual": s2}),
@@ -118,7 +118,7 @@ def nested_fits(draw):
     if slope:
         vc = {"trust": vcs[0], "trust:team|Intercept": vcs[1], "trust:team|x": vcs[3], "residual": vcs[2] + 0.01}
     return fx.FakeFit(
-        formula="y ~ x + z", reml=True, loglik=0.0, n_params=6, nobs=n,
+        formula="y ~ x + z", reml=True, loglik=0.0, n_params=6, n_obs=n,
         fixed_effects=pd.Series(rng.normal(size=3), index=design.columns),
         variance_components=pd.Series(vc, dtype=float), design=design,
         group_labels=pd.DataFrame({"trust": team_trust[team].astype(str),
@@ -148,7 +148,8 @@ def test_decomposition_sums_and_matches_nakagawa(case):
 def test_summary_and_validation():
     res = r_squared(_fake_with_data("balanced3_ri"))
     assert isinstance(res, R2Result)
-    assert "marginal" in str(res) and "fixed: within team" in str(res)
+    assert "Marginal R²" in str(res) and "fixed: within team" in str(res)
+    pd.testing.assert_frame_equal(res.to_frame(), res.decomposition)
     with pytest.raises(TypeError, match="`result` must be a fitted mixed model"):
         r_squared(object())
 

@@ -7,7 +7,6 @@ Numbers are checked against lme4/lmerTest (``lme4_engine_extra.json``,
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from scipy import stats
 
 import _mixed_fixtures as fx
 import teamculture as tc
-from teamculture.errors import DroppedDataWarning, TeamcultureWarning
+from teamculture.errors import BoundaryWarning, DroppedDataWarning
 from teamculture.multilevel import MixedResult
 from teamculture.multilevel._formula import RandomTerm, parse_formula
 
@@ -62,7 +61,10 @@ def test_parse_slopes_and_no_intercept():
     ("y ~ x", r"`formula` has no random term such as \(1 \| team\); got 'y ~ x'"),
     ("~ x + (1 | g)", r"`formula` must have the form 'response ~ terms'"),
     ("y ~ x + (1 | g", r"`formula` has unbalanced parentheses"),
-    ("y ~ x + (x || g)", r"`formula`: the uncorrelated form '\(x \|\| g\)' is not supported"),
+    ("y ~ x + (x || g) + (1 | g)", r"`formula` has the random intercept for 'g' twice"),
+    ("y ~ . + (1 | g)", r"`formula`: '\.' \(every other column\) is not supported"),
+    ("y ~ x + offset(z) + (1 | g)", r"`formula`: offset\(\) terms are not supported"),
+    ("y ~ x + 1 | g", r"`formula`: the random term in '1 \| g' needs its own parentheses"),
     ("y ~ (1 | g) + (1 | g)", r"`formula` has the random intercept for 'g' twice"),
     ("y ~ (1 | log(g))", r"`formula`: grouping factor\(s\) \['log\(g\)'\] .* are not column names"),
 ])
@@ -98,11 +100,13 @@ def test_missing_rows_dropped_counted_and_caller_data_untouched(unbalanced):
     data.loc[[0, 5, 9], "x"] = np.nan
     data.loc[[5, 17], "trust"] = None
     before = data.copy()
-    with pytest.warns(DroppedDataWarning, match=r"4 of \d+ rows dropped.*x: 3.*trust: 2"):
+    with pytest.warns(DroppedDataWarning, match=r"4 of \d+ row\(s\) with a missing value in `data`.*x: 3.*trust: 2"):
         fit = tc.mixed("y ~ x + (1 | trust) + (1 | team)", data)
+    with pytest.raises(ValueError, match=r"`data` has 4 row\(s\) with a missing value \(rows \[0, 5, 9, 17\]\)"):
+        tc.mixed("y ~ x + (1 | trust) + (1 | team)", data, nan_policy="raise")
     pd.testing.assert_frame_equal(data, before)
-    assert fit.nobs_dropped == 4
-    assert fit.nobs == len(data) - 4
+    assert fit.n_dropped == 4
+    assert fit.n_obs == len(data) - 4
     assert "4 of" in str(fit.summary())
     ref = tc.mixed("y ~ x + (1 | trust) + (1 | team)", before.dropna(subset=["x", "trust"]))
     assert_allclose(fit.deviance, ref.deviance, rtol=1e-12)
@@ -133,11 +137,12 @@ def test_reused_team_ids_need_nesting():
     data = fx.mixed_data("reused3")
     fit = tc.mixed("y ~ x + (1 | trust/team)", data)
     assert "reused across 'trust'" in fit.nesting
-    assert fit.ngroups["trust:team"] == data[["trust", "team"]].drop_duplicates().shape[0]
-    assert fit.ngroups["trust:team"] > data["team"].nunique()
+    assert fit.n_groups["trust:team"] == data[["trust", "team"]].drop_duplicates().shape[0]
+    assert fit.n_groups["trust:team"] > data["team"].nunique()
     # lme4-style labels "trust:team"
     assert all(":" in lab for lab in fit.random_effects["trust:team"].index)
-    with pytest.warns(TeamcultureWarning, match="not nested.*crossed"), pytest.raises(ValueError, match="crossed"):
+    with pytest.raises(ValueError, match=r"`formula`: the grouping factors are not nested .* crossed random "
+                                         r"effects are not supported.*\(1 \| trust/team\)"):
         tc.mixed("y ~ x + (1 | trust) + (1 | team)", data)
 
 
@@ -154,17 +159,19 @@ def test_result_types_and_names(fit3, unbalanced):
     r = fit3
     assert isinstance(r, MixedResult)
     names = ["Intercept", "x", "cat[T.b]", "cat[T.c]", "z", "x:z"]
-    for s in (r.fixed_effects, r.bse, r.df, r.tvalues, r.pvalues):
-        assert isinstance(s, pd.Series) and list(s.index) == names and s.dtype == float
+    assert list(r.coefficients.columns) == list(tc.results.COEF_COLUMNS)
+    assert list(r.coefficients.index) == names and r.coefficients.dtypes.eq(float).all()
+    assert isinstance(r.fixed_effects, pd.Series) and list(r.fixed_effects.index) == names
+    assert r.fixed_effects.equals(r.coefficients["estimate"].rename("fixed_effects"))
     assert list(r.cov_params.index) == names and list(r.cov_params.columns) == names
     assert list(r.variance_components.index) == ["trust", "team", "residual"]
     assert r.reml and r.engine == "nested" and r.converged and not r.singular
-    assert r.nobs == len(unbalanced) and r.nobs_dropped == 0
-    assert r.ngroups.to_dict() == {"trust": unbalanced["trust"].nunique(), "team": unbalanced["team"].nunique()}
+    assert r.n_obs == len(unbalanced) and r.n_dropped == 0
+    assert r.n_groups.to_dict() == {"trust": unbalanced["trust"].nunique(), "team": unbalanced["team"].nunique()}
     assert r.n_params == 6 + 3
     assert_allclose(r.deviance, -2 * r.loglik, rtol=1e-15)
-    assert_allclose(r.bse.to_numpy(), np.sqrt(np.diag(r.cov_params.to_numpy())), rtol=1e-14)
-    assert_allclose(r.tvalues.to_numpy(), (r.fixed_effects / r.bse).to_numpy(), rtol=1e-14)
+    assert_allclose(r.coefficients["std_error"].to_numpy(), np.sqrt(np.diag(r.cov_params.to_numpy())), rtol=1e-14)
+    assert_allclose(r.coefficients["statistic"].to_numpy(), (r.fixed_effects / r.coefficients["std_error"]).to_numpy(), rtol=1e-14)
     assert r.design.shape == (len(unbalanced), 6) and list(r.design.columns) == names
     assert_allclose(r.response.to_numpy(), unbalanced["y"].to_numpy())
     assert list(r.group_labels.columns) == ["trust", "team"]
@@ -187,24 +194,27 @@ def test_against_lmertest_summary(fit3):
     """
     ref = fx.lme4_reference()["models"]["unbalanced3_full"]["REML"]["satterthwaite"]
     assert_allclose(fit3.fixed_effects.to_numpy(), ref["estimate"], rtol=1e-6)
-    assert_allclose(fit3.bse.to_numpy(), ref["se"], rtol=1e-6)
-    assert_allclose(fit3.df.to_numpy(), ref["df"], rtol=1e-6)
-    assert_allclose(fit3.tvalues.to_numpy(), ref["t"], rtol=1e-6)
-    assert_allclose(fit3.pvalues.to_numpy(), ref["p"], rtol=1e-5)
+    assert_allclose(fit3.coefficients["std_error"].to_numpy(), ref["se"], rtol=1e-6)
+    assert_allclose(fit3.coefficients["df"].to_numpy(), ref["df"], rtol=1e-6)
+    assert_allclose(fit3.coefficients["statistic"].to_numpy(), ref["t"], rtol=1e-6)
+    assert_allclose(fit3.coefficients["pvalue"].to_numpy(), ref["p"], rtol=1e-5)
 
 
-def test_conf_int_closed_form_and_duality(fit3):
-    ci = fit3.conf_int(0.9)
+def test_confidence_interval_closed_form_and_duality(fit3):
+    ci = fit3.confidence_interval(0.9)
     assert list(ci.columns) == ["ci_low", "ci_high"] and ci.dtypes.eq(float).all()
-    q = stats.t.ppf(0.95, fit3.df.to_numpy())
-    assert_allclose(ci["ci_low"].to_numpy(), (fit3.fixed_effects - q * fit3.bse).to_numpy(), rtol=1e-12)
+    pd.testing.assert_frame_equal(fit3.confidence_interval(), fit3.coefficients[["ci_low", "ci_high"]])
+    q = stats.t.ppf(0.95, fit3.coefficients["df"].to_numpy())
+    assert_allclose(ci["ci_low"].to_numpy(), (fit3.fixed_effects - q * fit3.coefficients["std_error"]).to_numpy(), rtol=1e-12)
     # the (1 - p) interval has 0 on its boundary
     for name in fit3.fixed_effects.index:
-        c = fit3.conf_int(1 - fit3.pvalues[name]).loc[name]
+        c = fit3.confidence_interval(1 - fit3.coefficients["pvalue"][name]).loc[name]
         edge = c["ci_low"] if fit3.fixed_effects[name] > 0 else c["ci_high"]
-        assert_allclose(edge, 0.0, atol=1e-6 * fit3.bse[name])
-    with pytest.raises(ValueError, match=r"`confidence_level` must lie in \(0, 1\); got 1.5"):
-        fit3.conf_int(1.5)
+        assert_allclose(edge, 0.0, atol=1e-6 * fit3.coefficients["std_error"][name])
+    with pytest.raises(ValueError, match=r"`confidence_level` must lie in \(0, 1\).*; got 1.5"):
+        fit3.confidence_interval(1.5)
+    with pytest.raises(ValueError, match=r"`confidence_level` must lie in \(0, 1\) \(a proportion: 0.95 for 95%\)"):
+        fit3.confidence_interval(95)
 
 
 def test_icc_closed_form(fit3):
@@ -229,6 +239,25 @@ def test_refit_ml_equals_direct_ml(fit3, unbalanced):
         fit3.refit(reml="no")
 
 
+def test_pickle_and_equality(fit3, unbalanced):
+    import pickle
+
+    back = pickle.loads(pickle.dumps(fit3))
+    assert back == fit3 and back is not fit3
+    # the unpickled result still refits (no closures: the model is stored)
+    assert_allclose(back.refit(reml=False).deviance, fit3.refit(reml=False).deviance, rtol=1e-14)
+    other = tc.mixed("y ~ x + (1 | trust) + (1 | team)", unbalanced)
+    assert other != fit3
+    slopes = tc.mixed("y ~ x + (1 + x | team)", fx.mixed_data("slope3"))
+    again = pickle.loads(pickle.dumps(slopes))
+    assert again == slopes
+    assert_allclose(again.refit(reml=False).deviance, slopes.refit(reml=False).deviance, rtol=1e-10)
+    r2 = fit3.r_squared()
+    assert pickle.loads(pickle.dumps(r2)) == r2
+    cmp = fit3.compare(other)
+    assert pickle.loads(pickle.dumps(cmp)) == cmp
+
+
 def test_compare_and_r_squared_are_wired(unbalanced):
     full = tc.mixed("y ~ x + cat + z + x:z + (1 | trust) + (1 | team)", unbalanced)
     reduced = tc.mixed("y ~ x + cat + z + x:z + (1 | team)", unbalanced)
@@ -244,21 +273,26 @@ def test_compare_and_r_squared_are_wired(unbalanced):
 
 def test_to_frame_and_summaries(fit3):
     t = fit3.to_frame()
-    assert list(t.columns) == ["estimate", "std_error", "df", "t", "pvalue", "ci_low", "ci_high"]
+    assert list(t.columns) == ["estimate", "std_error", "statistic", "df", "pvalue", "ci_low", "ci_high"]
     assert t.dtypes.eq(float).all()
+    pd.testing.assert_frame_equal(t, fit3.coefficients)
     assert_allclose(t["estimate"].to_numpy(), fit3.fixed_effects.to_numpy())
-    text = str(fit3.summary())
-    for piece in ("REML criterion", "trust", "team", "residual", "Satterthwaite", "x:z", "Engine"):
+    summary = fit3.summary()
+    assert isinstance(summary, tc.results.Summary)
+    text = str(summary)
+    for piece in ("REML criterion", "trust", "team", "Residual", "Satterthwaite", "x:z", "Engine", "Converged"):
         assert piece in text
+    assert "NA" not in text  # no NaN cells (the old Corr column)
     assert str(fit3) == text
-    html = fit3.summary().as_html()
-    assert html.startswith("<div>") and "<table" in html and "x:z" in html
-    latex = fit3.summary().as_latex()
-    assert latex.count("\\begin{tabular}") == 2 and "x:z" in latex
+    html = summary.as_html()
+    assert "<table" in html and "x:z" in html
+    latex = summary.as_latex()
+    assert latex.count("\\begin{tabular}") == 2 and "x:z" in latex and "\\toprule" in latex
 
 
 def test_singular_fit_reported():
-    fit = tc.mixed(EXTRA["singular3"]["formula"], fx.mixed_data("singular3"))
+    with pytest.warns(BoundaryWarning, match=r"boundary \(singular\) fit.*'trust'"):
+        fit = tc.mixed(EXTRA["singular3"]["formula"], fx.mixed_data("singular3"))
     assert fit.singular
     assert fit.variance_components["trust"] == 0.0
     assert "singular" in str(fit.summary())
@@ -273,6 +307,12 @@ def test_random_slopes_use_backend():
     assert_allclose(fit.fixed_effects.to_numpy(), ref["fixef"], rtol=1e-4)
     with pytest.raises(ValueError, match="random slopes"):
         fit.icc()
+    assert "Corr" in str(fit.summary())
+    vc = fit._variance_table()
+    corr = vc["Corr"].iloc[1]
+    expected = fit.variance_components["team|Intercept,x"] / np.sqrt(
+        fit.variance_components["team|Intercept"] * fit.variance_components["team|x"])
+    assert corr == f"{expected:.3f}"
 
 
 @settings(max_examples=10)
@@ -288,7 +328,7 @@ def test_affine_response_equivariance(scale, shift):
     assert_allclose(fit.variance_components.to_numpy(), scale**2 * base.variance_components.to_numpy(),
                     rtol=1e-5)
     assert_allclose(fit.icc()["vpc"].to_numpy(), base.icc()["vpc"].to_numpy(), rtol=1e-5)
-    assert_allclose(fit.df.to_numpy(), base.df.to_numpy(), rtol=1e-5)
+    assert_allclose(fit.coefficients["df"].to_numpy(), base.coefficients["df"].to_numpy(), rtol=1e-5)
 
 
 def test_repr_is_short(fit3):
@@ -317,4 +357,24 @@ def test_demo_stage_reports_against_truth():
     assert f"(truth {p.tau2_trust:.2f} / {p.tau2_team:.2f} / {p.sigma2:.2f})" in text
     assert f"(truth {p.tau2_trust / total:.1%} / {p.tau2_team / total:.1%})" in text
     fit = ctx.results["engagement_fit"]
-    assert isinstance(fit, MixedResult) and fit.nobs == len(survey.staff)
+    assert isinstance(fit, MixedResult) and fit.n_obs == len(survey.staff)
+
+
+def test_double_bar_is_lme4s_uncorrelated_form():
+    """lme4 expands (x || team) to (1 | team) + (0 + x | team): the lme4 fit of that model is the oracle."""
+    data = fx.mixed_data("slope3")
+    fit = tc.mixed("y ~ x + (1 | trust) + (x || team)", data)
+    ref = fx.lme4_reference()["models"]["slope3_uncorr3"]["REML"]
+    assert fit.deviance <= ref["remlcrit"] + 1e-6
+    assert_allclose(fit.fixed_effects.to_numpy(), ref["fixef"], rtol=1e-5)
+    expected = fx.varcorr_series(ref)  # lme4 names the intercept of a lone-(1|team) term "team|(Intercept)"
+    assert_allclose(fit.variance_components[["trust", "team", "team|x", "residual"]].to_numpy(),
+                    expected[["trust", "team|(Intercept)", "team|x", "residual"]].to_numpy(), rtol=2e-4)
+
+
+def test_non_ascii_and_backticked_grouping_names(unbalanced):
+    base = tc.mixed("y ~ x + (1 | trust/team)", unbalanced)
+    renamed = unbalanced.rename(columns={"trust": "Trust Name", "team": "équipe"})
+    fit = tc.mixed("y ~ x + (1 | `Trust Name`/équipe)", renamed)
+    assert list(fit.variance_components.index) == ["Trust Name", "Trust Name:équipe", "residual"]
+    assert_allclose(fit.deviance, base.deviance, rtol=1e-12)

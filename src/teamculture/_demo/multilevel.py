@@ -42,9 +42,9 @@ def _frame(ctx) -> tuple[pd.DataFrame, str]:
 
 
 def _fmt_fixed(fit, name: str, label: str) -> str:
-    ci = fit.conf_int()
-    return (f"{label} {fit.fixed_effects[name]:+.4f} (95% CI {ci.loc[name, 'ci_low']:+.4f} to "
-            f"{ci.loc[name, 'ci_high']:+.4f}, Satterthwaite df {fit.df[name]:,.0f})")
+    c = fit.coefficients.loc[name]
+    return (f"{label} {c['estimate']:+.4f} (95% CI {c['ci_low']:+.4f} to "
+            f"{c['ci_high']:+.4f}, Satterthwaite df {c['df']:,.0f})")
 
 
 def run(ctx) -> None:
@@ -56,14 +56,14 @@ def run(ctx) -> None:
         warnings.simplefilter("ignore", DroppedDataWarning)
         fit = mixed("engagement ~ real + tenure + (1 | trust/team)", frame)
     t_fit = time.perf_counter() - t0
-    ng = fit.ngroups
+    ng = fit.n_groups
     ctx.say(
-        f"engagement ~ real + tenure + (1 | trust/team), REML, {fit.engine} engine: {fit.nobs:,} staff "
-        f"({fit.nobs_dropped:,} dropped for missing values), {ng['trust:team']:,} teams, "
+        f"engagement ~ real + tenure + (1 | trust/team), REML, {fit.engine} engine: {fit.n_obs:,} staff "
+        f"({fit.n_dropped:,} dropped for missing values), {ng['trust:team']:,} teams, "
         f"{ng['trust']:,} trusts (fitted in {t_fit:.2f} s)"
     )
     ctx.say(f"outcome: {source}")
-    pval = fit.pvalues["real"]
+    pval = fit.coefficients.loc["real", "pvalue"]
     ptext = f"p = {pval:.2g}" if pval >= 1e-16 else "p < 1e-16"
     ctx.say(_fmt_fixed(fit, "real", "real-team membership:") + f", {ptext}")
     ctx.say(_fmt_fixed(fit, "tenure", "tenure (per year):"))
@@ -79,7 +79,7 @@ def run(ctx) -> None:
     t_latent = time.perf_counter() - t0
     total = p.tau2_trust + p.tau2_team + p.sigma2
     vc = latent.variance_components
-    ci = latent.conf_int()
+    ci = latent.confidence_interval()
     covered = all(
         ci.loc[name, "ci_low"] <= value <= ci.loc[name, "ci_high"]
         for name, value in (("real", p.beta_real_team), ("I(tenure - 8)", p.beta_tenure))

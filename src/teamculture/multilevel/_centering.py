@@ -7,79 +7,76 @@ helper: it returns new objects and never modifies the caller's data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from teamculture._core.validation import check_choice, few
+from teamculture._core.groups import Groups
+from teamculture._core.missing import apply_nan_policy
+from teamculture._core.errors import DegenerateDataWarning
+from teamculture._core.validation import check_choice, check_columns, check_frame, check_nan_policy, few
+from teamculture._core.warn import warn
 
 __all__ = ["center"]
 
 _KINDS = ("grand", "cluster", "between")
 _SUFFIX = {"grand": "cgm", "cluster": "cwc", "between": "between"}
-_NAN_POLICIES = ("omit", "raise")
 
 
-def _validate_center(data: Any, column: Any, by: Any, kind: Any, nan_policy: Any
-                     ) -> tuple[list[str], list[str]]:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
-    check_choice("kind", kind, _KINDS)
-    check_choice("nan_policy", nan_policy, _NAN_POLICIES)
-    columns = [column] if isinstance(column, str) else column
-    if not isinstance(columns, Sequence) or isinstance(columns, str) or len(columns) == 0:
-        raise TypeError(f"`column` must be a column name or a non-empty list of names; got {column!r}.")
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise ValueError(
-            f"`column` names {len(missing)} column(s) not in `data`: {few(missing)}; "
-            f"available: {few(list(data.columns), 8)}."
-        )
-    for c in columns:
+@dataclass(frozen=True)
+class _CenterArgs:
+    columns: list[Any]
+    keys: list[Any]
+    kind: str
+    nan_policy: str
+
+
+def _validate_center(data: Any, columns: Any, by: Any, kind: Any, nan_policy: Any) -> _CenterArgs:
+    data = check_frame(data, "data")
+    kind = check_choice("kind", kind, _KINDS)
+    nan_policy = check_nan_policy(nan_policy)
+    cols = check_columns(data, columns, "columns")
+    for c in cols:
         s = data[c]
-        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
-            raise TypeError(
-                f"`column` {c!r} must be numeric or boolean; it has dtype {s.dtype}."
+        if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)) \
+                or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_complex_dtype(s.dtype):
+            raise TypeError(f"`columns`: column {c!r} must be numeric or boolean; it has dtype {s.dtype}.")
+        x = s.to_numpy(dtype=float, na_value=np.nan)
+        inf = np.isinf(x)
+        if inf.any():
+            raise ValueError(f"`columns`: column {c!r} has {int(inf.sum())} infinite value(s) at rows "
+                             f"{few(data.index[inf].tolist())}; use NaN for a missing value.")
+        if nan_policy == "raise" and np.isnan(x).any():
+            na = np.isnan(x)
+            raise ValueError(
+                f"`columns`: column {c!r} has {int(na.sum())} missing value(s) at rows "
+                f"{few(data.index[na].tolist())} and nan_policy='raise'."
             )
     if kind == "grand":
         if by is not None:
             raise ValueError("`by` must be None for kind='grand' (the grand mean has no clusters); "
                              f"got {by!r}. Use kind='cluster' or kind='between' for cluster means.")
-        keys: list[str] = []
+        keys: list[Any] = []
     else:
         if by is None:
             raise ValueError(f"`by` is required for kind={kind!r}: a column name (e.g. 'team') "
-                             "or a list of columns whose combination is the cluster "
+                             "or a list of columns, outer first, whose combination is the cluster "
                              "(e.g. ['trust', 'team'] when team ids are reused across trusts).")
-        keys = [by] if isinstance(by, str) else list(by)
-        bad = [k for k in keys if k not in data.columns]
-        if bad:
-            raise ValueError(f"`by` names {len(bad)} column(s) not in `data`: {few(bad)}; "
-                             f"available: {few(list(data.columns), 8)}.")
-        for k in keys:
-            na = data[k].isna().to_numpy()
-            if na.any():
-                raise ValueError(
-                    f"`by` column {k!r} has {int(na.sum())} missing label(s) at rows "
-                    f"{few(data.index[na].tolist())}; every row needs a cluster label."
-                )
-    if nan_policy == "raise":
-        for c in columns:
-            na = data[c].isna().to_numpy()
-            if na.any():
-                raise ValueError(
-                    f"`column` {c!r} has {int(na.sum())} missing value(s) at rows "
-                    f"{few(data.index[na].tolist())} and nan_policy='raise'."
-                )
-    return list(columns), keys
+        keys = check_columns(data, by, "by")
+        overlap = [k for k in keys if k in cols]
+        if overlap:
+            raise ValueError(f"`by` and `columns` share column(s) {few(overlap)}; a cluster label is not "
+                             "centred.")
+    return _CenterArgs(cols, keys, kind, nan_policy)
 
 
 def center(
     data: pd.DataFrame,
-    column: str | Sequence[str],
-    by: str | Sequence[str] | None = None,
+    columns: str | Sequence[str],
     *,
+    by: str | Sequence[str] | None = None,
     kind: str = "grand",
     nan_policy: str = "omit",
 ) -> pd.Series | pd.DataFrame:
@@ -89,13 +86,13 @@ def center(
     ----------
     data : pandas.DataFrame
         One row per person. Not modified.
-    column : str or list of str
+    columns : str or list of str
         The numeric (or boolean, taken as 0/1) column(s) to center.
     by : str or list of str, optional
-        The cluster: a column name, or several columns whose *combination*
-        defines the cluster (``["trust", "team"]`` when team ids are reused
-        across trusts). Required for ``kind="cluster"`` and ``"between"``;
-        must be None for ``kind="grand"``.
+        The cluster: a column name, or several columns, outer first, whose
+        *combination* defines the cluster (``["trust", "team"]`` when team
+        ids are reused across trusts). Required for ``kind="cluster"`` and
+        ``"between"``; must be None for ``kind="grand"``.
     kind : {"grand", "cluster", "between"}, default "grand"
         ``"grand"``: centering at the grand mean (CGM), ``x - mean(x)``.
         ``"cluster"``: centering within cluster (CWC), ``x - mean_j(x)``.
@@ -105,16 +102,18 @@ def center(
     nan_policy : {"omit", "raise"}, default "omit"
         ``"omit"``: means are taken over the non-missing values, and rows whose
         value is missing stay missing in the output (no row is dropped; a
-        cluster with no observed value gives missing ``"between"`` values).
-        ``"raise"``: raise ``ValueError`` if ``column`` has missing values.
-        Missing cluster labels in ``by`` always raise.
+        cluster with no observed value gives missing ``"between"`` values);
+        rows with a missing cluster label in ``by`` get missing cluster-based
+        values, counted in a :class:`~teamculture.errors.DroppedDataWarning`.
+        ``"raise"``: raise ``ValueError`` if ``columns`` or ``by`` have
+        missing values.
 
     Returns
     -------
     pandas.Series or pandas.DataFrame
-        A float Series (one column) or DataFrame (several), with ``data``'s
-        index. Names are ``<column>_cgm``, ``<column>_cwc`` or
-        ``<column>_between``.
+        A float Series (``columns`` a single name) or DataFrame (a list),
+        with ``data``'s index. Names are ``<column>_cgm``, ``<column>_cwc``
+        or ``<column>_between``.
 
     Notes
     -----
@@ -136,8 +135,9 @@ def center(
     ``trust mean - grand mean`` (``"between"`` by trust) add up to
     :math:`x^{CGM}`.
 
-    R equivalent: ``datawizard::center(x, select, by = )`` /
-    ``x - ave(x, cluster)`` (base R); ``misty::center(type = "CWC")``.
+    Also ``misty::center(type = "CWC")``; in base R ``x - ave(x, cluster)``.
+
+    R: ``datawizard::center(x, select, by = )``
 
     References
     ----------
@@ -154,28 +154,42 @@ def center(
     [-3.5, -1.5, 0.5, 4.5]
     >>> tc.center(df, "x", by="team", kind="cluster").tolist()
     [-1.0, 1.0, -2.0, 2.0]
+    >>> tc.center(df, ["x"], by="team", kind="between").columns.tolist()
+    ['x_between']
     >>> tc.center(df, "x", by="team", kind="between").tolist()
     [-2.5, -2.5, 2.5, 2.5]
     """
-    columns, keys = _validate_center(data, column, by, kind, nan_policy)
+    args = _validate_center(data, columns, by, kind, nan_policy)
     out = {}
-    if keys:
-        codes = data.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-        n_groups = int(codes.max()) + 1 if len(codes) else 0
-    for c in columns:
+    codes = None
+    n_groups = 0
+    if args.keys:
+        labels = data[args.keys] if len(args.keys) > 1 else data[args.keys[0]]
+        groups, missing = Groups.from_labels(labels, len(data), name="by")
+        keep, _ = apply_nan_policy(missing, args.nan_policy, name="by",
+                                   what="cluster means (their centred values are NaN)",
+                                   labels=np.asarray(data.index))
+        codes = groups.finest
+        n_groups = groups.n_groups[-1]
+    for c in args.columns:
         x = data[c].to_numpy(dtype=float, na_value=np.nan)
         ok = ~np.isnan(x)
+        if not ok.any():
+            warn(f"center: column {c!r} of `columns` has no observed value; its centred values are all NaN.",
+                 DegenerateDataWarning)
         grand = x[ok].mean() if ok.any() else np.nan
-        if kind == "grand":
+        if args.kind == "grand":
             res = x - grand
         else:
-            sums = np.bincount(codes[ok], weights=x[ok], minlength=n_groups)
-            counts = np.bincount(codes[ok], minlength=n_groups)
+            inc = ok & (codes >= 0)
+            sums = np.bincount(codes[inc], weights=x[inc], minlength=n_groups)
+            counts = np.bincount(codes[inc], minlength=n_groups)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-            res = x - means[codes] if kind == "cluster" else means[codes] - grand
-        out[f"{c}_{_SUFFIX[kind]}"] = res
+            row_mean = np.where(codes >= 0, means[np.maximum(codes, 0)], np.nan)
+            res = x - row_mean if args.kind == "cluster" else row_mean - grand
+        out[f"{c}_{_SUFFIX[args.kind]}"] = res
     frame = pd.DataFrame(out, index=data.index.copy())
-    if isinstance(column, str):
+    if isinstance(columns, str) or not isinstance(columns, (list, tuple, pd.Index)):
         return frame.iloc[:, 0]
     return frame

@@ -1,29 +1,32 @@
 """Likelihood-ratio comparison of two nested mixed models.
 
 ``compare(a, b)`` is what :meth:`MixedResult.compare` calls. It works on any
-two objects with the :class:`~teamculture.multilevel._results.MixedResult`
+two objects with the :class:`~teamculture.multilevel.MixedResult`
 attributes ``loglik``, ``reml``, ``fixed_effects``, ``variance_components``,
-``n_params``, ``nobs``, ``response``, ``formula`` and the method
+``n_params``, ``n_obs``, ``response``, ``formula`` and the method
 ``refit(reml=...)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from teamculture._core.groups import factorize, parent_map
+from teamculture.results import Result, Summary, result_class
+
 __all__ = ["CompareResult", "compare", "mixture_pvalue"]
 
-_NEEDED = ("loglik", "reml", "fixed_effects", "variance_components", "n_params", "nobs", "formula")
+_NEEDED = ("loglik", "reml", "fixed_effects", "variance_components", "n_params", "n_obs", "formula")
 
 
-@dataclass(frozen=True)
-class CompareResult:
-    """Likelihood-ratio test of a reduced model against a fuller one.
+@result_class
+class CompareResult(Result):
+    """Likelihood-ratio test of a reduced model against a fuller one (from :func:`teamculture.compare`).
 
     Attributes
     ----------
@@ -49,6 +52,8 @@ class CompareResult:
         Whether one or both models were refitted with ML for the comparison.
     formula_full, formula_reduced : str
         The two model formulas.
+    n_obs, n_dropped, n_groups
+        Those of the fuller model (both models use the same rows).
     """
 
     statistic: float
@@ -65,23 +70,28 @@ class CompareResult:
     formula_full: str
     formula_reduced: str
 
-    def summary(self) -> str:
-        """A short text report."""
-        crit = "REML" if self.reml else "ML"
-        lines = [
-            "Likelihood-ratio test",
-            f"  full    : {self.formula_full}  ({self.n_params_full} parameters, "
-            f"{crit} log-likelihood {self.loglik_full:.4f})",
-            f"  reduced : {self.formula_reduced}  ({self.n_params_reduced} parameters, "
-            f"{crit} log-likelihood {self.loglik_reduced:.4f})",
-            f"  statistic {self.statistic:.4f} on {self.df} df, p = {self.pvalue:.4g}"
-            + ("" if self.pvalue == self.pvalue_chi2 else f" (plain chi2 p = {self.pvalue_chi2:.4g})"),
-            f"  {self.method}",
-        ]
-        return "\n".join(lines)
+    def to_frame(self) -> pd.DataFrame:
+        """The test as one row (R's ``anova`` table, second row): statistic, df, p-values, log-likelihoods."""
+        return pd.DataFrame([{
+            "statistic": self.statistic, "df": float(self.df), "pvalue": self.pvalue,
+            "pvalue_chi2": self.pvalue_chi2, "loglik_full": self.loglik_full,
+            "loglik_reduced": self.loglik_reduced, "n_params_full": float(self.n_params_full),
+            "n_params_reduced": float(self.n_params_reduced)}], index=pd.Index(["full vs reduced"]))
 
-    def __str__(self) -> str:
-        return self.summary()
+    def summary(self) -> Summary:
+        """The test as a :class:`~teamculture.results.Summary`."""
+        crit = "REML" if self.reml else "ML"
+        models = pd.DataFrame(
+            {"formula": [self.formula_full, self.formula_reduced],
+             "parameters": [self.n_params_full, self.n_params_reduced],
+             f"{crit} log-likelihood": [self.loglik_full, self.loglik_reduced]},
+            index=["full", "reduced"])
+        return Summary(
+            "Likelihood-ratio test",
+            header=[("Statistic", self.statistic), ("df", self.df), ("p-value", self.pvalue),
+                    ("Plain chi2 p-value", self.pvalue_chi2), ("Method", self.method)],
+            tables=[("Models", models)],
+        )
 
 
 def mixture_pvalue(statistic: float, df: int) -> float:
@@ -106,14 +116,13 @@ def _n_variances(vc_index: Any) -> int:
     return sum(1 for k in vc_index if str(k) != "residual" and "," not in str(k))
 
 
-def _same_partition(a: Any, b: Any) -> bool:
-    """Whether two label vectors group the rows identically (up to relabelling)."""
-    ca, _ = pd.factorize(pd.Series(np.asarray(a, dtype=object)), sort=False)
-    cb, _ = pd.factorize(pd.Series(np.asarray(b, dtype=object)), sort=False)
-    if len(ca) != len(cb):
+def _same_partition(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two label columns group the rows identically (core :func:`factorize`/:func:`parent_map`)."""
+    if len(a) != len(b):
         return False
-    pairs = len(np.unique(ca.astype(np.int64) * (int(cb.max()) + 1) + cb)) if len(ca) else 0
-    return pairs == len(np.unique(ca)) == len(np.unique(cb))
+    ca, la = factorize(a, name="group_labels")
+    cb, lb = factorize(b, name="group_labels")
+    return len(la) == len(lb) and parent_map(ca, cb, len(la)) is not None
 
 
 def _unmatched_groupings(full: Any, reduced: Any) -> list[str]:
@@ -130,7 +139,7 @@ def _unmatched_groupings(full: Any, reduced: Any) -> list[str]:
     out = []
     for g in sorted(names_red - names_full):
         if (isinstance(lab_full, pd.DataFrame) and isinstance(lab_red, pd.DataFrame) and g in lab_red.columns
-                and any(_same_partition(lab_red[g].to_numpy(), lab_full[h].to_numpy())
+                and any(_same_partition(lab_red[g], lab_full[h])
                         for h in names_full if h in lab_full.columns)):
             continue
         out.append(g)
@@ -148,35 +157,51 @@ def _in_column_space(full: Any, reduced: Any) -> bool:
         return False
     A = np.asarray(xf, dtype=float)
     B = np.asarray(xr, dtype=float)
-    coef, *_ = np.linalg.lstsq(A, B, rcond=None)
+    # scale-free: columns of both designs at unit length (pounds and 1e-8 units alike)
+    na = np.linalg.norm(A, axis=0)
+    A = A[:, na > 0] / na[na > 0]
+    nb = np.linalg.norm(B, axis=0)
+    B = B / np.where(nb > 0, nb, 1.0)
+    coef, *_ = np.linalg.lstsq(A, B, rcond=1e-12)
     resid = B - A @ coef
-    scale = np.maximum(np.linalg.norm(B, axis=0), 1.0)
-    return bool(np.all(np.linalg.norm(resid, axis=0) <= 1e-8 * scale))
+    return bool(np.all(np.linalg.norm(resid, axis=0) <= 1e-8))
 
 
 def _validate_compare(a: Any, b: Any) -> None:
-    for name, obj in (("self", a), ("other", b)):
+    for name, obj in (("a", a), ("b", b)):
         missing = [attr for attr in _NEEDED if not hasattr(obj, attr)]
         if missing:
             raise TypeError(
                 f"`{name}` must be a fitted mixed model (teamculture.mixed result); "
                 f"{type(obj).__name__} lacks {missing}."
             )
-    if int(a.nobs) != int(b.nobs):
+    if int(a.n_obs) != int(b.n_obs):
         raise ValueError(
-            f"the models were fitted to different numbers of rows ({int(a.nobs)} and {int(b.nobs)}); "
-            "a likelihood-ratio test needs the same rows (drop missing values of all "
-            "variables of both models before fitting)."
+            f"`b` was fitted to {int(b.n_obs)} rows and `a` to {int(a.n_obs)}; a likelihood-ratio "
+            "test needs the same rows (drop missing values of all variables of both models before fitting)."
         )
     ra, rb = getattr(a, "response", None), getattr(b, "response", None)
     if ra is not None and rb is not None:
         ya, yb = np.asarray(ra, dtype=float), np.asarray(rb, dtype=float)
         if ya.shape != yb.shape or not np.array_equal(ya, yb):
-            raise ValueError("the models have different responses (or rows); "
-                             "a likelihood-ratio test needs the same response on the same rows.")
+            raise ValueError("`b` has a different response (or rows) than `a`; a likelihood-ratio "
+                             "test needs the same response on the same rows.")
+        ia, ib = getattr(ra, "index", None), getattr(rb, "index", None)
+        if ia is not None and ib is not None and not ia.equals(ib):
+            raise ValueError("`b` was fitted to other rows than `a` (their row labels differ); a "
+                             "likelihood-ratio test needs the same rows.")
+    for name, obj in (("a", a), ("b", b)):
+        if not math.isfinite(float(obj.loglik)):
+            raise ValueError(f"`{name}` has a non-finite log-likelihood ({obj.loglik!r}); nothing to compare.")
+        if getattr(obj, "converged", True) is False:
+            from teamculture._core.warn import warn
+            from teamculture.errors import ConvergenceWarning
+
+            warn(f"compare: `{name}` did not converge, so its log-likelihood may not be the maximum and the "
+                 "test may be wrong.", ConvergenceWarning)
     if int(a.n_params) == int(b.n_params):
         raise ValueError(
-            f"both models have {int(a.n_params)} parameters; a likelihood-ratio test "
+            f"`a` and `b` both have {int(a.n_params)} parameters; a likelihood-ratio test "
             "needs one model nested in the other (fewer parameters)."
         )
 
@@ -221,9 +246,10 @@ def compare(a: Any, b: Any) -> CompareResult:
     conservative. The plain :math:`\\chi^2_{df}` p-value is always reported as
     ``pvalue_chi2``.
 
-    R: ``anova(full, reduced)`` (lme4; refits with ML) and
-    ``anova(full, reduced, refit = FALSE)``; the mixture p-value is
+    R's ``anova(full, reduced)`` refits with ML; the mixture p-value is
     ``0.5 * pchisq(T, df - 1, lower.tail = FALSE) + 0.5 * pchisq(T, df, lower.tail = FALSE)``.
+
+    R: ``anova(full, reduced, refit = FALSE)``
 
     References
     ----------
@@ -253,13 +279,13 @@ def compare(a: Any, b: Any) -> CompareResult:
     if not set(fe_red) <= set(fe_full):
         if not _in_column_space(full, reduced):
             raise ValueError(
-                f"the models are not nested: fixed effect(s) {sorted(set(fe_red) - set(fe_full))} of the "
-                "smaller model are not in the larger one (nor linear combinations of its columns)."
+                f"`b`: the models are not nested: fixed effect(s) {sorted(set(fe_red) - set(fe_full))} of "
+                "the smaller model are not in the larger one (nor linear combinations of its columns)."
             )
     unmatched = _unmatched_groupings(full, reduced)
     if unmatched:
         raise ValueError(
-            f"the models are not nested: random-effect grouping(s) {unmatched} of "
+            f"`b`: the models are not nested: random-effect grouping(s) {unmatched} of "
             "the smaller model are not in the larger one."
         )
     notes = []
@@ -291,6 +317,8 @@ def compare(a: Any, b: Any) -> CompareResult:
     if notes:
         method += "; " + "; ".join(notes)
     return CompareResult(
+        n_obs=int(full.n_obs), n_dropped=int(getattr(full, "n_dropped", 0) or 0),
+        n_groups=getattr(full, "n_groups", None),
         statistic=statistic, df=df, pvalue=pvalue, pvalue_chi2=p_chi2, method=method,
         loglik_full=ll_full, loglik_reduced=ll_red,
         n_params_full=int(full.n_params), n_params_reduced=int(reduced.n_params),

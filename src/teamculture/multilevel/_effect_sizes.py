@@ -2,86 +2,40 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from teamculture._core.errors import DroppedDataWarning
-from teamculture._core.validation import few
+from teamculture._core.validation import check_choice, check_frame, did_you_mean, few
 from teamculture._core.warn import warn
+from teamculture.results import COEF_COLUMNS
 
 __all__ = ["standardized_coefficients", "local_f_squared"]
 
-
-# --------------------------------------------------------------------------- helpers
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"`{name}` must be finite; got {value!r}.")
-    return v
-
-
-def _positive(name: str, value: Any) -> float:
-    v = _finite(name, value)
-    if v <= 0:
-        raise ValueError(f"`{name}` must be > 0; got {value!r}.")
-    return v
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"`{name}` must be one of {list(allowed)!r}; got {value!r}.")
-    return value
-
-
-def _level(value: Any) -> float:
-    v = _finite("confidence_level", value)
-    if not 0 < v < 1:
-        raise ValueError(f"`confidence_level` must lie in (0, 1); got {value!r}.")
-    return v
-
-
-def _points(delta: float, change: str, baseline_share: float | None) -> float:
-    """Change in the share in percentage points."""
-    if change == "points":
-        return delta
-    if baseline_share is None:
-        raise ValueError(
-            "`baseline_share` (the share, in percent, the relative change applies to) is required "
-            "when `change='relative'`; got None."
-        )
-    return baseline_share * delta / 100.0
+#: Columns of :func:`standardized_coefficients`: the coefficient schema, then the SDs used.
+STD_COLUMNS: tuple[str, ...] = (*COEF_COLUMNS, "sd_x", "sd_y")
 
 
 # --------------------------------------------------------------------------- multilevel
-def _fixed_estimates(result: Any) -> tuple[pd.Series, pd.Series]:
-    """Estimates and SEs from a duck-typed mixed-model result's ``fixed_effects``."""
+def _coefficients(result: Any) -> pd.DataFrame:
+    """The coefficient table of a fitted model: ``coefficients`` (COEF_COLUMNS), else ``fixed_effects``."""
+    table = getattr(result, "coefficients", None)
+    if isinstance(table, pd.DataFrame):
+        missing = [c for c in COEF_COLUMNS if c not in table.columns]
+        if missing:
+            raise TypeError(f"`result.coefficients` lacks the column(s) {few(missing)} of the coefficient schema.")
+        return table.loc[:, list(COEF_COLUMNS)].astype(float)
     fe = getattr(result, "fixed_effects", None)
-    if fe is None:
-        raise TypeError(f"`result` must have a `fixed_effects` attribute; got {type(result).__name__}.")
     if isinstance(fe, pd.Series):
-        est = fe.astype(float)
-        bse = getattr(result, "bse", None)
-        se = bse.astype(float).reindex(fe.index) if isinstance(bse, pd.Series) else pd.Series(np.nan, index=fe.index)
-    elif isinstance(fe, pd.DataFrame):
-        if "estimate" not in fe.columns:
-            raise TypeError(
-                f"`result.fixed_effects` needs an 'estimate' column; columns are {few(list(fe.columns))}."
-            )
-        est = fe["estimate"].astype(float)
-        se = fe["se"].astype(float) if "se" in fe.columns else pd.Series(np.nan, index=fe.index)
-    else:
-        raise TypeError(
-            f"`result.fixed_effects` must be a pandas Series or DataFrame; got {type(fe).__name__}."
-        )
-    return est, se
+        out = pd.DataFrame(np.nan, index=fe.index, columns=list(COEF_COLUMNS))
+        out["estimate"] = fe.astype(float)
+        return out
+    raise TypeError(
+        "`result` must be a fitted model with a `coefficients` table (teamculture.mixed and the outcome "
+        f"models) or a `fixed_effects` Series; got {type(result).__name__}."
+    )
 
 
 def _variance_components(result: Any, name: str) -> pd.Series:
@@ -105,10 +59,11 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
     Parameters
     ----------
     result : object
-        A fitted model with ``fixed_effects``: a Series of estimates indexed
-        by term (SEs are taken from a ``bse`` Series when present), or a
-        DataFrame with ``estimate`` (and optionally ``se``) columns. Results
-        of :func:`teamculture.mixed` work directly.
+        A fitted model with a ``coefficients`` table in the package schema
+        (:data:`teamculture.results.COEF_COLUMNS`: results of
+        :func:`teamculture.mixed` and of the outcome models), or with a
+        ``fixed_effects`` Series of estimates only (the other columns are
+        then NaN).
     data : pandas.DataFrame, optional
         Where to take the standard deviations from. Default: the result's
         own ``design`` matrix (every fixed-effect column, including dummies
@@ -124,9 +79,13 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
     Returns
     -------
     pandas.DataFrame
-        Indexed by term, columns ``estimate``, ``se``, ``sd_x``, ``sd_y``,
-        ``std_estimate``, ``std_se``; NaN for the intercept and for terms
-        without a standard deviation (constant columns).
+        Indexed by term, the float columns ``estimate``, ``std_error``,
+        ``statistic``, ``df``, ``pvalue``, ``ci_low``, ``ci_high`` of the
+        *standardised* coefficients (estimate, standard error and interval
+        scaled by ``sd_x / sd_y``; ``statistic``, ``df`` and ``pvalue``
+        unchanged, since the scaling is a constant), then ``sd_x`` and
+        ``sd_y``, the standard deviations used. NaN for the intercept and
+        for terms without a standard deviation (constant columns).
 
     Notes
     -----
@@ -134,8 +93,9 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
     deviations (n − 1 denominator) of predictor and outcome over the rows
     used (Hox 2010, ch. 2); SEs scale the same way. In a multilevel model the
     total SD mixes within- and between-group variation; a group-level
-    predictor's SD across rows weights groups by size. R:
-    ``effectsize::standardize_parameters(fit, method = "basic")``.
+    predictor's SD across rows weights groups by size.
+
+    R: ``effectsize::standardize_parameters(fit, method = "basic")``
 
     References
     ----------
@@ -149,16 +109,17 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
     >>> from types import SimpleNamespace
     >>> df = pd.DataFrame({"y": [1.0, 2.0, 4.0, 5.0], "x": [0.0, 1.0, 2.0, 3.0]})
     >>> fit = SimpleNamespace(fixed_effects=pd.Series({"(Intercept)": 1.0, "x": 1.4}))
-    >>> tc.standardized_coefficients(fit, df, outcome="y")["std_estimate"].round(6)
+    >>> tc.standardized_coefficients(fit, df, outcome="y")["estimate"].round(6)
     term
     (Intercept)         NaN
     x              0.989949
-    Name: std_estimate, dtype: float64
+    Name: estimate, dtype: float64
     """
-    est, se = _fixed_estimates(result)
+    table = _coefficients(result)
+    est = table["estimate"]
     if data is None:
         if outcome is not None:
-            raise ValueError("`outcome` is used only with `data`.")
+            raise ValueError("`outcome` is used only with `data`; without `data` the model's own rows are used.")
         design = getattr(result, "design", None)
         response = getattr(result, "response", None)
         if not isinstance(design, pd.DataFrame) or not isinstance(response, pd.Series):
@@ -169,13 +130,14 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
         y = response.to_numpy(dtype=float)
         cols = {t: design[t].to_numpy(dtype=float) for t in est.index if t in design.columns}
     else:
-        if not isinstance(data, pd.DataFrame):
-            raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
+        data = check_frame(data, "data")
         if not isinstance(outcome, str) or outcome not in data.columns:
-            raise ValueError(f"`outcome` must name a column of `data`; got {outcome!r}.")
-        if not pd.api.types.is_numeric_dtype(data[outcome]):
-            raise TypeError(f"`outcome` column {outcome!r} must be numeric.")
-        terms = [t for t in est.index if t in data.columns and pd.api.types.is_numeric_dtype(data[t])]
+            hint = did_you_mean(outcome, data.columns) if isinstance(outcome, str) else ""
+            raise ValueError(f"`outcome` must name a column of `data`; got {outcome!r}.{hint}")
+        if not pd.api.types.is_numeric_dtype(data[outcome]) or isinstance(data[outcome].dtype, pd.CategoricalDtype):
+            raise TypeError(f"`outcome` column {outcome!r} must be numeric; it has dtype {data[outcome].dtype}.")
+        terms = [t for t in est.index if t in data.columns and pd.api.types.is_numeric_dtype(data[t])
+                 and not isinstance(data[t].dtype, pd.CategoricalDtype)]
         used = data[[outcome, *terms]].astype(float)
         finite = np.isfinite(used.to_numpy()).all(axis=1)
         if not finite.all():
@@ -198,17 +160,18 @@ def standardized_coefficients(result: Any, data: pd.DataFrame | None = None, *,
     for t, x in cols.items():
         s = float(np.std(x, ddof=1))
         sd_x[t] = s if s > 0 else np.nan  # a constant column (the intercept) has no scale
-    return pd.DataFrame(
-        {
-            "estimate": est.to_numpy(),
-            "se": se.to_numpy(),
-            "sd_x": sd_x.to_numpy(),
-            "sd_y": sd_y,
-            "std_estimate": (est * sd_x / sd_y).to_numpy(),
-            "std_se": (se * sd_x / sd_y).to_numpy(),
-        },
-        index=pd.Index(est.index, name="term"),
-    )
+    factor = (sd_x / sd_y).to_numpy()
+    out = pd.DataFrame(index=pd.Index(est.index, name="term"))
+    for c in COEF_COLUMNS:
+        v = table[c].to_numpy(dtype=float)
+        if c in ("estimate", "std_error", "ci_low", "ci_high"):
+            v = v * factor
+        elif c in ("statistic", "pvalue", "df"):
+            v = np.where(np.isfinite(factor), v, np.nan)
+        out[c] = v
+    out["sd_x"] = sd_x.to_numpy()
+    out["sd_y"] = sd_y
+    return out
 
 
 def local_f_squared(full: Any, reduced: Any, *, variance: str = "residual") -> float:
@@ -263,19 +226,27 @@ def local_f_squared(full: Any, reduced: Any, *, variance: str = "residual") -> f
     >>> round(tc.local_f_squared(ab, a, variance="total"), 6)
     0.176471
     """
-    variance = _choice("variance", variance, ("residual", "total"))
+    variance = check_choice("variance", variance, ("residual", "total"))
     v_ab = _variance_components(full, "full")
     v_a = _variance_components(reduced, "reduced")
+    n_full, n_red = getattr(full, "n_obs", None), getattr(reduced, "n_obs", None)
+    if n_full is not None and n_red is not None and int(n_full) != int(n_red):
+        raise ValueError(f"`reduced` was fitted to {int(n_red)} rows and `full` to {int(n_full)}; f² compares "
+                         "two models of the same rows.")
+    r_full, r_red = getattr(full, "response", None), getattr(reduced, "response", None)
+    if isinstance(r_full, pd.Series) and isinstance(r_red, pd.Series) and not r_full.equals(r_red):
+        raise ValueError("`reduced` has another response (or other rows) than `full`; f² compares two models of "
+                         "the same outcome on the same rows.")
     if variance == "residual":
         va, vab = float(v_a["residual"]), float(v_ab["residual"])
     else:
         slopes = [str(k) for k in (*v_a.index, *v_ab.index) if "|" in str(k)]
         if slopes:
             raise ValueError(
-                f"variance='total' needs random-intercept models; found random-slope components {few(slopes)} "
+                f"`variance`='total' needs random-intercept models; found random-slope components {few(slopes)} "
                 "(their total variance depends on the predictor). Use variance='residual'."
             )
         va, vab = float(v_a.sum()), float(v_ab.sum())
     if vab <= 0:
-        raise ValueError(f"the {variance} variance of `full` must be > 0; got {vab!r}.")
+        raise ValueError(f"`full`: its {variance} variance must be > 0; got {vab!r}.")
     return (va - vab) / vab

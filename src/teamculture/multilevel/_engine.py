@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg, optimize
 
+from teamculture.multilevel._lmm_common import RESIDUAL_FLOOR, within_rss
 from teamculture.multilevel._suffstats import NestedSuffStats
 
 __all__ = ["NestedModel", "NestedFit"]
@@ -127,10 +128,9 @@ class NestedModel:
         self._starts = tuple(
             np.flatnonzero(np.r_[True, par[1:] != par[:-1]]) for par in stats.parents
         )
-        counts = stats.counts
-        self._r0 = np.ascontiguousarray((stats.means * counts[:, None]).T)  # (k, G) cluster sums
-        # W^T W = within + sum_j n_j m_j m_j^T
-        self._wtw = stats.within + (stats.means.T * counts) @ stats.means
+        self._meansT = np.ascontiguousarray(stats.means.T)  # (k, G_L)
+        # children per parent (children are stored sorted by parent): np.repeat broadcasts parents
+        self._nchild = tuple(np.diff(np.r_[st, len(par)]) for st, par in zip(self._starts, stats.parents))
         self.n_evals = 0
 
     # ----------------------------------------------------------- core algebra
@@ -141,10 +141,18 @@ class NestedModel:
     def psi_jet(self, gamma: np.ndarray, order: int = 2) -> tuple:
         """``Psi = W^T M^{-1} W`` and ``log|M|`` with derivatives in ``gamma``.
 
-        Forward-mode differentiation of the upward recursion (see the module
-        notes): every per-cluster quantity carries its first and second
-        partial derivatives with respect to each ``gamma_a``; derivatives
-        with respect to coarser levels are zero below them and are skipped.
+        Computed without cancellation as a sum of positive semi-definite
+        terms (see the module notes): the within-finest-cluster scatter, at
+        each level the ``q``-weighted scatter of the children's means about
+        their parent's mean, and at the top ``sum_c q_c m_c m_c^T``. Every
+        per-cluster weight ``q`` and mean ``m`` carries its first and second
+        partial derivatives with respect to each ``gamma_a`` (forward mode);
+        those with respect to coarser levels are zero below them and are
+        skipped. The weights use closed-form partials of ``q = q0/(1 + g q0)``
+        (``dq/dq0 = u^2``, ``dq/dg = -q0^2 u^2``, ...), never differences of
+        nearly equal numbers, so that the criterion stays accurate when the
+        residual variance is tiny relative to the cluster variances (relative
+        SDs of 10^6 and more).
 
         Returns
         -------
@@ -156,77 +164,184 @@ class NestedModel:
         L = self.L
         k = self.p + 1
         gamma = np.asarray(gamma, dtype=float)
-        psi = self._wtw.copy()
+        psi = self.stats.within.copy()
         psi_a = np.zeros((L, k, k))
         psi_ab = np.zeros((L, L, k, k))
         ld = 0.0
         ld_a = np.zeros(L)
         ld_ab = np.zeros((L, L))
         q0 = self.stats.counts
-        r0 = self._r0
-        G = len(q0)
-        q0_a = np.zeros((L, G))
-        q0_ab = np.zeros((L, L, G))
-        r0_a = np.zeros((L, k, G))
-        r0_ab = np.zeros((L, L, k, G))
-        for lev in range(L - 1, -1, -1):
-            g = gamma[lev]
-            act = range(lev, L) if order else range(0)
-            d = 1.0 + g * q0
-            u = 1.0 / d
-            ld += float(np.log(d).sum())
-            s = g * u
-            psi -= (r0 * s) @ r0.T
-            d_a, u_a, s_a = {}, {}, {}
-            for a in act:
-                d_a[a] = g * q0_a[a] + (q0 if a == lev else 0.0)
-                u_a[a] = -d_a[a] * u * u
-                s_a[a] = (u if a == lev else 0.0) + g * u_a[a]
-                ld_a[a] += float((d_a[a] * u).sum())
-                m = (0.5 * s_a[a]) * r0 + s * r0_a[a]
-                m = m @ r0.T
-                psi_a[a] -= m + m.T
-            u_ab = {}
+        m = self._meansT  # (k, G): contiguous per column
+        # derivatives of q0 and m of the current level's clusters, by gamma index (dicts: sparse)
+        q0_a: dict[int, np.ndarray] = {}
+        q0_ab: dict[tuple[int, int], np.ndarray] = {}
+        m_a: dict[int, np.ndarray] = {}
+        m_ab: dict[tuple[int, int], np.ndarray] = {}
+        zero = 0.0
+        # the finest level (the many clusters): its means do not depend on gamma, so its part
+        # sum_j q_j m_j m_j^T and the parents' sums need a few passes only
+        fin = L - 1
+        g = gamma[fin]
+        d = 1.0 + g * q0
+        u = 1.0 / d
+        ld += float(np.log(d).sum())
+        q = q0 * u
+        psi += (m * q) @ m.T
+        if order:
+            u2 = u * u
+            qa = -q0 * q0 * u2
+            ld_a[fin] += float(np.sum(q0 * u))
+            psi_a[fin] += (m * qa) @ m.T
             if order >= 2:
-                for a in act:
-                    for b in range(lev, a + 1):
-                        d_ab = g * q0_ab[a, b] + (q0_a[b] if a == lev else 0.0) + (q0_a[a] if b == lev else 0.0)
-                        uab = -d_ab * u * u + 2.0 * d_a[a] * d_a[b] * u**3
-                        u_ab[a, b] = uab
-                        s_ab = (u_a[b] if a == lev else 0.0) + (u_a[a] if b == lev else 0.0) + g * uab
-                        val = float((d_ab * u - d_a[a] * d_a[b] * u * u).sum())
-                        ld_ab[a, b] += val
-                        m = ((0.5 * s_ab) * r0 + s_a[a] * r0_a[b] + s_a[b] * r0_a[a] + s * r0_ab[a, b]) @ r0.T
-                        m += (s * r0_a[a]) @ r0_a[b].T
-                        psi_ab[a, b] -= m + m.T
-                        if a != b:
-                            ld_ab[b, a] = ld_ab[a, b]
-                            psi_ab[b, a] = psi_ab[a, b]
-            if lev == 0:
-                break
-            # move up: q = q0 u, r = r0 u (with derivatives), summed over siblings
-            st = self._starts[lev - 1]
+                qaa = 2.0 * q0**3 * u2 * u
+                ld_ab[fin, fin] += float(-np.sum(q0 * q0 * u2))
+                psi_ab[fin, fin] += (m * qaa) @ m.T
+        if L == 1:
+            self.n_evals += 1
+            return psi, psi_a, psi_ab, ld, ld_a, ld_ab
+        # parents: q0 = sum q, R = sum q m; then Psi -= sum_c R_c R_c^T / q0_c, which turns the
+        # children's sum into their q-weighted scatter about the parent means (small arrays)
+        st = self._starts[fin - 1]
+        pq0 = np.add.reduceat(q, st)
+        R = np.add.reduceat(m * q, st, axis=1)
+        pm = R / pq0
+        psi -= (pm * pq0) @ pm.T
+        if order:
+            q0_a = {fin: np.add.reduceat(qa, st)}
+            Ra = np.add.reduceat(m * qa, st, axis=1)
+            ma = (Ra - q0_a[fin] * pm) / pq0
+            m_a = {fin: ma}
+            # B = sum R R^T / q0 = sum q0 pm pm^T; dB = sum q0_a pm pm^T + q0 (ma pm^T + pm ma^T)
+            s_ = (pm * pq0) @ ma.T
+            psi_a[fin] -= (pm * q0_a[fin]) @ pm.T + s_ + s_.T
+            if order >= 2:
+                q0_ab = {(fin, fin): np.add.reduceat(qaa, st)}
+                Raa = np.add.reduceat(m * qaa, st, axis=1)
+                maa = (Raa - q0_ab[fin, fin] * pm - 2.0 * q0_a[fin] * ma) / pq0
+                m_ab = {(fin, fin): maa}
+                s1 = (pm * q0_a[fin]) @ ma.T
+                s2 = (pm * pq0) @ maa.T
+                B_aa = (pm * q0_ab[fin, fin]) @ pm.T + 2.0 * (s1 + s1.T) + s2 + s2.T + 2.0 * (ma * pq0) @ ma.T
+                psi_ab[fin, fin] -= B_aa
+        q0, m = pq0, pm
+        for lev in range(L - 2, -1, -1):
+            g = gamma[lev]
+            act = list(range(lev, L)) if order else []
+            gq = g * q0
+            d = 1.0 + gq
+            u = 1.0 / d
+            u2 = u * u
+            ld += float(np.log(d).sum())
             q = q0 * u
-            r = r0 * u
-            nq0_a = np.zeros((L, len(st)))
-            nq0_ab = np.zeros((L, L, len(st)))
-            nr0_a = np.zeros((L, k, len(st)))
-            nr0_ab = np.zeros((L, L, k, len(st)))
+            # partials of q = q0 / (1 + g q0) and of log d
+            qa: dict[int, np.ndarray] = {}
+            qab: dict[tuple[int, int], np.ndarray] = {}
             for a in act:
-                qa = q0_a[a] * u + q0 * u_a[a]
-                ra = r0_a[a] * u + r0 * u_a[a]
-                nq0_a[a] = np.add.reduceat(qa, st)
-                nr0_a[a] = np.add.reduceat(ra, st, axis=1)
+                dq0a = q0_a.get(a, zero)
+                qa[a] = u2 * dq0a - (q0 * q0 * u2 if a == lev else 0.0)
+                ld_a[a] += float(np.sum((g * dq0a + (q0 if a == lev else 0.0)) * u))
+            if order >= 2:
+                u3 = u2 * u
+                for ia, a in enumerate(act):
+                    for b in act[: ia + 1]:
+                        qa_, qb_ = q0_a.get(a, zero), q0_a.get(b, zero)
+                        qab_ = q0_ab.get((a, b), zero)
+                        val = u2 * qab_ - 2.0 * g * u3 * qa_ * qb_
+                        if a == lev:
+                            val = val - 2.0 * q0 * u3 * qb_
+                        if b == lev:
+                            val = val - 2.0 * q0 * u3 * qa_
+                        if a == lev and b == lev:
+                            val = val + 2.0 * q0**3 * u3
+                        qab[a, b] = val
+                        da = g * qa_ + (q0 if a == lev else 0.0)
+                        db = g * qb_ + (q0 if b == lev else 0.0)
+                        dab = g * qab_ + (qb_ if a == lev else 0.0) + (qa_ if b == lev else 0.0)
+                        v = float(np.sum(dab * u - da * db * u2))
+                        ld_ab[a, b] += v
+                        if a != b:
+                            ld_ab[b, a] += v
+            if lev == 0:
+                # top: sum_c q_c m_c m_c^T
+                psi += (m * q) @ m.T
+                for a in act:
+                    t = (m * qa[a]) @ m.T
+                    if a in m_a:
+                        s = (m * q) @ m_a[a].T
+                        t += s + s.T
+                    psi_a[a] += t
                 if order >= 2:
-                    for b in range(lev, a + 1):
-                        uab = u_ab[a, b]
-                        qab = q0_ab[a, b] * u + q0_a[a] * u_a[b] + q0_a[b] * u_a[a] + q0 * uab
-                        rab = r0_ab[a, b] * u + r0_a[a] * u_a[b] + r0_a[b] * u_a[a] + r0 * uab
-                        nq0_ab[a, b] = nq0_ab[b, a] = np.add.reduceat(qab, st)
-                        nr0_ab[a, b] = nr0_ab[b, a] = np.add.reduceat(rab, st, axis=1)
-            q0 = np.add.reduceat(q, st)
-            r0 = np.add.reduceat(r, st, axis=1)
-            q0_a, q0_ab, r0_a, r0_ab = nq0_a, nq0_ab, nr0_a, nr0_ab
+                    for ia, a in enumerate(act):
+                        for b in act[: ia + 1]:
+                            t = (m * qab[a, b]) @ m.T
+                            if b in m_a:
+                                s = (m * qa[a]) @ m_a[b].T
+                                t += s + s.T
+                            if a in m_a:
+                                s = (m * qa[b]) @ m_a[a].T
+                                t += s + s.T
+                            if (a, b) in m_ab:
+                                s = (m * q) @ m_ab[a, b].T
+                                t += s + s.T
+                            if a in m_a and b in m_a:
+                                s = (m_a[a] * q) @ m_a[b].T
+                                t += s + s.T
+                            psi_ab[a, b] += t
+                            if a != b:
+                                psi_ab[b, a] += t
+                break
+            # move up: parents' q0 = sum of the children's q, m = q-weighted mean; the
+            # q-weighted scatter of the children's means about it joins Psi
+            st = self._starts[lev - 1]
+            nchild = self._nchild[lev - 1]
+            pq0 = np.add.reduceat(q, st)
+            pm = np.add.reduceat(m * q, st, axis=1) / pq0
+            e = m - np.repeat(pm, nchild, axis=1)
+            psi += (e * q) @ e.T
+            pq0_a: dict[int, np.ndarray] = {}
+            pm_a: dict[int, np.ndarray] = {}
+            ea: dict[int, np.ndarray] = {}
+            for a in act:
+                pq0_a[a] = np.add.reduceat(qa[a], st)
+                num = e * qa[a]
+                if a in m_a:
+                    num += m_a[a] * q
+                pm_a[a] = np.add.reduceat(num, st, axis=1) / pq0
+                # d e / d gamma_a, and d Psi: sum q_a e e^T + q (m_a e^T + e m_a^T)
+                # (the parent's m_a drops out because sum_h q_h e_h = 0)
+                t = (e * qa[a]) @ e.T
+                if a in m_a:
+                    s = (m_a[a] * q) @ e.T
+                    t += s + s.T
+                psi_a[a] += t
+                ea[a] = (m_a[a] if a in m_a else 0.0) - np.repeat(pm_a[a], nchild, axis=1)
+            pq0_ab: dict[tuple[int, int], np.ndarray] = {}
+            pm_ab: dict[tuple[int, int], np.ndarray] = {}
+            if order >= 2:
+                for ia, a in enumerate(act):
+                    for b in act[: ia + 1]:
+                        pq0_ab[a, b] = pq0_ab[b, a] = np.add.reduceat(qab[a, b], st)
+                        num = e * qab[a, b] + ea[b] * qa[a] + ea[a] * qa[b]
+                        if (a, b) in m_ab:
+                            num += m_ab[a, b] * q
+                        pm_ab[a, b] = pm_ab[b, a] = np.add.reduceat(num, st, axis=1) / pq0
+                        # second derivative of sum q e e^T (sum_h q_h e_h = 0 and its derivatives
+                        # remove the parent-mean second derivative)
+                        t = (e * qab[a, b]) @ e.T
+                        s = (ea[b] * qa[a]) @ e.T
+                        t += s + s.T
+                        s = (ea[a] * qa[b]) @ e.T
+                        t += s + s.T
+                        s = (ea[a] * q) @ ea[b].T
+                        t += s + s.T
+                        if (a, b) in m_ab:
+                            s = (m_ab[a, b] * q) @ e.T
+                            t += s + s.T
+                        psi_ab[a, b] += t
+                        if a != b:
+                            psi_ab[b, a] += t
+            q0, m = pq0, pm
+            q0_a, q0_ab, m_a, m_ab = pq0_a, pq0_ab, pm_a, pm_ab
         self.n_evals += 1
         return psi, psi_a, psi_ab, ld, ld_a, ld_ab
 
@@ -421,7 +536,31 @@ class NestedModel:
                 below = np.add.reduceat((below + tau2[lev]) * counts**2, st) / np.add.reduceat(counts, st) ** 2
                 sums = np.add.reduceat(sums, st)
                 counts = np.add.reduceat(counts, st)
-        return np.sqrt(np.clip(tau2 / sigma2, 1e-4, 1e4))
+        # no upper clip worth the name: a residual variance tiny relative to the cluster
+        # variances means relative SDs of 1e5 and more, and Newton should start near them
+        return np.sqrt(np.clip(tau2 / sigma2, 1e-4, 1e14))
+
+    def residual_share(self) -> tuple[float, float]:
+        """``(rss, tss)``: the residual sum of squares of ``y`` on ``X`` within the finest clusters,
+        and the total sum of squares of ``y`` about its mean.
+
+        ``rss / tss`` below ``1e-10`` means that ``y`` does not vary within the
+        finest clusters beyond what ``X`` explains (a cluster-level response):
+        the residual variance is zero and the likelihood has no maximum.
+        """
+        cached = self.__dict__.get("_residual_share")
+        if cached is not None:
+            return cached
+        s = self.stats
+        p = self.p
+        W = s.within
+        rss = within_rss(W[:p, :p], W[:p, p], float(W[p, p]))
+        ym = s.means[:, p]
+        n = s.counts
+        ybar = float(np.sum(n * ym)) / float(np.sum(n))
+        tss = max(float(W[p, p]), 0.0) + float(np.sum(n * (ym - ybar) ** 2))
+        self._residual_share = (rss, tss)
+        return rss, tss
 
     def _newton(self, x: np.ndarray, reml: bool, maxiter: int = 100) -> tuple[np.ndarray, float, bool]:
         """Damped Newton with exact derivatives; eigenvalues of an indefinite Hessian are flipped."""
@@ -462,6 +601,14 @@ class NestedModel:
         """Minimise the REML criterion (or ML deviance) over the relative SDs."""
         if not isinstance(reml, (bool, np.bool_)):
             raise TypeError(f"`reml` must be True (REML) or False (ML); got {reml!r}.")
+        rss, tss = self.residual_share()
+        if not rss > RESIDUAL_FLOOR * tss:
+            raise ValueError(
+                "`stats`: the response does not vary within the finest clusters beyond what the fixed "
+                f"effects explain (residual share {rss / tss if tss > 0 else 0.0:.3g} of the total sum of squares); "
+                "the residual variance is zero and the likelihood has no maximum. Model a cluster-level "
+                "response with one row per cluster."
+            )
         f = lambda t: self.criterion(t, reml)  # noqa: E731
         if start is None:
             x0 = self.start()

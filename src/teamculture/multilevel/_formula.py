@@ -1,17 +1,24 @@
 """lme4-style model formulas: ``y ~ x + (1 | trust/team)``.
 
-The fixed part is handed to formulaic unchanged (categoricals ``C(...)``,
-interactions ``a:b`` / ``a*b``, transforms ``np.log(x)``, ``I(...)``). The
-random part is parsed here, with lme4's conventions:
+The fixed part goes to formulaic (categoricals ``C(...)``, interactions
+``a:b`` / ``a*b``, transforms ``log(x)``, ``I(...)``) after the R-isms whose
+meaning differs in Python are translated or refused (:func:`to_formulaic`):
+``^`` inside a function call (``I(x^2)``, ``log(x^2)``) is a power in R but
+bitwise XOR in Python, so it becomes ``**``; ``factor(x)`` becomes ``C(x)``;
+``TRUE``/``FALSE`` become ``True``/``False``; R's ``sqrt``, ``log1p`` and
+``expm1`` become numpy's; ``.`` (every other column) and ``offset()`` are
+refused. The random part is parsed here, with lme4's conventions:
 
 * ``(1 | g)``: a random intercept for each level of ``g``;
 * ``(1 | a/b/c)``: nested, expanded to ``(1 | a) + (1 | a:b) + (1 | a:b:c)``;
 * ``(1 | a:b)``: one intercept per observed combination of ``a`` and ``b``;
 * ``(1 + x | g)`` / ``(x | g)``: correlated random intercept and slope of
-  ``x`` (the intercept is implied unless ``0 +`` or ``- 1`` removes it).
+  ``x`` (the intercept is implied unless ``0 +`` or ``- 1`` removes it);
+* ``(1 + x || g)``: uncorrelated, expanded as lme4 does to
+  ``(1 | g) + (0 + x | g)``.
 
-The uncorrelated form ``(x || g)`` is not supported (write the terms
-separately).
+Grouping factors are column names (any Python identifier, non-ASCII letters
+included, or a name in backticks such as ```my team```).
 """
 
 from __future__ import annotations
@@ -19,9 +26,75 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["RandomTerm", "ParsedFormula", "parse_formula"]
+__all__ = ["RandomTerm", "ParsedFormula", "parse_formula", "to_formulaic"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_R_FUNCTIONS = {"factor": "C", "as.factor": "C", "sqrt": "np.sqrt", "log1p": "np.log1p", "expm1": "np.expm1"}
+_CALL = re.compile(r"(?<![\w.])(as\.factor|factor|sqrt|log1p|expm1)\s*\(")
+_BOOL = re.compile(r"(?<![\w.])(TRUE|FALSE)(?![\w.])")
+_DOT = re.compile(r"(?<![\w.`])\.(?![\w.`])")
+_OFFSET = re.compile(r"(?<![\w.])offset\s*\(")
+
+
+def _is_group_name(name: str) -> bool:
+    """A column name usable as a grouping factor: an identifier (dots allowed, as R) or backticked."""
+    if len(name) > 2 and name[0] == name[-1] == "`":
+        return "`" not in name[1:-1]
+    return bool(name) and name.replace(".", "_").isidentifier()
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if len(name) > 2 and name[0] == name[-1] == "`" else name
+
+
+def _power_in_calls(text: str) -> str:
+    """``^`` -> ``**`` inside function-call parentheses (R's power; Python's XOR).
+
+    Outside calls ``^`` is formula syntax (``(a + b)^2``: interactions up to
+    order 2), which formulaic reads as R does, so it is left alone.
+    """
+    out: list[str] = []
+    stack: list[bool] = []  # per open parenthesis: is it a call?
+    quote: str | None = None
+    for i, ch in enumerate(text):
+        if quote is not None:
+            quote = None if ch == quote else quote
+            out.append(ch)
+            continue
+        if ch in "\"'`":
+            quote = ch
+        elif ch == "(":
+            j = i - 1
+            while j >= 0 and text[j] == " ":
+                j -= 1
+            stack.append(j >= 0 and (text[j].isalnum() or text[j] in "_.]"))
+        elif ch == ")" and stack:
+            stack.pop()
+        elif ch == "^" and any(stack):
+            out.append("**")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def to_formulaic(expr: str, *, where: str = "formula") -> str:
+    """Translate an R model expression to formulaic syntax, keeping R's meaning (or refuse it).
+
+    ``where`` names the user's parameter in error messages.
+    """
+    if _OFFSET.search(expr):
+        raise ValueError(
+            f"`{where}`: offset() terms are not supported; for a linear mixed model subtract the offset "
+            "from the response first (e.g. data.assign(y_adj=data['y'] - data['o'])), which gives the "
+            "same fit."
+        )
+    if _DOT.search(expr.replace("...", "")):
+        raise ValueError(
+            f"`{where}`: '.' (every other column) is not supported: in a mixed model it would also enter "
+            "the grouping columns as fixed effects. Name the predictors."
+        )
+    expr = _CALL.sub(lambda m: _R_FUNCTIONS[m.group(1)] + "(", expr)
+    expr = _BOOL.sub(lambda m: "True" if m.group(1) == "TRUE" else "False", expr)
+    return _power_in_calls(expr)
 
 
 @dataclass(frozen=True)
@@ -66,10 +139,11 @@ class ParsedFormula:
     formula : str
         The formula as given.
     response : str
-        The left-hand side (a column name or a formulaic expression).
+        The left-hand side (a column name or a formulaic expression, R-isms
+        translated).
     fixed : str
         The fixed-effects right-hand side for formulaic (``"1"`` when only an
-        intercept is left).
+        intercept is left; R-isms translated, see :func:`to_formulaic`).
     random : tuple of RandomTerm
         The random terms, nested terms expanded, in formula order.
     """
@@ -141,15 +215,13 @@ def _is_random(chunk: str) -> bool:
 
 def _parse_random(chunk: str, formula: str) -> list[RandomTerm]:
     inner = chunk.strip()[1:-1]
-    if "||" in inner:
-        raise ValueError(
-            f"`formula`: the uncorrelated form {chunk.strip()!r} is not supported; "
-            "write the random terms separately, e.g. (1 | g) + (0 + x | g)."
-        )
-    pieces = _split_top(inner, "|")
+    uncorrelated = "||" in inner
+    pieces = _split_top(inner.replace("||", "|"), "|")
     if len(pieces) != 2:
-        raise ValueError(f"`formula`: random term {chunk.strip()!r} must have one '|'.")
+        raise ValueError(f"`formula`: random term {chunk.strip()!r} must have one '|' (or '||').")
     lhs, rhs = (p.strip() for p in pieces)
+    if not lhs:
+        raise ValueError(f"`formula`: random term {chunk.strip()!r} has nothing before '|'.")
     intercept = True
     slopes: list[str] = []
     for raw in _split_top(lhs, "+"):
@@ -162,27 +234,32 @@ def _parse_random(chunk: str, formula: str) -> list[RandomTerm]:
         if t in ("0", "-1"):
             intercept = False
             continue
-        slopes.append(t)
-    if not lhs:
-        raise ValueError(f"`formula`: random term {chunk.strip()!r} has nothing before '|'.")
+        if "|" in t:
+            raise ValueError(f"`formula`: random term {chunk.strip()!r} must have one '|' (or '||').")
+        slopes.append(to_formulaic(t))
     if not intercept and not slopes:
         raise ValueError(f"`formula`: random term {chunk.strip()!r} has no intercept and no slopes.")
     nest = [p.strip() for p in rhs.split("/")]
     factors_chain: list[tuple[str, ...]] = []
     for level in nest:
         cols = tuple(c.strip() for c in level.split(":"))
-        bad = [c for c in cols if not _NAME.match(c)]
+        bad = [c for c in cols if not _is_group_name(c)]
         if bad:
             raise ValueError(
                 f"`formula`: grouping factor(s) {bad!r} in {chunk.strip()!r} are not column names; "
-                "allowed: names, a:b interactions and a/b nesting."
+                "allowed: names (or `quoted names`), a:b interactions and a/b nesting."
             )
-        factors_chain.append(cols)
+        factors_chain.append(tuple(_unquote(c) for c in cols))
+    # lme4's (a + b || g): one term per column, uncorrelated
+    parts = [(intercept, tuple(slopes))]
+    if uncorrelated:
+        parts = ([(True, ())] if intercept else []) + [(False, (sl,)) for sl in slopes]
     terms: list[RandomTerm] = []
     acc: tuple[str, ...] = ()
     for cols in factors_chain:
         acc = acc + cols
-        terms.append(RandomTerm(group=":".join(acc), intercept=intercept, slopes=tuple(slopes), factors=acc))
+        for icpt, sl in parts:
+            terms.append(RandomTerm(group=":".join(acc), intercept=icpt, slopes=sl, factors=acc))
     return terms
 
 
@@ -222,7 +299,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise ValueError(
             f"`formula` must have the form 'response ~ terms'; got {formula!r}."
         )
-    response = sides[0].strip()
+    response = to_formulaic(sides[0].strip())
     fixed_parts: list[str] = []
     random: list[RandomTerm] = []
     for chunk in _split_top(sides[1], "+"):
@@ -232,16 +309,30 @@ def parse_formula(formula: str) -> ParsedFormula:
             continue
         if _is_random(chunk):
             random.extend(_parse_random(chunk, formula))
-        else:
-            fixed_parts.append(chunk.strip())
-    seen: dict[str, RandomTerm] = {}
-    for t in random:
-        if t.group in seen and t.is_intercept_only and seen[t.group].is_intercept_only:
+        elif len(_split_top(chunk, "|")) > 1:
             raise ValueError(
-                f"`formula` has the random intercept for {t.group!r} twice "
-                f"(after expanding nesting): {formula!r}."
+                f"`formula`: the random term in {chunk.strip()!r} needs its own parentheses, as in lme4: "
+                "(1 | team)."
             )
-        seen.setdefault(t.group, t)
+        else:
+            fixed_parts.append(to_formulaic(chunk.strip()))
+    intercepts: set[str] = set()
+    slopes_seen: set[tuple[str, str]] = set()
+    for t in random:
+        if t.intercept:
+            if t.group in intercepts:
+                raise ValueError(
+                    f"`formula` has the random intercept for {t.group!r} twice "
+                    f"(after expanding nesting and '||'): {formula!r}; its variance could not be identified."
+                )
+            intercepts.add(t.group)
+        for sl in t.slopes:
+            if (t.group, sl) in slopes_seen:
+                raise ValueError(
+                    f"`formula` has the random slope of {sl!r} for {t.group!r} twice: {formula!r}; "
+                    "its variance could not be identified."
+                )
+            slopes_seen.add((t.group, sl))
     if not random:
         raise ValueError(
             f"`formula` has no random term such as (1 | team); got {formula!r}. "

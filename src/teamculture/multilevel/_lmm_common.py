@@ -12,11 +12,14 @@ singularity in the same vocabulary. This module holds those pieces once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
+
+from teamculture.results import coef_table
 
 #: lme4's ``isSingular`` tolerance on Cholesky diagonals / relative SDs.
 SINGULAR_TOL = 1e-4
@@ -31,7 +34,11 @@ def term_columns(term: Any) -> list[str]:
 
 
 def covariate(name: str, X: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
-    """Values of a random-effects column: ones, a design column or a numeric data column."""
+    """Values of a random-effects column: ones, a design column or a numeric column of ``frame``.
+
+    :func:`teamculture.mixed` passes the evaluated slope columns (named as
+    formulaic names them, like the design) as ``frame``.
+    """
     if name == "Intercept":
         return np.ones(len(X))
     if name in X.columns:
@@ -119,12 +126,110 @@ def deviance_at(logdet: float, A: np.ndarray, b: np.ndarray, c: float, sigma2: f
 
 
 # --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class BackendFit:
+    """Estimates of the random-slopes engines (nested-slopes, statsmodels) in ``MixedResult``'s vocabulary.
+
+    Attributes
+    ----------
+    fixed_effects : pandas.Series
+        Fixed-effect estimates.
+    coefficients : pandas.DataFrame
+        The coefficient table (:data:`teamculture.results.COEF_COLUMNS`;
+        Satterthwaite df, 95% intervals).
+    cov_params : pandas.DataFrame
+        Covariance of the fixed effects.
+    variance_components : pandas.Series
+        ``"g"`` for a random intercept of ``g`` alone, ``"g|term"`` for the
+        variance of a term with slopes, ``"g|term1,term2"`` for a covariance,
+        then ``"residual"``.
+    theta : pandas.Series
+        lme4's ``theta``, indexed by parameter name.
+    loglik, deviance : float
+        Maximised (REML) log-likelihood on lme4's scale and ``-2 * loglik``.
+    reml : bool
+        Whether the criterion is REML.
+    random_effects : dict of str to pandas.DataFrame
+        Per grouping factor, indexed by group label: ``blup`` / ``cond_var``
+        for a lone random intercept, else one column per term and
+        ``cond_var:<term>``.
+    n_params : int
+        Fixed effects + ``theta`` + 1 (residual).
+    singular : bool
+        Some Cholesky diagonal / relative SD below 1e-4 (lme4's rule).
+    converged : bool
+        The final optimiser run reported success (or could not improve).
+    optimizer : str
+        The run whose solution was best before polishing.
+    criteria : dict of str to float
+        The exact criterion at each run's solution (NaN if it failed).
+    notes : tuple of str
+        Messages (failed optimisers, statsmodels warnings, singularity).
+    """
+
+    fixed_effects: pd.Series
+    coefficients: pd.DataFrame
+    cov_params: pd.DataFrame
+    variance_components: pd.Series
+    theta: pd.Series
+    loglik: float
+    deviance: float
+    reml: bool
+    random_effects: dict[str, pd.DataFrame]
+    n_params: int
+    singular: bool
+    converged: bool
+    optimizer: str
+    criteria: dict[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
 def fixed_effects_table(beta: np.ndarray, cov: np.ndarray, df: np.ndarray, names: list[str]
                         ) -> dict[str, Any]:
-    """``BackendFit`` fields of the fixed effects: estimates, SEs, covariance, df, t, two-sided p."""
-    fe = pd.Series(beta, index=names, name="fixed_effects")
-    bse = pd.Series(np.sqrt(np.diag(cov)), index=names, name="bse")
-    tval = (fe / bse).rename("tvalues")
-    pval = pd.Series(2.0 * stats.t.sf(np.abs(tval.to_numpy()), df), index=names, name="pvalues")
-    return {"fixed_effects": fe, "bse": bse, "cov_params": pd.DataFrame(cov, index=names, columns=names),
-            "df": pd.Series(df, index=names, name="df"), "tvalues": tval, "pvalues": pval}
+    """``BackendFit`` fields of the fixed effects: estimates, covariance and the coefficient table."""
+    fe = pd.Series(beta, index=names, name="fixed_effects", dtype=float)
+    se = np.sqrt(np.diag(cov))
+    return {"fixed_effects": fe, "cov_params": pd.DataFrame(cov, index=names, columns=names),
+            "coefficients": coef_table(beta, se, index=pd.Index(names), df=df)}
+
+
+# --------------------------------------------------------------------------- identifiability
+#: Residual variance within groups below this share of the response's total
+#: variance (residual SD below 1e-5 of the response's SD) is zero to rounding:
+#: the sufficient statistics cannot resolve it and the likelihood has no maximum.
+RESIDUAL_FLOOR = 1e-10
+
+
+def within_rss(Sxx: np.ndarray, sxy: np.ndarray, syy: float) -> float:
+    """Residual sum of squares of a regression from its (within-group) scatter, scale-free.
+
+    Columns are scaled to unit scatter (columns with none, such as an
+    intercept after removing group means, are left out) and the normal
+    equations solved with a relative cutoff, so neither a column in pounds
+    (~1e8) nor one in tiny units changes the answer.
+    """
+    d = np.sqrt(np.clip(np.diag(Sxx), 0.0, None))
+    top = float(d.max()) if d.size else 0.0
+    keep = d > 1e-12 * top if top > 0 else np.zeros(d.shape, dtype=bool)
+    if not keep.any():
+        return max(float(syy), 0.0)
+    dk = d[keep]
+    C = Sxx[np.ix_(keep, keep)] / np.outer(dk, dk)
+    b = sxy[keep] / dk
+    w, U = np.linalg.eigh(C)
+    pos = w > 1e-12 * max(float(w.max()), 1e-300)
+    coef = U[:, pos] @ ((U[:, pos].T @ b) / w[pos])
+    return max(float(syy) - float(b @ coef), 0.0)
+
+
+def within_group_rss(X: np.ndarray, y: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[float, float]:
+    """``(rss, tss)``: residual SS of ``y`` on ``X`` within the groups ``codes``, and its total SS."""
+    counts = np.bincount(codes, minlength=n_groups).astype(float)
+    W = np.column_stack([X, y])
+    means = np.stack([np.bincount(codes, weights=W[:, j], minlength=n_groups) for j in range(W.shape[1])],
+                     axis=1) / np.maximum(counts, 1.0)[:, None]
+    dev = W - means[codes]
+    S = dev.T @ dev
+    p = X.shape[1]
+    yc = y - y.mean()
+    return within_rss(S[:p, :p], S[:p, p], float(S[p, p])), float(yc @ yc)

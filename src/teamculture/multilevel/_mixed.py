@@ -1,60 +1,83 @@
-"""The :func:`mixed` front end: formula, data, engine dispatch (private; see :mod:`teamculture.multilevel`).
+"""The :func:`mixed` front end: formula, data, checks, engine dispatch (private; see :mod:`teamculture.multilevel`).
 
-Multilevel (linear mixed) models with lme4's formula syntax.
-
-:func:`mixed` fits ``y ~ x + (1 | trust/team)``-style models. Nested random
-intercepts of any depth use an exact engine that works from per-cluster sums
-(:mod:`teamculture.multilevel._suffstats`, :mod:`teamculture.multilevel._engine`);
-other random-effects structures (random slopes, crossed factors) use a
-guarded statsmodels MixedLM backend. :func:`center` builds grand-mean and
-within-cluster centred predictors and cluster means.
-
-The nested engine is usable in two steps, so that the only pass over the
-rows can be done by any dataframe engine (pandas here; Dask, Spark or a
-database elsewhere): :func:`nested_suffstats` (data to per-cluster sums,
-:class:`NestedSuffStats`), then :class:`NestedModel` (sums to the REML/ML
-fit, :class:`NestedFit`).
+Nested random intercepts of any depth use an exact engine that works from
+per-cluster sums (:mod:`teamculture.multilevel._suffstats`,
+:mod:`teamculture.multilevel._engine`); correlated team slopes nested in
+trusts use the exact nested-slopes engine; other random-effects structures
+use a guarded statsmodels MixedLM backend. Before any engine runs, the front
+end refuses what the data cannot identify (lme4's ``check.*`` rules and
+more), translates R-isms of the formula, and applies the missing-data policy.
 """
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from teamculture.errors import DroppedDataWarning, TeamcultureWarning
-from teamculture.multilevel._formula import ParsedFormula, RandomTerm, parse_formula
+from teamculture._core.groups import factorize, parent_map
+from teamculture._core.missing import apply_nan_policy
+from teamculture._core.validation import (
+    check_bool,
+    check_frame,
+    check_nan_policy,
+    did_you_mean,
+    few,
+    relative_rank,
+)
+from teamculture._core.warn import warn
+from teamculture.errors import BoundaryWarning, ConvergenceWarning
 from teamculture.multilevel._engine import NestedModel
+from teamculture.multilevel._formula import ParsedFormula, parse_formula
+from teamculture.multilevel._lmm_common import (
+    RESIDUAL_FLOOR,
+    BackendFit,
+    term_columns,
+    within_group_rss,
+)
 from teamculture.multilevel._results import MixedResult
 from teamculture.multilevel._suffstats import nested_suffstats
+from teamculture.results import coef_table
 
 __all__ = ["mixed"]
 
 
 # --------------------------------------------------------------------------- validation
-def _validate_mixed(formula: Any, data: Any, reml: Any) -> ParsedFormula:
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`data` must be a pandas DataFrame; got {type(data).__name__}.")
-    if not isinstance(reml, (bool, np.bool_)):
-        raise TypeError(f"`reml` must be True (REML) or False (ML); got {reml!r}.")
+def _validate_mixed(formula: Any, data: Any, reml: Any, nan_policy: Any) -> tuple[ParsedFormula, bool, str]:
+    if isinstance(formula, pd.DataFrame) and isinstance(data, str):
+        raise TypeError("`formula` comes first: call mixed(formula, data), e.g. "
+                        "mixed('y ~ x + (1 | team)', data); got (DataFrame, str).")
     parsed = parse_formula(formula)
+    check_frame(data, "data")
+    reml = check_bool("reml", reml)
+    nan_policy = check_nan_policy(nan_policy)
     missing = [c for c in parsed.group_columns if c not in data.columns]
     if missing:
-        from teamculture._core.validation import few
-
         raise ValueError(
-            f"`formula` names grouping column(s) {few(missing)} that are not in `data`; "
-            f"available columns: {few(list(data.columns), 10)}."
+            f"`formula` names grouping column(s) {few(missing)} that are not in `data`."
+            f"{did_you_mean(missing[0], data.columns)} Columns of `data` ({data.shape[1]}): "
+            f"{few(list(data.columns), data.shape[1])}."
         )
-    return parsed
+    return parsed, reml, nan_policy
 
 
-def _model_variables(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
+_FORMULAIC_NAMES = frozenset({"np", "numpy", "C", "I", "log", "exp", "abs", "center", "scale", "poly", "bs",
+                              "lag", "Q", "T", "S", "Treatment", "Sum", "Helmert", "Diff", "Poly", "pow",
+                              "log10", "log2", "True", "False", "None", "contr", "hashed"})
+
+
+def _formulaic_error(exc: Exception, what: str) -> ValueError:
+    msg = str(exc).split("\n")[0]
+    return ValueError(f"`formula`: could not evaluate {what}: {msg}")
+
+
+def _model_variables(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(all model columns, the columns of the fixed part and slopes) of ``data``."""
     from formulaic import Formula
-
-    from teamculture._core.validation import few
 
     rhs = parsed.fixed
     for t in parsed.random:
@@ -62,101 +85,248 @@ def _model_variables(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
             rhs += f" + {s}"
     try:
         req = Formula(f"{parsed.response} ~ {rhs}").required_variables
-    except Exception as exc:  # formulaic raises several parser error types
-        raise ValueError(f"`formula`: could not parse the fixed part {rhs!r}: {exc}") from exc
-    names = sorted({str(v) for v in req if str(v) in data.columns})
-    unknown = sorted({str(v) for v in req} - set(data.columns) - {"np", "numpy", "C", "I"})
-    # formulaic reports module attributes (np.log) and functions as variables too
-    unknown = [u for u in unknown if "." not in u and u not in _KNOWN_FUNCTIONS]
+    except Exception as exc:  # noqa: BLE001 - formulaic raises several parser error types
+        raise ValueError(f"`formula`: could not parse {parsed.response} ~ {rhs!r}: {str(exc).splitlines()[0]}") \
+            from None
+    names = [str(v) for v in req]
+    unknown = sorted({n for n in names if n not in data.columns and "." not in n and n not in _FORMULAIC_NAMES})
     if unknown:
         raise ValueError(
-            f"`formula` names variable(s) {few(unknown)} that are not columns of `data`; "
-            f"available columns: {few(list(data.columns), 10)}."
+            f"`formula` names variable(s) {few(unknown)} that are not columns of `data`."
+            f"{did_you_mean(unknown[0], data.columns)} Columns of `data` ({data.shape[1]}): "
+            f"{few(list(data.columns), data.shape[1])}."
         )
-    return names + [c for c in parsed.group_columns if c not in names]
+    # formulaic does not report the variables of stateful transforms (scale(x), poly(x, 2), center(x)):
+    # every identifier (or `quoted name`) of the formula that names a column is a model variable
+    text = f"{parsed.response} ~ {rhs}"
+    tokens = {a or b for a, b in re.findall(r"`([^`]+)`|([^\W\d][\w.]*)", text)}
+    wanted = set(names) | tokens
+    used = [c for c in data.columns if str(c) in wanted]
+    return used + [c for c in parsed.group_columns if c not in used], used
 
 
-_KNOWN_FUNCTIONS = frozenset({"log", "exp", "sqrt", "abs", "center", "scale", "poly", "bs", "lag",
-                              "Q", "T", "S", "Treatment", "Sum", "Helmert", "Diff", "Poly"})
+def _check_response(parsed: ParsedFormula, data: pd.DataFrame, fixed_vars: list[str]) -> None:
+    cplx = [c for c in fixed_vars if pd.api.types.is_complex_dtype(data[c].dtype)]
+    if cplx:
+        raise TypeError(f"`data`: column(s) {few(cplx)} are complex numbers; a mixed model needs real numbers.")
+    name = parsed.response
+    if name in data.columns:
+        s = data[name]
+        if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)) \
+                or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_complex_dtype(s.dtype):
+            shown = few(pd.unique(s.dropna())[:3].tolist())
+            raise TypeError(
+                f"`formula`: the response {name!r} must be numeric; column {name!r} of `data` has dtype "
+                f"{s.dtype} (values such as {shown}). Convert it first (e.g. pandas.to_numeric), or code "
+                "categories as numbers."
+            )
+
+
+# --------------------------------------------------------------------------- design
+def _design(parsed: ParsedFormula, frame: pd.DataFrame
+            ) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame, ParsedFormula]:
+    """Response, fixed design, the random-slope columns and the formula with the slopes named as
+    formulaic names their columns."""
+    from formulaic import model_matrix
+
+    with np.errstate(all="ignore"):
+        try:
+            mm = model_matrix(f"{parsed.response} ~ {parsed.fixed}", frame, na_action="ignore")
+        except Exception as exc:  # noqa: BLE001 - formulaic/numpy/pandas errors, translated
+            raise _formulaic_error(exc, f"'{parsed.response} ~ {parsed.fixed}'") from None
+        lhs = np.asarray(mm.lhs, dtype=np.float64)
+        if lhs.ndim != 2 or lhs.shape[1] != 1:
+            raise TypeError(
+                f"`formula`: the response {parsed.response!r} must be one numeric variable; it gives "
+                f"{lhs.shape[1]} columns ({few([str(c) for c in mm.lhs.columns])}): is it categorical?"
+            )
+        y = pd.Series(lhs[:, 0], index=frame.index, name=parsed.response)
+        X = pd.DataFrame(np.asarray(mm.rhs, dtype=np.float64), index=frame.index,
+                         columns=[str(c) for c in mm.rhs.columns])
+        slopes: dict[str, tuple[str, np.ndarray]] = {}
+        for t in parsed.random:
+            for s in t.slopes:
+                if s in slopes:
+                    continue
+                try:
+                    smm = model_matrix(f"0 + {s}", frame, na_action="ignore")
+                except Exception as exc:  # noqa: BLE001
+                    raise _formulaic_error(exc, f"the random slope {s!r}") from None
+                if smm.shape[1] != 1:
+                    raise ValueError(
+                        f"`formula`: the random slope {s!r} of {t.group!r} gives {smm.shape[1]} columns "
+                        f"({few([str(c) for c in smm.columns])}); only numeric slopes are supported "
+                        "(code a categorical slope as numeric 0/1 columns, one term each)."
+                    )
+                slopes[s] = (str(smm.columns[0]), np.asarray(smm, dtype=np.float64)[:, 0])
+    if X.shape[1] == 0:
+        raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
+    # slopes are named as formulaic names the column, as the design does (I(x^2) and I(x ^ 2) agree)
+    terms = tuple(dataclasses.replace(t, slopes=tuple(slopes[s][0] for s in t.slopes)) for t in parsed.random)
+    covs = pd.DataFrame({name: v for name, v in slopes.values()}, index=frame.index)
+    return y, X, covs, dataclasses.replace(parsed, random=terms)
+
+
+def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[str], X: pd.DataFrame,
+                  y: pd.Series) -> None:
+    Xa = X.to_numpy()
+    names = [parsed.response, *X.columns]
+    # magnitudes whose squares overflow or underflow (one pass for the largest values; the
+    # smallest nonzero value is looked at only for a column whose largest value is tiny)
+    big = np.r_[np.max(np.abs(y.to_numpy())), np.max(np.abs(Xa), axis=0)]
+    for j, name in enumerate(names):
+        v = y.to_numpy() if j == 0 else Xa[:, j - 1]
+        if big[j] > 1e100 or 0 < big[j] < 1e-90:
+            a = np.abs(v[v != 0])
+            if a.size and (a.max() > 1e100 or a.min() < 1e-100):
+                raise ValueError(
+                    f"`data`: {name!r} has values of magnitude {a.max() if a.max() > 1e100 else a.min():.3g}; the "
+                    "likelihood's sums of squares would overflow or underflow. Rescale it (e.g. to thousands of "
+                    "pounds), which changes the estimates by the same factor only."
+                )
+    for c in fixed_vars:
+        s = frame[c]
+        if isinstance(s.dtype, pd.CategoricalDtype) and c != parsed.response:
+            used = pd.unique(s.cat.codes.to_numpy())
+            empty = [lab for i, lab in enumerate(s.cat.categories) if i not in set(used.tolist())]
+            if empty:
+                raise ValueError(
+                    f"`data`: categorical column {c!r} has {len(empty)} level(s) with no rows among the "
+                    f"{len(frame):,} rows used: {few(empty)}; their coefficients cannot be estimated. Drop the "
+                    f"unused levels first (data[{c!r}] = data[{c!r}].cat.remove_unused_categories(), after "
+                    "removing rows with missing values)."
+                )
+    n, p = X.shape
+    if n <= p:
+        raise ValueError(f"`data` has {n} usable row(s), fewer than needed for {p} fixed effect(s) "
+                         f"({few(list(X.columns))}) and a residual variance.")
+    # scale-free rank: a well-conditioned design shows in the Gram matrix of the unit-length
+    # columns (smallest eigenvalue far above rounding); otherwise the QR of core relative_rank decides
+    norms = np.sqrt(np.einsum("ij,ij->j", Xa, Xa))
+    rank, dependent = p, np.zeros(0, dtype=np.intp)
+    if not (norms > 0).all() or np.linalg.eigvalsh((Xa.T @ Xa) / np.outer(norms, norms))[0] <= 1e-6:
+        rank, dependent = relative_rank(Xa)
+    if rank < p:
+        names = [X.columns[j] for j in dependent]
+        zero = [X.columns[j] for j in dependent if not np.any(X.iloc[:, j].to_numpy())]
+        extra = f" ({few(zero)} are zero in every row used)" if zero else ""
+        raise ValueError(
+            f"`formula`: the fixed-effects design is rank deficient (rank {rank} < {p} columns, judged "
+            f"scale-free); column(s) {few(names)} are linear combinations of the columns before them{extra}. "
+            "Remove them from the formula."
+        )
+
+
+def _check_finite(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, covs: pd.DataFrame,
+                  nan_policy: str) -> tuple[np.ndarray | None, int]:
+    """Rows made missing by a transformation (``log`` of a negative number) go through ``nan_policy``;
+    infinite values (``log(0)``, inf in the data) are refused."""
+    parts = [("the response " + repr(parsed.response), y.to_numpy()[:, None], [parsed.response]),
+             ("the fixed effects", X.to_numpy(), list(X.columns)),
+             ("the random slopes", covs.to_numpy(), list(covs.columns))]
+    nan_rows = np.zeros(len(y), dtype=bool)
+    for what, arr, names in parts:
+        if arr.size == 0 or np.isfinite(arr.sum()):
+            continue
+        inf = np.isinf(arr)
+        if inf.any():
+            cols = [names[j] for j in np.flatnonzero(inf.any(axis=0))]
+            rows = y.index[inf.any(axis=1)]
+            raise ValueError(
+                f"`formula`: {what} ({few(cols)}) are infinite in {int(inf.any(axis=1).sum())} row(s) "
+                f"{few(rows.tolist())} (inf in `data`, or e.g. log(0)); drop or recode them."
+            )
+        nan_rows |= np.isnan(arr).any(axis=1)
+    if not nan_rows.any():
+        return None, 0
+    return apply_nan_policy(nan_rows, nan_policy, name="formula",
+                            what="the mixed model (values made missing by a transformation in the formula, "
+                                 "e.g. log of a negative number)", labels=np.asarray(y.index))
 
 
 # --------------------------------------------------------------------------- grouping
-def _group_codes(term: RandomTerm, frame: pd.DataFrame,
-                 cache: dict[str, tuple[np.ndarray, pd.Index]]) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes and lme4-style labels of a grouping factor (``a:b`` joined by ':').
-
-    ``cache`` holds the factorisation of each column (shared between terms).
-    """
-    parts = []
-    for f in term.factors:
-        if f not in cache:
-            codes_f, labels_f = pd.factorize(frame[f], sort=True)
-            cache[f] = (codes_f.astype(np.intp), pd.Index(labels_f))
-        parts.append(cache[f])
-    if len(parts) == 1:
-        codes, labels = parts[0]
-        return codes, labels.rename(term.group)
-    combined = np.zeros(len(frame), dtype=np.int64)
-    for codes_f, labels_f in parts:
-        combined = combined * len(labels_f) + codes_f
-    codes, uniq = pd.factorize(combined, sort=True)
-    # decode each combination into its per-column label positions
-    rest = uniq.astype(np.int64)
-    idx = []
-    for _, labels_f in reversed(parts):
-        idx.append(rest % len(labels_f))
-        rest = rest // len(labels_f)
-    idx.reverse()
-    strs = [np.asarray(labels_f.astype(str), dtype=object)[i] for (_, labels_f), i in zip(parts, idx)]
-    labels = strs[0]
-    for piece in strs[1:]:
-        labels = labels + ":" + piece
-    return codes.astype(np.intp), pd.Index(labels, name=term.group, dtype=object)
+@dataclass(frozen=True)
+class _Grouping:
+    codes: dict[str, np.ndarray]
+    labels: dict[str, pd.Index]
+    column_codes: dict[str, np.ndarray]
+    sizes: dict[str, int]
+    order: list[str] | None
 
 
-def _nesting_order(parsed: ParsedFormula, codes: dict[str, np.ndarray], sizes: dict[str, int]) -> list[str] | None:
-    """Grouping names ordered coarse to fine if they form a nested chain, else ``None``."""
-    from teamculture.multilevel._suffstats import _parent_map
+def _grouping(parsed: ParsedFormula, frame: pd.DataFrame) -> _Grouping:
+    """Integer codes (core :func:`factorize`) and lme4-style labels of every grouping factor."""
+    col: dict[str, tuple[np.ndarray, pd.Index]] = {}
+    codes: dict[str, np.ndarray] = {}
+    labels: dict[str, pd.Index] = {}
+    for t in parsed.random:
+        if t.group in codes:
+            continue
+        for f in t.factors:
+            if f not in col:
+                col[f] = factorize(frame[f], name=f"data[{f!r}]")
+        if len(t.factors) == 1:
+            c, lab = col[t.factors[0]]
+            codes[t.group], labels[t.group] = c, pd.Index(lab, name=t.group)
+            continue
+        # a:b: one group per observed combination, in sorted order
+        key = np.zeros(len(frame), dtype=np.int64)
+        for f in t.factors:
+            key = key * len(col[f][1]) + col[f][0]
+        raw, uniq = pd.factorize(key, sort=True)
+        codes[t.group] = raw.astype(np.intp, copy=False)
+        rest = np.asarray(uniq, dtype=np.int64)
+        pieces = []
+        for f in reversed(t.factors):
+            n_f = len(col[f][1])
+            pieces.append(np.asarray(col[f][1].astype(str), dtype=object)[rest % n_f])
+            rest = rest // n_f
+        text = pieces[-1]
+        for piece in reversed(pieces[:-1]):
+            text = text + ":" + piece
+        labels[t.group] = pd.Index(text, name=t.group, dtype=object)
+    sizes = {g: len(labels[g]) for g in codes}
+    return _Grouping(codes, labels, {f: c for f, (c, _) in col.items()}, sizes, _chain(codes, sizes))
 
-    order = sorted(dict.fromkeys(parsed.group_names), key=lambda g: (sizes[g], len(g)))
+
+def _chain(codes: dict[str, np.ndarray], sizes: dict[str, int]) -> list[str] | None:
+    """Grouping names ordered coarse to fine if each lies within the next coarser one, else ``None``."""
+    order = sorted(codes, key=lambda g: (sizes[g], len(g)))
     for a, b in zip(order[:-1], order[1:]):
-        if _parent_map(codes[b], codes[a], sizes[b]) is None:
+        if parent_map(codes[b], codes[a], sizes[b]) is None:
             return None
     return order
 
 
-def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, order: list[str] | None,
-                      codes_of: dict[str, np.ndarray], sizes: dict[str, int]) -> str:
+def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, grp: _Grouping) -> str:
     notes = []
     terms = {t.group: t for t in parsed.random}
-    for t in parsed.random:
+    for g, t in terms.items():
         if len(t.factors) < 2:
             continue
         inner, outer = t.factors[-1], t.factors[:-1]
-        n_inner = int(codes_of[inner].max()) + 1
-        n_combo = sizes[t.group]
+        n_inner = int(grp.column_codes[inner].max()) + 1
+        n_combo = grp.sizes[g]
         if n_combo > n_inner:
             notes.append(
                 f"'{inner}' labels are reused across '{':'.join(outer)}' ({n_inner:,} distinct labels, "
                 f"{n_combo:,} {':'.join(outer)}:{inner} combinations), so the nested term "
-                f"(1 | {t.group}) is required and is used"
+                f"(1 | {g}) is required and is used"
             )
         else:
             notes.append(
-                f"'{inner}' labels are unique across '{':'.join(outer)}'; (1 | {t.group}) has one "
-                f"group per {inner}"
+                f"'{inner}' labels are unique across '{':'.join(outer)}'; (1 | {g}) has one group per {inner}"
             )
-    single = [g for g in dict.fromkeys(parsed.group_names) if len(terms[g].factors) == 1]
-    if order is not None and len(single) > 1:
-        chain = [g for g in order if g in single]
+    single = [g for g in terms if len(terms[g].factors) == 1]
+    if grp.order is not None and len(single) > 1:
+        chain = [g for g in grp.order if g in single]
         pairs = ", ".join(f"'{b}' labels are unique across '{a}'" for a, b in zip(chain[:-1], chain[1:]))
         same = ""
         if all(terms[g].is_intercept_only for g in chain):
-            same = (" + ".join(f"(1 | {g})" for g in chain)
-                    + f" is the same model as (1 | {'/'.join(chain)})")
+            same = " + ".join(f"(1 | {g})" for g in chain) + f" is the same model as (1 | {'/'.join(chain)})"
         notes.append(f"{pairs} (each lies in one group of the coarser factor): the factors are nested"
                      + (f"; {same}" if same else ""))
-    if order is None:
+    if grp.order is None:
         crossed = []
         for i, a in enumerate(single):
             for b in single[i + 1:]:
@@ -168,75 +338,145 @@ def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, order: list[st
     return "; ".join(notes)
 
 
+# --------------------------------------------------------------------------- identifiability
+def _check_identifiable(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, covs: pd.DataFrame,
+                        grp: _Grouping) -> None:
+    """Refuse what the data cannot identify (lme4's check.nlev.gtr.1, check.nobs.vs.nlev,
+    check.nobs.vs.nRE, plus duplicated and confounded factors and dependent random columns)."""
+    n, p = X.shape
+    for g in dict.fromkeys(parsed.group_names):
+        G = grp.sizes[g]
+        if G < 2:
+            only = few(list(grp.labels[g][:1]))
+            raise ValueError(
+                f"`formula`: grouping factor {g!r} has {G} level {only} in the {n:,} rows used; a variance "
+                "needs at least 2 groups (lme4: grouping factors must have > 1 sampled level). Drop the "
+                "random term, or check the data."
+            )
+        if G >= n:
+            raise ValueError(
+                f"`formula`: grouping factor {g!r} has one observation per group ({G:,} groups for {n:,} "
+                "rows), so its variance cannot be separated from the residual variance (lme4: the number "
+                "of levels of each grouping factor must be < the number of observations)."
+            )
+    q_by_group: dict[str, int] = {}
+    for t in parsed.random:
+        q_by_group[t.group] = q_by_group.get(t.group, 0) + len(term_columns(t))
+        cols = term_columns(t)
+        if len(cols) > 1:
+            Z = np.column_stack([np.ones(n) if c == "Intercept" else (X[c].to_numpy() if c in X.columns
+                                                                       else covs[c].to_numpy()) for c in cols])
+            rank, dep = relative_rank(Z)
+            if rank < len(cols):
+                bad = [cols[j] for j in dep]
+                raise ValueError(
+                    f"`formula`: the random-effects columns of {t} are linearly dependent ({few(bad)} "
+                    "constant, or a combination of the others, over the rows used), so their variances "
+                    "cannot be identified. Remove the slope."
+                )
+        elif t.slopes:
+            v = covs[cols[0]].to_numpy() if cols[0] in covs.columns else X[cols[0]].to_numpy()
+            if not np.any(v):
+                raise ValueError(f"`formula`: the random slope {cols[0]!r} of {t.group!r} is zero in every "
+                                 "row used; its variance cannot be identified.")
+    for g, q in q_by_group.items():
+        if q > 1 and n <= q * grp.sizes[g]:
+            raise ValueError(
+                f"`formula`: {n:,} rows are not more than the {q * grp.sizes[g]:,} random effects of {g!r} "
+                f"({q} per group x {grp.sizes[g]:,} groups); the random-effects variances and the residual "
+                "variance cannot be identified (lme4: check.nobs.vs.nRE)."
+            )
+    names = list(dict.fromkeys(parsed.group_names))
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if grp.sizes[a] == grp.sizes[b] and parent_map(grp.codes[a], grp.codes[b], grp.sizes[a]) is not None:
+                raise ValueError(
+                    f"`formula`: the grouping factors {a!r} and {b!r} group the rows identically (each "
+                    f"{a!r} group is one {b!r} group), so their variances cannot be separated. Keep one of "
+                    "them."
+                )
+    rank_x = p  # the design has full rank (checked before)
+    for g in names:
+        G = grp.sizes[g]
+        if G <= p:  # only then can the fixed effects absorb every group indicator
+            Z = np.zeros((n, G))
+            Z[np.arange(n), grp.codes[g]] = 1.0
+            rank_xz, _ = relative_rank(np.column_stack([X.to_numpy(), Z]))
+            if rank_xz == rank_x:
+                raise ValueError(
+                    f"`formula`: the random intercept of {g!r} is confounded with the fixed effects (they "
+                    f"already separate the {G} {g!r} groups, e.g. C({g}) as a fixed effect), so its variance "
+                    "cannot be identified. Remove one of the two."
+                )
+
+
+def _residual_message(parsed: ParsedFormula, group: str, rss: float, tss: float) -> str:
+    if not tss > 0:
+        return f"`formula`: the response {parsed.response!r} is constant over the rows used; there is nothing to model."
+    return (
+        f"`formula`: the response {parsed.response!r} does not vary within {group!r} groups beyond what the "
+        f"fixed effects explain (residual share {max(rss, 0.0) / tss:.3g} of its total sum of squares, below "
+        f"{RESIDUAL_FLOOR:g}): the residual variance is zero and the likelihood has no maximum (lme4 stops "
+        f"with convergence warnings far from the answer). Is it a {group!r}-level variable? Model it with "
+        f"one row per {group!r} group."
+    )
+
+
 # --------------------------------------------------------------------------- fit
-def _fixed_design(parsed: ParsedFormula, frame: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
-    from formulaic import model_matrix
+@dataclass(frozen=True)
+class _RefitState:
+    """What :meth:`MixedResult.refit` needs besides the result's own fields (picklable, no closures)."""
 
-    from teamculture._core.validation import few
+    parsed: ParsedFormula
+    engine: str
+    order: tuple[str, ...] | None
+    model: NestedModel | None
+    codes: dict[str, np.ndarray]
+    labels: dict[str, pd.Index]
+    covariates: pd.DataFrame
+    notes: tuple[str, ...]
 
-    mm = model_matrix(f"{parsed.response} ~ {parsed.fixed}", frame, na_action="ignore")
-    y = pd.Series(np.asarray(mm.lhs, dtype=np.float64).ravel(), index=frame.index,
-                  name=parsed.response)
-    X = pd.DataFrame(np.asarray(mm.rhs, dtype=np.float64), index=frame.index,
-                     columns=[str(c) for c in mm.rhs.columns])
-    if X.shape[1] == 0:
-        raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
-    xv = X.to_numpy()
-    xtx = xv.T @ xv
-    rank = np.linalg.matrix_rank(xtx, hermitian=True)
-    if rank < X.shape[1]:
-        # as R's lm aliasing: a column is redundant if it adds no rank to the columns before it
-        keep: list[int] = []
-        dropped = []
-        for j in range(X.shape[1]):
-            trial = keep + [j]
-            if np.linalg.matrix_rank(xtx[np.ix_(trial, trial)], hermitian=True) == len(trial):
-                keep.append(j)
-            else:
-                dropped.append(X.columns[j])
-        raise ValueError(
-            f"`formula`: the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} columns); "
-            f"column(s) {few(dropped)} are linear combinations of the columns before them. "
-            "Remove them from the formula."
-        )
-    return y, X
+    def refit(self, result: MixedResult, reml: bool) -> MixedResult:
+        """The same model and rows fitted by the other method (:meth:`MixedResult.refit`)."""
+        return _refit(result, reml)
 
 
-def _fit_nested(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, group_codes: dict[str, np.ndarray],
-                group_labels: dict[str, pd.Index], order: list[str], reml: bool,
-                meta: dict[str, Any], model: Any = None) -> MixedResult:
-    from scipy import stats
+def _finish(result: MixedResult) -> MixedResult:
+    """Warnings that go with the result (never silent)."""
+    if not result.converged:
+        warn(f"mixed: the optimiser did not converge for {result.formula!r} ({result.engine} engine); the "
+             "estimates may not be the optimum (converged=False, and the summary says so).", ConvergenceWarning)
+    if result.singular:
+        zero = [n for n in result.notes if n.startswith("singular fit")]
+        warn(f"mixed: boundary (singular) fit for {result.formula!r}: "
+             + (zero[0] if zero else "a random-effects variance is estimated at zero")
+             + " (singular=True; lme4 says 'boundary (singular) fit').", BoundaryWarning)
+    return result
 
+
+def _fit_nested(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, common: dict[str, Any]
+                ) -> MixedResult:
     from teamculture.multilevel._satterthwaite import satterthwaite_from_derivatives
 
-    if model is None:
-        st = nested_suffstats(X.to_numpy(), y.to_numpy(), [group_codes[g] for g in order])
-        model = NestedModel(st)
+    parsed, order, model = state.parsed, list(state.order or ()), state.model
     st = model.stats
     fit = model.fit(reml=reml)
     names = list(X.columns)
     p = len(names)
-    sigma = np.sqrt(fit.sigma2)
-    varpar = np.r_[fit.theta, sigma]
+    varpar = np.r_[fit.theta, np.sqrt(fit.sigma2)]
     H, _, J = model.varpar_derivatives(varpar, reml)
     df, _ = satterthwaite_from_derivatives(H, fit.cov_beta, J)
-    fe = pd.Series(fit.beta, index=names, name="fixed_effects")
-    bse = pd.Series(np.sqrt(np.diag(fit.cov_beta)), index=names, name="bse")
-    tval = fe / bse
-    dfs = pd.Series(df, index=names, name="df")
-    pval = pd.Series(2.0 * stats.t.sf(np.abs(tval.to_numpy()), df), index=names, name="pvalues")
+    se = np.sqrt(np.diag(fit.cov_beta))
     vc = pd.Series(np.r_[fit.variances, fit.sigma2], index=[*order, "residual"], name="variance", dtype=float)
-    # put the variance components in formula order (then residual)
     vc = vc.reindex([*parsed.group_names, "residual"])
     theta = pd.Series(fit.theta, index=order, name="theta").reindex(list(parsed.group_names))
     ranef = {}
     for lev, (blup, cvar) in enumerate(model.conditional_modes(fit)):
         g = order[lev]
-        labels = group_labels[g][st.orders[lev]]
-        ranef[g] = pd.DataFrame({"blup": blup, "cond_var": cvar}, index=labels)
+        ranef[g] = pd.DataFrame({"blup": blup, "cond_var": cvar}, index=state.labels[g][st.orders[lev]])
     ranef = {g: ranef[g] for g in parsed.group_names}
     singular = bool(np.any(fit.theta < 1e-4))
-    notes = list(meta["notes"])
+    notes = list(state.notes)
     if singular:
         zero = [order[k] for k in range(len(order)) if fit.theta[k] < 1e-4]
         notes.append(
@@ -244,99 +484,171 @@ def _fit_nested(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, group_code
             "(or within 1e-4 relative SD of) zero"
         )
     if not fit.converged:
-        notes.append("the optimiser did not confirm convergence")
-
-    def refit(new_reml: bool) -> MixedResult:
-        return _fit_nested(parsed, y, X, group_codes, group_labels, order, new_reml, meta, model=model)
-
+        notes.append("the optimiser did not confirm convergence (Newton and a simplex search stalled)")
     return MixedResult(
         formula=parsed.formula,
-        fixed_effects=fe,
-        bse=bse,
+        coefficients=coef_table(fit.beta, se, index=pd.Index(names), df=df),
+        fixed_effects=pd.Series(fit.beta, index=names, name="fixed_effects", dtype=float),
         cov_params=pd.DataFrame(fit.cov_beta, index=names, columns=names),
-        df=dfs,
-        tvalues=tval.rename("tvalues"),
-        pvalues=pval,
         variance_components=vc,
         loglik=-0.5 * fit.criterion,
         deviance=fit.criterion,
         reml=reml,
-        nobs=int(st.nobs),
-        nobs_dropped=int(meta["nobs_dropped"]),
-        ngroups=pd.Series({g: len(group_labels[g]) for g in parsed.group_names}, name="ngroups", dtype=np.int64),
         n_params=p + len(order) + 1,
         random_effects=ranef,
-        design=X,
-        response=y,
-        group_labels=meta["group_frame"],
         engine="nested",
         singular=singular,
         converged=fit.converged,
-        nesting=meta["nesting"],
         theta=theta,
         notes=tuple(notes),
-        _refit=refit,
+        _refit_state=state,
         _nested_order=tuple(order),
+        **common,
     )
 
 
-def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult:
+def _fit_backend(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, common: dict[str, Any]
+                 ) -> MixedResult:
+    """Random slopes: the exact nested-slopes engine, else statsmodels."""
+    if state.engine == "nested-slopes":
+        from teamculture.multilevel._nested_slopes import fit_nested_slopes
+
+        bf: BackendFit = fit_nested_slopes(y, X, state.parsed.random, state.codes, state.labels, state.covariates,
+                                           order=list(state.order or ()), reml=reml)
+    else:
+        from teamculture.multilevel._statsmodels_backend import fit_statsmodels
+
+        bf = fit_statsmodels(y, X, state.parsed.random, state.codes, state.labels, state.covariates, reml=reml)
+    return MixedResult(
+        formula=state.parsed.formula,
+        coefficients=bf.coefficients,
+        fixed_effects=bf.fixed_effects,
+        cov_params=bf.cov_params,
+        variance_components=bf.variance_components,
+        loglik=float(bf.loglik),
+        deviance=float(bf.deviance),
+        reml=reml,
+        n_params=int(bf.n_params),
+        random_effects=bf.random_effects,
+        engine=state.engine,
+        singular=bool(bf.singular),
+        converged=bool(bf.converged),
+        theta=bf.theta,
+        notes=tuple(state.notes) + tuple(bf.notes),
+        _refit_state=state,
+        **common,
+    )
+
+
+def _fit(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, common: dict[str, Any]) -> MixedResult:
+    from scipy import linalg
+
+    fitter = _fit_nested if state.engine == "nested" else _fit_backend
+    try:
+        with np.errstate(all="ignore"):
+            result = fitter(state, y, X, reml, common)
+    except (np.linalg.LinAlgError, linalg.LinAlgError, FloatingPointError, OverflowError) as exc:
+        # the checks before fitting should leave none of these; if one happens, say what failed
+        raise ValueError(
+            f"`formula`: the {state.engine} engine could not evaluate the likelihood of {state.parsed.formula!r} "
+            f"({type(exc).__name__}: {exc}); the model is probably not identified by these data (nearly "
+            "collinear predictors or random effects, or variances the data cannot separate)."
+        ) from None
+    if not (np.isfinite(result.deviance) and np.all(np.isfinite(result.fixed_effects.to_numpy()))):
+        raise ValueError(f"`formula`: the fit of {state.parsed.formula!r} gave non-finite estimates; the model is "
+                         "probably not identified by these data.")
+    return _finish(result)
+
+
+def _refit(result: MixedResult, reml: bool) -> MixedResult:
+    """The same model and rows fitted by the other method (:meth:`MixedResult.refit`)."""
+    common = {"design": result.design, "response": result.response, "group_labels": result.group_labels,
+              "nesting": result.nesting, "n_obs": result.n_obs, "n_dropped": result.n_dropped,
+              "n_groups": result.n_groups}
+    return _fit(result._refit_state, result.response, result.design, reml, common)
+
+
+def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: str = "omit") -> MixedResult:
     """Fit a linear mixed model written with lme4's formula syntax.
 
     Parameters
     ----------
     formula : str
         ``"y ~ fixed + (1 | trust/team)"``. The fixed part uses formulaic
-        (``C(x)``, ``a:b``, ``a*b``, ``np.log(x)``, ``I(x**2)``; an intercept
-        unless ``0 +`` / ``- 1``). Random terms: ``(1 | g)``; nested
-        ``(1 | a/b)`` = ``(1 | a) + (1 | a:b)``, any depth; ``(1 | a:b)``;
-        random slopes ``(1 + x | g)``.
+        with R's meaning kept: ``C(x)`` or ``factor(x)``, ``a:b``, ``a*b``,
+        ``log(x)``, ``I(x^2)`` (a square, as in R), ``poly(x, 2)``
+        (orthogonal, as R's), ``scale(x)``; an intercept unless ``0 +`` /
+        ``- 1``. Random terms: ``(1 | g)``; nested ``(1 | a/b)`` =
+        ``(1 | a) + (1 | a:b)``, any depth; ``(1 | a:b)``; random slopes
+        ``(1 + x | g)``; uncorrelated ``(1 + x || g)`` = ``(1 | g) +
+        (0 + x | g)``. ``.`` and ``offset()`` are refused.
     data : pandas.DataFrame
-        One row per observation. Rows with a missing value in any model
-        variable (response, predictors, grouping columns) are dropped and
-        counted (``nobs_dropped``, a :class:`~teamculture.errors.DroppedDataWarning`).
+        One row per observation, unique column names (any Unicode names;
+        put names that are not identifiers in backticks).
     reml : bool, default True
         Restricted maximum likelihood (lme4's default); ``False`` for ML.
+    nan_policy : {"omit", "raise"}, default "omit"
+        Rows with a missing value in any model variable (response,
+        predictors, grouping columns): ``"omit"`` drops them, counts them in
+        ``n_dropped`` and says so in a
+        :class:`~teamculture.errors.DroppedDataWarning` (as R's
+        ``na.omit``); ``"raise"`` refuses them.
 
     Returns
     -------
     MixedResult
-        Estimates, Satterthwaite tests, variance components, BLUPs; see
-        :class:`~teamculture.multilevel.MixedResult`.
+        Coefficient table with Satterthwaite tests, variance components,
+        BLUPs; see :class:`~teamculture.multilevel.MixedResult`.
+
+    Raises
+    ------
+    ValueError
+        For what the data cannot identify, as lme4's checks and more: a
+        grouping factor with one level or one observation per level, two
+        factors that group the rows identically, a random intercept
+        confounded with the fixed effects, dependent random-effects columns
+        (a slope on a constant), fewer rows than parameters, a response that
+        does not vary within the finest groups (a group-level variable: the
+        residual variance is zero), a rank-deficient fixed design (judged
+        scale-free), an empty categorical level, crossed factors.
+
+    Warns
+    -----
+    ConvergenceWarning
+        The optimiser did not converge (``converged=False``).
+    BoundaryWarning
+        A variance is estimated at zero (``singular=True``).
+    DroppedDataWarning
+        Rows with missing values were dropped (``nan_policy="omit"``).
 
     Notes
     -----
     The model is :math:`y = X\\beta + \\sum_l Z_l b_l + e` with
-    :math:`b_l \\sim N(0, \\tau_l^2 I)` and :math:`e \\sim N(0, \\sigma^2 I)`.
-    **Engines.** When every random term is a random intercept and the
-    grouping factors are nested (each group of a finer factor lies within one
-    group of each coarser one), the exact nested engine is used: it profiles
-    :math:`\\beta` and :math:`\\sigma^2` out of the REML/ML likelihood,
-    evaluates it from per-cluster sums in O(#clusters) (never an
-    :math:`n \\times n` matrix) and optimises over the relative standard
-    deviations :math:`\\theta_l = \\tau_l/\\sigma`, where a zero variance is
-    an ordinary interior point (see :mod:`teamculture.multilevel._engine`).
-    ``(1 | trust) + (1 | team)`` with team labels unique across trusts is
-    recognised as nested; with labels reused across trusts lme4 would treat
-    the factors as crossed, which is almost never meant: write
-    ``(1 | trust/team)``. The ``nesting`` attribute and the summary say which
-    interpretation was used. Other structures (random slopes, crossed
-    factors) are fitted by the guarded statsmodels MixedLM backend
-    (:mod:`teamculture.multilevel._statsmodels_backend`: explicit random
-    design so the top-level intercept is never dropped, several optimisers,
-    the best exact likelihood kept); crossed factors raise ``ValueError``.
-    Correlated slopes of teams nested in trusts, ``(1 | trust) + (1 + x |
-    team)`` (or ``(1 + x | trust:team)``), which MixedLM cannot express, use
-    the exact ``"nested-slopes"`` engine
-    (:mod:`teamculture.multilevel._nested_slopes`: per-team and per-trust
-    Woodbury identities, L-BFGS-B from several starts, best kept).
-    **Inference.** Standard errors are :math:`\\sqrt{\\operatorname{diag}
-    \\hat\\sigma^2 (X^\\top M^{-1} X)^{-1}}`; degrees of freedom by
-    Satterthwaite's method exactly as lmerTest computes them, and
-    two-sided p-values from :math:`t_{df}`.
+    :math:`b_l \\sim N(0, \\Sigma_l)` and :math:`e \\sim N(0, \\sigma^2 I)`,
+    fitted by maximising lme4's profiled REML criterion (or ML deviance)
+    over the relative covariance parameters :math:`\\theta`.
 
-    R: ``lmerTest::lmer(y ~ x + (1 | trust/team), data, REML = TRUE)``;
-    ``summary(fit)`` for the Satterthwaite table.
+    Engines (``fit.engine``): nested random intercepts use an exact engine
+    that evaluates the likelihood from per-cluster sums in O(#clusters)
+    (:class:`~teamculture.multilevel.NestedModel`); ``(1 | trust) +
+    (1 + x | team)`` uses the exact ``"nested-slopes"`` engine; other
+    random-slope structures a guarded statsmodels MixedLM backend (several
+    optimisers on the exact criterion, the best kept). ``(1 | trust) +
+    (1 | team)`` with team labels unique across trusts is the nested model;
+    with labels reused across trusts lme4 would cross the factors, which is
+    refused: write ``(1 | trust/team)``. ``fit.nesting`` says how the
+    factors were read.
+
+    Inference: standard errors from :math:`\\hat\\sigma^2 (X^\\top M^{-1}
+    X)^{-1}`; Satterthwaite degrees of freedom exactly as lmerTest computes
+    them; two-sided p-values and intervals from :math:`t_{df}`.
+
+    Differences from R: stateful transforms (``scale``, ``center``) use the
+    rows of the fit, while R's ``scale()`` inside a formula also uses rows
+    dropped later for missing values in other variables; ``C()``/``factor()``
+    order text levels by Python's sort (R's may follow the locale).
+
+    R: ``lmerTest::lmer(y ~ x + (1 | trust/team), data, REML = TRUE)``
 
     References
     ----------
@@ -352,109 +664,74 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True) -> MixedResult
     >>> import teamculture as tc
     >>> survey = tc.national_survey("small", seed=3)
     >>> fit = tc.mixed("latent_engagement ~ tenure + (1 | trust/team)", survey.staff)
-    >>> fit.engine, fit.nobs, list(fit.variance_components.index)
+    >>> fit.engine, fit.n_obs, list(fit.variance_components.index)
     ('nested', 10000, ['trust', 'trust:team', 'residual'])
     >>> fit.variance_components.round(2).tolist()  # truth: 0.02, 0.08, 0.60
     [0.03, 0.07, 0.62]
+    >>> list(fit.to_frame().columns)
+    ['estimate', 'std_error', 'statistic', 'df', 'pvalue', 'ci_low', 'ci_high']
     """
-    parsed = _validate_mixed(formula, data, reml)
-    variables = _model_variables(parsed, data)
+    parsed, reml, nan_policy = _validate_mixed(formula, data, reml, nan_policy)
+    variables, fixed_vars = _model_variables(parsed, data)
+    _check_response(parsed, data, fixed_vars)
     sub = data[variables]  # only the model's columns (never a copy of the whole table)
-    complete = sub.notna().all(axis=1).to_numpy()
-    n_drop = int((~complete).sum())
-    frame = sub.loc[complete] if n_drop else sub
+    na = sub.isna()
+    missing = na.any(axis=1).to_numpy()
     notes: list[str] = []
-    if n_drop:
-        miss = sub.isna().sum()
-        miss = miss[miss > 0]
-        detail = ", ".join(f"{k}: {int(v):,}" for k, v in miss.items())
-        msg = f"{n_drop:,} of {len(data):,} rows dropped because of missing values ({detail})"
-        notes.append(msg)
-        warnings.warn(f"mixed: {msg}.", DroppedDataWarning, stacklevel=2)
+    n_drop = 0
+    if missing.any():
+        miss = na.sum()
+        detail = ", ".join(f"{k}: {int(v):,}" for k, v in miss[miss > 0].items())
+        keep, n_drop = apply_nan_policy(missing, nan_policy, name="data",
+                                        what=f"the mixed model (missing values per column: {detail})",
+                                        labels=np.asarray(data.index))
+        notes.append(f"{n_drop:,} of {len(data):,} rows dropped because of missing values ({detail})")
+        frame = sub.loc[keep]
+    else:
+        frame = sub
     if len(frame) == 0:
-        raise ValueError("`data` has no complete rows for the model variables " + repr(variables) + ".")
-    y, X = _fixed_design(parsed, frame)
-    if len(y) <= X.shape[1]:
-        raise ValueError(f"`data` has {len(y)} complete rows, fewer than needed for {X.shape[1]} fixed effects.")
-    codes: dict[str, np.ndarray] = {}
-    labels: dict[str, pd.Index] = {}
-    column_codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
-    for t in parsed.random:
-        if t.group not in codes:
-            codes[t.group], labels[t.group] = _group_codes(t, frame, column_codes)
-    sizes = {g: len(labels[g]) for g in codes}
-    intercepts_only = all(t.is_intercept_only for t in parsed.random)
-    order = _nesting_order(parsed, codes, sizes)
-    nesting = _describe_nesting(parsed, frame, order, {c: v[0] for c, v in column_codes.items()}, sizes)
+        raise ValueError(f"`data` has no complete rows for the model variables {few(variables)}.")
+    y, X, covs, parsed = _design(parsed, frame)
+    keep2, n_drop2 = _check_finite(parsed, y, X, covs, nan_policy)
+    if keep2 is not None:
+        frame, y, X, covs = frame.loc[keep2], y.loc[keep2], X.loc[keep2], covs.loc[keep2]
+        n_drop += n_drop2
+        notes.append(f"{n_drop2:,} rows dropped because a transformation in the formula made a value missing")
+    _check_design(parsed, frame, fixed_vars, X, y)
+    grp = _grouping(parsed, frame)
+    _check_identifiable(parsed, y, X, covs, grp)
+    nesting = _describe_nesting(parsed, frame, grp)
+    groups_used = list(dict.fromkeys(parsed.group_names))
     group_frame = pd.DataFrame(
-        {g: pd.Categorical.from_codes(codes[g], categories=labels[g]) for g in dict.fromkeys(parsed.group_names)},
+        {g: pd.Categorical.from_codes(grp.codes[g], categories=grp.labels[g]) for g in groups_used},
         index=frame.index,
     )
-    meta = {"notes": notes, "nobs_dropped": n_drop, "nesting": nesting, "group_frame": group_frame}
-    if intercepts_only and order is not None and len(order) == len(parsed.random):
-        for g in order:
-            if sizes[g] == len(y):
-                raise ValueError(
-                    f"`formula`: grouping factor {g!r} has one observation per group "
-                    f"({sizes[g]:,} groups for {len(y):,} rows), so its variance cannot be "
-                    "separated from the residual variance."
-                )
-        return _fit_nested(parsed, y, X, codes, labels, order, bool(reml), meta)
-    if order is None and intercepts_only:
-        warnings.warn(
-            f"mixed: {nesting}. If the finer labels are local numbers reused across the coarser "
-            "groups, write the nested term, e.g. (1 | trust/team).",
-            TeamcultureWarning, stacklevel=2,
+    common = {"design": X, "response": y, "group_labels": group_frame, "nesting": nesting,
+              "n_obs": len(y), "n_dropped": n_drop,
+              "n_groups": pd.Series({g: grp.sizes[g] for g in groups_used}, name="n_groups", dtype=np.int64)}
+    intercepts_only = all(t.is_intercept_only for t in parsed.random)
+    order = grp.order
+    if order is None:
+        raise ValueError(
+            f"`formula`: {nesting}; crossed random effects are not supported. If the finer labels are local "
+            "numbers reused across the coarser groups (team 1 in every trust), write the nested term, e.g. "
+            "(1 | trust/team)."
         )
+    if intercepts_only:
+        model = NestedModel(nested_suffstats(X.to_numpy(), y.to_numpy(), [grp.codes[g] for g in order]))
+        rss, tss = model.residual_share()
+        if not rss > RESIDUAL_FLOOR * tss:
+            raise ValueError(_residual_message(parsed, order[-1], rss, tss))
+        state = _RefitState(parsed, "nested", tuple(order), model, {}, grp.labels, covs.iloc[:, :0], tuple(notes))
+        return _fit(state, y, X, reml, common)
+    with_icpt = [t.group for t in parsed.random if t.intercept]
+    if with_icpt:
+        g = max(with_icpt, key=lambda h: grp.sizes[h])
+        rss, tss = within_group_rss(X.to_numpy(), y.to_numpy(), grp.codes[g], grp.sizes[g])
+        if not rss > RESIDUAL_FLOOR * tss:
+            raise ValueError(_residual_message(parsed, g, rss, tss))
     from teamculture.multilevel._nested_slopes import supports
 
-    if supports(parsed.random, order):
-        meta["order"] = order
-    return _fit_backend(parsed, y, X, codes, labels, frame, bool(reml), meta)
-
-
-def _fit_backend(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, codes: dict[str, np.ndarray],
-                 labels: dict[str, pd.Index], frame: pd.DataFrame, reml: bool,
-                 meta: dict[str, Any]) -> MixedResult:
-    """Random slopes: the exact nested-slopes engine (when ``meta["order"]``), else statsmodels."""
-    if "order" in meta:
-        from teamculture.multilevel._nested_slopes import fit_nested_slopes
-
-        bf = fit_nested_slopes(y, X, parsed.random, codes, labels, frame, order=meta["order"], reml=reml)
-    else:
-        from teamculture.multilevel._statsmodels_backend import fit_statsmodels
-
-        bf = fit_statsmodels(y, X, parsed.random, codes, labels, frame, reml=reml)
-
-    def refit(new_reml: bool) -> MixedResult:
-        return _fit_backend(parsed, y, X, codes, labels, frame, new_reml, meta)
-
-    return MixedResult(
-        formula=parsed.formula,
-        fixed_effects=bf.fixed_effects,
-        bse=bf.bse,
-        cov_params=bf.cov_params,
-        df=bf.df,
-        tvalues=bf.tvalues,
-        pvalues=bf.pvalues,
-        variance_components=bf.variance_components,
-        loglik=float(bf.loglik),
-        deviance=float(bf.deviance),
-        reml=reml,
-        nobs=len(y),
-        nobs_dropped=int(meta["nobs_dropped"]),
-        ngroups=pd.Series({g: len(labels[g]) for g in dict.fromkeys(parsed.group_names)}, name="ngroups",
-                          dtype=np.int64),
-        n_params=int(bf.n_params),
-        random_effects=bf.random_effects,
-        design=X,
-        response=y,
-        group_labels=meta["group_frame"],
-        engine="nested-slopes" if "order" in meta else "statsmodels",
-        singular=bool(bf.singular),
-        converged=bool(bf.converged),
-        nesting=meta["nesting"],
-        theta=bf.theta,
-        notes=tuple(meta["notes"]) + tuple(bf.notes),
-        _refit=refit,
-    )
+    engine = "nested-slopes" if supports(parsed.random, order) else "statsmodels"
+    state = _RefitState(parsed, engine, tuple(order), None, grp.codes, grp.labels, covs, tuple(notes))
+    return _fit(state, y, X, reml, common)

@@ -77,6 +77,7 @@ from scipy import linalg, optimize
 
 from teamculture.multilevel._lmm_common import (
     SINGULAR_NOTE,
+    BackendFit,
     SINGULAR_TOL,
     chol_labels,
     correlated_variances,
@@ -345,11 +346,10 @@ def fit_nested_slopes(
 
     Same inputs as :func:`teamculture.multilevel._statsmodels_backend.fit_statsmodels`
     plus ``order`` (the two grouping names, coarse to fine); returns its
-    :class:`~teamculture.multilevel._statsmodels_backend.BackendFit`.
+    :class:`~teamculture.multilevel._lmm_common.BackendFit`.
     R: ``lmerTest::lmer(y ~ x + (1 | trust) + (1 + x | team))``.
     """
     from teamculture.multilevel._satterthwaite import satterthwaite_df
-    from teamculture.multilevel._statsmodels_backend import BackendFit
 
     top, fine = order
     by_group = {t.group: t for t in terms}

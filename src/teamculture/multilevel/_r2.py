@@ -10,11 +10,13 @@ variance of a term of grouping ``g`` and ``"g|term1,term2"`` a covariance;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from teamculture._core.groups import factorize, group_sum, parent_map
+from teamculture.results import Result, Summary, result_class
 
 __all__ = ["R2Result", "r_squared"]
 
@@ -22,9 +24,9 @@ _INTERCEPT = ("Intercept", "(Intercept)", "1")
 _NEEDED = ("design", "fixed_effects", "variance_components", "group_labels")
 
 
-@dataclass(frozen=True)
-class R2Result:
-    """Explained variance of a linear mixed model.
+@result_class
+class R2Result(Result):
+    """Explained variance of a linear mixed model (from :func:`teamculture.r_squared`).
 
     Attributes
     ----------
@@ -53,6 +55,8 @@ class R2Result:
         Whether the grouping factors are nested, so the fixed part could be
         split into within- and between-cluster parts (otherwise one
         ``"fixed"`` row).
+    n_obs, n_dropped, n_groups
+        Those of the model (rows used, rows dropped, groups per factor).
     """
 
     marginal: float
@@ -63,22 +67,22 @@ class R2Result:
     decomposition: pd.DataFrame
     nested: bool
 
-    def summary(self) -> str:
-        """A short text report."""
-        lines = [
-            "R-squared (Nakagawa & Schielzeth 2013)",
-            f"  marginal    {self.marginal:.4f}",
-            f"  conditional {self.conditional:.4f}",
-            "Variance decomposition by source (Rights & Sterba 2019)",
-            self.decomposition.to_string(float_format=lambda x: f"{x:.4f}"),
-        ]
-        return "\n".join(lines)
+    def to_frame(self) -> pd.DataFrame:
+        """The Rights-Sterba decomposition (columns ``variance``, ``share``)."""
+        return self.decomposition.copy()
 
-    def __str__(self) -> str:
-        return self.summary()
+    def summary(self) -> Summary:
+        """R² and the decomposition by source, as a :class:`~teamculture.results.Summary`."""
+        return Summary(
+            "R-squared of a linear mixed model",
+            header=[("Marginal R² (Nakagawa & Schielzeth 2013)", self.marginal),
+                    ("Conditional R²", self.conditional),
+                    ("Observations", self.n_obs)],
+            tables=[("Variance decomposition by source (Rights & Sterba 2019)", self.decomposition)],
+        )
 
 
-def _validate_r2(result: Any) -> None:
+def _validate_r_squared(result: Any) -> None:
     missing = [a for a in _NEEDED if not hasattr(result, a)]
     if missing:
         raise TypeError(
@@ -87,40 +91,34 @@ def _validate_r2(result: Any) -> None:
         )
     design = result.design
     fe = result.fixed_effects
+    if not isinstance(design, pd.DataFrame) or not isinstance(fe, pd.Series):
+        raise TypeError("`result.design` must be a DataFrame and `result.fixed_effects` a Series; got "
+                        f"{type(design).__name__} and {type(fe).__name__}.")
     if list(map(str, design.columns)) != list(map(str, fe.index)):
         raise ValueError("`result`: the design columns do not match the fixed effects "
                          f"({list(design.columns)[:5]} vs {list(fe.index)[:5]}).")
-    if len(result.group_labels) != len(design):
-        raise ValueError("`result`: group_labels and design have different numbers of rows "
-                         f"({len(result.group_labels)} and {len(design)}).")
+    if not isinstance(result.group_labels, pd.DataFrame) or len(result.group_labels) != len(design):
+        raise ValueError("`result`: group_labels must be a DataFrame with one row per row of the design.")
+    if len(design) < 2:
+        raise ValueError(f"`result` rests on {len(design)} row(s); R² needs at least 2.")
+    vc = result.variance_components
+    if not isinstance(vc, pd.Series) or "residual" not in vc.index:
+        raise ValueError("`result.variance_components` must be a Series with a 'residual' entry.")
 
 
-def _codes(col: pd.Series) -> np.ndarray:
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return np.asarray(col.cat.codes, dtype=np.intp)
-    codes, _ = pd.factorize(col, sort=False)
-    return codes.astype(np.intp)
-
-
-def _cluster_mean(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Row-wise cluster means of ``values`` (n,) or (n, k)."""
-    counts = np.bincount(codes).astype(float)
+def _cluster_mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Row-wise cluster means of ``values`` (n,) or (n, k) (sums by core :func:`group_sum`)."""
+    counts = np.bincount(codes, minlength=n_groups).astype(float)
     if values.ndim == 1:
-        return (np.bincount(codes, weights=values) / counts)[codes]
-    out = np.empty_like(values)
-    for c in range(values.shape[1]):
-        out[:, c] = (np.bincount(codes, weights=values[:, c]) / counts)[codes]
-    return out
+        return (group_sum(codes, values, n_groups) / counts)[codes]
+    return (group_sum(codes, values.T, n_groups) / counts[:, None])[codes]
 
 
-def _nesting_chain(codes: dict[str, np.ndarray]) -> list[str] | None:
-    """Grouping names ordered coarse to fine if nested, else None."""
-    order = sorted(codes, key=lambda g: (int(codes[g].max()) + 1 if len(codes[g]) else 0, len(g)))
+def _chain(codes: dict[str, tuple[np.ndarray, int]]) -> list[str] | None:
+    """Grouping names ordered coarse to fine if nested (core :func:`parent_map`), else None."""
+    order = sorted(codes, key=lambda g: (codes[g][1], len(g)))
     for coarse, fine in zip(order[:-1], order[1:]):
-        n_fine = int(codes[fine].max()) + 1
-        parent = np.full(n_fine, -1, dtype=np.intp)
-        parent[codes[fine]] = codes[coarse]
-        if np.any(parent[codes[fine]] != codes[coarse]):
+        if parent_map(codes[fine][0], codes[coarse][0], codes[fine][1]) is None:
             return None
     return order
 
@@ -204,10 +202,11 @@ def r_squared(result: Any) -> R2Result:
     :math:`R^2_m`, fixed plus random to :math:`R^2_c`. If the groupings are
     not nested the fixed part is one row.
 
-    R: ``performance::r2_nakagawa(fit)`` (marginal and conditional; it
-    declines singular fits, where we use the zero variance as estimated);
-    ``r2mlm::r2mlm(fit)`` for the Rights-Sterba decomposition of two-level
-    models.
+    ``performance::r2_nakagawa`` declines singular fits, where we use the
+    zero variance as estimated; ``r2mlm::r2mlm(fit)`` gives the
+    Rights-Sterba decomposition of two-level models.
+
+    R: ``performance::r2_nakagawa(fit)``
 
     References
     ----------
@@ -232,7 +231,7 @@ def r_squared(result: Any) -> R2Result:
     >>> round(float(r2.decomposition["share"].sum()), 12)
     1.0
     """
-    _validate_r2(result)
+    _validate_r_squared(result)
     design = result.design
     X = design.to_numpy(dtype=float)
     n = X.shape[0]
@@ -244,16 +243,19 @@ def r_squared(result: Any) -> R2Result:
     resid = float(vc["residual"])
     structure = _random_structure(vc)
     labels = result.group_labels
-    codes = {str(c): _codes(labels[c]) for c in labels.columns}
+    codes = {}
+    for c in labels.columns:
+        cc, lab = factorize(labels[c], name=f"result.group_labels[{c!r}]")
+        codes[str(c)] = (cc, len(lab))
     unknown = [g for g in structure if g not in codes]
     if unknown:
         raise ValueError(f"`result`: variance components for grouping(s) {unknown} have no "
                          f"group labels (available: {list(codes)}).")
-    chain = _nesting_chain(codes) if codes else None
+    chain = _chain(codes) if codes else None
 
     rows: dict[str, float] = {}
     if chain:
-        means = [np.full(n, yhat.mean())] + [_cluster_mean(yhat, codes[g]) for g in chain]
+        means = [np.full(n, yhat.mean())] + [_cluster_mean(yhat, *codes[g]) for g in chain]
         rows[f"fixed: within {chain[-1]}"] = scale * float(np.mean((yhat - means[-1]) ** 2))
         for level in range(len(chain) - 1, -1, -1):
             g = chain[level]
@@ -272,7 +274,7 @@ def r_squared(result: Any) -> R2Result:
             raise ValueError(f"`result`: random-slope term(s) {missing} of grouping {g!r} are not "
                              "columns of the fixed design; include them as fixed effects.")
         Z = np.column_stack([np.ones(n) if t == "Intercept" else X[:, col_index[t]] for t in names])
-        Zbar = _cluster_mean(Z, codes[g])
+        Zbar = _cluster_mean(Z, *codes[g])
         dev = Z - Zbar
         between = float(np.mean(np.einsum("ij,jk,ik->i", Zbar, sigma, Zbar)))
         within = float(np.mean(np.einsum("ij,jk,ik->i", dev, sigma, dev)))
@@ -286,6 +288,8 @@ def r_squared(result: Any) -> R2Result:
     decomposition = pd.DataFrame({"variance": variance, "share": variance / total})
     decomposition.index.name = "source"
     return R2Result(
+        n_obs=int(n), n_dropped=int(getattr(result, "n_dropped", 0) or 0),
+        n_groups=getattr(result, "n_groups", None),
         marginal=var_fixed / total,
         conditional=(var_fixed + var_random) / total,
         var_fixed=var_fixed,

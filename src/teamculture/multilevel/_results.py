@@ -1,40 +1,39 @@
-"""The result of :func:`teamculture.mixed`."""
+"""The result of :func:`teamculture.mixed` (private; public as :class:`teamculture.multilevel.MixedResult`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-__all__ = ["MixedResult", "MixedSummary"]
+from teamculture._core.validation import check_bool, check_confidence_level
+from teamculture.results import Result, Summary, interval_frame, result_class
+
+__all__ = ["MixedResult"]
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class MixedResult:
+@result_class
+class MixedResult(Result):
     """A fitted linear mixed model (from :func:`teamculture.mixed`).
 
     Attributes
     ----------
     formula : str
         The model formula as given.
+    coefficients : pandas.DataFrame
+        The fixed-effects table, indexed by the design-matrix column names,
+        with the float columns of :data:`teamculture.results.COEF_COLUMNS`:
+        ``estimate``, ``std_error`` (square roots of the diagonal of
+        ``cov_params``), ``statistic`` (t), ``df`` (Satterthwaite, as
+        lmerTest), ``pvalue`` (two-sided, t with ``df``), ``ci_low``,
+        ``ci_high`` (at ``confidence_level``). :meth:`to_frame` returns it.
     fixed_effects : pandas.Series
-        Estimated fixed effects, indexed by the design-matrix column names.
-    bse : pandas.Series
-        Their standard errors (square roots of the diagonal of ``cov_params``).
+        The estimates alone (``coefficients["estimate"]``; lme4's ``fixef``).
     cov_params : pandas.DataFrame
         Estimated covariance matrix of the fixed effects,
         :math:`\\hat\\sigma^2 (X^\\top M^{-1} X)^{-1}` (lme4's ``vcov``).
-    df : pandas.Series
-        Satterthwaite denominator degrees of freedom of each fixed effect
-        (lmerTest's ``summary`` column ``df``).
-    tvalues : pandas.Series
-        ``fixed_effects / bse``.
-    pvalues : pandas.Series
-        Two-sided p-values from the t distribution with ``df`` degrees of freedom.
     variance_components : pandas.Series
         Estimated variances, indexed by the grouping-factor names as written
         in the formula with nesting expanded (``"trust"``, ``"trust:team"``),
@@ -49,65 +48,63 @@ class MixedResult:
         for ML fits.
     reml : bool
         Whether the fit is REML (else ML).
-    nobs : int
-        Number of observations used.
-    nobs_dropped : int
-        Rows dropped because a model variable was missing.
-    ngroups : pandas.Series
-        Number of groups per grouping factor.
     n_params : int
         Number of estimated parameters: fixed effects plus variance
         parameters (including the residual variance).
     random_effects : dict of str to pandas.DataFrame
         Conditional modes (BLUPs) per grouping factor, indexed by the group
-        labels (a ``MultiIndex`` with one level per factor for ``a:b``
-        groupings). Columns ``blup`` and ``cond_var`` (conditional variance
-        given the data and the estimated parameters, as lme4's
-        ``ranef(condVar = TRUE)``) for random intercepts; for random slopes
-        one ``blup`` column per term named after the term and one
-        ``cond_var`` column per term, ``cond_var:<term>``.
+        labels (lme4-style ``"a:b"`` strings for ``a:b`` groupings, as
+        ``ranef()``'s row names). Columns ``blup`` and ``cond_var``
+        (conditional variance given the data and the estimated parameters,
+        as lme4's ``ranef(condVar = TRUE)``) for random intercepts; for
+        random slopes one column per term named after the term and one
+        ``cond_var:<term>`` column per term.
     design : pandas.DataFrame
         The fixed-effects design matrix of the rows used (indexed like the data).
     response : pandas.Series
         The response of the rows used.
     group_labels : pandas.DataFrame
-        The grouping columns of the rows used, one column per grouping
-        factor as written (``"trust"``, ``"trust:team"``), aligned with ``design``.
+        The grouping factors of the rows used, one categorical column per
+        grouping factor as written (``"trust"``, ``"trust:team"``), aligned
+        with ``design``.
     engine : str
         ``"nested"`` (exact engine for nested random intercepts),
         ``"nested-slopes"`` (exact engine for correlated team slopes nested
         in trusts) or ``"statsmodels"`` (MixedLM backend for other structures).
     singular : bool
         True when an estimated random-effects standard deviation relative to
-        the residual standard deviation is below 1e-4 (lme4's ``isSingular``
-        rule; scale free).
+        the residual standard deviation (or a relative Cholesky diagonal) is
+        below 1e-4 (lme4's ``isSingular`` rule; scale free). A
+        :class:`~teamculture.errors.BoundaryWarning` says so at fit time.
     converged : bool
-        Whether the optimiser met its convergence criteria.
+        Whether the optimiser met its convergence criteria; ``False`` comes
+        with a :class:`~teamculture.errors.ConvergenceWarning` and a line
+        in :meth:`summary`.
     nesting : str
         How the grouping factors were interpreted (nested, with team labels
         unique or reused across the coarser factor, or crossed).
     theta : pandas.Series
         Relative standard deviations of the random effects (standard
         deviation divided by the residual standard deviation), lme4's
-        ``getME(fit, "theta")`` for random intercepts.
+        ``getME(fit, "theta")``.
     notes : tuple of str
         Messages about the fit (dropped rows, boundary estimates, nesting).
+    confidence_level : float
+        Level of the intervals in ``coefficients``.
+    n_obs, n_dropped : int
+        Rows used, and rows dropped for missing values (``nan_policy="omit"``).
+    n_groups : pandas.Series
+        Number of groups per grouping factor.
     """
 
     formula: str
+    coefficients: pd.DataFrame
     fixed_effects: pd.Series
-    bse: pd.Series
     cov_params: pd.DataFrame
-    df: pd.Series
-    tvalues: pd.Series
-    pvalues: pd.Series
     variance_components: pd.Series
     loglik: float
     deviance: float
     reml: bool
-    nobs: int
-    nobs_dropped: int
-    ngroups: pd.Series
     n_params: int
     random_effects: dict[str, pd.DataFrame]
     design: pd.DataFrame
@@ -119,32 +116,33 @@ class MixedResult:
     nesting: str = ""
     theta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
     notes: tuple[str, ...] = ()
-    _refit: Callable[[bool], MixedResult] | None = field(default=None, repr=False, compare=False)
+    confidence_level: float = 0.95
+    _refit_state: Any = field(default=None, repr=False, compare=False)
     _nested_order: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     # ------------------------------------------------------------------ stats
-    def conf_int(self, confidence_level: float = 0.95) -> pd.DataFrame:
+    def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
         """Satterthwaite-t confidence intervals for the fixed effects.
 
         Parameters
         ----------
-        confidence_level : float, default 0.95
-            Coverage of the intervals, in (0, 1).
+        confidence_level : float, optional
+            Coverage of the intervals, in (0, 1); default the level of
+            ``coefficients`` (0.95).
 
         Returns
         -------
         pandas.DataFrame
             Indexed by fixed-effect name, float columns ``ci_low``, ``ci_high``:
-            ``estimate -/+ t_{df, (1 + level)/2} * bse`` with each effect's
-            Satterthwaite ``df`` (R: ``lmerTest`` ``confint(contest(...))``).
-        """
-        from teamculture._core.validation import check_probability
+            ``estimate -/+ t_{df, (1 + level)/2} * std_error`` with each effect's
+            Satterthwaite ``df``.
 
-        level = check_probability("confidence_level", confidence_level, open_low=True, open_high=True)
-        q = stats.t.ppf(0.5 + level / 2.0, self.df.to_numpy(dtype=float))
-        half = q * self.bse.to_numpy(dtype=float)
-        est = self.fixed_effects.to_numpy(dtype=float)
-        return pd.DataFrame({"ci_low": est - half, "ci_high": est + half}, index=self.fixed_effects.index)
+        Notes
+        -----
+        R: ``confint(lmerTest::contest(fit, diag(p), joint = FALSE, confint = TRUE))``.
+        """
+        level = self.confidence_level if confidence_level is None else check_confidence_level(confidence_level)
+        return interval_frame(self.coefficients, level)
 
     def icc(self) -> pd.DataFrame:
         """Variance partition coefficients and intra-class correlations.
@@ -176,12 +174,13 @@ class MixedResult:
         ICC(trust) = :math:`\\tau^2_k/T` (two staff of the same trust in
         different teams). With random slopes the VPC depends on the
         covariate, so this method is only defined for random intercepts.
+
         R: ``performance::icc(fit, by_group = TRUE)`` gives the VPCs.
         """
         vc = self.variance_components
         if any("|" in str(k) for k in vc.index):
             raise ValueError(
-                "icc() needs a random-intercept model: with random slopes the variance "
+                "`self`: icc() needs a random-intercept model: with random slopes the variance "
                 "partition depends on the covariate values."
             )
         total = float(vc.sum())
@@ -199,161 +198,111 @@ class MixedResult:
         return pd.DataFrame({"variance": vc.astype(float), "vpc": vpc.astype(float), "icc": icc})
 
     def refit(self, reml: bool | None = None) -> MixedResult:
-        """Refit the same model to the same rows, by REML (``True``) or ML (``False``)."""
+        """Refit the same model to the same rows, by REML (``True``) or ML (``False``).
+
+        Parameters
+        ----------
+        reml : bool, optional
+            Default: the method of this fit (which returns this result).
+
+        Returns
+        -------
+        MixedResult
+        """
         if reml is None:
-            reml = self.reml
-        if not isinstance(reml, (bool, np.bool_)):
-            raise TypeError(f"`reml` must be True or False; got {reml!r}.")
-        if bool(reml) == self.reml:
             return self
-        if self._refit is None:
-            raise ValueError("this result cannot be refitted (it was built without its data).")
-        return self._refit(bool(reml))
+        reml = check_bool("reml", reml)
+        if reml == self.reml:
+            return self
+        if self._refit_state is None:
+            raise ValueError("`self` cannot be refitted: it was built without its model frame.")
+        return self._refit_state.refit(self, reml)
 
     def r_squared(self) -> Any:
-        """Nakagawa-Schielzeth and Rights-Sterba R² (see :mod:`teamculture.multilevel`)."""
+        """Nakagawa-Schielzeth and Rights-Sterba R² (see :func:`teamculture.r_squared`)."""
         from teamculture.multilevel._r2 import r_squared
 
         return r_squared(self)
 
     def compare(self, other: MixedResult) -> Any:
-        """Likelihood-ratio test of this model against ``other`` (see :mod:`teamculture.multilevel`)."""
+        """Likelihood-ratio test of this model against ``other`` (see :func:`teamculture.compare`)."""
         from teamculture.multilevel._compare import compare
 
         return compare(self, other)
 
     # ------------------------------------------------------------- formatting
     def to_frame(self) -> pd.DataFrame:
-        """The fixed-effects table.
+        """The coefficient table (a copy of ``coefficients``)."""
+        return self.coefficients.copy()
 
-        Returns
-        -------
-        pandas.DataFrame
-            Indexed by fixed-effect name; float columns ``estimate``,
-            ``std_error``, ``df``, ``t``, ``pvalue``, ``ci_low``, ``ci_high``
-            (95% Satterthwaite intervals).
+    def _variance_table(self) -> pd.DataFrame:
+        """lme4's ``VarCorr`` print: variances and SDs, correlations on the rows of the later terms."""
+        vc = self.variance_components
+        rows: list[dict[str, Any]] = []
+        groups: dict[str, list[str]] = {}
+        for name in map(str, vc.index):
+            group, sep, terms = name.rpartition("|")
+            if name == "residual":
+                continue
+            if not sep:
+                groups.setdefault(name, []).append("(Intercept)")
+            elif "," not in terms:
+                groups.setdefault(group, []).append(terms)
+        for group, terms in groups.items():
+            for i, term in enumerate(terms):
+                key = group if term == "(Intercept)" and f"{group}|Intercept" not in vc.index else (
+                    f"{group}|{term}")
+                var = float(vc[key])
+                corr = []
+                for other in terms[:i]:
+                    cov = vc.get(f"{group}|{other},{term}", vc.get(f"{group}|{term},{other}"))
+                    v_other = float(vc[f"{group}|{other}"]) if f"{group}|{other}" in vc.index else np.nan
+                    if cov is None or not (var > 0 and v_other > 0):
+                        corr.append("NA" if cov is not None else "")
+                    else:
+                        corr.append(f"{float(cov) / np.sqrt(var * v_other):.3f}")
+                label = "(Intercept)" if term == "Intercept" else term
+                rows.append({"Groups": group if i == 0 else "", "Name": label, "Variance": var,
+                             "Std.Dev.": float(np.sqrt(max(var, 0.0))), "Corr": " ".join(c for c in corr if c)})
+        sigma2 = float(vc["residual"])
+        rows.append({"Groups": "Residual", "Name": "", "Variance": sigma2, "Std.Dev.": float(np.sqrt(sigma2)),
+                     "Corr": ""})
+        table = pd.DataFrame(rows)
+        return table.set_index("Groups")
+
+    def summary(self) -> Summary:
+        """The lme4/lmerTest-style summary (:class:`~teamculture.results.Summary`).
+
+        A header (formula, method, engine, observations, groups, criterion,
+        convergence, singularity, how the grouping factors were read), the
+        random-effects table (variances, SDs and correlations, as lme4's
+        ``VarCorr``), the coefficient table, and notes.
         """
-        ci = self.conf_int()
-        return pd.DataFrame({
-            "estimate": self.fixed_effects.astype(float),
-            "std_error": self.bse.astype(float),
-            "df": self.df.astype(float),
-            "t": self.tvalues.astype(float),
-            "pvalue": self.pvalues.astype(float),
-            "ci_low": ci["ci_low"],
-            "ci_high": ci["ci_high"],
-        })
-
-    def summary(self) -> MixedSummary:
-        """A formatted summary (text via ``str``, ``.as_html()``, ``.as_latex()``)."""
-        return MixedSummary(self)
-
-    def __str__(self) -> str:
-        return str(self.summary())
+        crit = "REML criterion" if self.reml else "Deviance"
+        groups = ", ".join(f"{k}: {int(v):,}" for k, v in self.n_groups.items())
+        header: list[tuple[str, Any]] = [
+            ("Formula", self.formula),
+            ("Method", "REML" if self.reml else "ML"),
+            ("Engine", self.engine),
+            ("Observations", f"{self.n_obs:,} used, {self.n_dropped:,} dropped (missing values)"),
+            ("Groups", groups),
+            ("Log-likelihood", f"{self.loglik:.4f}"),
+            (crit, f"{self.deviance:.4f}"),
+            ("Converged", "yes" if self.converged else "NO: the estimates may not be the optimum"),
+            ("Singular fit", "yes (a variance at its boundary, zero; see the notes)" if self.singular else "no"),
+        ]
+        if self.nesting:
+            header.append(("Grouping", self.nesting))
+        level = f"{self.confidence_level:.0%}"
+        return Summary(
+            "Linear mixed model (teamculture.mixed)",
+            header=header,
+            tables=[("Random effects", self._variance_table()),
+                    (f"Fixed effects (Satterthwaite df, {level} intervals)", self.coefficients)],
+            notes=self.notes,
+        )
 
     def __repr__(self) -> str:
         crit = "REML criterion" if self.reml else "deviance"
-        return (f"MixedResult(formula={self.formula!r}, engine={self.engine!r}, nobs={self.nobs}, "
+        return (f"MixedResult(formula={self.formula!r}, engine={self.engine!r}, n_obs={self.n_obs}, "
                 f"{crit}={self.deviance:.6f}, converged={self.converged}, singular={self.singular})")
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
-
-
-class MixedSummary:
-    """Formatted summary of a :class:`MixedResult`."""
-
-    def __init__(self, result: MixedResult) -> None:
-        self.result = result
-
-    def _header(self) -> list[tuple[str, str]]:
-        r = self.result
-        crit = "REML criterion" if r.reml else "Deviance"
-        groups = ", ".join(f"{k}: {int(v):,}" for k, v in r.ngroups.items())
-        rows = [
-            ("Formula", r.formula),
-            ("Method", "REML" if r.reml else "ML"),
-            ("Engine", r.engine),
-            ("Observations", f"{r.nobs:,} used, {r.nobs_dropped:,} dropped (missing values)"),
-            ("Groups", groups),
-            ("Log-likelihood", f"{r.loglik:.4f}"),
-            (crit, f"{r.deviance:.4f}"),
-            ("Converged", "yes" if r.converged else "NO"),
-            ("Singular fit", "yes" if r.singular else "no"),
-        ]
-        if r.nesting:
-            rows.append(("Grouping", r.nesting))
-        return rows
-
-    def _variance_table(self) -> pd.DataFrame:
-        """Variances with their SDs; covariance rows ("g|a,b") show the correlation instead, as lme4."""
-        vc = self.result.variance_components
-        values = vc.to_numpy(dtype=float)
-        sd = np.sqrt(np.clip(values, 0, None))
-        corr = np.full(len(vc), np.nan)
-        for i, name in enumerate(map(str, vc.index)):
-            group, _, terms = name.rpartition("|")
-            if group and "," in terms:
-                a, b = terms.split(",", 1)
-                va, vb = vc.get(f"{group}|{a}", np.nan), vc.get(f"{group}|{b}", np.nan)
-                corr[i] = values[i] / np.sqrt(va * vb) if va > 0 and vb > 0 else np.nan
-                sd[i] = np.nan
-        return pd.DataFrame({"Variance": values, "Std.Dev.": sd, "Corr": corr}, index=vc.index)
-
-    def _fixed_table(self) -> pd.DataFrame:
-        t = self.result.to_frame()
-        t.columns = ["Estimate", "Std.Error", "df", "t", "P>|t|", "[0.025", "0.975]"]
-        return t
-
-    def __str__(self) -> str:
-        lines = ["Linear mixed model (teamculture.mixed)"]
-        width = max(len(k) for k, _ in self._header())
-        lines += [f"{k:<{width}}  {v}" for k, v in self._header()]
-        lines += ["", "Random effects:", self._variance_table().to_string(float_format=lambda x: f"{x:.6g}")]
-        lines += ["", "Fixed effects (Satterthwaite df):",
-                  self._fixed_table().to_string(float_format=lambda x: f"{x:.6g}")]
-        lines += [f"Note: {n}" for n in self.result.notes]
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def as_html(self) -> str:
-        """The summary as an HTML fragment."""
-        import html
-
-        head = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self._header())
-        notes = "".join(f"<p>Note: {html.escape(n)}</p>" for n in self.result.notes)
-        return (
-            "<div><h4>Linear mixed model</h4>"
-            f"<table>{head}</table><h5>Random effects</h5>"
-            + self._variance_table().to_html(float_format=lambda x: f"{x:.6g}")
-            + "<h5>Fixed effects (Satterthwaite df)</h5>"
-            + self._fixed_table().to_html(float_format=lambda x: f"{x:.6g}")
-            + notes + "</div>"
-        )
-
-    def as_latex(self) -> str:
-        """The variance and fixed-effects tables as LaTeX ``tabular`` environments."""
-
-        def tab(df: pd.DataFrame) -> str:
-            def esc(s: str) -> str:
-                for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"),
-                             ("#", r"\#"), ("$", r"\$"), ("|", r"$|$"), ("[", "{[}"), ("]", "{]}")):
-                    s = s.replace(a, b)
-                return s
-
-            cols = "l" + "r" * df.shape[1]
-            out = [f"\\begin{{tabular}}{{{cols}}}", "\\hline",
-                   " & ".join([""] + [esc(str(c)) for c in df.columns]) + r" \\", "\\hline"]
-            for idx, row in df.iterrows():
-                out.append(" & ".join([esc(str(idx))] + [f"{float(v):.6g}" for v in row]) + r" \\")
-            out += ["\\hline", "\\end{tabular}"]
-            return "\n".join(out)
-
-        r = self.result
-        crit = "REML criterion" if r.reml else "Deviance"
-        return (
-            f"% {r.formula}; n = {r.nobs}; {crit} = {r.deviance:.4f}\n"
-            + tab(self._variance_table()) + "\n\n" + tab(self._fixed_table())
-        )

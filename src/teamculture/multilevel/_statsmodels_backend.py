@@ -61,8 +61,8 @@ Interface with :func:`teamculture.mixed`
 :func:`fit_statsmodels` takes the response, the fixed design, the parsed
 random terms, per-grouping integer codes and labels, and the data frame
 (for slope covariates), and returns a :class:`BackendFit` whose fields map
-one to one onto :class:`~teamculture.multilevel._results.MixedResult`
-(``fixed_effects``, ``bse``, ``cov_params``, ``df``, ``variance_components``,
+one to one onto :class:`~teamculture.multilevel.MixedResult`
+(``fixed_effects``, ``coefficients``, ``cov_params``, ``variance_components``,
 ``loglik``, ``deviance``, ``theta``, ``random_effects``, ``n_params``,
 ``singular``, ``converged``) plus ``optimizer``, ``criteria`` and ``notes``.
 """
@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,7 @@ from scipy import linalg, optimize
 
 from teamculture.multilevel._lmm_common import (
     SINGULAR_NOTE,
+    BackendFit,
     SINGULAR_TOL,
     chol_labels,
     correlated_variances,
@@ -93,73 +94,13 @@ from teamculture.multilevel._lmm_common import (
     term_columns,
 )
 
-__all__ = ["BackendFit", "fit_statsmodels", "METHODS", "EXACT_METHODS"]
+__all__ = ["fit_statsmodels", "METHODS", "EXACT_METHODS"]
 
 #: MixedLM optimisers run by default (``MixedLM.fit(method=...)``); each costs
 #: seconds on 10^4 rows, so one by default; pass more through ``methods``.
 METHODS: tuple[str, ...] = ("lbfgs",)
 #: scipy optimisers run on the exact criterion from a default start.
 EXACT_METHODS: tuple[str, ...] = ("L-BFGS-B", "Powell", "Nelder-Mead")
-
-
-@dataclass(frozen=True)
-class BackendFit:
-    """Estimates from the statsmodels backend, in ``MixedResult``'s vocabulary.
-
-    Attributes
-    ----------
-    fixed_effects, bse, df, tvalues, pvalues : pandas.Series
-        Fixed effects, standard errors, Satterthwaite df, t and two-sided p.
-    cov_params : pandas.DataFrame
-        Covariance of the fixed effects.
-    variance_components : pandas.Series
-        ``"g"`` for a random intercept of ``g`` alone, ``"g|term"`` for the
-        variance of a term with slopes, ``"g|term1,term2"`` for a covariance,
-        then ``"residual"``.
-    theta : pandas.Series
-        lme4's ``theta`` (see the module notes), indexed by parameter name.
-    loglik, deviance : float
-        Maximised (REML) log-likelihood on lme4's scale and ``-2 * loglik``.
-    reml : bool
-        Whether the criterion is REML.
-    random_effects : dict of str to pandas.DataFrame
-        Per grouping factor, indexed by group label: ``blup`` / ``cond_var``
-        for a lone random intercept, else one column per term and
-        ``cond_var:<term>``.
-    n_params : int
-        Fixed effects + ``theta`` + 1 (residual).
-    singular : bool
-        Some Cholesky diagonal / relative SD below 1e-4 (lme4's rule).
-    converged : bool
-        The polishing optimiser reported success (or could not improve).
-    optimizer : str
-        The run whose solution was best before polishing
-        (``"statsmodels:<method>"`` or ``"exact:<method>"``).
-    criteria : dict of str to float
-        The exact criterion (REML criterion or deviance) at each run's
-        solution (NaN if it failed) and after polishing (``"polished"``).
-    notes : tuple of str
-        Messages (failed optimisers, statsmodels warnings, singularity).
-    """
-
-    fixed_effects: pd.Series
-    bse: pd.Series
-    cov_params: pd.DataFrame
-    df: pd.Series
-    tvalues: pd.Series
-    pvalues: pd.Series
-    variance_components: pd.Series
-    theta: pd.Series
-    loglik: float
-    deviance: float
-    reml: bool
-    random_effects: dict[str, pd.DataFrame]
-    n_params: int
-    singular: bool
-    converged: bool
-    optimizer: str
-    criteria: dict[str, float] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- structure
@@ -524,7 +465,8 @@ def fit_statsmodels(
         if val < best_val:
             best_name, best_theta, best_val = name, theta, val
     if best_theta is None:
-        raise RuntimeError("every optimiser failed: " + "; ".join(notes))
+        raise ValueError("`formula`: the random-effects model could not be fitted: every optimiser failed ("
+                         + "; ".join(notes) + ").")
     # polish the best solution on the exact criterion
     opt = optimize.minimize(crit_fn, best_theta, method="L-BFGS-B",
                             bounds=bounds, options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000})

@@ -33,13 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from teamculture._core.groups import parent_map
 from teamculture._core.validation import few
+from teamculture.errors import NotNestedError
 
-__all__ = ["NestedSuffStats", "nested_suffstats", "NotNestedError"]
-
-
-class NotNestedError(ValueError):
-    """The grouping factors do not form a nested hierarchy."""
+__all__ = ["NestedSuffStats", "nested_suffstats"]
 
 
 @dataclass(frozen=True)
@@ -103,25 +101,23 @@ class NestedSuffStats:
         return tuple(len(o) for o in self.orders)
 
 
-def _parent_map(child: np.ndarray, parent: np.ndarray, n_child: int) -> np.ndarray | None:
-    """Parent code of each child code, or ``None`` if some child has two parents."""
-    pmap = np.empty(n_child, dtype=np.intp)
-    pmap[child] = parent
-    if not np.array_equal(pmap[child], parent):
-        return None
-    return pmap
-
-
 def _validate_suffstats(X: Any, y: Any, codes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], list[int]]:
     """Check the inputs of :func:`nested_suffstats`; return float arrays, ``intp`` codes and level sizes.
 
     Vectorised (a few passes over the rows): it runs on every national-scale fit.
     """
-    X = np.asarray(X, dtype=np.float64)
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`X` must be a numeric (n, p) design matrix; got {type(X).__name__}.") from None
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"`X` must be a two-dimensional (n, p) design matrix with n >= 1; got shape {X.shape}.")
     n = X.shape[0]
-    y = np.asarray(y, dtype=np.float64)
+    try:
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`y` must be a numeric response; got values such as {few(np.ravel(y)[:3].tolist())}.") \
+            from None
     if y.shape != (n,):
         raise ValueError(f"`y` must be one-dimensional with one value per row of `X` ({n}); got shape {y.shape}.")
     for name, arr in (("X", X), ("y", y)):
@@ -189,7 +185,7 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
 
     Raises
     ------
-    NotNestedError
+    teamculture.errors.NotNestedError
         If a cluster of some level spans several clusters of the level above.
     ValueError
         If shapes disagree, ``X`` or ``y`` has a missing or non-finite value,
@@ -211,7 +207,7 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
     # parent maps in input codes, checked for nesting
     pmaps: list[np.ndarray] = []
     for lev in range(1, len(codes)):
-        pm = _parent_map(codes[lev], codes[lev - 1], sizes[lev])
+        pm = parent_map(codes[lev], codes[lev - 1], sizes[lev])
         if pm is None:
             pairs = np.unique(np.stack([codes[lev], codes[lev - 1]]), axis=1)
             n_par = np.bincount(pairs[0], minlength=sizes[lev])

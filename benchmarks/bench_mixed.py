@@ -79,7 +79,7 @@ cat(sprintf("vc %s\n", paste(sprintf("%s=%.17g", vc$grp, vc$vcov), collapse = " 
 
 def make_data(n: int, seed: int = 2026) -> pd.DataFrame:
     trusts, teams = SIZES[n]
-    s = tc.simulate.national_survey(n_trusts=trusts, n_teams=teams, n_staff=n, seed=seed)
+    s = tc.simulate.national_survey(n_trusts=trusts, n_teams=teams, n_staff=n, rng=seed)
     staff = s.staff[["trust", "team", "tenure", "team_type", "latent_engagement"]]
     return pd.DataFrame({
         "trust": staff["trust"].astype(str).to_numpy(),

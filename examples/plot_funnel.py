@@ -16,7 +16,7 @@ import numpy as np
 
 import teamculture as tc
 
-sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=2023)
+sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, rng=2023)
 trusts = sim.trusts
 print(tc.smr(trusts["observed_deaths"], trusts["expected_deaths"]).head())
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 import teamculture as tc
 
-sim = tc.national_survey(n_trusts=250, n_teams=1250, n_staff=12_500, seed=2015)
+sim = tc.national_survey(n_trusts=250, n_teams=1250, n_staff=12_500, rng=2015)
 p = sim.params
 print(sim)
 print(f"true slope: {p.mortality_beta:.5f} log mortality per percentage point in real teams")

@@ -158,8 +158,8 @@ def test_unknown_parameter_and_bad_types():
         national_survey("tiny", tau2_team="big")
     with pytest.raises(TypeError, match="`rng` must be None, a non-negative int seed or a numpy.random.Generator"):
         national_survey("tiny", rng="seed")
-    with pytest.raises(TypeError, match="pass `rng` only"):
-        national_survey("tiny", rng=1, seed=1)
+    with pytest.raises(TypeError, match=r"`seed` is now `rng`"):
+        national_survey("tiny", seed=1)
     with pytest.raises(TypeError, match="`n_staff` must be an integer"):
         national_survey("tiny", n_staff=10.5)
     with pytest.raises(TypeError, match="`params` must be a SimulationParameters"):
@@ -172,13 +172,11 @@ def test_presets_are_documented_sizes():
     assert sim.sizes == dict(zip(("trusts", "teams", "staff"), simulate.PRESETS["tiny"]))
 
 
-def test_rng_forms_and_the_transitional_seed_alias():
+def test_rng_forms():
     a = national_survey("tiny", rng=3)
     b = national_survey("tiny", rng=np.random.default_rng(3))
-    c = national_survey("tiny", seed=3)  # former name, still accepted while call sites migrate
     pd.testing.assert_frame_equal(a.staff, b.staff)
-    pd.testing.assert_frame_equal(a.staff, c.staff)
-    assert a.seed == c.seed == 3 and b.seed is None
+    assert a.seed == 3 and b.seed is None
     gen = np.random.default_rng(5)
     first, second = national_survey("tiny", rng=gen), national_survey("tiny", rng=gen)
     assert not first.staff["latent_engagement"].equals(second.staff["latent_engagement"])  # the Generator advances

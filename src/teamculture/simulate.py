@@ -358,11 +358,8 @@ def national_survey(
     -0.00671
     """
     if "seed" in overrides:
-        # transitional alias of `rng` (the former name), kept while call sites are migrated; see the changelog
-        seed = overrides.pop("seed")
-        if rng is not None:
-            raise TypeError("pass `rng` only (`seed` is its former name).")
-        rng = seed
+        raise TypeError("`seed` is now `rng` (an int seed, a numpy.random.Generator or None): "
+                        "national_survey(..., rng=...).")
     n_trusts, n_teams, n_staff, n_years, survey_year, p = _validate_national_survey(
         size, n_trusts, n_teams, n_staff, n_years, survey_year, params, overrides)
     seed_value = int(rng) if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)) else None

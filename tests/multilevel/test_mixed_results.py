@@ -343,7 +343,7 @@ def test_demo_stage_reports_against_truth():
     from teamculture._demo import DemoContext
     from teamculture._demo import multilevel as stage
 
-    survey = tc.national_survey("small", seed=5)
+    survey = tc.national_survey("small", rng=5)
     out = io.StringIO()
     ctx = DemoContext(survey=survey, stream=out)
     stage.run(ctx)

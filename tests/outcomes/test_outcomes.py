@@ -314,7 +314,7 @@ def test_recovers_simulator_beta(seed):
     chosen for passing (they are the first two tried). Coverage over many
     seeds is measured in benchmarks/coverage_outcomes.py.
     """
-    sim = national_survey(n_trusts=250, n_teams=1000, n_staff=10_000, seed=seed)
+    sim = national_survey(n_trusts=250, n_teams=1000, n_staff=10_000, rng=seed)
     beta = sim.params.mortality_beta
     for family, cov in (("quasipoisson", "unadjusted"), ("negbin", "unadjusted"), ("poisson", "robust")):
         fit = oc.mortality_glm(sim.trusts, predictors="real_team_pct", family=family, cov_type=cov,

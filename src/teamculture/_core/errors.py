@@ -19,7 +19,6 @@ __all__ = [
     "SmallGroupWarning",
     "DroppedDataWarning",
     "DegenerateDataWarning",
-    "NestingWarning",
 ]
 
 
@@ -63,11 +62,7 @@ class DegenerateDataWarning(TeamcultureWarning):
     """The data cannot define the statistic (e.g. no variance at all); the value is NaN or a limit."""
 
 
-class NestingWarning(TeamcultureWarning):
-    """Grouping factors were interpreted in a way the caller should check (e.g. reused inner labels)."""
-
-
 for _cls in (TeamcultureError, InstrumentError, NotNestedError, TeamcultureWarning, ConvergenceWarning,
-             BoundaryWarning, SmallGroupWarning, DroppedDataWarning, DegenerateDataWarning, NestingWarning):
+             BoundaryWarning, SmallGroupWarning, DroppedDataWarning, DegenerateDataWarning):
     _cls.__module__ = "teamculture.errors"  # the public home (docs, reprs, pickling)
 del _cls

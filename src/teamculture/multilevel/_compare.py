@@ -262,7 +262,7 @@ def compare(a: Any, b: Any) -> CompareResult:
     Examples
     --------
     >>> import teamculture as tc
-    >>> s = tc.national_survey("small", seed=3)
+    >>> s = tc.national_survey("small", rng=3)
     >>> full = tc.mixed("latent_engagement ~ tenure + (1 | trust) + (1 | team)", s.staff)
     >>> reduced = tc.mixed("latent_engagement ~ tenure + (1 | team)", s.staff)
     >>> test = full.compare(reduced)

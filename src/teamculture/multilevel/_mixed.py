@@ -662,7 +662,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
     Examples
     --------
     >>> import teamculture as tc
-    >>> survey = tc.national_survey("small", seed=3)
+    >>> survey = tc.national_survey("small", rng=3)
     >>> fit = tc.mixed("latent_engagement ~ tenure + (1 | trust/team)", survey.staff)
     >>> fit.engine, fit.n_obs, list(fit.variance_components.index)
     ('nested', 10000, ['trust', 'trust:team', 'residual'])

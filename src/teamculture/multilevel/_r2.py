@@ -222,7 +222,7 @@ def r_squared(result: Any) -> R2Result:
     Examples
     --------
     >>> import teamculture as tc
-    >>> s = tc.national_survey("small", seed=3)
+    >>> s = tc.national_survey("small", rng=3)
     >>> staff = s.staff.assign(real=(s.staff["team_type"] == "real").astype(float))
     >>> fit = tc.mixed("latent_engagement ~ real + tenure + (1 | trust/team)", staff)
     >>> r2 = fit.r_squared()

@@ -648,7 +648,7 @@ def funnel_limits(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey("small", seed=3)
+    >>> sim = tc.national_survey("small", rng=3)
     >>> res = tc.funnel_limits(sim.trusts["observed_deaths"], sim.trusts["expected_deaths"])
     >>> res.table.columns.tolist()
     ['observed', 'expected', 'ratio', 'z', 'z_adjusted', 'lower_95', 'upper_95', 'lower_998', 'upper_998', 'trimmed', 'flag']

@@ -651,7 +651,7 @@ def mortality_glm(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
+    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, rng=3)
     >>> fit = tc.mortality_glm(sim.trusts, predictors="real_team_pct",
     ...                        family="quasipoisson", center_at={"real_team_pct": 40})
     >>> fit.coefficients.columns.tolist()
@@ -903,7 +903,7 @@ def smr_regression(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
+    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, rng=3)
     >>> fit = tc.smr_regression(sim.trusts, predictors="real_team_pct", weights="expected")
     >>> fit.link, fit.smr_scale, fit.use_t
     ('identity', 100.0, True)
@@ -1117,7 +1117,7 @@ def panel_regression(
     Examples
     --------
     >>> import teamculture as tc
-    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, seed=3)
+    >>> sim = tc.national_survey(n_trusts=150, n_teams=1500, n_staff=15000, rng=3)
     >>> fit = tc.panel_regression(sim.panel, predictors="real_team_pct", outcome="smr",
     ...                           log_outcome=True)
     >>> fit.model, fit.link, fit.n_groups, fit.n_obs

@@ -152,7 +152,8 @@ def hedges_correction(df: Any) -> Any:
     Notes
     -----
     The familiar approximation is :math:`1 - 3/(4\\,df - 1)`.
-    R: as used by ``effectsize::hedges_g``.
+
+    R: the correction inside ``effectsize::hedges_g(x, y)``.
 
     Examples
     --------

@@ -203,9 +203,10 @@ def local_f_squared(full: Any, reduced: Any, *, variance: str = "residual") -> f
 
     so the null model cancels. Cohen's benchmarks: 0.02 small, 0.15 medium,
     0.35 large. Selya et al. use the residual variance (PROC MIXED); the
-    total variance counts changes at every level. R: no single function;
-    ``(sigma(fitA)^2 - sigma(fitAB)^2) / sigma(fitAB)^2`` on two ``lme4``
-    fits.
+    total variance counts changes at every level.
+
+    R: no single function; ``(sigma(fitA)^2 - sigma(fitAB)^2) / sigma(fitAB)^2``
+    on two ``lme4`` fits.
 
     References
     ----------

@@ -191,6 +191,15 @@ def nested_suffstats(X: np.ndarray, y: np.ndarray, codes: Sequence[np.ndarray]) 
         If shapes disagree, ``X`` or ``y`` has a missing or non-finite value,
         or a level's codes are negative, fractional or skip a code.
 
+    Notes
+    -----
+    One pass over the rows (a few ``bincount`` reductions per column pair);
+    the sums are the sufficient statistics of every nested random-intercept
+    model with the same ``X``, so any dataframe engine can compute them and
+    :class:`NestedModel` fits from them alone.
+
+    R: none (``lme4::lFormula`` builds the full sparse model matrices instead).
+
     Examples
     --------
     >>> import numpy as np

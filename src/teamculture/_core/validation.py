@@ -250,7 +250,8 @@ def as_float_matrix(data: Any, *, name: str, allow_inf: bool = False) -> tuple[n
         cols = list(range(arr.shape[1]))
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"`{name}` is empty (shape {arr.shape}).")
-    if not allow_inf and not np.isfinite(np.nansum(arr)):
+    if not allow_inf and arr.size and (np.fmax.reduce(arr, axis=None) == np.inf
+                                       or np.fmin.reduce(arr, axis=None) == -np.inf):
         inf = np.isinf(arr)
         if inf.any():
             rows = np.flatnonzero(inf.any(axis=1))
@@ -363,10 +364,22 @@ def _surely_in_scale(x: np.ndarray, scale: Scale) -> bool:
         return True  # every value missing
     if lo < scale.low or hi > scale.high:
         return False
-    k = x if (step == 1.0 and float(scale.low).is_integer()) else (x - scale.low) / step
-    frac = np.floor(k)
-    np.subtract(k, frac, out=frac)  # in [0, 1); NaN where missing
-    return bool(np.fmax.reduce(frac, axis=None) == 0.0)
+    flat = x.ravel(order="K")  # a view for contiguous input
+    unit = step == 1.0 and float(scale.low).is_integer()
+    buf = np.empty(min(flat.size, 1 << 16))
+    for start in range(0, flat.size, buf.size):  # in cache-sized chunks: no array-sized temporaries
+        part = flat[start:start + buf.size]
+        out = buf[:part.size]
+        if unit:
+            np.floor(part, out=out)
+            np.subtract(part, out, out=out)  # in [0, 1); NaN where missing
+        else:
+            np.subtract(part, scale.low, out=out)
+            np.divide(out, step, out=out)
+            np.subtract(out, np.floor(out), out=out)
+        if np.fmax.reduce(out) != 0.0 and not np.isnan(np.fmax.reduce(out)):
+            return False
+    return True
 
 
 def _off_scale(x: np.ndarray, scale: Scale) -> np.ndarray:

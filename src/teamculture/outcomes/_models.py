@@ -160,6 +160,27 @@ class OutcomeFit(Result):
         """The coefficient table (a copy; columns :data:`teamculture.results.COEF_COLUMNS`)."""
         return self.coefficients.copy()
 
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by R's ``logLik`` df: the estimated coefficients, plus the negative binomial
+        ``theta`` (``MASS::glm.nb``) or the residual variance (``lm``)."""
+        p = int(self.coefficients["estimate"].notna().sum())
+        return p + (1 if self.model in ("negbin", "ols", "wls") else 0)
+
+    @property
+    def aic(self) -> float:
+        """Akaike's criterion ``-2 log_likelihood + 2 n_params``, as R's ``AIC()`` of the same fit.
+
+        NaN where there is no likelihood: quasi-Poisson (R's ``AIC`` of a
+        quasi family is ``NA`` too) and panel estimators.
+        """
+        return float(-2.0 * self.log_likelihood + 2.0 * self.n_params)
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion ``-2 log_likelihood + log(n_obs) n_params``, as R's ``BIC()`` (NaN as :attr:`aic`)."""
+        return float(-2.0 * self.log_likelihood + math.log(self.n_obs) * self.n_params)
+
     def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
         """Intervals at another level, from the same estimates, SEs and reference distribution.
 
@@ -236,6 +257,8 @@ class OutcomeFit(Result):
             header.append(("theta = 1/alpha", 1.0 / self.nb_alpha if self.nb_alpha > 0 else math.inf))
         if math.isfinite(self.log_likelihood):
             header.append(("log-likelihood", self.log_likelihood))
+            header.append(("AIC", self.aic))
+            header.append(("BIC", self.bic))
         if math.isfinite(self.r_squared):
             header.append(("R-squared", self.r_squared))
         df = self.coefficients["df"].to_numpy(dtype=float)

@@ -42,7 +42,8 @@ AREAS = {
     "results": {"Result", "Summary", "ConfidenceInterval", "COEF_COLUMNS", "SimulatedSurvey", "GroupScores",
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
-                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult"},
+                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "ModelTable", "VarianceIntervals"},
+    "reporting": {"model_table", "ModelTable", "ModelParts", "VarianceIntervals"},
 }
 
 TOP_LEVEL = {
@@ -64,6 +65,7 @@ TOP_LEVEL = {
     "design_effect_three_level", "power_three_level", "minimum_detectable_effect", "sample_size_three_level",
     "PowerResult",
     "Result", "Summary", "ConfidenceInterval",
+    "model_table", "ModelTable", "VarianceIntervals",
 }
 
 

@@ -54,6 +54,11 @@ BUILDERS = {
     "FunnelResult": lambda s, k: tc.funnel_limits(s.trusts["observed_deaths"].iloc[k:],
                                                   s.trusts["expected_deaths"].iloc[k:]),
     "ShareEffect": lambda s, k: tc.share_effect(-0.0067 - k * 1e-4, se=0.0024, delta=5, expected_deaths=1212),
+    "ModelTable": lambda s, k: tc.model_table(
+        [tc.mixed("latent_engagement ~ tenure + (1 | trust/team)", s.staff.iloc[k:]),
+         tc.mortality_glm(s.trusts.iloc[k:], predictors="real_team_pct")]),
+    "VarianceIntervals": lambda s, k: tc.mixed("latent_engagement ~ tenure + (1 | trust/team)",
+                                               s.staff.iloc[k:]).variance_intervals(),
     "PowerResult": lambda s, k: tc.power_three_level(0.3 + k / 10, n_trusts=40, teams_per_trust=10,
                                                      staff_per_team=8, icc_team=0.1, icc_trust=0.02),
 }

@@ -13,7 +13,8 @@
 #   header, versions
 #   mixed.<id>: dataset, formula, and reml / ml: loglik, loglik_df, aic, bic,
 #     nobs, criterion (REMLcrit or deviance), varcorr (rows of
-#     as.data.frame(VarCorr): grp, var1, var2, vcov, sdcor),
+#     as.data.frame(VarCorr): grp, var1, var2, vcov, sdcor), fitted and
+#     residuals (conditional: fitted(fit), residuals(fit)),
 #     profile_ci_95 / profile_ci_90 (confint(fit, parm = "theta_", method =
 #     "profile", oldNames = FALSE): names, lower, upper; lme4 profiles the ML
 #     deviance, refitting a REML fit by ML), profile (the trace of
@@ -108,7 +109,7 @@ fit_info <- function(m, profile = TRUE) {
   ll <- logLik(m)
   out <- list(reml = isREML(m), loglik = as.numeric(ll), loglik_df = attr(ll, "df"), aic = AIC(m), bic = BIC(m),
               nobs = nobs(m), criterion = if (isREML(m)) unname(REMLcrit(m)) else deviance(m),
-              varcorr = varcorr_rows(m))
+              varcorr = varcorr_rows(m), fitted = arr(unname(fitted(m))), residuals = arr(unname(residuals(m))))
   if (profile) {
     out$profile_ci_95 <- profile_ci(m, 0.95)
     out$profile_ci_90 <- profile_ci(m, 0.90)

@@ -186,7 +186,9 @@ class Summary:
             width = max(len(k) for k, _ in head)
             lines += [f"{k:<{width}}  {v}" for k, v in head]
         for caption, table in self.tables:
-            lines += ["", caption + ":" if caption else ""]
+            lines.append("")
+            if caption:
+                lines.append(caption + ":")
             shown = _format_frame(table, self.digits)
             lines.append(shown.to_string() if len(shown) else "(none)")
         if self.notes:

@@ -273,8 +273,9 @@ class Groups:
         for lev, (c, lab) in enumerate(zip(level_codes, level_labels)):
             ck = c if all_rows else c[keep]
             if prev is None:
-                if all_rows and (ck.size == 0 or np.bincount(ck, minlength=len(lab)).all()):
-                    out, own = ck, np.arange(len(lab))  # already compact and sorted
+                if all_rows:
+                    # factorize() codes are compact and sorted (unused categories already dropped)
+                    out, own = ck, np.arange(len(lab))
                 else:
                     out, own = pd.factorize(ck, sort=True)
                 full_labels = lab.take(own) if len(own) else lab[:0]

@@ -553,8 +553,13 @@ def _load_builtin(framework_id: str) -> Framework:
     return _CACHE[framework_id]
 
 
-def frameworks() -> pd.DataFrame:
+def frameworks(*, status: str | None = None) -> pd.DataFrame:
     """List the built-in culture frameworks.
+
+    Parameters
+    ----------
+    status : {"official", "reconstructed"}, optional
+        Only the frameworks with this status (default: all).
 
     Returns
     -------
@@ -574,9 +579,14 @@ def frameworks() -> pd.DataFrame:
     >>> tab.loc["nhs-culture-elements", ["status", "n_elements", "n_measures"]].tolist()
     ['reconstructed', 6, 12]
     """
+    if status is not None and (not isinstance(status, str) or status not in STATUSES):
+        raise ValueError(f"`status` must be None or one of {list(STATUSES)}; got {status!r}."
+                         f"{did_you_mean(status, STATUSES)}")
     rows = []
     for fid in _builtin_ids():
         fw = _load_builtin(fid)
+        if status is not None and fw.status != status:
+            continue
         rows.append({"id": fw.id, "name": fw.name, "version": fw.version, "status": fw.status,
                      "n_elements": len(fw.elements), "n_measures": len(fw.measures), "citation": fw.citation})
     cols = ["id", "name", "version", "status", "n_elements", "n_measures", "citation"]

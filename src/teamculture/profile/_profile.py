@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from teamculture._core.errors import BoundaryWarning, DegenerateDataWarning, DroppedDataWarning
+from teamculture._core.errors import DegenerateDataWarning, DroppedDataWarning
 from teamculture._core.groups import Groups
 from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import (
@@ -320,8 +320,9 @@ def _validate_culture_profile(data, framework, by, benchmark, year, baseline, ru
 
 # --------------------------------------------------------------------------- statistics
 def _variance_components(y: np.ndarray, unit: np.ndarray, team: np.ndarray | None, n_units: int,
-                         n_teams: int, element: str, by: Sequence[str]) -> tuple[np.ndarray, float, float]:
-    """Sampling variances of the unit means, sigma2 and tau2_team (nested ANOVA, units fixed)."""
+                         n_teams: int, element: str, by: Sequence[str]) -> tuple[np.ndarray, float, float, float]:
+    """Sampling variances of the unit means, sigma2, tau2_team (nested ANOVA, units fixed; truncated at 0)
+    and the untruncated moment estimate of tau2_team."""
     n_u = np.bincount(unit, minlength=n_units).astype(float)
     N = y.size
     U = int((n_u > 0).sum())
@@ -335,7 +336,7 @@ def _variance_components(y: np.ndarray, unit: np.ndarray, team: np.ndarray | Non
         sigma2 = float(dev @ dev) / df_w
         with np.errstate(divide="ignore", invalid="ignore"):
             var = np.where(n_u > 0, sigma2 / n_u, np.nan)
-        return var, sigma2, math.nan
+        return var, sigma2, math.nan, math.nan
     n_t = np.bincount(team, minlength=n_teams).astype(float)
     T = int((n_t > 0).sum())
     mt = np.bincount(team, weights=y, minlength=n_teams) / np.where(n_t > 0, n_t, 1.0)
@@ -357,15 +358,11 @@ def _variance_components(y: np.ndarray, unit: np.ndarray, team: np.ndarray | Non
     ms_t = float(np.sum(n_t[present] * d_t * d_t)) / df_t
     sum_nt2 = np.bincount(team_unit[present], weights=n_t[present] ** 2, minlength=n_units)
     n0 = (N - float(np.sum(sum_nt2[n_u > 0] / n_u[n_u > 0]))) / df_t
-    tau2 = (ms_t - sigma2) / n0
-    if tau2 < 0:
-        warn(f"the team variance of element {element!r} within units is estimated below zero "
-             f"({tau2:.4g}: teams differ less than their respondents predict) and is set to 0; unit standard "
-             "errors then rest on the within-team variance only.", BoundaryWarning)
-        tau2 = 0.0
+    raw = (ms_t - sigma2) / n0
+    tau2 = max(raw, 0.0)  # a moment estimate below the boundary is truncated (and said in the summary)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = np.where(n_u > 0, sigma2 / n_u + tau2 * sum_nt2 / n_u**2, np.nan)
-    return var, sigma2, float(tau2)
+    return var, sigma2, float(tau2), float(raw)
 
 
 def _dl_tau2(y: np.ndarray, v: np.ndarray) -> float:
@@ -423,7 +420,7 @@ def _bh(p: np.ndarray) -> np.ndarray:
 
 
 def _year_stats(y: np.ndarray, groups: Groups, keep: np.ndarray, element: str, by: Sequence[str],
-                ) -> tuple[pd.DataFrame, float, float]:
+                ) -> tuple[pd.DataFrame, float, float, float]:
     """Per-unit n, teams, mean and sampling variance of one element in one year."""
     ok = keep & np.isfinite(y)
     unit = groups.codes[0][ok]
@@ -437,8 +434,8 @@ def _year_stats(y: np.ndarray, groups: Groups, keep: np.ndarray, element: str, b
     if yy.size == 0 or int((n_u > 0).sum()) == 0:
         frame = pd.DataFrame({"n_respondents": n_u, "n_missing": n_all - n_u, "n_teams": 0.0, "score": np.nan,
                               "variance": np.nan}, index=units)
-        return frame, math.nan, math.nan
-    var, sigma2, tau2 = _variance_components(yy, unit, team, n_units, n_teams, element, by)
+        return frame, math.nan, math.nan, math.nan
+    var, sigma2, tau2, raw = _variance_components(yy, unit, team, n_units, n_teams, element, by)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(unit, weights=yy, minlength=n_units) / n_u
     if team is not None:
@@ -450,7 +447,7 @@ def _year_stats(y: np.ndarray, groups: Groups, keep: np.ndarray, element: str, b
         n_tm = np.full(n_units, np.nan)
     frame = pd.DataFrame({"n_respondents": n_u, "n_missing": n_all - n_u, "n_teams": n_tm,
                           "score": np.where(n_u > 0, mean, np.nan), "variance": var}, index=units)
-    return frame, sigma2, tau2
+    return frame, sigma2, tau2, raw
 
 
 # --------------------------------------------------------------------------- the function
@@ -554,7 +551,7 @@ def culture_profile(
     give the within-team variance :math:`\\sigma^2` (MSW) and the team
     variance :math:`\\tau^2_T = (MS_{T(U)} - MSW)/n_0`,
     :math:`n_0 = (N - \\sum_u \\sum_{t \\in u} n_{t}^2 / n_u)/(T - U)`
-    (truncated at 0 with a :class:`~teamculture.errors.BoundaryWarning`), and
+    (a negative moment estimate is set to 0 and said in the summary), and
 
     .. math:: \\operatorname{var}(\\bar y_u) = \\frac{\\sigma^2}{n_u}
               + \\tau^2_T \\frac{\\sum_{t \\in u} n_t^2}{n_u^2}.
@@ -633,6 +630,7 @@ def culture_profile(
         data, framework, by, benchmark, year, baseline, rule, false_flag_rate, min_measures, columns, invalid,
         confidence_level, nan_policy)
     n_rows = len(data)
+    truncated: list[tuple[str, Any, float]] = []
 
     # ---- measures present in the data ---------------------------------------------------------
     used: list[Any] = []
@@ -778,7 +776,9 @@ def culture_profile(
     full_keep = np.ones(int(in_current.sum()), dtype=bool)
     for e in elements:
         y_cur = escore[e][in_current]
-        cur, sigma2, tau2_team = _year_stats(y_cur, groups_cur, full_keep, e, by_cols)
+        cur, sigma2, tau2_team, raw = _year_stats(y_cur, groups_cur, full_keep, e, by_cols)
+        if raw < 0:
+            truncated.append((e, current, raw))
         ok = np.isfinite(cur["score"].to_numpy()) & (cur["variance"].to_numpy() > 0)
         if np.any(np.isfinite(cur["score"].to_numpy()) & ~(cur["variance"].to_numpy() > 0)):
             warn(f"element {e!r} has no variation within teams/units (sigma2 = {sigma2:.3g}); its scores have "
@@ -818,7 +818,9 @@ def culture_profile(
         # change
         if groups_base is not None:
             y_b = escore[e][in_base]
-            bst, _, _ = _year_stats(y_b, groups_base, np.ones(y_b.size, dtype=bool), e, by_cols)
+            bst, _, _, raw_b = _year_stats(y_b, groups_base, np.ones(y_b.size, dtype=bool), e, by_cols)
+            if raw_b < 0:
+                truncated.append((e, base, raw_b))
             bst = bst.reindex(units)
             block["baseline_score"] = bst["score"].to_numpy()
             ch = y - block["baseline_score"].to_numpy()
@@ -893,6 +895,10 @@ def culture_profile(
          "which understates standard errors when teams differ"),
         "each unit is compared with the other units of its benchmark (leave-one-out); t reference with K'-1 df",
     ]
+    for e, yr, v in truncated:
+        notes.append(f"the team variance of {e} within units" + ("" if yr is None else f" ({yr})")
+                     + f" was estimated below zero ({v:.3g}: teams differ less than their respondents predict) "
+                     "and set to 0; its standard errors rest on the within-team variance")
     if year_col is not None and base is None:
         notes.append(f"only one survey year ({current}) in column {year_col!r}: no change computed")
     if year_col is not None and base is not None:

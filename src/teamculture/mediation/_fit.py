@@ -104,6 +104,8 @@ def fit_poisson(X: np.ndarray, y: np.ndarray, offset: np.ndarray, w: np.ndarray 
     quasi-Poisson (with ``t`` on ``n - p`` df, as R's summary.glm).
     """
     wt = np.ones(y.size) if w is None else w
+    if not float(wt @ y) > 0:
+        raise NotConverged("no events: the log rate tends to minus infinity")
     mu = y + 0.1
     eta = np.log(mu)
     dev_old = math.inf

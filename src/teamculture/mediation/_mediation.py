@@ -581,7 +581,7 @@ def _point(frame: dict[str, np.ndarray], eqs: list[_Equation], estimator: str, o
         raise ValueError("`data`: a design matrix is singular; check for constant or collinear columns.") from None
     except NotConverged as exc:
         raise ValueError(f"`outcome` {outcome!r}: the count model did not converge ({exc}); check the counts and "
-                         "`expected` (an outcome of all zeros, or separation).") from None
+                         "`expected`.") from None
 
 
 def _coef_paths(fits: list[Fit], eqs: list[_Equation], level_name: str, level: float) -> pd.DataFrame:
@@ -679,8 +679,8 @@ def _single_level(data, eqs, names, labels, specs, model_cols, roles, outcome, e
     if n < p_max + 2:
         raise ValueError(f"`data` has {n} complete row(s); the largest equation has {p_max} coefficients and needs "
                          f"at least {p_max + 2} rows.")
-    offset = np.log(frame[expected]) if expected is not None else None
     _check_counts(frame[outcome], family, expected, frame.get(expected) if expected else None, outcome)
+    offset = np.log(frame[expected]) if expected is not None else None
     _check_rank(frame, eqs, roles)
     fits = _point(frame, eqs, estimator, offset, outcome)
     theta = np.concatenate([f.beta for f in fits])
@@ -751,8 +751,8 @@ def _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, mo
         raise ValueError(f"`by` ({by_col!r}) has {G} trusts; the largest between-level equation has {p_max} "
                          f"coefficients and needs at least {p_max + 2} trusts.")
     between = {c: means[:, j] for j, c in enumerate(model_cols)}
-    offset = np.log(between[expected]) if expected is not None else None
     _check_counts(between[outcome], family, expected, between.get(expected) if expected else None, outcome)
+    offset = np.log(between[expected]) if expected is not None else None
     _check_rank(between, eqs, roles)
     fits = _point(between, eqs, estimator, offset, outcome)
     theta = np.concatenate([f.beta for f in fits])

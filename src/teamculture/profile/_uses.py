@@ -205,8 +205,17 @@ def _as_float_column(data: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def icc2(y: np.ndarray, labels: np.ndarray) -> float:
-    """ICC(2) of ``y`` at the level of ``labels`` (complete data; ``teamculture.icc2``)."""
+    """ICC(2) of ``y`` at the level of ``labels`` (complete data; ``teamculture.icc2``).
+
+    NaN when the unit means do not vary (ICC(2) = (MSB - MSW) / MSB is then
+    undefined; ``teamculture.icc2`` divides by zero on such data today).
+    """
     from teamculture.aggregation import icc2 as _icc2
+
+    codes, uniques = pd.factorize(labels)
+    means = np.bincount(codes, weights=y) / np.bincount(codes)
+    if uniques.size < 2 or np.ptp(means) == 0:
+        return float("nan")
 
     value = _icc2(y, labels)
     return float(getattr(value, "estimate", value))

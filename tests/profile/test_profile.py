@@ -179,7 +179,7 @@ def test_min_measures_and_missing_measures():
     staff = sim.staff.drop(columns=["tci12", "tci13", "tci14"])  # TCI support for innovation not asked
     with pytest.warns(DroppedDataWarning, match=r"tci-14:support_for_innovation"):
         prof = culture_profile(staff, "nhs-culture-elements", by="trust", nan_policy="omit")
-    assert not prof.measures.loc["tci-14:support_for_innovation", "used"]
+    assert not prof.measures.loc[("learning_innovation", "tci-14:support_for_innovation"), "used"]
     assert prof.elements.loc["learning_innovation", "n_measures"] == 1
     # the element score is then the organisational-learning measure alone
     ms = prof.measure_scores["hsopsc-1:organizational_learning"]

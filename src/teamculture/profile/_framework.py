@@ -576,8 +576,9 @@ def frameworks(*, status: str | None = None) -> pd.DataFrame:
     --------
     >>> import teamculture as tc
     >>> tab = tc.profile.frameworks()
-    >>> tab.loc["nhs-culture-elements", ["status", "n_elements", "n_measures"]].tolist()
-    ['reconstructed', 6, 12]
+    >>> row = tab.loc["nhs-culture-elements"]
+    >>> row["status"], int(row["n_elements"]), int(row["n_measures"])
+    ('reconstructed', 6, 12)
     """
     if status is not None and (not isinstance(status, str) or status not in STATUSES):
         raise ValueError(f"`status` must be None or one of {list(STATUSES)}; got {status!r}."

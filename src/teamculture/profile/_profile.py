@@ -94,8 +94,8 @@ class CultureProfile(Result):
         variance of the true scores, DerSimonian-Laird over all units),
         ``icc2`` (ICC(2) of the element at the unit level), ``n_flagged``.
     measures : pandas.DataFrame
-        One row per mapping line: ``element``, ``used`` (present in the
-        data), ``weight``, ``n_respondents``, ``reason``.
+        One row per mapping line, index ``(element, measure)``: ``used``
+        (present in the data), ``weight``, ``n_respondents``, ``reason``.
     measure_scores : pandas.DataFrame
         Mean 0-100 score of each measure (columns) per unit (rows), survey year.
     framework : Framework
@@ -878,7 +878,7 @@ def culture_profile(
         mrows.append({"measure": m.id, "element": m.element, "used": ok_m, "weight": m.weight,
                       "n_respondents": float(np.isfinite(mscores[m.id][in_current]).sum()) if ok_m else 0.0,
                       "reason": m.reason})
-    measures = pd.DataFrame(mrows).set_index("measure")
+    measures = pd.DataFrame(mrows).set_index(["element", "measure"])
     ms_cols = {}
     for mid, x in mscores.items():
         xc = x[in_current]

@@ -145,15 +145,23 @@ def simulate_culture(
     real_team_slope: float = 1.0,
     p_in_team: float = 0.92,
     missing_rate: float = 0.02,
+    trust_labels: Any = None,
     rng: Any = None,
 ) -> CultureSimulation:
     """Simulate element-level culture of trusts and teams and the framework's item responses.
 
     See the module docstring for the model. Team sizes are ``2 + Poisson(
     staff_per_team - 2)`` each year; items are missing at random with
-    probability ``missing_rate``.
+    probability ``missing_rate``. ``trust_labels`` (optional) names the
+    trusts, e.g. those of a national survey (``survey.trusts.index``), so that
+    the culture data join its trust tables; ``n_trusts`` is then their number.
     """
     gen = check_rng(rng)
+    if trust_labels is not None:
+        trust_labels = np.asarray(list(trust_labels), dtype=object)
+        n_trusts = len(trust_labels)
+        if len(set(trust_labels.tolist())) != n_trusts:
+            raise ValueError("`trust_labels` must be unique.")
     K = check_int("n_trusts", n_trusts, minimum=3)
     J = check_int("teams_per_trust", teams_per_trust, minimum=1)
     m = check_int("staff_per_team", staff_per_team, minimum=2)
@@ -187,7 +195,8 @@ def simulate_culture(
     team_trust = np.repeat(np.arange(K), J)
     d = tau_team * gen.standard_normal((n_teams, E)) @ L.T
 
-    trust_labels = np.array([f"TR{k + 1:02d}" for k in range(K)], dtype=object)
+    if trust_labels is None:
+        trust_labels = np.array([f"TR{k + 1:02d}" for k in range(K)], dtype=object)
     team_labels = np.array([f"{trust_labels[t]}-T{j % J + 1:02d}" for j, t in enumerate(team_trust)], dtype=object)
     frames = []
     logit0 = math.log(0.4 / 0.6)
@@ -243,7 +252,8 @@ def simulate_culture(
     params = dict(n_trusts=K, teams_per_trust=J, staff_per_team=m, years=years, tau_trust=tau_trust,
                   tau_team=tau_team, element_corr=element_corr, n_strong=n_strong, n_weak=n_weak, shift=shift,
                   n_changed=n_changed, change=change, loading=loading, item_noise=item_noise,
-                  real_team_slope=real_team_slope, p_in_team=p_in_team, missing_rate=missing_rate)
+                  real_team_slope=real_team_slope, p_in_team=p_in_team, missing_rate=missing_rate,
+                  trust_labels=tuple(trust_labels))
     return CultureSimulation(staff=staff, truth=truth, params=params)
 
 

@@ -1,7 +1,8 @@
 # Reference values for teamculture.profile.culture_profile, computed from the definitions in its
 # docstring with independent R machinery: aov() mean squares for the nested variance components,
 # metafor::rma(method = "DL") for the between-unit variance of the other units, pt() for the funnel
-# statistic, p.adjust(method = "BH") for the labels, multilevel::ICC2 for the unit-level reliability.
+# statistic, mad() for the robust z that leaves outlying units out of the reference distribution,
+# p.adjust(method = "BH") for the labels, multilevel::ICC2 for the unit-level reliability.
 #
 # Run from the repository root:
 #   Rscript tests/reference/culture_profile.R
@@ -23,10 +24,10 @@ rows <- list()
 team_sizes <- lapply(1:U, function(u) sample(3:8, sample(3:5, 1), replace = TRUE))  # teams persist over years
 for (year in c(2022, 2023)) {
   for (u in 1:U) {
-    unit_eff <- rnorm(1, sd = 0.5) + (u == 3) * 1.5 * (year == 2023)
+    unit_eff <- rnorm(1, sd = 0.2) + (u == 3) * 0.6 * (year == 2023) + (u == 7) * 3 * (year == 2023)
     for (t in seq_along(team_sizes[[u]])) {
       n <- team_sizes[[u]][t] + sample(0:2, 1)
-      team_eff <- rnorm(1, sd = 0.4)
+      team_eff <- rnorm(1, sd = 0.2)
       lat <- unit_eff + team_eff + rnorm(n)
       a1 <- pmin(5, pmax(1, round(3 + lat + rnorm(n, sd = 0.5))))
       a2 <- pmin(10, pmax(0, round(5 + 2 * lat + rnorm(n), 1)))
@@ -69,20 +70,25 @@ for (el in c("A", "B")) {
   cur <- unit_stats(d[d$year == 2023, ], el)
   base <- unit_stats(d[d$year == 2022, ], el)
   K <- length(cur$units)
+  # units with a robust z (median, mad()) beyond 3.5 leave the others' reference distribution
+  outlying <- abs(cur$mean - median(cur$mean)) / mad(cur$mean) > 3.5
   stat <- pv <- bm <- bsd <- pct <- sdiff <- rel <- numeric(K)
   for (i in 1:K) {
     o <- setdiff(1:K, i)
-    re <- rma(yi = cur$mean[o], vi = cur$var[o], method = "DL")
+    ot <- setdiff(o, which(outlying))
+    re <- rma(yi = cur$mean[ot], vi = cur$var[ot], method = "DL")
     tau2 <- re$tau2
+    mt <- mean(cur$mean[ot])
+    var_m <- sum(cur$var[ot] + tau2) / length(ot)^2
+    stat[i] <- (cur$mean[i] - mt) / sqrt(cur$var[i] + tau2 + var_m)
+    pv[i] <- 2 * pt(abs(stat[i]), df = length(ot) - 1, lower.tail = FALSE)
     m <- mean(cur$mean[o])
-    var_m <- sum(cur$var[o] + tau2) / length(o)^2
-    stat[i] <- (cur$mean[i] - m) / sqrt(cur$var[i] + tau2 + var_m)
-    pv[i] <- 2 * pt(abs(stat[i]), df = length(o) - 1, lower.tail = FALSE)
     bm[i] <- m; bsd[i] <- sd(cur$mean[o])
     pct[i] <- 100 * (sum(cur$mean[o] < cur$mean[i]) + 0.5 * sum(cur$mean[o] == cur$mean[i])) / length(o)
     sdiff[i] <- (cur$mean[i] - m) / bsd[i]
-    all <- rma(yi = cur$mean, vi = cur$var, method = "DL")
-    rel[i] <- all$tau2 / (all$tau2 + cur$var[i])
+    g <- c(ot, i)
+    grp <- rma(yi = cur$mean[g], vi = cur$var[g], method = "DL")
+    rel[i] <- grp$tau2 / (grp$tau2 + cur$var[i])
   }
   change <- cur$mean - base$mean[match(cur$units, base$units)]
   change_se <- sqrt(cur$var + base$var[match(cur$units, base$units)])
@@ -91,7 +97,9 @@ for (el in c("A", "B")) {
                             icc2 = vec(cur$icc2), statistic = vec(stat), pvalue = vec(pv), benchmark_mean = vec(bm),
                             benchmark_sd = vec(bsd), percentile = vec(pct), std_difference = vec(sdiff),
                             reliability = vec(rel), change = vec(change), change_std_error = vec(change_se),
-                            tau2_unit = vec(rma(yi = cur$mean, vi = cur$var, method = "DL")$tau2)))
+                            n_outlying = vec(sum(outlying)),
+                            tau2_unit = vec(rma(yi = cur$mean[!outlying], vi = cur$var[!outlying],
+                                                method = "DL")$tau2)))
   pvals <- c(pvals, pv); keys <- c(keys, paste(cur$units, el))
 }
 bh <- p.adjust(pvals, method = "BH")

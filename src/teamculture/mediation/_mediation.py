@@ -547,11 +547,11 @@ def mediate(
 
     Examples
     --------
-    >>> import teamculture as tc
+    >>> from teamculture.mediation import mediate
     >>> from teamculture._simulate_culture import simulate_engagement
     >>> sim = simulate_engagement(n_trusts=120, rng=1)
-    >>> res = tc.mediation.mediate(sim.trusts, predictors="leadership", mediators="engagement",
-    ...                            outcome="patient_satisfaction", n_resamples=200, rng=2)
+    >>> res = mediate(sim.trusts, predictors="leadership", mediators="engagement",
+    ...               outcome="patient_satisfaction", n_resamples=200, rng=2)
     >>> ind = res.effects.loc[("leadership", "indirect", "engagement")]
     >>> bool(ind["ci_low"] < ind["estimate"] < ind["ci_high"])
     True

@@ -471,8 +471,8 @@ def load_framework(source: Mapping[str, Any] | str | Path) -> Framework:
 
     Examples
     --------
-    >>> import teamculture as tc
-    >>> fw = tc.profile.load_framework({
+    >>> from teamculture import profile
+    >>> fw = profile.load_framework({
     ...     "id": "local", "name": "Our two elements", "version": "1", "status": "reconstructed",
     ...     "reason": "chosen by our change team", "citation": "local",
     ...     "elements": [{"id": "teamwork", "label": "Teamwork"},
@@ -524,8 +524,8 @@ def get_framework(framework_id: str) -> Framework:
 
     Examples
     --------
-    >>> import teamculture as tc
-    >>> fw = tc.profile.get_framework("nhs-culture-elements")
+    >>> from teamculture import profile
+    >>> fw = profile.get_framework("nhs-culture-elements")
     >>> fw.status, fw.element_ids[:2]
     ('reconstructed', ('vision_values', 'goals_performance'))
     >>> [m.id for m in fw.measures_for("teamwork")]
@@ -574,8 +574,8 @@ def frameworks(*, status: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import teamculture as tc
-    >>> tab = tc.profile.frameworks()
+    >>> from teamculture import profile
+    >>> tab = profile.frameworks()
     >>> row = tab.loc["nhs-culture-elements"]
     >>> row["status"], int(row["n_elements"]), int(row["n_measures"])
     ('reconstructed', 6, 12)

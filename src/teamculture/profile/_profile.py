@@ -91,8 +91,10 @@ class CultureProfile(Result):
         One row per element: ``n_measures`` used, ``n_respondents``,
         ``sigma2`` (within-team variance), ``tau2_team`` (team variance
         within units; NaN without a team level), ``tau2_unit`` (between-unit
-        variance of the true scores, DerSimonian-Laird over all units),
-        ``icc2`` (ICC(2) of the element at the unit level), ``n_flagged``.
+        variance of the true scores, DerSimonian-Laird over the units that are
+        not outlying), ``icc2`` (ICC(2) of the element at the unit level),
+        ``n_outlying`` (units left out of the reference distribution: robust
+        z beyond 3.5), ``n_flagged``.
     measures : pandas.DataFrame
         One row per mapping line, index ``(element, measure)``: ``used``
         (present in the data), ``weight``, ``n_respondents``, ``reason``.
@@ -378,8 +380,13 @@ def _dl_tau2(y: np.ndarray, v: np.ndarray) -> float:
     return max(0.0, (q - (k - 1)) / denom) if denom > 0 else 0.0
 
 
-def _compare(y_u: float, v_u: float, y_o: np.ndarray, v_o: np.ndarray) -> dict[str, float]:
-    """One unit against the other units of its benchmark."""
+def _compare(y_u: float, v_u: float, y_o: np.ndarray, y_t: np.ndarray, v_t: np.ndarray) -> dict[str, float]:
+    """One unit against the other units of its benchmark.
+
+    ``y_o``: scores of all other units (descriptive columns); ``y_t``, ``v_t``:
+    scores and sampling variances of the other units that are not outlying
+    (the reference distribution of the funnel statistic).
+    """
     k = y_o.size
     out = dict.fromkeys(("benchmark_mean", "benchmark_sd", "percentile", "std_difference", "statistic", "df",
                          "pvalue"), math.nan)
@@ -388,17 +395,39 @@ def _compare(y_u: float, v_u: float, y_o: np.ndarray, v_o: np.ndarray) -> dict[s
         return out
     m = float(y_o.mean())
     sd = float(y_o.std(ddof=1))
-    tau2 = _dl_tau2(y_o, v_o)
-    var_m = float(np.sum(v_o + tau2)) / k**2
-    total = v_u + tau2 + var_m
     out["benchmark_mean"] = m
     out["benchmark_sd"] = sd
     out["percentile"] = 100.0 * (float(np.sum(y_o < y_u)) + 0.5 * float(np.sum(y_o == y_u))) / k
     out["std_difference"] = (y_u - m) / sd if sd > 0 else math.nan
-    out["statistic"] = (y_u - m) / math.sqrt(total) if total > 0 else math.nan
-    out["df"] = float(k - 1)
-    out["pvalue"] = float(2.0 * stats.t.sf(abs(out["statistic"]), k - 1)) if np.isfinite(out["statistic"]) \
+    kt = y_t.size
+    if kt < 2:
+        return out
+    mt = float(y_t.mean())
+    tau2 = _dl_tau2(y_t, v_t)
+    var_m = float(np.sum(v_t + tau2)) / kt**2
+    total = v_u + tau2 + var_m
+    out["statistic"] = (y_u - mt) / math.sqrt(total) if total > 0 else math.nan
+    out["df"] = float(kt - 1)
+    out["pvalue"] = float(2.0 * stats.t.sf(abs(out["statistic"]), kt - 1)) if np.isfinite(out["statistic"]) \
         else math.nan
+    return out
+
+
+#: robust z beyond which a unit is left out of the other units' reference distribution
+#: (the modified z-score rule of Iglewicz & Hoaglin 1993)
+OUTLYING_Z = 3.5
+
+
+def _outlying(y: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Units of ``members`` whose robust z, (y - median) / (1.4826 MAD), exceeds :data:`OUTLYING_Z`."""
+    out = np.zeros(y.size, dtype=bool)
+    if members.sum() < 3:
+        return out
+    ym = y[members]
+    med = float(np.median(ym))
+    mad = 1.4826 * float(np.median(np.abs(ym - med)))
+    if mad > 0:
+        out[members] = np.abs(ym - med) / mad > OUTLYING_Z
     return out
 
 
@@ -568,12 +597,19 @@ def culture_profile(
               \\sum_j (v_j + \\hat\\tau^2)/K'^2}}
 
     with :math:`v = \\operatorname{var}(\\bar y)` and :math:`\\hat\\tau^2` the
-    DerSimonian-Laird between-unit variance of the other units (an additive
-    over-dispersion, as SHMI funnels). Under "the unit is an ordinary member
-    of its benchmark" :math:`t_u` follows :math:`t_{K'-1}` exactly when
-    units are balanced and normal, approximately otherwise. Leaving the unit
-    out keeps a strong unit from widening its own limits; other outlying
-    units inflate :math:`\\hat\\tau^2`, which can only make flags rarer.
+    DerSimonian-Laird between-unit variance (an additive over-dispersion, as
+    SHMI funnels), where :math:`m`, :math:`\\hat\\tau^2` and :math:`K'` of the
+    statistic are those of the other units that are not themselves
+    outlying: a unit whose robust z, :math:`(\\bar y_j - \\mathrm{median})/
+    (1.4826\\,\\mathrm{MAD})` over its benchmark group, exceeds 3.5 (the
+    modified z-score rule of Iglewicz & Hoaglin) is left out of the others'
+    reference distribution (``elements["n_outlying"]``), so that two strong
+    units do not mask each other by inflating :math:`\\hat\\tau^2`; the
+    descriptive columns (``benchmark_mean``, ``percentile``, ...) use all
+    other units. Under "the unit is an ordinary member of its benchmark"
+    :math:`t_u` follows :math:`t_{K'-1}` exactly when units are balanced and
+    normal (and none is outlying), approximately otherwise. Leaving the unit
+    out keeps a strong unit from widening its own limits.
 
     *Labels.* ``rule="fdr"`` (default): the Benjamini-Hochberg step-up rule
     over every unit x element p-value, so that in expectation at most a
@@ -612,18 +648,20 @@ def culture_profile(
        rate. Journal of the Royal Statistical Society B 57:289-300.
     .. [4] DerSimonian R, Laird N (1986). Meta-analysis in clinical trials.
        Controlled Clinical Trials 7:177-188.
+    .. [5] Iglewicz B, Hoaglin DC (1993). How to detect and handle outliers.
+       ASQC Quality Press.
 
     Examples
     --------
-    >>> import teamculture as tc
+    >>> from teamculture import profile
     >>> from teamculture._simulate_culture import simulate_culture
     >>> sim = simulate_culture(n_trusts=12, teams_per_trust=6, staff_per_team=8, rng=5)
-    >>> prof = tc.profile.culture_profile(sim.staff, "nhs-culture-elements", by=["trust", "team"],
+    >>> prof = profile.culture_profile(sim.staff, "nhs-culture-elements", by=["trust", "team"],
     ...                                   year="year")
     >>> prof.scores().shape
     (12, 6)
     >>> row = prof.table.loc[("TR01", "teamwork")]
-    >>> bool(row["ci_low"] < row["score"] < row["ci_high"]), row["label"] in tc.profile.LABELS
+    >>> bool(row["ci_low"] < row["score"] < row["ci_high"]), row["label"] in profile.LABELS
     (True, True)
     """
     fw, by_cols, year_col, rate, min_measures, level = _validate_culture_profile(
@@ -785,17 +823,21 @@ def culture_profile(
                  "zero standard errors and are not compared with the benchmark (NaN).", DegenerateDataWarning)
         y = cur["score"].to_numpy()
         v = cur["variance"].to_numpy()
+        outlying = np.zeros(len(units), dtype=bool)
+        for g in np.unique(group_of_unit):
+            outlying |= _outlying(y, ok & in_bench & (group_of_unit == g))
         comp = []
         for i in range(len(units)):
             others = ok & in_bench & (group_of_unit == group_of_unit[i])
             others[i] = False
-            if not ok[i]:
-                c = _compare(math.nan, math.nan, y[others], v[others])
-            else:
-                c = _compare(y[i], v[i], y[others], v[others])
-            # reliability among the unit's benchmark group (the unit included when it belongs to it)
-            grp = ok & in_bench & (group_of_unit == group_of_unit[i])
+            ordinary = others & ~outlying
+            if ordinary.sum() < 2:
+                ordinary = others
+            c = _compare(y[i] if ok[i] else math.nan, v[i] if ok[i] else math.nan, y[others], y[ordinary],
+                         v[ordinary])
+            # reliability among the ordinary units of the benchmark group, the unit itself included
             if ok[i]:
+                grp = ordinary.copy()
                 grp[i] = True
                 tau2_g = _dl_tau2(y[grp], v[grp])
                 w = 1.0 / (v[grp] + tau2_g)
@@ -842,7 +884,8 @@ def culture_profile(
         icc = icc2(yy, uu) if np.unique(uu).size >= 2 and yy.size > np.unique(uu).size else math.nan
         elem_rows.append({"element": e, "n_measures": sum(m.element == e for m in used),
                           "n_respondents": int(np.isfinite(y_cur).sum()), "sigma2": sigma2,
-                          "tau2_team": tau2_team, "tau2_unit": _dl_tau2(y[ok], v[ok]), "icc2": icc})
+                          "tau2_team": tau2_team, "tau2_unit": _dl_tau2(y[ok & ~outlying], v[ok & ~outlying]),
+                          "icc2": icc, "n_outlying": int(outlying.sum())})
 
     table = pd.concat(blocks)
     table.index.name = by_cols[0]

@@ -15,6 +15,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from _reference import load_json
 from numpy.testing import assert_allclose
 from scipy import stats
@@ -227,3 +229,30 @@ def test_result_protocol_plot_and_report(tmp_path):
         assert e.label in html
     assert "<script" not in html and "src=" not in html and "href=" not in html  # offline, self-contained
     assert "Collective leadership" in html
+
+
+_ONE = load_framework({"id": "one", "name": "One", "version": "1", "status": "official", "citation": "t",
+                       "elements": [{"id": "x", "label": "X"}, {"id": "w", "label": "W"}],
+                       "measures": [{"element": "x", "column": "x", "range": [0, 10], "reason": "r"},
+                                    {"element": "w", "column": "w", "range": [1, 7], "reverse": True,
+                                     "reason": "r"}]})
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), units=st.integers(4, 9))
+def test_relabelled_and_shuffled_units_give_the_same_numbers(seed, units):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 6, units * 3)
+    team = np.repeat(np.arange(units * 3), sizes)
+    data = pd.DataFrame({"unit": [f"u{t // 3}" for t in team], "team": [f"t{t}" for t in team],
+                         "x": np.round(rng.uniform(0, 10, team.size), 1),
+                         "w": rng.integers(1, 8, team.size).astype(float)})
+    a = culture_profile(data, _ONE, by=["unit", "team"])
+    renamed = data.sample(frac=1.0, random_state=seed).assign(
+        unit=lambda d: "org " + d["unit"].str[::-1], team=lambda d: d["team"] + "!")
+    b = culture_profile(renamed, _ONE, by=["unit", "team"])
+    mapping = {u: "org " + u[::-1] for u in a.table.index.get_level_values(0).unique()}
+    bt = b.table.rename(index={v: k for k, v in mapping.items()}, level=0).reindex(a.table.index)
+    num = [c for c in PROFILE_COLUMNS if c != "label"]
+    assert_allclose(bt[num].to_numpy(dtype=float), a.table[num].to_numpy(dtype=float), rtol=1e-10, atol=1e-10)
+    assert (bt["label"].astype(str) == a.table["label"].astype(str)).all()

@@ -397,7 +397,8 @@ def _compare(y_u: float, v_u: float, y_o: np.ndarray, y_t: np.ndarray, v_t: np.n
     sd = float(y_o.std(ddof=1))
     out["benchmark_mean"] = m
     out["benchmark_sd"] = sd
-    out["percentile"] = 100.0 * (float(np.sum(y_o < y_u)) + 0.5 * float(np.sum(y_o == y_u))) / k
+    tie = np.abs(y_o - y_u) <= 1e-12 * np.maximum(np.abs(y_o), abs(y_u))  # equal up to summation order
+    out["percentile"] = 100.0 * (float(np.sum((y_o < y_u) & ~tie)) + 0.5 * float(np.sum(tie))) / k
     out["std_difference"] = (y_u - m) / sd if sd > 0 else math.nan
     kt = y_t.size
     if kt < 2:

@@ -8,7 +8,7 @@ import pytest
 from _misuse import Case, case_id, run_case
 
 from teamculture._simulate_culture import simulate_culture
-from teamculture.errors import DegenerateDataWarning, DroppedDataWarning
+from teamculture.errors import BoundaryWarning, DegenerateDataWarning, DroppedDataWarning
 from teamculture.profile import culture_profile, frameworks, get_framework, load_framework
 from teamculture.profile._framework import FRAMEWORK_DIR
 
@@ -72,6 +72,16 @@ def _non_ascii():
 
 def _constant():
     return _columns(values=np.full(6 * 3 * 4, 5.0))
+
+
+def _no_unit_effect():
+    # every respondent drawn from one distribution: for this seed the unit means differ less than chance
+    return _columns(seed=4)
+
+
+def _check_negative_icc2(res):
+    assert res.elements.loc["x", "icc2"] < 0
+    assert (res.table["label"] == "as expected").all()
 
 
 def _check_n_dropped(expected):
@@ -148,6 +158,9 @@ CASES = [
          "one-team-per-unit", raises=(ValueError, r"`by`: every unit \('unit'\) has a single team")),
     Case(culture_profile, lambda: culture_profile(_constant(), COLUMN_FW, by=["unit", "team"]), "f",
          "constant-scores", warns=(DegenerateDataWarning, r"no variation"), check=_check_constant),
+    Case(culture_profile, lambda: culture_profile(_no_unit_effect(), COLUMN_FW, by=["unit", "team"]), "g",
+         "negative-icc2", warns=(BoundaryWarning, r"ICC\(2\) is negative for element\(s\) \['x'\]"),
+         check=_check_negative_icc2),
     Case(culture_profile, lambda: culture_profile(_partial_items(), FW, by="trust"), "j", "items-partly-present",
          raises=(ValueError, r"`data` has some but not all items of measure 'tci-14:vision'.*'tci1'")),
     Case(culture_profile, lambda: culture_profile(_duplicate_columns(), FW, by="trust"), "j", "duplicate-columns",

@@ -138,6 +138,7 @@ def test_profile_flags_the_units_the_simulator_made_strong_or_weak():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::teamculture.errors.BoundaryWarning")  # small trusts: ICC(2) < 0 possible
 def test_false_flags_under_the_null_are_rare():
     # no strong or weak units: every flag is false. BH at 5% controls the family-wise rate under the global
     # null at 5%, so among 20 replicates P(6 or more with any flag) is about 3e-4 at the nominal rate.
@@ -178,6 +179,7 @@ def test_peer_groups_compare_each_unit_with_its_own_group():
     assert listed.benchmark_units == ("TR01", "TR02", "TR03", "TR04")
 
 
+@pytest.mark.filterwarnings("ignore::teamculture.errors.BoundaryWarning")  # small trusts: ICC(2) < 0 possible
 def test_min_measures_and_missing_measures():
     sim = simulate_culture(n_trusts=8, teams_per_trust=3, staff_per_team=6, years=(2023,), rng=2)
     staff = sim.staff.drop(columns=["tci12", "tci13", "tci14"])  # TCI support for innovation not asked
@@ -238,6 +240,7 @@ _ONE = load_framework({"id": "one", "name": "One", "version": "1", "status": "of
                                      "reason": "r"}]})
 
 
+@pytest.mark.filterwarnings("ignore::teamculture.errors.BoundaryWarning")  # no unit effect: ICC(2) < 0 possible
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), units=st.integers(4, 9))
 def test_relabelled_and_shuffled_units_give_the_same_numbers(seed, units):

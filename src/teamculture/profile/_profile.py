@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from teamculture._core.errors import DegenerateDataWarning, DroppedDataWarning
+from teamculture._core.errors import BoundaryWarning, DegenerateDataWarning, DroppedDataWarning
 from teamculture._core.groups import Groups
 from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import (
@@ -629,7 +629,9 @@ def culture_profile(
     :math:`\\lambda_u = \\tau^2/(\\tau^2 + v_u)` (the shrinkage factor;
     ``shrunken`` is :math:`\\hat\\mu + \\lambda_u(\\bar y_u - \\hat\\mu)`, the
     empirical Bayes score); ``elements["icc2"]`` is the ICC(2) of each
-    element at the unit level (one-way ANOVA, respondents within units).
+    element at the unit level (one-way ANOVA, respondents within units); a
+    negative ICC(2) (units differ less than chance) comes with a
+    :class:`~teamculture.errors.BoundaryWarning` naming the elements.
 
     *Change* from the baseline year: :math:`\\bar y_{u,t} - \\bar y_{u,b}`
     with variance :math:`v_{u,t} + v_{u,b}` (independent samples of staff;
@@ -912,6 +914,11 @@ def culture_profile(
     table = table.reindex(pd.MultiIndex.from_product([units, elements], names=[by_cols[0], "element"]))
 
     elem = pd.DataFrame(elem_rows).set_index("element")
+    negative = elem.index[elem["icc2"] < 0].tolist()
+    if negative:
+        values = ", ".join(format(v, ".3g") for v in elem.loc[negative, "icc2"])
+        warn(f"ICC(2) is negative for element(s) {few(negative)} ({values}): the units ({by_cols[0]}) differ less than their respondents predict, so their scores on these elements "
+             "do not reliably distinguish units (see result.elements).", BoundaryWarning)
     elem["n_flagged"] = [int(((table.xs(e, level="element")["label"] != "as expected")
                               & table.xs(e, level="element")["label"].notna()).sum()) for e in elements]
     elem = elem.astype(float)

@@ -217,5 +217,8 @@ def icc2(y: np.ndarray, labels: np.ndarray) -> float:
     if uniques.size < 2 or np.ptp(means) == 0:
         return float("nan")
 
-    value = _icc2(y, labels)
+    with warnings.catch_warnings():
+        # a negative ICC(2) is reported by the profile itself, once, naming the elements
+        warnings.simplefilter("ignore", UserWarning)
+        value = _icc2(y, labels)
     return float(getattr(value, "estimate", value))

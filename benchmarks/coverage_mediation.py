@@ -14,10 +14,12 @@ true indirect effect whether each interval covers it:
 Scenarios: single level with a linear outcome (patient satisfaction), a
 quasi-Poisson mortality outcome with an expected-deaths offset, a serial
 chain (engagement -> well-being -> absence; paths through one and two
-mediators), and the multilevel 1-1-2 design (staff-level antecedents and
-engagement, trust-level outcome) at two trust sizes, where between-level
-paths rest on observed trust means (their reliability is printed), and,
-for contrast, the *conflated* estimate that multiplies the pooled
+mediators), and the multilevel 1-1-2 design (staff in teams in trusts,
+staff-level antecedents and engagement, trust-level outcome) at two trust
+sizes with between paths from trust means corrected for their sampling error
+(the default) and, at 40 staff per trust, from the observed means (the
+reliability of the means is printed), and, for contrast, the *conflated*
+estimate that multiplies the pooled
 staff-level slope of engagement on an antecedent (within and between mixed)
 by the between-level b path. A null scenario (all paths 0) gives the type I
 error of "the interval excludes 0".
@@ -49,17 +51,22 @@ LEVEL = 0.95
 
 def _run(scenario: str, rng: np.random.Generator, args) -> dict[str, list]:
     acc: dict[str, list] = {"percentile": [], "bc": [], "monte_carlo": [], "delta": [], "bias": [], "rel": [],
-                            "conflated": [], "conflated_bias": [], "excludes0_boot": [], "excludes0_mc": []}
+                            "conflated": [], "conflated_bias": [], "excludes0_boot": [], "excludes0_mc": [], "refused": [],
+                            "n_failed": []}
     for _ in range(args.reps):
         seed = int(rng.integers(2**31))
+        between = None
         if scenario.startswith("multilevel"):
-            staff = 40 if scenario.endswith("40") else 200
+            staff = 40 if "40" in scenario else 200  # staff per trust
             sim = simulate_engagement(n_trusts=args.trusts, staff_per_trust=staff, rng=seed)
-            data, by = sim.staff, "trust"
+            data, by = sim.staff, ["trust", "team"]
+            between = "observed" if scenario.endswith("observed") else "corrected"
         else:
             sim = simulate_engagement(n_trusts=args.trusts, scale=0.0 if scenario == "null" else 1.0, rng=seed)
             data, by = sim.trusts, None
         kw: dict = {"predictors": list(ANTECEDENTS), "by": by}
+        if between is not None:
+            kw["between"] = between
         if scenario in ("linear", "null") or scenario.startswith("multilevel"):
             kw.update(mediators="engagement", outcome="patient_satisfaction")
             outcome = "patient_satisfaction"
@@ -73,8 +80,13 @@ def _run(scenario: str, rng: np.random.Generator, args) -> dict[str, list]:
         truth = {(x, p): v for (o, x, p), v in sim.indirect["value"].items() if o == outcome}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # low-reliability notes etc.: counted below, not printed
-            boot = mediate(data, n_resamples=args.resamples, rng=seed + 1, **kw)
-            mc = mediate(data, method="monte_carlo", n_resamples=args.resamples, rng=seed + 2, **kw)
+            try:
+                boot = mediate(data, n_resamples=args.resamples, rng=seed + 1, **kw)
+                mc = mediate(data, method="monte_carlo", n_resamples=args.resamples, rng=seed + 2, **kw)
+            except ValueError:  # refused (e.g. corrected trust means unstable): counted, not covered
+                acc["refused"].append(1)
+                continue
+        acc["n_failed"].append(boot.n_failed)
         ci_bc = _bc(boot)
         for (x, p), v in truth.items():
             idx = (x, "indirect", p)
@@ -117,7 +129,8 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=999)
     parser.add_argument("--trusts", type=int, default=150)
     parser.add_argument("--seed", type=int, default=20261203)
-    parser.add_argument("--scenarios", default="linear,mortality,serial,multilevel40,multilevel200,null")
+    parser.add_argument("--scenarios", default="linear,mortality,serial,multilevel40,multilevel40-observed,"
+                                                "multilevel200,null")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script (5 reps, 99 resamples)")
     args = parser.parse_args()
     if args.quick:
@@ -127,7 +140,7 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    header = (f"{'scenario':14} {'m':>5} {'percentile':>10} {'bc':>7} {'MC':>7} {'delta':>7} {'MCSE':>6} "
+    header = (f"{'scenario':21} {'m':>5} {'percentile':>10} {'bc':>7} {'MC':>7} {'delta':>7} {'MCSE':>6} "
               f"{'mean bias':>10} {'rel(ICC2)':>9}")
     print(header)
     print("-" * len(header))
@@ -138,14 +151,17 @@ def main() -> None:
         cov = {k: float(np.mean(acc[k])) for k in ("percentile", "bc", "monte_carlo", "delta")}
         mcse = math.sqrt(0.95 * 0.05 / m)
         rel = f"{np.mean(acc['rel']):9.3f}" if acc["rel"] else f"{'':9}"
-        print(f"{scenario:14} {m:5d} {cov['percentile']:10.3f} {cov['bc']:7.3f} {cov['monte_carlo']:7.3f} "
+        print(f"{scenario:21} {m:5d} {cov['percentile']:10.3f} {cov['bc']:7.3f} {cov['monte_carlo']:7.3f} "
               f"{cov['delta']:7.3f} {mcse:6.3f} {np.mean(acc['bias']):10.5f} {rel}   "
               f"[{time.perf_counter() - t1:.0f} s]")
+        if acc["refused"] or any(acc["n_failed"]):
+            print(f"{'':21} {len(acc['refused'])} replicate(s) refused; failed bootstrap resamples per replicate: "
+                  f"mean {np.mean(acc['n_failed']):.1f}, max {max(acc['n_failed'])}")
         if scenario == "null":
-            print(f"{'':14} null: share of intervals excluding 0 (type I error, nominal 0.05): bootstrap "
+            print(f"{'':21} null: share of intervals excluding 0 (type I error, nominal 0.05): bootstrap "
                   f"{np.mean(acc['excludes0_boot']):.3f}, Monte Carlo {np.mean(acc['excludes0_mc']):.3f}")
         if acc["conflated_bias"]:
-            print(f"{'':14} conflated a(pooled staff) x b(between): mean bias {np.mean(acc['conflated_bias']):.5f} "
+            print(f"{'':21} conflated a(pooled staff) x b(between): mean bias {np.mean(acc['conflated_bias']):.5f} "
                   f"vs between-level estimate {np.mean(acc['bias']):.5f}")
     print(f"total {time.perf_counter() - t0:.0f} s")
 

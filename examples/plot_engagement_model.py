@@ -61,11 +61,12 @@ fig.tight_layout()
 # %%
 # Staff-level antecedents and engagement, trust-level patient satisfaction:
 # within-trust paths (deviations from trust means) and between-trust paths
-# (trust means) are estimated apart. The simulator made the within slopes half
-# the between slopes; the pooled staff-level slope mixes them.
+# (trust means, corrected for their sampling error) are estimated apart. The
+# simulator made the within slopes half the between slopes; the pooled
+# staff-level slope mixes them.
 ml = simulate_engagement(n_trusts=200, staff_per_trust=60, rng=2024)
 res = mediate(ml.staff, predictors=list(ANTECEDENTS), mediators="engagement", outcome="patient_satisfaction",
-              by="trust", n_resamples=2000, rng=4)
+              by=["trust", "team"], n_resamples=2000, rng=4)
 between = res.paths.xs(("between", "engagement"), level=("level", "equation")).loc[list(ANTECEDENTS)]
 within = res.paths.xs(("within", "engagement"), level=("level", "equation")).loc[list(ANTECEDENTS)]
 X = np.column_stack([np.ones(len(ml.staff))] + [ml.staff[x].to_numpy() for x in ANTECEDENTS])

@@ -65,13 +65,26 @@ def test_estimates_recover_the_simulated_chain():
 def test_multilevel_separates_within_and_between_paths():
     sim = simulate_engagement(n_trusts=300, staff_per_trust=60, rng=3)
     staff = sim.staff
-    res = mediate(staff, predictors=PREDICTORS, mediators="engagement", outcome="patient_satisfaction", by="trust",
-                  method="monte_carlo", n_resamples=500, rng=4)
-    # between paths are the trust-level regressions on trust means (closed form)
+    observed = mediate(staff, predictors=PREDICTORS, mediators="engagement", outcome="patient_satisfaction",
+                       by="trust", between="observed", method="monte_carlo", n_resamples=50, rng=4)
+    # observed means: the between paths are the trust-level regressions on trust means (closed form)
     means = staff.groupby("trust")[PREDICTORS + ["engagement", "patient_satisfaction"]].mean()
     a_b = _ols(means["engagement"].to_numpy(), means[PREDICTORS].to_numpy())
-    got = res.paths.xs(("between", "engagement"), level=("level", "equation")).loc[["Intercept", *PREDICTORS]]
+    got = observed.paths.xs(("between", "engagement"), level=("level", "equation")).loc[["Intercept", *PREDICTORS]]
     assert_allclose(got["estimate"], a_b, rtol=1e-10)
+    # corrected means (the default): the between covariance of the means minus the mean sampling covariance
+    # sigma_w / n_k, sigma_w the pooled within-trust covariance (closed form, Fuller 1987)
+    res = mediate(staff, predictors=PREDICTORS, mediators="engagement", outcome="patient_satisfaction", by="trust",
+                  method="monte_carlo", n_resamples=500, rng=4)
+    cols = PREDICTORS + ["engagement"]
+    n_k = staff.groupby("trust").size()
+    dev = staff[cols] - staff.groupby("trust")[cols].transform("mean")
+    sigma_w = (dev.T @ dev).to_numpy() / (len(staff) - len(n_k))
+    S = np.cov(means[cols].to_numpy().T) - sigma_w * np.mean(1.0 / n_k.to_numpy())
+    a_star = np.linalg.solve(S[:5, :5], S[:5, 5])
+    got = res.paths.xs(("between", "engagement"), level=("level", "equation")).loc[PREDICTORS]
+    assert_allclose(got["estimate"], a_star, rtol=1e-9)
+    assert res.between == "corrected" and observed.between == "observed"
     # within and between estimates each cover their own truth; they differ from each other (truth: a_W = a_B / 2)
     within = res.paths.xs(("within", "engagement"), level=("level", "equation"))
     between = res.paths.xs(("between", "engagement"), level=("level", "equation"))

@@ -66,16 +66,17 @@ def run(ctx) -> None:
             f"{100 * (np.exp(r['ci_low']) - 1):+.2f}% to {100 * (np.exp(r['ci_high']) - 1):+.2f}%; truth "
             f"{100 * (np.exp(tv) - 1):+.2f}%)")
 
-    ml = simulate_engagement(n_trusts=n_trusts, staff_per_trust=60, rng=seed + 3)
-    res = mediate(ml.staff, predictors=preds, mediators="engagement", outcome="patient_satisfaction", by="trust",
-                  n_resamples=999, rng=seed + 4)
+    # the correction of trust means for their sampling error needs many trusts: at least 150 here
+    ml = simulate_engagement(n_trusts=max(n_trusts, 150), staff_per_trust=60, rng=seed + 3)
+    res = mediate(ml.staff, predictors=preds, mediators="engagement", outcome="patient_satisfaction",
+                  by=["trust", "team"], n_resamples=999, rng=seed + 4)
     w = res.paths.loc[("within", "engagement", "leadership"), "estimate"]
     b = res.paths.loc[("between", "engagement", "leadership"), "estimate"]
-    ctx.say(f"multilevel ({len(ml.staff):,} staff in {n_trusts} trusts, trust-level patient satisfaction): "
+    ctx.say(f"multilevel ({len(ml.staff):,} staff in {len(ml.trusts)} trusts, trust-level patient satisfaction): "
             f"engagement on leadership within trusts {w:+.3f} (truth "
             f"{ml.paths.loc[('within: engagement', 'leadership'), 'value']:+.3f}), between trusts {b:+.3f} (truth "
-            f"{ml.paths.loc[('between: engagement', 'leadership'), 'value']:+.3f}); trust means reliability "
-            f"{res.reliability['icc2'].min():.2f}-{res.reliability['icc2'].max():.2f}")
+            f"{ml.paths.loc[('between: engagement', 'leadership'), 'value']:+.3f}; trust means corrected for their "
+            f"sampling error, reliability {res.reliability['icc2'].min():.2f}-{res.reliability['icc2'].max():.2f})")
     staff = ml.staff
     X = np.column_stack([np.ones(len(staff))] + [staff[x].to_numpy() for x in preds])
     pooled = np.linalg.lstsq(X, staff["engagement"].to_numpy(), rcond=None)[0][1]

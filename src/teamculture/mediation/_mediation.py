@@ -34,6 +34,7 @@ from teamculture._core.validation import (
     relative_rank,
 )
 from teamculture._core.warn import warn
+from teamculture.mediation._between import corrected_theta, trust_moments
 from teamculture.mediation._fit import Fit, NotConverged, Singular, cluster_crossproducts, fit_gaussian, \
     fit_poisson, fit_within
 from teamculture.results import COEF_COLUMNS, Result, Summary, coef_table, result_class
@@ -73,11 +74,15 @@ class MediationResult(Result):
     design : {"single-level", "multilevel"}
         Trust-level data, or staff nested in trusts (``by``) with a
         trust-level outcome.
+    between : {"corrected", "observed"} or None
+        Multilevel: between paths from trust means corrected for their
+        sampling error (default), or from the observed means; None for a
+        single-level model.
     outcome, family, estimator, method, interval : str
         The outcome, its family, the estimator of linear equations ("ols"
         or "ml"), "bootstrap" or "monte_carlo", and "percentile" or "bc".
-    by : str or None
-        The top-level (trust) column of a multilevel model.
+    by : tuple of str or None
+        The trust column (and team column) of a multilevel model.
     n_resamples, n_failed : int
         Resamples requested, and those that failed (singular design or a
         non-converged outcome model in a bootstrap sample; dropped).
@@ -98,12 +103,13 @@ class MediationResult(Result):
     paths: pd.DataFrame
     draws: pd.DataFrame
     design: str
+    between: str | None
     outcome: str
     family: str
     estimator: str
     method: str
     interval: str
-    by: str | None
+    by: tuple[str, ...] | None
     n_resamples: int
     n_failed: int
     confidence_level: float
@@ -142,7 +148,8 @@ class MediationResult(Result):
         how = {"bootstrap": f"bootstrap ({self.interval}) resampling "
                             + ("trusts" if self.design == "multilevel" else "rows (trusts)"),
                "monte_carlo": "Monte Carlo (normal draws of the path coefficients)"}[self.method]
-        header = [("design", self.design + (f" (staff in {self.by}; trust-level outcome)" if self.by else "")),
+        header = [("design", self.design + (f" (staff in {' / '.join(self.by)}; trust-level outcome; "
+                                             f"{self.between} trust means)" if self.by else "")),
                   ("outcome", f"{self.outcome} ({self.family}"
                               + (", log link: effects on the log-rate scale)" if self.family != "gaussian"
                                  else ")")),
@@ -329,8 +336,8 @@ def _stages(mediators: Any) -> list[list[str]]:
     return [_names(mediators, "mediators")]
 
 
-def _validate_mediate(data, predictors, mediators, outcome, covariates, by, family, expected, estimator, method,
-                      interval, n_resamples, confidence_level, rng, nan_policy):
+def _validate_mediate(data, predictors, mediators, outcome, covariates, by, between, family, expected, estimator,
+                      method, interval, n_resamples, confidence_level, rng, nan_policy):
     data = check_frame(data)
     if len(data) == 0:
         raise ValueError("`data` has no rows.")
@@ -378,16 +385,22 @@ def _validate_mediate(data, predictors, mediators, outcome, covariates, by, fami
     level = check_confidence_level(confidence_level)
     gen = check_rng(rng)
     check_nan_policy(nan_policy)
-    by_col = None
+    by_cols: list[str] = []
     if by is not None:
-        cols = check_columns(data, by, "by")
-        if len(cols) != 1:
-            raise ValueError(f"`by` must name one column, the top level (e.g. 'trust'): between paths use its "
-                             f"means and the bootstrap resamples it; got {few(cols)}.")
-        by_col = cols[0]
-        if by_col in roles:
-            raise ValueError(f"`by` and `{roles[by_col]}` both name column {by_col!r}.")
-    return preds, stages, outcome, covs, roles, expected, n_res, level, gen, by_col
+        by_cols = check_columns(data, by, "by")
+        if len(by_cols) > 2:
+            raise ValueError(f"`by` must name the trust column and optionally the team column inside it (outer "
+                             f"first): between paths use trust means, the bootstrap resamples trusts, teams enter the "
+                             f"sampling error of the means; got {few(by_cols)}.")
+        for c in by_cols:
+            if c in roles:
+                raise ValueError(f"`by` and `{roles[c]}` both name column {c!r}.")
+    if between is not None:
+        if by is None:
+            raise ValueError("`between` is for multilevel models (staff-level data with `by`); trust-level data "
+                             "have no sampling error of trust means to correct.")
+        check_choice("between", between, ("corrected", "observed"))
+    return preds, stages, outcome, covs, roles, expected, n_res, level, gen, by_cols
 
 
 def _check_counts(y: np.ndarray, family: str, offset_col: str | None, off: np.ndarray | None, outcome: str) -> None:
@@ -412,7 +425,8 @@ def mediate(
     mediators: str | Sequence[str] | Sequence[Sequence[str]],
     outcome: str,
     covariates: str | Sequence[str] | None = None,
-    by: str | None = None,
+    by: str | Sequence[str] | None = None,
+    between: str | None = None,
     family: str = "gaussian",
     expected: str | None = None,
     estimator: str = "ols",
@@ -448,12 +462,19 @@ def mediate(
         The outcome column.
     covariates : str or list of str, optional
         Controls entered in every equation (their effects are not decomposed).
-    by : str, optional
-        The trust column for staff-level data. Trust-level outcome required;
+    by : str or list of str, optional
+        The trust column for staff-level data, optionally followed by the
+        team column inside trusts (``["trust", "team"]``: teams then enter
+        the sampling error of the trust means). Trust-level outcome required;
         staff-level predictors and mediators are split into trust means
         (between level: the paths an indirect effect on a trust outcome runs
         through) and deviations from them (within level: reported, never
         multiplied into an effect on a trust outcome).
+    between : {"corrected", "observed"}, optional
+        Multilevel only. ``"corrected"`` (the default with ``by``): between
+        paths from trust means corrected for their sampling error, with
+        jackknife standard errors; ``"observed"``: regressions on the observed
+        trust means (attenuated towards zero by their unreliability).
     family : {"gaussian", "poisson", "quasipoisson"}, default "gaussian"
         Outcome model: linear, or log-linear for counts (deaths) with offset
         ``log(expected)``; quasi-Poisson scales the standard errors by the
@@ -511,7 +532,9 @@ def mediate(
     2004); the delta-method (Sobel) standard error
     :math:`\\sqrt{g'Vg}` is reported as a check only. Bootstrap samples
     whose design is singular or whose outcome model does not converge are
-    dropped and counted (``n_failed``, with a warning above 1%).
+    dropped and counted (``n_failed``, with a warning above 1%; above 10%
+    the model is refused, since intervals from the rest would be
+    conditional on a resample succeeding).
 
     *Multilevel (1-1-2).* Staff-level :math:`X_{ik}, M_{ik}` and trust-level
     :math:`Y_k`: the between equations use trust means
@@ -523,10 +546,20 @@ def mediate(
     only: a within-trust path cannot carry an effect to a trust-level
     outcome, and mixing :math:`a_W` with :math:`b_B` (or uncentred staff
     predictors) is the conflation Zhang, Zyphur & Preacher (2009) warn
-    against. Observed trust means contain sampling error, which attenuates
-    between paths by about their reliability (``reliability["icc2"]``);
-    the model of Preacher, Zyphur & Zhang (2010) corrects it with latent
-    means (``lavaan::sem(..., cluster = "trust")``).
+    against. Observed trust means contain sampling error
+    :math:`\\Omega_k = \\Sigma_W/n_k + \\Sigma_T \\sum_t n_t^2/n_k^2` (within-team
+    and team covariance matrices, nested moment estimators pooled over
+    trusts), which attenuates between paths by about their reliability
+    (``reliability["icc2"]``). With ``between="corrected"`` the linear
+    between equations are solved from the between-trust covariance matrix
+    minus the mean :math:`\\Omega_k` (Fuller 1987), and a count outcome is
+    fitted to regression-calibrated trust means; standard errors are by the
+    jackknife over trusts, and the bootstrap resamples trusts and re-estimates
+    :math:`\\Omega`. With few trusts or unreliable means the corrected
+    covariance can be singular; the model is then refused (use
+    ``between="observed"``). Latent-mean multilevel SEM (Preacher, Zyphur &
+    Zhang 2010; ``lavaan::sem(..., cluster = "trust")``) is the likelihood
+    version of the correction.
 
     R: ``lavaan::sem(model, data, se = "bootstrap")`` with ``:=`` defined
     indirect effects; ``mediation::mediate(model.m, model.y, treat, mediator)``.
@@ -544,6 +577,7 @@ def mediate(
     .. [4] Preacher KJ, Zyphur MJ, Zhang Z (2010). A general multilevel SEM
        framework for assessing multilevel mediation. Psychological Methods
        15:209-233.
+    .. [5] Fuller WA (1987). Measurement error models. Wiley.
 
     Examples
     --------
@@ -558,18 +592,19 @@ def mediate(
     >>> list(res.effects.index.get_level_values("effect"))
     ['direct', 'indirect', 'total indirect', 'total']
     """
-    preds, stages, outcome, covs, roles, expected, n_res, level, gen, by_col = _validate_mediate(
-        data, predictors, mediators, outcome, covariates, by, family, expected, estimator, method, interval,
+    preds, stages, outcome, covs, roles, expected, n_res, level, gen, by_cols = _validate_mediate(
+        data, predictors, mediators, outcome, covariates, by, between, family, expected, estimator, method, interval,
         n_resamples, confidence_level, rng, nan_policy)
     eqs = _structure(preds, stages, outcome, covs, family)
     index, names = _theta_index(eqs)
     labels, specs = _effect_spec(preds, stages, outcome, index)
     model_cols = list(roles)
-    if by_col is None:
+    if not by_cols:
         return _single_level(data, eqs, names, labels, specs, model_cols, roles, outcome, expected, family,
                              estimator, method, interval, n_res, level, gen, nan_policy)
-    return _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, model_cols, roles, outcome,
-                       expected, family, estimator, method, interval, n_res, level, gen, nan_policy)
+    return _multilevel(data, by_cols, between or "corrected", preds, stages, covs, eqs, names, labels, specs,
+                       model_cols, roles, outcome, expected, family, estimator, method, interval, n_res, level, gen,
+                       nan_policy)
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -615,12 +650,18 @@ def _bootstrap(refit, n_units: int, gen: np.random.Generator, n: int, n_theta: i
 
 
 def _finish(theta: np.ndarray, V: np.ndarray, draws_theta: np.ndarray, failed: int, labels, specs, level: float,
-            interval: str, method: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+            interval: str, method: str, failure_name: str = "data",
+            failure_hint: str = "Use method='monte_carlo', or more units.") -> tuple[pd.DataFrame, pd.DataFrame]:
     est = _evaluate(theta[None, :], specs)[0]
     ok = np.all(np.isfinite(draws_theta), axis=1)
     draws = _evaluate(draws_theta[ok], specs)
     if method == "bootstrap" and failed:
         share = failed / draws_theta.shape[0]
+        if share > 0.10:
+            raise ValueError(
+                f"`{failure_name}`: {failed} of {draws_theta.shape[0]} bootstrap resamples failed (a singular design, "
+                "a count model without events or not converging in the resample); intervals from the rest would be "
+                f"conditional on the resample succeeding. {failure_hint}")
         if share > 0.01:
             warn(f"{failed} of {draws_theta.shape[0]} bootstrap resamples failed (a singular design or a count model "
                  "that did not converge in the resample) and were dropped; intervals rest on the others "
@@ -636,6 +677,15 @@ def _finish(theta: np.ndarray, V: np.ndarray, draws_theta: np.ndarray, failed: i
                             "delta_std_error": dse, "delta_ci_low": est - z * dse, "delta_ci_high": est + z * dse},
                            index=idx)
     return effects[list(EFFECT_COLUMNS)], pd.DataFrame(draws, columns=idx)
+
+
+def _split(theta: np.ndarray, fits: list[Fit]):
+    """(fit, its slice of theta, start, stop) for each equation."""
+    i = 0
+    for f in fits:
+        j = i + f.beta.size
+        yield f, theta[i:j], i, j
+        i = j
 
 
 def _joint_cov(fits: list[Fit], eqs: list[_Equation], estimator: str) -> np.ndarray:
@@ -697,7 +747,7 @@ def _single_level(data, eqs, names, labels, specs, model_cols, roles, outcome, e
     notes = _notes(family, estimator, method)
     return MediationResult(
         n_obs=n, n_dropped=n_dropped, n_groups=None, effects=effects, paths=paths, draws=draws,
-        design="single-level", outcome=outcome, family=family, estimator=estimator, method=method,
+        design="single-level", between=None, outcome=outcome, family=family, estimator=estimator, method=method,
         interval=interval, by=None, n_resamples=n_res, n_failed=failed, confidence_level=level,
         dispersion=float(fits[-1].dispersion), reliability=None, notes=tuple(notes))
 
@@ -715,15 +765,18 @@ def _notes(family: str, estimator: str, method: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------- multilevel (1-1-2)
-def _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, model_cols, roles, outcome, expected,
-                family, estimator, method, interval, n_res, level, gen, nan_policy) -> MediationResult:
+def _multilevel(data, by_cols, between_method, preds, stages, covs, eqs, names, labels, specs, model_cols, roles,
+                outcome, expected, family, estimator, method, interval, n_res, level, gen,
+                nan_policy) -> MediationResult:
+    by_col = by_cols[0]
     X = data[model_cols].to_numpy(dtype=float, na_value=np.nan)
-    groups, label_missing = Groups.from_labels(data[by_col], name="by")
+    groups, label_missing = Groups.from_labels(data[by_cols] if len(by_cols) > 1 else data[by_col], name="by")
     missing = np.isnan(X).any(axis=1) | label_missing
     keep, n_dropped = apply_nan_policy(missing, nan_policy, name="data", what="the mediation model")
     rows = np.ones(len(data), dtype=bool) if keep is None else keep
     groups = groups.subset(rows)
     codes = groups.codes[0][rows]
+    team_codes = groups.codes[1][rows] if len(by_cols) > 1 else None
     G = groups.n_groups[0]
     X = X[rows]
     if G < 5:
@@ -757,9 +810,45 @@ def _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, mo
     fits = _point(between, eqs, estimator, offset, outcome)
     theta = np.concatenate([f.beta for f in fits])
     V = _joint_cov(fits, eqs, estimator)
+    staff_cols = [c for c in model_cols if c in staff_level]
+    if between_method == "corrected" and staff_cols:
+        Vmat = np.column_stack([between[c] for c in model_cols])
+        err = np.array([model_cols.index(c) for c in staff_cols], dtype=np.intp)
+        moments = trust_moments(X[:, err], codes, G, team_codes)
+        spec = [(model_cols.index(eq.response), [model_cols.index(t) for t in eq.terms], eq.family) for eq in eqs]
+
+        def corrected(counts):
+            return corrected_theta(Vmat, err, moments, counts, spec, offset)
+
+        try:
+            theta = corrected(np.ones(G))
+        except Singular:
+            raise ValueError(
+                f"`by` ({by_col!r}): the between-trust covariance of the model variables corrected for the sampling "
+                "error of trust means is not positive definite: the trust means are too unreliable to separate "
+                "between-trust paths from sampling error (see ICC(2) below). Use more staff per trust, or "
+                "between='observed' (attenuated paths).") from None
+        except NotConverged as exc:
+            raise ValueError(f"`outcome` {outcome!r}: the count model did not converge ({exc}).") from None
+        jack = np.full((G, theta.size), np.nan)
+        for k in range(G):
+            counts = np.ones(G)
+            counts[k] = 0.0
+            try:
+                jack[k] = corrected(counts)
+            except (Singular, NotConverged):
+                pass
+        okj = np.all(np.isfinite(jack), axis=1)
+        if okj.sum() < G - 1 or okj.sum() < 3:
+            raise ValueError(f"`by` ({by_col!r}): the corrected between paths could not be computed without "
+                             f"{int(G - okj.sum())} of the trusts (jackknife); the trust means are too unreliable. "
+                             "Use between='observed' (attenuated paths).")
+        dj = jack[okj] - jack[okj].mean(axis=0)
+        V = (okj.sum() - 1.0) / okj.sum() * dj.T @ dj
+        fits = [Fit(beta=b, cov=V[i:j, i:j], df=float(G - 1), dispersion=f.dispersion, n_obs=float(G))
+                for f, b, i, j in _split(theta, fits)]
 
     # within level: staff-level endogenous variables on staff-level earlier variables (deviations)
-    staff_cols = [c for c in model_cols if c in staff_level]
     pos = {c: i for i, c in enumerate(staff_cols)}
     D = dev[:, [model_cols.index(c) for c in staff_cols]] if staff_cols else np.zeros((len(codes), 0))
     C = cluster_crossproducts(D, codes, G) if staff_cols else None
@@ -780,12 +869,19 @@ def _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, mo
         within_fits.append(fit)
 
     if method == "bootstrap":
-        def refit(counts):
-            return np.concatenate([f.beta for f in _fit_all(between, eqs, counts, estimator, offset, cov=False)])
+        if between_method == "corrected" and staff_cols:
+            refit = corrected
+        else:
+            def refit(counts):
+                return np.concatenate([f.beta for f in _fit_all(between, eqs, counts, estimator, offset, cov=False)])
         draws_theta, failed = _bootstrap(refit, G, gen, n_res, theta.size)
     else:
         draws_theta, failed = _mc_draws(theta, V, gen, n_res), 0
-    effects, draws = _finish(theta, V, draws_theta, failed, labels, specs, level, interval, method)
+    hint = ("The corrected between paths are unstable with these trusts: use more trusts or staff per trust, "
+            "method='monte_carlo' (jackknife covariance), or between='observed' (attenuated paths)."
+            if between_method == "corrected" and staff_cols else "Use method='monte_carlo', or more trusts.")
+    effects, draws = _finish(theta, V, draws_theta, failed, labels, specs, level, interval, method,
+                             failure_name="by", failure_hint=hint)
     paths = _coef_paths(fits, eqs, "between", level)
     if within_fits:
         frames = []
@@ -810,8 +906,14 @@ def _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, mo
     if within_fits:
         notes.insert(1, "within level: deviations from trust means, pooled within-trust estimator, cluster-robust "
                         "standard errors; reported, not part of any effect on the outcome")
+    if between_method == "corrected":
+        notes.insert(1, "between paths from trust means corrected for their sampling error (moments: between-trust "
+                        "covariance minus the mean sampling covariance of the means"
+                        + (f", teams ({by_cols[1]}) included" if len(by_cols) > 1 else "")
+                        + "; a count outcome on regression-calibrated means); standard errors by the jackknife over "
+                        "trusts")
     weak = [c for c in staff_cols if c != outcome and np.isfinite(reliability.loc[c, "icc2"])
-            and reliability.loc[c, "icc2"] < 0.7]
+            and reliability.loc[c, "icc2"] < 0.7] if between_method == "observed" else []
     if weak:
         notes.append(f"trust means of {', '.join(weak)} have reliability (ICC(2)) below 0.7: between paths from "
                      "them are attenuated towards zero by about that factor")
@@ -821,6 +923,7 @@ def _multilevel(data, by_col, preds, stages, covs, eqs, names, labels, specs, mo
     n_groups = G
     return MediationResult(
         n_obs=int(rows.sum()), n_dropped=n_dropped, n_groups=n_groups, effects=effects, paths=paths, draws=draws,
-        design="multilevel", outcome=outcome, family=family, estimator=estimator, method=method, interval=interval,
-        by=by_col, n_resamples=n_res, n_failed=failed, confidence_level=level,
+        design="multilevel", between=between_method, outcome=outcome, family=family, estimator=estimator,
+        method=method, interval=interval,
+        by=tuple(by_cols), n_resamples=n_res, n_failed=failed, confidence_level=level,
         dispersion=float(fits[-1].dispersion), reliability=reliability, notes=tuple(notes))

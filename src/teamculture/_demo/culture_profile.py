@@ -20,6 +20,10 @@ from teamculture._simulate_culture import simulate_culture
 from teamculture.errors import DroppedDataWarning
 from teamculture.profile import culture_profile
 
+#: latent SDs by which the simulator makes a trust-element strong or weak (the between-trust SD is 0.25;
+#: benchmarks/coverage_profile.py gives the power at 1.2 and 2)
+SHIFT = 2.0
+
 
 def run(ctx) -> None:
     survey = ctx.survey
@@ -27,7 +31,7 @@ def run(ctx) -> None:
     seed = survey.seed if survey.seed is not None else 0
     t0 = time.perf_counter()
     sim = simulate_culture(trust_labels=trusts, teams_per_trust=8, staff_per_team=12,
-                           years=(survey.survey_year - 1, survey.survey_year), shift=1.2,
+                           years=(survey.survey_year - 1, survey.survey_year), shift=SHIFT,
                            n_strong=max(2, len(trusts) // 25), n_weak=max(2, len(trusts) // 25), rng=seed + 12)
     staff = sim.staff
     with warnings.catch_warnings():
@@ -52,7 +56,7 @@ def run(ctx) -> None:
     flags = int((lab != "as expected").sum())
     ctx.say(f"labels (Benjamini-Hochberg, false-discovery rate {prof.false_flag_rate:g}, over "
             f"{len(lab):,} trust-elements): {flags} flag(s); {hits} of the {int(shifted.sum())} trust-elements the "
-            f"simulator made strong or weak found with the right sign; {false} flag(s) on ordinary "
+            f"simulator made strong or weak ({SHIFT:g} latent SDs) found with the right sign; {false} flag(s) on ordinary "
             f"trust-elements ({(false / flags if flags else 0):.0%} of the flags)")
     changed = sim.truth.index[sim.truth["change"] != 0]
     if len(changed):

@@ -24,7 +24,7 @@ rows <- list()
 team_sizes <- lapply(1:U, function(u) sample(3:8, sample(3:5, 1), replace = TRUE))  # teams persist over years
 for (year in c(2022, 2023)) {
   for (u in 1:U) {
-    unit_eff <- rnorm(1, sd = 0.2) + (u == 3) * 0.6 * (year == 2023) + (u == 7) * 3 * (year == 2023)
+    unit_eff <- rnorm(1, sd = 0.2) + (u == 3) * 0.6 * (year == 2023) + (u == 7) * 3.5 * (year == 2023)
     for (t in seq_along(team_sizes[[u]])) {
       n <- team_sizes[[u]][t] + sample(0:2, 1)
       team_eff <- rnorm(1, sd = 0.2)
@@ -70,8 +70,8 @@ for (el in c("A", "B")) {
   cur <- unit_stats(d[d$year == 2023, ], el)
   base <- unit_stats(d[d$year == 2022, ], el)
   K <- length(cur$units)
-  # units with a robust z (median, mad()) beyond 3.5 leave the others' reference distribution
-  outlying <- abs(cur$mean - median(cur$mean)) / mad(cur$mean) > 3.5
+  # units with a robust z (median, mad()) beyond 4 leave the others' reference distribution
+  outlying <- abs(cur$mean - median(cur$mean)) / mad(cur$mean) > 4
   stat <- pv <- bm <- bsd <- pct <- sdiff <- rel <- numeric(K)
   for (i in 1:K) {
     o <- setdiff(1:K, i)

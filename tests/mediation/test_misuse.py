@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from _misuse import Case, case_id, run_case
 from numpy.testing import assert_allclose

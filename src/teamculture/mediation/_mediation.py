@@ -37,7 +37,7 @@ from teamculture._core.warn import warn
 from teamculture.mediation._between import corrected_theta, trust_moments
 from teamculture.mediation._fit import Fit, NotConverged, Singular, cluster_crossproducts, fit_gaussian, \
     fit_poisson, fit_within
-from teamculture.results import COEF_COLUMNS, Result, Summary, coef_table, result_class
+from teamculture.results import Result, Summary, coef_table, result_class
 
 __all__ = ["mediate", "MediationResult", "EFFECT_COLUMNS"]
 

@@ -47,7 +47,7 @@ from teamculture._core.validation import (
 from teamculture._core.warn import warn
 from teamculture.profile._framework import Framework, resolve_framework
 from teamculture.profile._uses import icc2, item_columns, score_measure
-from teamculture.results import Result, Summary, format_number, result_class
+from teamculture.results import Result, Summary, result_class
 
 __all__ = ["culture_profile", "CultureProfile", "LABELS", "PROFILE_COLUMNS"]
 

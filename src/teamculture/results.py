@@ -61,6 +61,8 @@ __all__ = [
     "FunnelResult",
     "ShareEffect",
     "PowerResult",
+    "CultureProfile",
+    "MediationResult",
 ]
 
 #: The columns of every coefficient table, in this order.
@@ -84,6 +86,8 @@ _RESULT_HOMES: dict[str, str] = {
     "FunnelResult": "teamculture.outcomes",
     "ShareEffect": "teamculture.outcomes",
     "PowerResult": "teamculture.power",
+    "CultureProfile": "teamculture.profile",
+    "MediationResult": "teamculture.mediation",
 }
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import teamculture as tc
+from teamculture._simulate_culture import simulate_engagement
 from teamculture.results import ConfidenceInterval, Result, Summary
 
 
@@ -59,6 +60,11 @@ BUILDERS = {
          tc.mortality_glm(s.trusts.iloc[k:], predictors="real_team_pct")]),
     "VarianceIntervals": lambda s, k: tc.mixed("latent_engagement ~ tenure + (1 | trust/team)",
                                                s.staff.iloc[k:]).variance_intervals(),
+    "CultureProfile": lambda s, k: tc.culture_profile(s.staff.iloc[k:], "nhs-culture-elements",
+                                                      by=["trust", "team"]),
+    "MediationResult": lambda s, k: tc.mediate(
+        simulate_engagement(n_trusts=40, rng=k).trusts, predictors="leadership",
+        mediators="engagement", outcome="absence_rate", n_resamples=50, rng=k),
     "PowerResult": lambda s, k: tc.power_three_level(0.3 + k / 10, n_trusts=40, teams_per_trust=10,
                                                      staff_per_team=8, icc_team=0.1, icc_trust=0.02),
 }

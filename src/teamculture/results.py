@@ -63,6 +63,8 @@ __all__ = [
     "PowerResult",
     "ModelTable",
     "VarianceIntervals",
+    "CultureProfile",
+    "MediationResult",
 ]
 
 #: The columns of every coefficient table, in this order.
@@ -88,6 +90,8 @@ _RESULT_HOMES: dict[str, str] = {
     "PowerResult": "teamculture.power",
     "ModelTable": "teamculture.reporting",
     "VarianceIntervals": "teamculture.reporting",
+    "CultureProfile": "teamculture.profile",
+    "MediationResult": "teamculture.mediation",
 }
 
 
@@ -190,7 +194,9 @@ class Summary:
             width = max(len(k) for k, _ in head)
             lines += [f"{k:<{width}}  {v}" for k, v in head]
         for caption, table in self.tables:
-            lines += ["", caption + ":" if caption else ""]
+            lines.append("")
+            if caption:
+                lines.append(caption + ":")
             shown = _format_frame(table, self.digits)
             lines.append(shown.to_string() if len(shown) else "(none)")
         if self.notes:

@@ -223,3 +223,14 @@ def test_a_new_model_class_plugs_in_through_model_parts():
     assert _cell(tab, ("Random effects", "σ²"), "GLMM") == ""  # no residual row in a logistic model
     assert _cell(tab, ("Model fit", "Estimation"), "GLMM") == "ML (Laplace)"
     assert any(re.match(r"p-values: .*z \(GLMM\)", n) for n in tab.notes)
+
+
+def test_a_singular_fit_is_flagged_with_what_to_do():
+    data = pd.read_csv(REFERENCE_DIR / "mixed_data" / "singular3.csv", dtype={"trust": str, "team": str})
+    sing = _mixed("y ~ x + (1 | trust) + (1 | team)", data)
+    assert sing.singular
+    tab = tc.model_table({"A": M0, "Singular": sing}, random="sd")
+    note = [n for n in tab.notes if n.startswith("Singular: singular fit")]
+    assert len(note) == 1 and "simplify the random part" in note[0]
+    assert not any(n.startswith("A: singular") for n in tab.notes)
+    assert _cell(tab, ("Random effects", "SD trust"), "Singular") == "0.00"  # a zero variance prints as zero

@@ -427,7 +427,9 @@ class MixedResult(Result):
         if not self.converged:
             notes.append("the optimiser did not converge")
         if self.singular:
-            notes.append("singular fit (a variance at its boundary)")
+            notes.append("singular fit: a random-effects variance at zero (or a correlation at +-1); the data cannot "
+                         "separate that part of the random structure, so report it as a boundary estimate or "
+                         "simplify the random part (the model's summary() says how)")
         return ModelParts(
             coefficients=self.coefficients, link="identity", description="Linear mixed model",
             outcome=str(self.response.name), confidence_level=float(self.confidence_level), random=self.var_corr(),

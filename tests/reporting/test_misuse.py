@@ -43,11 +43,11 @@ class _BadCoefs:
 
 CASES = [
     Case(model_table, lambda: model_table("y ~ x"), "input", "formula-instead-of-model",
-         raises=(TypeError, "`models`: Model 1 is a str, which model_table cannot read")),
+         raises=(TypeError, "`models`: Model 1 is of type str, which model_table cannot read")),
     Case(model_table, lambda: model_table([]), "input", "empty-list",
          raises=(ValueError, "`models` is empty")),
     Case(model_table, lambda: model_table({"a": FIT, "b": SLOPE}), "input", "data-frame-among-models",
-         raises=(TypeError, "`models`: b is a DataFrame")),
+         raises=(TypeError, "`models`: b is of type DataFrame")),
     Case(model_table, lambda: model_table(_Junk()), "j", "plug-in-returns-a-dict",
          raises=(TypeError, r"`models`: Model 1.model_parts\(\) must return a teamculture.reporting.ModelParts")),
     Case(model_table, lambda: model_table(_BadLink()), "j", "plug-in-unknown-link",

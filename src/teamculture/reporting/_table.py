@@ -75,7 +75,7 @@ def _models(models: Any) -> tuple[list[str], list[Any]]:
     for name, m in zip(names, objs):
         if not callable(getattr(m, "model_parts", None)):
             raise TypeError(
-                f"`models`: {name} is a {type(m).__name__}, which model_table cannot read; pass fitted models "
+                f"`models`: {name} is of type {type(m).__name__}, which model_table cannot read; pass fitted models "
                 "(MixedResult from tc.mixed, OutcomeFit from tc.mortality_glm/smr_regression/panel_regression, or "
                 "any result with a model_parts() method returning teamculture.reporting.ModelParts)."
             )

@@ -698,9 +698,14 @@ def _compare(a: GLMMResult, b: GLMMResult) -> GLMMCompareResult:
     if (a.family, a.link) != (b.family, b.link):
         raise ValueError(f"`other` has family {b.family}/{b.link}, this model {a.family}/{a.link}; a "
                          "likelihood-ratio test needs the same family and link.")
-    if a.nagq != b.nagq:
-        raise ValueError(f"`other` was fitted with nagq={b.nagq}, this model with nagq={a.nagq}; their "
-                         "log-likelihoods are different approximations. Refit with the same nagq.")
+    if a.method != b.method:
+        raise ValueError(f"`other` was fitted by {b.method} (nagq={b.nagq}), this model by {a.method} "
+                         f"(nagq={a.nagq}); their log-likelihoods are different approximations. Refit both "
+                         "the same way.")
+    if a.method != "Laplace" and not (abs(a.quadrature_check) <= QUADRATURE_TOLERANCE
+                                      and abs(b.quadrature_check) <= QUADRATURE_TOLERANCE):
+        raise ValueError("`other`: the quadrature of one of the models has not converged (quadrature_check > "
+                         f"{QUADRATURE_TOLERANCE:g}), so the log-likelihoods are not comparable; increase nagq.")
     same_rows = a.n_obs == b.n_obs and a._frame.index.equals(b._frame.index) and np.array_equal(a._k, b._k) \
         and np.array_equal(a._m, b._m)
     if not same_rows:

@@ -501,6 +501,15 @@ class GLMMEngine:
     # ------------------------------------------------------------------ Laplace
     def laplace(self, beta: np.ndarray, sigma: np.ndarray, *, grad: bool = False,
                 u0: list[np.ndarray] | None = None) -> tuple[float, np.ndarray | None, dict[str, Any]]:
+        """Laplace log-likelihood and gradient; ``-inf`` where the density overflows (a trial step)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value, g, st = self._laplace(beta, sigma, grad=grad, u0=u0)
+        if not np.isfinite(value) or (g is not None and not np.all(np.isfinite(g))):
+            return -np.inf, (None if g is None else np.zeros_like(g)), st
+        return value, g, st
+
+    def _laplace(self, beta: np.ndarray, sigma: np.ndarray, *, grad: bool = False,
+                 u0: list[np.ndarray] | None = None) -> tuple[float, np.ndarray | None, dict[str, Any]]:
         """Laplace log-likelihood (lme4's logLik at nAGQ = 1) and optionally its exact gradient.
 
         The gradient is ``d/dtheta [pen(u*(theta), theta) - log|H(theta)|/2]``: the envelope
@@ -654,7 +663,15 @@ class GLMMEngine:
 
     def agq(self, beta: np.ndarray, sigma: np.ndarray, grid: dict[str, Any], *, grad: bool = False,
             chunk_elements: int = 3_000_000) -> tuple[float, np.ndarray | None]:
-        """Log-likelihood by the fixed (adapted) quadrature rule ``grid``, and its gradient."""
+        """Log-likelihood by the fixed (adapted) quadrature rule ``grid``, and its gradient (``-inf`` on overflow)."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            value, g = self._agq(beta, sigma, grid, grad=grad, chunk_elements=chunk_elements)
+        if not np.isfinite(value) or (g is not None and not np.all(np.isfinite(g))):
+            return -np.inf, (None if g is None else np.zeros_like(g))
+        return value, g
+
+    def _agq(self, beta: np.ndarray, sigma: np.ndarray, grid: dict[str, Any], *, grad: bool = False,
+             chunk_elements: int = 3_000_000) -> tuple[float, np.ndarray | None]:
         self.n_eval += 1
         t = self.tree
         D = self.D
@@ -995,7 +1012,18 @@ def _glm_start(eng: GLMMEngine) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, check: bool = True,
         start: np.ndarray | None = None) -> EngineFit:
-    """Maximise the Laplace (``nagq`` all 1) or the nested AGQ log-likelihood of ``eng``."""
+    """Maximise the Laplace (``nagq`` all 1) or the nested AGQ log-likelihood of ``eng``.
+
+    Trial steps may overflow the densities (a Poisson rate of exp(800)); such points have
+    log-likelihood ``-inf`` and are rejected by the line searches, so floating-point
+    warnings are silenced here and every accepted value is checked to be finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _fit(eng, nagq, sigma_start=sigma_start, check=check, start=start)
+
+
+def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, check: bool = True,
+         start: np.ndarray | None = None) -> EngineFit:
     p, D = eng.p, eng.D
     beta0, info = _glm_start(eng)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -1126,4 +1154,3 @@ def _zero_small_sigma(value: Any, theta: np.ndarray, p: int, v: float) -> np.nda
     return out
 
 
-GLMMEngine.fit = fit  # type: ignore[attr-defined]

@@ -232,7 +232,7 @@ class GLMMResult(Result):
 
     def _exp_table(self, confidence_level: float | None) -> pd.DataFrame:
         ci = self.confidence_interval(confidence_level)
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             return pd.DataFrame({"estimate": np.exp(self.coefficients["estimate"]), "ci_low": np.exp(ci["ci_low"]),
                                  "ci_high": np.exp(ci["ci_high"]), "pvalue": self.coefficients["pvalue"]})
 
@@ -635,7 +635,8 @@ class GLMMCompareResult(Result):
 
 # =========================================================================== helpers
 def _intervals(table: pd.DataFrame, level: float) -> pd.DataFrame:
-    out = interval_frame(table, level)
+    with np.errstate(invalid="ignore"):  # inf - inf for infinite estimates, set below
+        out = interval_frame(table, level)
     est = table["estimate"].to_numpy()
     pos, neg = np.isposinf(est), np.isneginf(est)
     out.loc[pos, "ci_low"], out.loc[pos, "ci_high"] = np.nan, np.inf
@@ -960,7 +961,8 @@ def _fit(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, ...]) -
                    "the limit. Remove or merge the categories concerned, or use penalised (e.g. Firth) methods")
             notes.append(msg)
             warn(f"glmm: {msg}.", DegenerateDataWarning)
-    table = coef_table(beta, se, index=pd.Index(names), confidence_level=0.95)
+    with np.errstate(invalid="ignore"):  # inf - inf for infinite estimates, fixed just below
+        table = coef_table(beta, se, index=pd.Index(names), confidence_level=0.95)
     if infinite:
         inf = table.index.isin(infinite)
         table.loc[inf, ["statistic", "pvalue"]] = np.nan

@@ -322,11 +322,12 @@ def _grouping(parsed: ParsedFormula, frame: pd.DataFrame, family: str, response_
         if pm is None:
             pairs = np.unique(codes[b].astype(np.int64) * (len(labels[a]) + 1) + codes[a])
             multi = int(np.sum(np.bincount(pairs // (len(labels[a]) + 1), minlength=len(labels[b])) > 1))
+            outer, inner = sorted((a, b), key=names.index)  # as written in the formula
             raise NotNestedError(
                 f"`formula`: the grouping factors {a!r} and {b!r} are not nested ({multi:,} {b!r} group(s) occur in "
                 f"more than one {a!r} group), so lme4 would fit crossed random effects, which glmm() does not. If "
-                f"the {b!r} labels are local numbers reused across {a!r} groups, write the nested term "
-                f"(1 | {a}/{b})."
+                f"the {inner!r} labels are local numbers reused across {outer!r} groups, write the nested term "
+                f"(1 | {outer}/{inner})."
             )
     desc = []
     for t in parsed.random:
@@ -385,6 +386,10 @@ def _design(fixed: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, list[st
     except Exception as exc:  # formulaic raises many error types
         raise ValueError(f"`formula`: could not build the fixed-effects design from {fixed!r}: {exc}") from None
     X = pd.DataFrame(np.asarray(mm, dtype=np.float64), index=frame.index, columns=[str(c) for c in mm.columns])
+    bad = [c for c in X.columns if not np.all(np.isfinite(X[c].to_numpy()))]
+    if bad:
+        raise ValueError(f"`data`: the fixed-effect column(s) {few(bad)} have infinite values; use NaN for a missing "
+                         "value (rows with NaN are handled by `nan_policy`).")
     if X.shape[1] == 0:
         raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
     notes = []
@@ -445,7 +450,7 @@ def prepare(parsed: ParsedFormula, data: pd.DataFrame, family: str, weights: Any
     w = _vector_arg(weights, data, "weights")
     off = _vector_arg(offset, data, "offset")
     sub = data[variables]
-    missing = sub.isna().any(axis=1).to_numpy()
+    missing = np.array(sub.isna().any(axis=1).to_numpy(), dtype=bool, copy=True)
     if w is not None:
         missing |= np.isnan(w)
     if off is not None:

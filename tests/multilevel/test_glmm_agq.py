@@ -196,3 +196,14 @@ def test_agq_estimates_move_away_from_laplace_towards_larger_variances():
     lap = fit("agq_single")
     agq = fit("agq_single", nagq=25)
     assert agq.variance_components.iloc[0] > lap.variance_components.iloc[0]
+
+
+def test_chunked_evaluation_equals_one_chunk():
+    eng, cols, levels = engine("three_level")
+    beta, theta = r_params("three_level", "probe_", cols, levels)
+    grid = eng.adapt(beta, theta, (5, 7))
+    whole = eng.agq(beta, theta, grid, grad=True)
+    for budget in (35, 2000, 20_000):  # one trust per chunk, a few, several
+        part = eng.agq(beta, theta, grid, grad=True, chunk_elements=budget)
+        assert_allclose(part[0], whole[0], rtol=1e-13)
+        assert_allclose(part[1], whole[1], rtol=1e-10, atol=1e-10)

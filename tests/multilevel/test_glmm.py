@@ -287,7 +287,6 @@ def test_missing_rows_are_dropped_and_counted():
 
 # --------------------------------------------------------------------------- the engine against dense algebra
 def _dense_laplace(X, k, m, codes, beta, sigma):
-    n = len(k)
     Z = np.hstack([np.eye(c.max() + 1)[c] for c in codes])
     lam = np.concatenate([np.full(c.max() + 1, s) for c, s in zip(codes, sigma)])
     ZL = Z * lam

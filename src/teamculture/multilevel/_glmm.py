@@ -399,13 +399,14 @@ class GLMMResult(Result):
         for g in self.variance_components.index:
             s = math.sqrt(float(self.variance_components[g]))
             se = self._sigma_se(g)
-            if s > 0 and np.isfinite(se):
-                lo, hi = s * math.exp(-z * se / s), s * math.exp(z * se / s)
-            else:
+            if s >= SINGULAR_TOLERANCE and np.isfinite(se):
+                with np.errstate(over="ignore"):
+                    lo, hi = float(s * np.exp(-z * se / s)), float(s * np.exp(z * se / s))
+            else:  # a variance at (or within 1e-4 SD of) zero: no Wald interval on the log scale
                 lo = hi = np.nan
             f = math.sqrt(2.0) * _Z75
-            rows[g] = (math.exp(f * s), math.exp(f * lo) if np.isfinite(lo) else np.nan,
-                       math.exp(f * hi) if np.isfinite(hi) else np.nan)
+            with np.errstate(over="ignore"):
+                rows[g] = (math.exp(f * s), float(np.exp(f * lo)), float(np.exp(f * hi)))
         return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high"])
 
     def _sigma_se(self, g: str) -> float:

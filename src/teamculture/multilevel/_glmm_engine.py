@@ -61,7 +61,21 @@ evaluation; with ``q = 1`` the rule is exactly the Laplace approximation.
 The parameters are estimated with the nodes held fixed (the gradient of the
 fixed-node rule is the quadrature estimate of the score, Fisher's identity),
 re-adapting the nodes at the new estimate until the estimates stop moving;
-the reported log-likelihood is the rule adapted at the final estimate.
+the reported log-likelihood is the rule adapted at the final estimate. This
+fixed point differs from the maximum of the adaptive rule (lme4's definition
+for ``nAGQ > 1``) by terms of the order of the quadrature error, so the two
+agree once enough points are used (the ``2q - 1`` check).
+
+Estimation (Laplace)
+--------------------
+Newton steps in ``(beta, log sigma)`` (plain ``sigma`` below 0.05, so that a
+variance can reach exactly zero) with the exact gradient and an analytic
+Hessian of the penalised likelihood profiled over ``u`` (``-V'WV + R'H^-1 R``,
+one more tree solve with ``p + D`` right-hand sides), whose sigma columns are
+corrected by differences of the exact gradient; the mode is warm-started from
+its implicit derivative. Large data start from a fit to a systematic sample
+of whole teams. Standard errors from finite differences of the exact gradient
+(central, or forward with a smaller step for large data).
 
 References
 ----------
@@ -79,7 +93,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 __all__ = ["GLMMEngine", "EngineFit", "FAMILY_LINKS", "gauss_hermite"]
 
@@ -87,6 +101,17 @@ __all__ = ["GLMMEngine", "EngineFit", "FAMILY_LINKS", "gauss_hermite"]
 FAMILY_LINKS = {("binomial", "logit"), ("binomial", "probit"), ("poisson", "log")}
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+#: Rows of the subsample whose Laplace fit gives the start values for large data.
+_SUBSAMPLE_ROWS = 60_000
+
+#: The conditional mode is solved until the largest Newton step in u (standard normal scale) is
+#: below this. The log-likelihood's error is then ~1e-9 x sqrt(#groups) x |d log|H| / du|,
+#: far below 1e-8 relative; its gradient is accurate enough for finite-difference Hessians.
+_MODE_TOL = 1e-9
+
+#: Standard deviations at or above this value take Newton steps in log sigma.
+_LOG_FROM = 0.05
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -702,7 +727,6 @@ class GLMMEngine:
             adj.append(A.reshape(-1, A.shape[-1]))
             if l < self.D - 1:
                 S_anc = np.repeat(S_anc, len(z), axis=0)
-                S_hat_anc = S_hat_anc  # unchanged shape (n_l,)
         logw = [w for _, w in nodes]
         return {"U": U, "adj": adj, "logw": logw, "q": q, "beta": beta, "sigma": sigma, "laplace": st}
 
@@ -1144,15 +1168,6 @@ def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, ch
                      extra={"agq_rounds": rounds, "newton_iterations": n_iter})
 
 
-_SUBSAMPLE_ROWS = 60_000
-
-#: The conditional mode is solved until the largest Newton step in u (standard normal scale) is
-#: below this. The log-likelihood's error is then ~1e-9 x sqrt(#groups) x |d log|H| / du|,
-#: far below 1e-8 relative; its gradient is accurate enough for finite-difference Hessians.
-_MODE_TOL = 1e-9
-
-#: Standard deviations at or above this value take Newton steps in log sigma.
-_LOG_FROM = 0.05
 
 
 def _subsample_start(eng: GLMMEngine, theta0: np.ndarray) -> np.ndarray:

@@ -104,7 +104,9 @@ sets <- c(
   fit_one("trials", "cbind(k, n - k) ~ team_type + (1 | team)", "cbind(k, n - k) ~ team_type + (1 | team)",
           binomial(), rd("trials.csv")),
   fit_one("agq_single", "y ~ x + (1 | team)", "y ~ x + (1 | team)", binomial(), rd("agq_single.csv"), agq = TRUE),
-  fit_one("agq_small", "y ~ x + (1 | trust/team)", "y ~ x + (1 | trust/team)", binomial(), rd("agq_small.csv"))
+  fit_one("agq_small", "y ~ x + (1 | trust/team)", "y ~ x + (1 | trust/team)", binomial(), rd("agq_small.csv")),
+  fit_one("rare_flat", "y ~ x + real + (1 | trust/team)", "y ~ x + real + (1 | trust/team)", binomial(),
+          rd("rare_flat.csv"))
 )
 header <- sprintf('"_generated": "generated, do not edit; by tests/reference/glmm_lme4.R with %s, lme4 %s, glmmTMB %s, performance %s on %s"',
                   R.version.string, packageVersion("lme4"), packageVersion("glmmTMB"),

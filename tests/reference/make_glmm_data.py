@@ -25,6 +25,10 @@ agq_single      300 clusters of 1-3 staff, one level, team SD 2.3: where Laplace
                 is poor and even 25 quadrature points are not exact.
 agq_small       4 trusts x 3 teams x 1-4 staff, two levels: small enough for
                 brute-force nested integration.
+rare_flat       40 trusts, 10-20 teams of 15-25 staff, rare outcome (~6%), team SD 1: a
+                replicate of the "larger teams, rare" scenario of benchmarks/coverage_glmm.py,
+                where the likelihood is flat in the trust SD (an early version of the
+                optimiser stalled on such replicates).
 """
 
 from __future__ import annotations
@@ -116,6 +120,22 @@ def main() -> None:
                                        "team": [f"C{c:03d}" for c in cl]})
     tr, tm, loc = _nested(rng, 4, (3, 3), (1, 4))
     sets["agq_small"] = _frame(rng, tr, tm, loc, (-0.2, 0.7, 0.0, 0.0), (1.0, 1.5)).drop(columns=["team_type"])
+    # drawn from its own generator, so that the data sets above do not change
+    r = np.random.default_rng([11, 3])
+    for _ in range(5):  # the fifth replicate of the "larger teams, rare" scenario
+        n_trust = 40
+        teams = r.integers(10, 21, size=n_trust)
+        team_trust = np.repeat(np.arange(n_trust), teams)
+        staff = r.integers(15, 26, size=team_trust.size)
+        team = np.repeat(np.arange(team_trust.size), staff)
+        trust = team_trust[team]
+        x = r.normal(size=team.size)
+        real = (r.random(team.size) < 0.4).astype(float)
+        eta = (-3.5 + 0.5 * x + 0.4 * real + r.normal(0, 0.5, n_trust)[trust]
+               + r.normal(0, 1.0, team_trust.size)[team])
+        y = (r.random(team.size) < special.expit(eta)).astype(int)
+    sets["rare_flat"] = pd.DataFrame({"y": y, "x": np.round(x, 4), "real": real.astype(int), "trust": trust,
+                                      "team": team})
     for name, d in sets.items():
         d.to_csv(OUT / f"{name}.csv", index=False)
         print(name, d.shape)

@@ -916,17 +916,19 @@ def glmm(formula: str, data: pd.DataFrame, *, family: str = "binomial", link: st
     >>> import numpy as np, pandas as pd
     >>> from teamculture.multilevel import glmm
     >>> rng = np.random.default_rng(1)
-    >>> team = np.repeat(np.arange(120), 8)
-    >>> trust = team // 12
+    >>> team = np.repeat(np.arange(150), 8)
+    >>> trust = team // 10
     >>> x = rng.normal(size=team.size)
-    >>> eta = -1 + 0.5 * x + rng.normal(0, 0.4, 10)[trust] + rng.normal(0, 0.7, 120)[team]
+    >>> eta = -1 + 0.5 * x + rng.normal(0, 0.6, 15)[trust] + rng.normal(0, 0.7, 150)[team]
     >>> df = pd.DataFrame({"y": rng.random(team.size) < 1 / (1 + np.exp(-eta)), "x": x,
     ...                    "trust": trust, "team": team})
     >>> fit = glmm("y ~ x + (1 | trust/team)", df)
     >>> fit.n_groups.tolist(), fit.converged
-    ([10, 120], True)
-    >>> fit.odds_ratios().round(2).loc["x", "estimate"]
-    np.float64(1.79)
+    ([15, 150], True)
+    >>> fit.odds_ratios()[["estimate", "ci_low", "ci_high"]].round(2)
+               estimate  ci_low  ci_high
+    Intercept      0.35    0.27     0.45
+    x              1.48    1.28     1.71
     """
     parsed, family, link, q = _validate_glmm(formula, data, family, link, nagq, nan_policy)
     prepared = prepare(parsed, data, family, weights, offset, nan_policy)

@@ -883,6 +883,7 @@ class _Fitter:
     def __init__(self, eng: GLMMEngine) -> None:
         self.eng = eng
         self.p, self.D = eng.p, eng.D
+        self.scale: np.ndarray | None = None
 
     # Laplace ---------------------------------------------------------------
     def laplace_fit(self, theta0: np.ndarray, scale: np.ndarray, *, max_iter: int = 200,
@@ -899,6 +900,7 @@ class _Fitter:
         iteration ends when the predicted gain ``g' (-H)^-1 g / 2`` is below ``tol``.
         """
         eng, p, D = self.eng, self.p, self.D
+        self.scale = scale
         theta = theta0.copy()
         v, g, st = eng.laplace(theta[:p], theta[p:], grad=True)
         ok = False
@@ -906,11 +908,18 @@ class _Fitter:
         H, dudt = eng.approx_hessian(st)
         C = None
         sigma_at_C = None
+        full = False  # correct every column (not only sigma's) once convergence is slow
+        last_dec = np.inf
+        slow = False
+        refreshed = 0
         for it in range(1, max_iter + 1):
             sig = theta[p:]
-            if C is None or np.any(np.abs(sig - sigma_at_C) > 0.2 * np.maximum(np.abs(sigma_at_C), 0.05)):
-                C = self._sigma_correction(theta, g, H, st, dudt)
+            stalled = slow and it - refreshed >= 2
+            if C is None or stalled or np.any(np.abs(sig - sigma_at_C) > 0.2 * np.maximum(np.abs(sigma_at_C), 0.05)):
+                C = self._correction(theta, g, H, st, dudt, full=full or stalled)
+                full = full or stalled
                 sigma_at_C = sig.copy()
+                refreshed = it
             logc = np.abs(sig) >= _LOG_FROM
             J = np.r_[np.ones(p), np.where(logc, sig, 1.0)]
             g_psi = J * g
@@ -921,7 +930,17 @@ class _Fitter:
             if not dec > tol:
                 ok = True
                 break
-            d[p:] = np.where(logc, np.clip(d[p:], -3.0, 3.0), d[p:])
+            # slow (linear) convergence: the weights' curvature in the log-determinant matters for
+            # the fixed effects too (small groups, rare outcomes); correct all columns next time
+            slow = it > 2 and dec > 0.1 * last_dec
+            last_dec = dec
+            # a flat direction gives a huge Newton step: shorten the whole step (keeping it an
+            # ascent direction) to at most 1 in log sigma and 10 standard errors in beta
+            size = max(float(np.max(np.abs(d[p:][logc]))) if logc.any() else 0.0,
+                       float(np.max(np.abs(d[:p] / scale[:p]))) / 10.0 if p else 0.0)
+            if size > 1.0:
+                d = d / size
+            slope = float(g_psi @ d)  # predicted gain per unit step (> 0)
             step = 1.0
             accepted = False
             for _h in range(50):
@@ -931,7 +950,10 @@ class _Fitter:
                 dth = t_new - theta
                 u_pred = [st["u"][l] + np.einsum("k,kg->g", dth, dudt[l]) for l in range(D)]
                 v_new, g_new, st_new = eng.laplace(t_new[:p], t_new[p:], grad=True, u0=u_pred)
-                if np.isfinite(v_new) and v_new >= v - 1e-13 * abs(v):
+                # Armijo: a real gain, except where the predicted gain is below the rounding
+                # level of the log-likelihood (then any non-loss is accepted)
+                need = 1e-4 * step * slope if step * slope > 1e-11 * max(1.0, abs(v)) else -1e-13 * abs(v)
+                if np.isfinite(v_new) and v_new - v >= need:
                     accepted = True
                     break
                 step *= 0.5
@@ -945,21 +967,27 @@ class _Fitter:
                 break
         return theta, v, g, st, it, ok
 
-    def _sigma_correction(self, theta: np.ndarray, g: np.ndarray, H: np.ndarray, st: dict[str, Any],
-                          dudt: list[np.ndarray]) -> np.ndarray:
-        """Exact-minus-approximate Hessian in the sigma columns (forward differences of the gradient)."""
+    def _correction(self, theta: np.ndarray, g: np.ndarray, H: np.ndarray, st: dict[str, Any],
+                    dudt: list[np.ndarray], *, full: bool = False) -> np.ndarray:
+        """Exact-minus-approximate Hessian in the sigma columns, or in every column with ``full``
+        (forward differences of the exact gradient, symmetrised)."""
         eng, p, D = self.eng, self.p, self.D
         C = np.zeros_like(H)
-        for l in range(D):
-            h = 1e-4 * max(abs(theta[p + l]), 0.05)
+        cols = range(p + D) if full else range(p, p + D)
+        scale = np.r_[self.scale[:p], np.full(D, 0.05)] if self.scale is not None else np.full(p + D, 0.05)
+        done = np.zeros(p + D, dtype=bool)
+        for j in cols:
+            h = 1e-4 * max(abs(theta[j]), scale[j])
             t_h = theta.copy()
-            t_h[p + l] += h
-            u_pred = [st["u"][j] + h * dudt[j][p + l] for j in range(D)]
+            t_h[j] += h
+            u_pred = [st["u"][lev] + h * dudt[lev][j] for lev in range(D)]
             _, g_h, _ = eng.laplace(t_h[:p], t_h[p:], grad=True, u0=u_pred)
-            col = (g_h - g) / h - H[:, p + l]
-            C[:, p + l] = col
-            C[p + l, :] = col
-        C[p:, p:] = 0.5 * (C[p:, p:] + C[p:, p:].T)
+            col = (g_h - g) / h - H[:, j]
+            C[:, j] = col
+            done[j] = True
+        # symmetrise: average where both columns were differenced, mirror where only one was
+        both = np.outer(done, done)
+        C = np.where(both, 0.5 * (C + C.T), np.where(done[None, :], C, C.T))
         return C
 
     def hessian(self, vg: Any, theta: np.ndarray, scale: np.ndarray, *, central: bool = True,
@@ -1019,11 +1047,16 @@ def _quasi_newton(vg: Any, theta: np.ndarray, B: np.ndarray, scale: np.ndarray, 
         d, dec = _newton_direction(g, -B, scale)
         if not dec > tol:
             return theta, v, g, B, it, True
+        size = float(np.max(np.abs(d / scale))) / 10.0  # at most 10 scale units per step
+        if size > 1.0:
+            d = d / size
+        slope = float(g @ d)
         step = 1.0
         for _h in range(50):
             t_new = theta + step * d
             v_new, g_new = vg(t_new)
-            if np.isfinite(v_new) and v_new >= v - 1e-13 * abs(v):
+            need = 1e-4 * step * slope if step * slope > 1e-11 * max(1.0, abs(v)) else -1e-13 * abs(v)
+            if np.isfinite(v_new) and v_new - v >= need:
                 break
             step *= 0.5
         else:

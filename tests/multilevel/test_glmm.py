@@ -153,6 +153,21 @@ def test_population_averaged_probabilities_equal_numerical_integration():
     assert abs(rd.iloc[0]["estimate"]) < abs(f.contrasts("team_type", pairs=[("pseudo", "real")]).iloc[0]["estimate"])
 
 
+def test_population_averaged_probabilities_with_random_slopes():
+    d = data("slopes").assign(grp=lambda t: np.where(t.index % 2 == 0, "a", "b"))
+    f = _quiet(glmm, "y ~ x + grp + (1 + x | team)", d)
+    b = f.coefficients["estimate"]
+    S = f._Sigma
+    x = d["x"].to_numpy()
+    tau = np.sqrt(S[0, 0] + 2 * S[0, 1] * x + S[1, 1] * x**2)  # each row's random-part SD
+    eta = b["Intercept"] + b["x"] * x + b["grp[T.b]"]
+    vals, _ = integrate.quad_vec(lambda z: special.expit(eta + tau * z) * stats.norm.pdf(z), -12, 12,
+                                 epsabs=1e-13, epsrel=1e-12)
+    pp = f.predicted_probabilities("grp")
+    assert_allclose(pp.loc["b", "estimate"], float(np.mean(vals)), rtol=1e-9)
+    assert np.isfinite(pp["std_error"]).all() and (pp["std_error"] > 0).all()
+
+
 def test_population_averaged_standard_error_is_the_delta_method():
     f = fit("two_level")
     d = data("two_level")

@@ -120,3 +120,41 @@ def test_likelihood_ratio_test_matches_anova(reduced):
         assert_allclose(res.pvalue, 0.5 * ref["pvalue"], rtol=1e-5)
     else:
         assert res.pvalue == res.pvalue_chi2
+
+
+# --------------------------------------------------------------------------- random slopes, one grouping factor
+def test_random_slopes_against_glmer_and_glmmtmb():
+    from _glmm_helpers import data
+    from teamculture.multilevel import glmm
+    from teamculture.multilevel._glmm_slopes import SlopeEngine
+
+    ref = GLMM_REF["slopes"]
+    d = data("slopes")
+    f = glmm(ref["formula_py"], d)
+    # the Laplace log-likelihood at glmer's probe and at its estimates (same theta parametrisation)
+    codes, _ = __import__("pandas").factorize(d["team"], sort=True)
+    eng = SlopeEngine(np.c_[np.ones(len(d)), d["x"]], np.c_[np.ones(len(d)), d["x"]], d["y"].to_numpy(float),
+                      np.ones(len(d)), None, codes, "binomial", "logit")
+    assert_allclose(eng.laplace(np.array(ref["probe_beta"]), np.array(ref["probe_theta"]))[0], ref["probe_loglik"],
+                    rtol=1e-8)
+    assert_allclose(eng.laplace(np.array(ref["fixef"]), np.array(ref["theta"]))[0], ref["loglik"], rtol=1e-8)
+    assert f.converged and not f.singular
+    assert f.loglik >= ref["loglik"] - 1e-6 and f.loglik >= ref["tmb_loglik"] - 1e-6
+    assert_allclose(f.coefficients["estimate"].to_numpy(), ref["fixef"], rtol=2e-5, atol=2e-5)
+    assert_allclose(f.coefficients["std_error"].to_numpy(), ref["se"], rtol=1e-4)
+    vc = f.variance_components
+    expected = {"team|(Intercept)": ref["vc"][0], "team|x": ref["vc"][1], "team|(Intercept),x": ref["vc"][2]}
+    assert_allclose(vc[list(expected)].to_numpy(), list(expected.values()), rtol=1e-4, atol=1e-5)
+    r = ref["ranef"]["team"]
+    table = f.random_effects["team"]
+    n = len(table)
+    assert_allclose(table["condval:(Intercept)"].to_numpy(), r["condval"][:n], atol=1e-4)
+    assert_allclose(table["condval:x"].to_numpy(), r["condval"][n:], atol=1e-4)
+    assert_allclose(table["condsd:x"].to_numpy(), r["condsd"][n:], atol=1e-4)
+    r2 = f.r_squared()
+    assert_allclose(r2["marginal"], ref["r2_marginal"], atol=1e-5)
+    assert_allclose(r2["conditional"], ref["r2_conditional"], atol=1e-5)
+    with pytest.raises(ValueError, match="`icc`"):
+        f.icc()
+    with pytest.raises(ValueError, match="`nagq`"):
+        glmm(ref["formula_py"], d, nagq=5)

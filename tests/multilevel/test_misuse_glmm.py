@@ -140,8 +140,10 @@ CASES = [
     # ---------------------------------------------------------------- i: R syntax
     Case(glmm, lambda: glmm("y ~ x + I(x^2) + (1 | trust/team)", D), "i", "caret-inside-I",
          raises=(ValueError, r"`formula`: .*'\^' inside a function call.*\*\*")),
-    Case(glmm, lambda: glmm("y ~ x + (1 + x | team_id)", D), "i", "random-slope",
-         raises=(ValueError, r"`formula`: the random term \(1 \+ x \| team_id\) has random slopes")),
+    Case(glmm, lambda: glmm("y ~ x + (1 + x | team_id) + (1 | trust)", D), "i", "slopes-with-second-term",
+         raises=(ValueError, r"`formula`: the random term \(1 \+ x \| team_id\) has random slopes; glmm\(\) fits")),
+    Case(glmm, lambda: glmm("y ~ x + (1 + x | team_id)", D, nagq=7), "input", "slopes-with-quadrature",
+         raises=(ValueError, r"`nagq`: adaptive quadrature is implemented for nested random intercepts")),
     Case(glmm, lambda: glmm("y ~ x + (1 | trust) + (1 | team)", D), "i", "reused-labels-crossed",
          raises=(NotNestedError, r"`formula`: .*not nested.*\(1 \| trust/team\)")),
     Case(glmm, lambda: glmm("y ~ x + (x || team_id)", D), "i", "double-bar",

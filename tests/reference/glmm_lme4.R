@@ -51,6 +51,10 @@ fit_one <- function(name, f_r, f_py, fam, data, probe_shift = 0.05, agq = FALSE,
     sprintf('"singular": %s', tolower(as.character(isSingular(m)))),
     sprintf('"probe_theta": %s', num(probe_theta)), sprintf('"probe_beta": %s', num(probe_beta)),
     sprintf('"probe_loglik": %s', one(probe_ll)),
+    sprintf('"vc_var1": %s', str(ifelse(is.na(as.data.frame(VarCorr(m))$var1), "", as.data.frame(VarCorr(m))$var1))),
+    sprintf('"vc_var2": %s', str(ifelse(is.na(as.data.frame(VarCorr(m))$var2), "", as.data.frame(VarCorr(m))$var2))),
+    sprintf('"vc_grp": %s', str(as.data.frame(VarCorr(m))$grp)),
+    sprintf('"vc": %s', num(as.data.frame(VarCorr(m))$vcov)),
     sprintf('"ranef": {%s}', paste(ranef_json, collapse = ","))
   )
   # glmmTMB: Laplace with the observed Hessian (equal to glmer's for the canonical links)
@@ -106,7 +110,8 @@ sets <- c(
   fit_one("agq_single", "y ~ x + (1 | team)", "y ~ x + (1 | team)", binomial(), rd("agq_single.csv"), agq = TRUE),
   fit_one("agq_small", "y ~ x + (1 | trust/team)", "y ~ x + (1 | trust/team)", binomial(), rd("agq_small.csv")),
   fit_one("rare_flat", "y ~ x + real + (1 | trust/team)", "y ~ x + real + (1 | trust/team)", binomial(),
-          rd("rare_flat.csv"))
+          rd("rare_flat.csv")),
+  fit_one("slopes", "y ~ x + (1 + x | team)", "y ~ x + (1 + x | team)", binomial(), rd("slopes.csv"), probe_shift = 0)
 )
 header <- sprintf('"_generated": "generated, do not edit; by tests/reference/glmm_lme4.R with %s, lme4 %s, glmmTMB %s, performance %s on %s"',
                   R.version.string, packageVersion("lme4"), packageVersion("glmmTMB"),

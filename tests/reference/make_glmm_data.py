@@ -29,6 +29,8 @@ rare_flat       40 trusts, 10-20 teams of 15-25 staff, rare outcome (~6%), team 
                 replicate of the "larger teams, rare" scenario of benchmarks/coverage_glmm.py,
                 where the likelihood is flat in the trust SD (an early version of the
                 optimiser stalled on such replicates).
+slopes          150 teams of 5-19 staff, one level, correlated random intercept and slope of
+                ``x`` (SDs 0.8 and ~0.45, correlation ~0.44): ``y ~ x + (1 + x | team)``.
 """
 
 from __future__ import annotations
@@ -136,6 +138,14 @@ def main() -> None:
         y = (r.random(team.size) < special.expit(eta)).astype(int)
     sets["rare_flat"] = pd.DataFrame({"y": y, "x": np.round(x, 4), "real": real.astype(int), "trust": trust,
                                       "team": team})
+    r = np.random.default_rng(3)  # its own generator: the data sets above do not change
+    n_team = 150
+    team = np.repeat(np.arange(n_team), r.integers(5, 20, n_team))
+    x = np.round(r.normal(size=team.size), 4)
+    b = r.normal(size=(n_team, 2)) @ np.array([[0.8, 0.0], [0.2, 0.4]]).T
+    eta = -0.5 + 0.6 * x + b[team, 0] + b[team, 1] * x
+    sets["slopes"] = pd.DataFrame({"y": (r.random(team.size) < special.expit(eta)).astype(int), "x": x,
+                                   "team": [f"M{t:03d}" for t in team]})
     for name, d in sets.items():
         d.to_csv(OUT / f"{name}.csv", index=False)
         print(name, d.shape)

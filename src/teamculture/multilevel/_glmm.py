@@ -138,6 +138,9 @@ class GLMMResult(Result):
     _level_order: tuple[str, ...] = field(default=(), repr=False)
     _spec: Any = field(default=None, repr=False, compare=False)
     _infinite: tuple[str, ...] = field(default=(), repr=False)
+    _Z: Any = field(default=None, repr=False, compare=False)  # random-slopes design (n, r), else None
+    _Sigma: Any = field(default=None, repr=False, compare=False)  # random-slopes covariance (r, r)
+    _slope_theta: Any = field(default=None, repr=False, compare=False)  # lme4's theta of the slopes term
 
     # ------------------------------------------------------------------ protocol
     def to_frame(self) -> pd.DataFrame:
@@ -357,6 +360,9 @@ class GLMMResult(Result):
         pi^2/3)``. Binomial family only (the Poisson latent scale has no
         fixed residual variance).
         """
+        if self._Z is not None:
+            raise ValueError("`icc`: with random slopes the variance partition depends on the covariate values; "
+                             "it is defined here for random-intercept models.")
         if self.family != "binomial":
             raise ValueError("`icc` is defined here for the binomial family (latent residual variance pi^2/3 or 1); "
                              f"this model is {self.family}. See r_squared() for the Nakagawa decomposition.")
@@ -393,6 +399,9 @@ class GLMMResult(Result):
         """
         if self.link not in ("logit", "log"):
             raise ValueError(f"`median_odds_ratio` needs the logit (or log) link; this model uses {self.link}.")
+        if self._Z is not None:
+            raise ValueError("`median_odds_ratio`: with random slopes the between-group variance depends on the "
+                             "covariate values; it is defined here for random-intercept models.")
         level = self.confidence_level if confidence_level is None else check_confidence_level(confidence_level)
         z = float(stats.norm.isf((1 - level) / 2))
         rows = {}
@@ -440,9 +449,15 @@ class GLMMResult(Result):
         if self._infinite:
             raise ValueError("`r_squared` is undefined: some fixed effects are infinite (separation).")
         var_f = float(np.var(X @ beta, ddof=1))
-        var_r = float(self.variance_components.sum())
+        if self._Z is not None:  # mean of z_i' Sigma z_i over the rows (Johnson 2014)
+            var_r = float(np.mean(np.einsum("na,ab,nb->n", self._Z, self._Sigma, self._Z)))
+        else:
+            var_r = float(self.variance_components.sum())
         if self.family == "binomial":
             var_d = _LATENT_VARIANCE[self.link]
+        elif self._Z is not None:
+            raise ValueError("`r_squared` for a Poisson model with random slopes needs a null model with the same "
+                             "slopes, which is not implemented.")
         else:
             eng = GLMMEngine(np.ones((len(self._k), 1)), self._k, self._m, self._offset, list(self._codes),
                              self.family, self.link)
@@ -547,9 +562,11 @@ class GLMMResult(Result):
             raise ValueError("`term`: population-averaged predictions are undefined when fixed effects are "
                              "infinite (separation).")
         beta = self.coefficients["estimate"].to_numpy()
+        off = 0.0 if self._offset is None else self._offset
+        if self._Z is not None:
+            return self._marginal_means_slopes(var, levels, beta, off)
         sig = np.sqrt(self.variance_components.reindex(list(self._level_order)).to_numpy(dtype=float))
         tau = float(np.sqrt(np.sum(sig**2)))
-        off = 0.0 if self._offset is None else self._offset
         means, grads = [], []
         for lv in levels:
             X = self._design_at(var, lv)
@@ -562,6 +579,37 @@ class GLMMResult(Result):
             means.append(mean)
             grads.append(np.r_[g_beta, g_sig])
         return means, grads
+
+    def _marginal_means_slopes(self, var: str, levels: list[Any], beta: np.ndarray, off: Any
+                               ) -> tuple[list[float], list[np.ndarray]]:
+        """Random slopes: each row's random part is N(0, z_i' Sigma z_i); theta derivatives numerically."""
+        from teamculture.multilevel._glmm_slopes import theta_to_L
+
+        theta = self._theta_values()
+        r = self._Z.shape[1]
+
+        def taus(th: np.ndarray) -> np.ndarray:
+            L = theta_to_L(th, r)
+            return np.sqrt(np.einsum("na,ab,nb->n", self._Z, L @ L.T, self._Z))
+
+        means, grads = [], []
+        for lv in levels:
+            X = self._design_at(var, lv)
+            eta = X @ beta + off
+            mean, d_eta, _ = _population_mean(eta, taus(theta), self.link)
+            g_theta = np.empty(theta.size)
+            for j in range(theta.size):
+                h = 1e-6 * max(abs(theta[j]), 0.1)
+                e = np.zeros(theta.size)
+                e[j] = h
+                g_theta[j] = (_population_mean(eta, taus(theta + e), self.link)[0]
+                              - _population_mean(eta, taus(theta - e), self.link)[0]) / (2 * h)
+            means.append(mean)
+            grads.append(np.r_[X.T @ d_eta / len(eta), g_theta])
+        return means, grads
+
+    def _theta_values(self) -> np.ndarray:
+        return np.asarray(self._slope_theta, dtype=float)
 
     # ------------------------------------------------------------------ comparison
     def compare(self, other: GLMMResult) -> GLMMCompareResult:
@@ -670,26 +718,29 @@ _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(64)
 _GH_W = _GH_W / _GH_W.sum()
 
 
-def _population_mean(eta: np.ndarray, tau: float, link: str) -> tuple[float, np.ndarray, float]:
-    """``mean_i E[g^-1(eta_i + tau Z)]``, its derivative in each ``eta_i`` (/n not applied) and in ``tau``."""
+def _population_mean(eta: np.ndarray, tau: Any, link: str) -> tuple[float, np.ndarray, float]:
+    """``mean_i E[g^-1(eta_i + tau_i Z)]``, its derivative in each ``eta_i`` (/n not applied) and in a common
+    ``tau`` (``tau`` is a scalar, or one value per row for random slopes)."""
     n = len(eta)
+    tau_rows = np.broadcast_to(np.asarray(tau, dtype=float), eta.shape)
     if link == "log":
-        mu = np.exp(eta + 0.5 * tau * tau)
-        return float(mu.mean()), mu, float(tau * mu.mean())
+        mu = np.exp(eta + 0.5 * tau_rows * tau_rows)
+        return float(mu.mean()), mu, float(np.mean(tau_rows * mu))
     if link == "probit":
-        s = math.sqrt(1.0 + tau * tau)
+        s = np.sqrt(1.0 + tau_rows * tau_rows)
         mu = special.ndtr(eta / s)
         dens = stats.norm.pdf(eta / s)
-        return float(mu.mean()), dens / s, float(np.mean(-dens * eta * tau / s**3))
+        return float(mu.mean()), dens / s, float(np.mean(-dens * eta * tau_rows / s**3))
     total = 0.0
     d_eta = np.zeros(n)
     d_tau = 0.0
     for start in range(0, n, 50_000):
-        e = eta[start:start + 50_000, None] + tau * _GH_X[None, :]
+        sl = slice(start, start + 50_000)
+        e = eta[sl, None] + tau_rows[sl, None] * _GH_X[None, :]
         mu = special.expit(e)
         dm = mu * (1.0 - mu)
         total += float((mu @ _GH_W).sum())
-        d_eta[start:start + 50_000] = dm @ _GH_W
+        d_eta[sl] = dm @ _GH_W
         d_tau += float((dm @ (_GH_W * _GH_X)).sum())
     return total / n, d_eta, d_tau / n
 
@@ -824,8 +875,10 @@ def glmm(formula: str, data: pd.DataFrame, *, family: str = "binomial", link: st
         arithmetic on columns is allowed (``cbind(k, n - k)``). The fixed
         part uses formulaic (``C(x)``, interactions, ``np.log(x)``);
         ``offset(expr)`` adds an offset as in R. Random intercepts ``(1 | g)``,
-        nested ``(1 | a/b)`` = ``(1 | a) + (1 | a:b)`` at any depth; the
-        grouping factors must be nested (crossed factors are refused).
+        nested ``(1 | a/b)`` = ``(1 | a) + (1 | a:b)`` at any depth (the
+        grouping factors must be nested; crossed factors are refused); or
+        correlated random intercepts and slopes for one grouping factor,
+        ``(1 + x | g)`` (Laplace only).
     data : pandas.DataFrame
         One row per person (or per binomial cell).
     family : {"binomial", "poisson"}, default "binomial"
@@ -883,6 +936,16 @@ def glmm(formula: str, data: pd.DataFrame, *, family: str = "binomial", link: st
     ``nagq`` until it does not. Large team variances with tiny teams need
     more points (7 points can be 0.3 off in log-likelihood, 25 ~1e-4).
 
+    **Random slopes** ``(1 + x | g)``: the random effects of a group,
+    :math:`b_g \\sim N(0, \\Sigma)`, enter through ``z_i = (1, x_i)``; groups
+    are independent, so the conditional modes are a batched Newton iteration
+    with ``r x r`` blocks, and the Laplace log-likelihood (lme4's, with
+    :math:`\\Sigma = \\Lambda\\Lambda^\\top` parametrised by lme4's ``theta``)
+    is maximised by L-BFGS-B on its central differences and Newton polishing;
+    ``variance_components`` then holds ``"g|term"`` variances and
+    ``"g|term1,term2"`` covariances, and ``icc()``/``median_odds_ratio()``
+    are not defined (the partition depends on ``x``).
+
     **Estimation**: Newton steps with an analytic Hessian of the profiled
     penalised likelihood and the exact gradient, standard deviations in log
     scale away from zero; a variance may be estimated at exactly zero
@@ -936,6 +999,8 @@ def glmm(formula: str, data: pd.DataFrame, *, family: str = "binomial", link: st
 
 
 def _fit(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, ...]) -> GLMMResult:
+    if d.Z is not None:
+        return _fit_slopes(parsed, d, family, link, q)
     X = d.X
     eng = GLMMEngine(X.to_numpy(), d.k, d.m, d.offset, d.codes, family, link)
     res: EngineFit = fit(eng, q)
@@ -1016,4 +1081,62 @@ def _fit(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, ...]) -
         quadrature_check=float(res.quadrature_check), nesting=d.nesting, notes=tuple(notes),
         _cov_theta=cov_theta, _frame=d.frame, _design=X, _k=d.k, _m=d.m, _offset=d.offset,
         _codes=tuple(d.codes), _level_order=tuple(order), _spec=d.model_spec, _infinite=tuple(infinite),
+    )
+
+
+def _fit_slopes(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, ...]) -> GLMMResult:
+    from teamculture.multilevel._glmm_slopes import SlopeEngine, diag_positions, fit_slopes
+
+    if any(v > 1 for v in q):
+        raise ValueError("`nagq`: adaptive quadrature is implemented for nested random intercepts; a model with "
+                         "random slopes is fitted by the Laplace approximation (nagq=1).")
+    term = parsed.random[0]
+    g = term.group
+    X = d.X
+    names = list(X.columns)
+    p = len(names)
+    eng = SlopeEngine(X.to_numpy(), d.Z, d.k, d.m, d.offset, d.codes[0], family, link)
+    res = fit_slopes(eng)
+    r = d.Z.shape[1]
+    zn = d.z_names
+    notes = list(d.notes)
+    se = np.sqrt(np.clip(np.diag(res.cov_beta), 0.0, None)) if np.all(np.isfinite(res.cov_beta)) else \
+        np.full(p, np.nan)
+    table = coef_table(res.beta, se, index=pd.Index(names), confidence_level=0.95)[list(COEF_COLUMNS)]
+    vc: dict[str, float] = {}
+    for a in range(r):
+        vc[f"{g}|{zn[a]}"] = float(res.Sigma[a, a])
+    for a in range(r):
+        for b in range(a + 1, r):
+            vc[f"{g}|{zn[a]},{zn[b]}"] = float(res.Sigma[a, b])
+    variance_components = pd.Series(vc, name="variance")
+    dpos = diag_positions(r)
+    singular = bool(np.any(res.theta[dpos] < SINGULAR_TOLERANCE))
+    if singular:
+        msg = (f"singular fit: the random-effects covariance of {g!r} is singular (a standard deviation of the "
+               "Cholesky factor within 1e-4 of zero, lme4's isSingular)")
+        notes.append(msg)
+        warn(f"glmm: {msg}.", BoundaryWarning)
+    if not res.converged:
+        msg = f"convergence not confirmed: {res.message}"
+        notes.append(msg)
+        warn(f"glmm: {msg}. Treat the estimates with caution.", ConvergenceWarning)
+    ranef = pd.DataFrame({**{f"condval:{zn[a]}": res.modes[:, a] for a in range(r)},
+                          **{f"condsd:{zn[a]}": res.cond_sd[:, a] for a in range(r)}}, index=d.labels[g])
+    nt = len(res.theta)
+    theta_names = names + [f"theta:{j + 1}" for j in range(nt)]
+    n_obs = len(d.k)
+    k_par = p + nt
+    ll = float(res.loglik)
+    return GLMMResult(
+        n_obs=n_obs, n_dropped=int(d.n_dropped), n_groups=pd.Series({g: len(d.labels[g])}, name="n_groups",
+                                                                    dtype=np.int64),
+        formula=parsed.formula, family=family, link=link, method="Laplace", nagq=(1,), coefficients=table,
+        cov_params=pd.DataFrame(res.cov_beta, index=names, columns=names), variance_components=variance_components,
+        loglik=ll, deviance=-2.0 * ll, aic=-2.0 * ll + 2 * k_par, bic=-2.0 * ll + k_par * math.log(n_obs),
+        n_params=k_par, random_effects={g: ranef}, converged=bool(res.converged), singular=singular,
+        quadrature_check=float("nan"), nesting="", notes=tuple(notes),
+        _cov_theta=pd.DataFrame(res.cov, index=theta_names, columns=theta_names), _frame=d.frame, _design=X,
+        _k=d.k, _m=d.m, _offset=d.offset, _codes=tuple(d.codes), _level_order=(g,), _spec=d.model_spec,
+        _infinite=(), _Z=d.Z, _Sigma=res.Sigma, _slope_theta=res.theta,
     )

@@ -51,6 +51,8 @@ class GLMMData:
     response_kind: str  # "binary", "proportion", "cbind", "count"
     nesting: str
     notes: list[str] = field(default_factory=list)
+    Z: np.ndarray | None = None  # random-effects design of a random-slopes term (n, r)
+    z_names: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- expressions
@@ -286,11 +288,11 @@ def _grouping(parsed: ParsedFormula, frame: pd.DataFrame, family: str, response_
     codes: dict[str, np.ndarray] = {}
     labels: dict[str, pd.Index] = {}
     for t in parsed.random:
-        if not t.is_intercept_only:
+        if not t.is_intercept_only and len(parsed.random) > 1:
             raise ValueError(
-                f"`formula`: the random term {t} has random slopes, which glmm() does not fit yet; it fits "
-                "random intercepts nested at any depth, (1 | trust/team). Drop the slope or use mixed() for a "
-                "continuous outcome."
+                f"`formula`: the random term {t} has random slopes; glmm() fits random slopes for a single "
+                "grouping factor, e.g. (1 + x | team), or random intercepts nested at any depth, "
+                "(1 | trust/team), but not both in one model."
             )
         if t.group in codes:
             raise ValueError(f"`formula` has a random intercept for {t.group!r} twice.")
@@ -422,6 +424,12 @@ def _required(parsed: ParsedFormula, fixed: str, offsets: list[str], resp_parts:
         raise ValueError(f"`formula`: could not parse the fixed part {fixed!r}: {exc}") from None
     for e in offsets + resp_parts:
         req |= _names_in(e)
+    for t in parsed.random:
+        for sl in t.slopes:
+            try:
+                req |= {str(v) for v in Formula(sl).required_variables}
+            except Exception as exc:  # formulaic raises several parser error types
+                raise ValueError(f"`formula`: could not parse the random slope {sl!r}: {exc}") from None
     unknown = sorted(v for v in req if v not in data.columns and v not in _KNOWN_FUNCTIONS and "." not in v)
     if unknown:
         raise ValueError(f"`formula` names variable(s) {few(unknown)} that are not columns of `data`."
@@ -496,9 +504,42 @@ def prepare(parsed: ParsedFormula, data: pd.DataFrame, family: str, weights: Any
         raise ValueError(f"`data` has {len(frame)} complete rows, too few for {X.shape[1]} fixed effects.")
     codes, order, labels, nesting = _grouping(parsed, frame, family, response_kind)
     _check_degenerate_response(k, m, family, parsed.response)
+    Z, z_names = None, []
+    term = parsed.random[0]
+    if not term.is_intercept_only:
+        Z, z_names = _slope_design(term, frame)
+        nesting = ""
     return GLMMData(X=X, k=k, m=m, offset=off, codes=codes, level_names=order, labels=labels,
                     n_dropped=n_dropped, frame=frame, model_spec=spec, response_kind=response_kind,
-                    nesting=nesting, notes=notes)
+                    nesting=nesting, notes=notes, Z=Z, z_names=z_names)
+
+
+def _slope_design(term: Any, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Columns of a random-slopes term: the intercept (if any) and each slope expression."""
+    from formulaic import model_matrix
+
+    cols, names = [], []
+    if term.intercept:
+        cols.append(np.ones(len(frame)))
+        names.append("(Intercept)")
+    for sl in term.slopes:
+        _check_r_syntax(sl)
+        try:
+            mm = model_matrix(f"0 + {sl}", frame, na_action="ignore")
+        except Exception as exc:  # formulaic raises many error types
+            raise ValueError(f"`formula`: could not build the random slope {sl!r}: {exc}") from None
+        for c in mm.columns:
+            v = np.asarray(mm[c], dtype=float)
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"`data`: the random slope column {str(c)!r} has infinite values.")
+            cols.append(v)
+            names.append(str(c))
+    Z = np.column_stack(cols)
+    rank, dep = relative_rank(Z)
+    if rank < Z.shape[1]:
+        raise ValueError(f"`formula`: the random-effects design of {term} is rank deficient (columns "
+                         f"{few([names[j] for j in dep])}).")
+    return Z, names
 
 
 def _check_degenerate_response(k: np.ndarray, m: np.ndarray, family: str, name: str) -> None:

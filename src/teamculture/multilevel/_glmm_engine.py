@@ -110,6 +110,9 @@ _SUBSAMPLE_ROWS = 60_000
 #: far below 1e-8 relative; its gradient is accurate enough for finite-difference Hessians.
 _MODE_TOL = 1e-9
 
+#: A standard deviation below this is at the boundary (lme4's isSingular tolerance on theta).
+_SINGULAR_SD = 1e-4
+
 #: Standard deviations at or above this value take Newton steps in log sigma.
 _LOG_FROM = 0.05
 
@@ -1156,6 +1159,16 @@ def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, ch
     qcheck = float("nan")
     if any(q > 1 for q in nagq):
         theta, v, g, H, rounds, ok_agq = fitter.agq_fit(theta, H, nagq, scale)
+        tiny = (theta[p:] > 0) & (theta[p:] < _SINGULAR_SD)
+        if tiny.any():
+            # a variance at the boundary: report exactly zero when that loses no log-likelihood
+            # (the fixed-node rule is not even in sigma, so its optimum can sit at 1e-12)
+            trial = theta.copy()
+            trial[p:][tiny] = 0.0
+            grid0 = eng.adapt(trial[:p], trial[p:], nagq)
+            v0, g0 = eng.agq(trial[:p], trial[p:], grid0, grad=True)
+            if v0 >= v - 1e-9:
+                theta, v, g = trial, v0, g0  # type: ignore[assignment]
         ok = ok and ok_agq
         if not ok_agq:
             message = "the adaptive quadrature iterations did not settle"
@@ -1163,7 +1176,7 @@ def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, ch
             grid2 = eng.adapt(theta[:p], theta[p:], tuple(2 * q - 1 for q in nagq))
             qcheck = eng.agq(theta[:p], theta[p:], grid2)[0] - v
     free = np.ones(p + D, dtype=bool)
-    free[p:] = theta[p:] > 0
+    free[p:] = theta[p:] >= _SINGULAR_SD  # a variance at the boundary is held fixed (singular fit)
     dec = _decrement(g, H, free)
     cov = np.full((p + D, p + D), np.nan)
     pd_ok = True

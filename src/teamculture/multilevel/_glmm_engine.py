@@ -1127,14 +1127,18 @@ def fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, che
 def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, check: bool = True,
          start: np.ndarray | None = None) -> EngineFit:
     p, D = eng.p, eng.D
-    beta0, info = _glm_start(eng)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sd = 1.0 / np.sqrt(np.diag(info))
-    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+    sub = None
+    if start is None and eng.n > 2 * _SUBSAMPLE_ROWS and eng.tree.n_groups[-1] >= 20 * max(1, D):
+        sub = _subsample_start(eng, sigma_start)
+    if sub is not None:
+        theta0, sd = sub
+    else:
+        beta0, info = _glm_start(eng)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = 1.0 / np.sqrt(np.diag(info))
+        sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+        theta0 = np.r_[beta0, np.full(D, sigma_start)] if start is None else np.asarray(start, dtype=float)
     scale = np.r_[sd, np.full(D, 0.05)]
-    theta0 = np.r_[beta0, np.full(D, sigma_start)] if start is None else np.asarray(start, dtype=float)
-    if start is None and eng.n > 2 * _SUBSAMPLE_ROWS and eng.tree.n_groups[0] >= 20:
-        theta0 = _subsample_start(eng, theta0)
     fitter = _Fitter(eng)
     theta, v, g, st, n_iter, ok = fitter.laplace_fit(theta0, scale)
 
@@ -1216,35 +1220,38 @@ def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, ch
 
 
 
-def _subsample_start(eng: GLMMEngine, theta0: np.ndarray) -> np.ndarray:
-    """Start values from a Laplace fit to a systematic sample of the finest groups.
+def _subsample_start(eng: GLMMEngine, sigma_start: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Start values (and the coefficients' scales) from a Laplace fit to a sample of whole teams.
 
     The first Newton steps from the default start are the long ones; taking them on
     about ``_SUBSAMPLE_ROWS`` rows (every k-th team, whole teams, in every trust) costs a
     fraction of a full evaluation each, and the trust variance still rests on all
     trusts. The full-data iterations then start within sampling error of the optimum.
-    Only the start values change, never the answer.
+    The scales (standard errors of a fixed-effects GLM, used to make the iteration scale
+    free) are the subsample's divided by the square root of the sampling fraction. Only
+    the start values change, never the answer. Returns None when the sample is too small.
     """
     t = eng.tree
     step = max(1, int(math.ceil(eng.n / _SUBSAMPLE_ROWS)))
     chosen = np.zeros(t.n_groups[-1], dtype=bool)
     chosen[::step] = True
-    if chosen.sum() < 10:
-        return theta0
     rows = chosen[t.row_pos[-1]]
     codes = [pos[rows] for pos in t.row_pos]
+    if any(len(np.unique(c)) < 10 for c in codes):
+        return None
     sub = GLMMEngine(eng.Xt[:, rows].T, eng.k[rows], eng.m[rows],
                      None if eng.offset is None else eng.offset[rows], codes, eng.family, eng.link)
     p = eng.p
-    _, info = _glm_start(sub)
+    beta0, info = _glm_start(sub)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = 1.0 / np.sqrt(np.diag(info))
-    sd = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
+    if not np.all(np.isfinite(sd) & (sd > 0)):
+        return None
     scale = np.r_[sd, np.full(eng.D, 0.05)]
-    theta, v, *_ = _Fitter(sub).laplace_fit(theta0, scale, tol=1e-3)
+    theta, v, *_ = _Fitter(sub).laplace_fit(np.r_[beta0, np.full(eng.D, sigma_start)], scale, tol=1e-3)
     if not np.all(np.isfinite(theta)) or not np.isfinite(v):
-        return theta0
-    return np.r_[theta[:p], np.abs(theta[p:])]
+        return None
+    return np.r_[theta[:p], np.abs(theta[p:])], sd * math.sqrt(sub.n / eng.n)
 
 
 def _decrement(g: np.ndarray, H: np.ndarray, free: np.ndarray) -> float:

@@ -1153,7 +1153,7 @@ def _fit(eng: GLMMEngine, nagq: tuple[int, ...], *, sigma_start: float = 1.0, ch
         v, g, st = eng.laplace(theta[:p], theta[p:], grad=True)
     # central differences (error ~1e-8) where evaluations are cheap; forward differences with a
     # smaller step (error ~1e-6 relative in the standard errors) for large data
-    if eng.n * (p + D) <= 2_000_000:
+    if eng.n * (p + D) <= 400_000:
         H = fitter.hessian(lap_vg, theta, scale)
     else:
         H = fitter.hessian(lap_vg, theta, scale, central=False, g0=g, rel_step=1e-5)

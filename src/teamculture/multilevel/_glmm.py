@@ -183,15 +183,27 @@ class GLMMResult(Result):
         if self.method != "Laplace":
             header.append((f"loglik change at {', '.join(str(2 * q - 1) for q in self.nagq)} points",
                            self.quadrature_check))
-        vc = pd.DataFrame({"variance": self.variance_components.astype(float),
-                           "std_dev": np.sqrt(self.variance_components.astype(float))})
+        v = self.variance_components.astype(float)
+        if self._Z is None:
+            vc = pd.DataFrame({"variance": v, "std_dev": np.sqrt(v)})
+            vc_caption = "Random intercepts (variance on the link scale)"
+        else:  # random slopes: variances, and covariances with their correlations
+            is_cov = np.array(["," in str(k) for k in v.index])
+            sd = pd.Series(np.where(is_cov, np.nan, np.sqrt(np.clip(v.to_numpy(), 0.0, None))), index=v.index)
+            corr = pd.Series(np.nan, index=v.index)
+            for k in v.index[is_cov]:
+                g, terms = str(k).split("|", 1)
+                a, b = terms.split(",", 1)
+                corr[k] = v[k] / (sd[f"{g}|{a}"] * sd[f"{g}|{b}"])
+            vc = pd.DataFrame({"variance": v, "std_dev": sd, "corr": corr})
+            vc_caption = "Random effects (variances, covariances and correlations on the link scale)"
         notes = list(self.notes)
         if not self.converged:
             notes.append("the optimiser did not converge: the estimates may not be the maximum")
         return Summary("Generalized linear mixed model", header=header,
                        tables=[(f"Fixed effects ({self.link} scale; Wald z, {self.confidence_level:.0%} CI)",
                                 self.coefficients),
-                               ("Random intercepts (variance on the link scale)", vc)],
+                               (vc_caption, vc)],
                        notes=notes)
 
     # ------------------------------------------------------------------ ratios

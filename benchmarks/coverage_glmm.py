@@ -19,6 +19,7 @@ Run::
 
     python benchmarks/coverage_glmm.py                  # 200 replicates per scenario (slow)
     python benchmarks/coverage_glmm.py --replicates 5   # a quick check that it runs
+    python benchmarks/coverage_glmm.py --only "larger teams, rare"   # one scenario
 """
 
 from __future__ import annotations
@@ -87,12 +88,16 @@ def main() -> None:
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--nagq", nargs=2, type=int, default=[9, 15], metavar=("Q_TRUST", "Q_TEAM"))
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--only", choices=list(SCENARIOS), default=None,
+                    help="run one scenario (same random stream as in the full run)")
     args = ap.parse_args()
     q = tuple(args.nagq)
     print(f"load average at start: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"model: {FORMULA}; truth {TRUTH}; {args.replicates} replicates per scenario; AGQ points {q}")
     t_start = time.perf_counter()
     for s_i, (name, (b0, sizes)) in enumerate(SCENARIOS.items()):
+        if args.only is not None and name != args.only:
+            continue
         rng = np.random.default_rng([args.seed, s_i])
         rows = {"Laplace": [], f"AGQ{q}": []}
         n_rows = []

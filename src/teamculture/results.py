@@ -65,6 +65,8 @@ __all__ = [
     "VarianceIntervals",
     "CultureProfile",
     "MediationResult",
+    "GLMMResult",
+    "GLMMCompareResult",
 ]
 
 #: The columns of every coefficient table, in this order.
@@ -92,6 +94,8 @@ _RESULT_HOMES: dict[str, str] = {
     "VarianceIntervals": "teamculture.reporting",
     "CultureProfile": "teamculture.profile",
     "MediationResult": "teamculture.mediation",
+    "GLMMResult": "teamculture.multilevel",
+    "GLMMCompareResult": "teamculture.multilevel",
 }
 
 

@@ -26,6 +26,11 @@ FIT = tc.mixed("y ~ x + (1 | trust) + (1 | team)", SLOPE)
 GLM = tc.mortality_glm(TRUSTS, predictors="real_team_pct")
 
 
+def _probit():
+    staff = tc.national_survey("tiny", rng=4).staff
+    return tc.glmm("y ~ tenure + (1 | team)", staff.assign(y=(staff["out_stress"] == 2).astype(float)), link="probit")
+
+
 class _Junk:
     def model_parts(self):
         return {"coefficients": None}
@@ -33,7 +38,7 @@ class _Junk:
 
 class _BadLink:
     def model_parts(self):
-        return ModelParts(coefficients=FIT.coefficients, link="probit")
+        return ModelParts(coefficients=FIT.coefficients, link="cloglog")
 
 
 class _BadCoefs:
@@ -50,6 +55,8 @@ CASES = [
          raises=(TypeError, "`models`: b is of type DataFrame")),
     Case(model_table, lambda: model_table(_Junk()), "j", "plug-in-returns-a-dict",
          raises=(TypeError, r"`models`: Model 1.model_parts\(\) must return a teamculture.reporting.ModelParts")),
+    Case(model_table, lambda: model_table(_probit(), exponentiate=True), "input", "exponentiate-probit-glmm",
+         raises=(ValueError, r"`exponentiate`=True applies to models with a log or logit link; \['Model 1'\]")),
     Case(model_table, lambda: model_table(_BadLink()), "j", "plug-in-unknown-link",
          raises=(ValueError, "`models`: the link of Model 1 must be one of")),
     Case(model_table, lambda: model_table(_BadCoefs()), "j", "plug-in-coefficients-without-schema",

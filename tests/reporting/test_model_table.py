@@ -234,3 +234,69 @@ def test_a_singular_fit_is_flagged_with_what_to_do():
     assert len(note) == 1 and "simplify the random part" in note[0]
     assert not any(n.startswith("A: singular") for n in tab.notes)
     assert _cell(tab, ("Random effects", "SD trust"), "Singular") == "0.00"  # a zero variance prints as zero
+
+
+# ---------------------------------------------------------------------------
+# GLMMs (tc.glmm): read through the reporting area's adapter
+# ---------------------------------------------------------------------------
+_STAFF = tc.national_survey("tiny", rng=4).staff
+_STAFF = _STAFF.assign(y=(_STAFF["out_stress"] == 2).astype(float))
+
+
+def _glmm(formula, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BoundaryWarning)
+        return tc.glmm(formula, _STAFF, **kw)
+
+
+LOGIT = _glmm("y ~ tenure + (1 | trust/team)")
+SLOPES = _glmm("y ~ tenure + (1 + tenure | team)")
+PROBIT = _glmm("y ~ tenure + (1 | team)", link="probit")
+COUNT = _glmm("y ~ tenure + (1 | trust/team)", family="poisson")
+
+
+def test_glmm_odds_ratios_random_part_vpc_r2_and_criteria_are_the_fits():
+    tab = tc.model_table({"Logit": LOGIT, "Poisson": COUNT})
+    v = tab.to_frame()
+    c = LOGIT.coefficients
+    assert_allclose(v.loc[("Logit", "Fixed effects", "tenure"), ["estimate", "ci_low", "ci_high"]].to_numpy(float),
+                    np.exp(c.loc["tenure", ["estimate", "ci_low", "ci_high"]].to_numpy(float)), rtol=1e-14)
+    assert list(tab.table["Logit"].columns) == ["OR", "95% CI", "p"]
+    assert list(tab.table["Poisson"].columns) == ["IRR", "95% CI", "p"]
+    for g in ("trust", "trust:team"):
+        assert v.loc[("Logit", "Random effects", f"τ00 {g}"), "estimate"] == LOGIT.variance_components[g]
+        assert v.loc[("Logit", "Random effects", f"VPC {g}"), "estimate"] == LOGIT.icc().loc[g, "vpc"]
+        assert v.loc[("Logit", "Random effects", f"N {g}"), "estimate"] == LOGIT.n_groups[g]
+    r2 = LOGIT.r_squared()
+    assert v.loc[("Logit", "Model fit", "Marginal R²"), "estimate"] == r2["marginal"]
+    assert v.loc[("Logit", "Model fit", "Conditional R²"), "estimate"] == r2["conditional"]
+    for row, want in (("Log-likelihood", LOGIT.loglik), ("AIC", LOGIT.aic), ("BIC", LOGIT.bic)):
+        assert v.loc[("Logit", "Model fit", row), "estimate"] == want
+    assert ("Random effects", "σ²") not in tab.table.index  # a GLMM has no residual variance on the link scale
+    assert _cell(tab, ("Random effects", "VPC trust"), "Poisson") == ""  # no latent partition for Poisson
+    assert _cell(tab, ("Model fit", "Estimation"), "Logit") == "ML, Laplace"
+    assert any("latent scale (residual variance pi^2/3, logit link)" in n for n in tab.notes)
+    assert any(n.startswith("Logit: singular fit") for n in tab.notes) == LOGIT.singular
+    assert "nan" not in str(tab).lower().split()
+
+
+def test_glmm_random_slopes_show_variances_and_the_correlation():
+    tab = tc.model_table(SLOPES, random="variance")
+    v = tab.to_frame().loc["Model 1"]
+    vc = SLOPES.variance_components
+    assert v.loc[("Random effects", "τ00 team"), "estimate"] == vc["team|(Intercept)"]
+    assert v.loc[("Random effects", "τ11 team.tenure"), "estimate"] == vc["team|tenure"]
+    corr = vc["team|(Intercept),tenure"] / np.sqrt(vc["team|(Intercept)"] * vc["team|tenure"])
+    assert_allclose(v.loc[("Random effects", "ρ01 team"), "estimate"], corr, rtol=1e-14)
+    assert_allclose(SLOPES.summary().tables[-1][1]["corr"].dropna().iloc[0], corr, rtol=1e-12)
+    assert ("Random effects", "VPC team") not in tab.table.index  # depends on the slope variable
+
+
+def test_glmm_probit_coefficients_are_not_exponentiated():
+    tab = tc.model_table(PROBIT)
+    assert list(tab.table["Model 1"].columns) == ["Estimate", "95% CI", "p"]
+    assert tab.to_frame().loc[("Model 1", "Fixed effects", "tenure"), "estimate"] == PROBIT.coefficients.loc[
+        "tenure", "estimate"]
+    assert any("residual variance 1, probit link" in n for n in tab.notes)
+    with pytest.raises(ValueError, match="identity or probit link"):
+        tc.model_table(PROBIT, exponentiate=True)

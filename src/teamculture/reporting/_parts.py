@@ -19,7 +19,7 @@ __all__ = ["ModelParts", "RANDOM_COLUMNS", "LINKS"]
 RANDOM_COLUMNS: tuple[str, ...] = ("grp", "var1", "var2", "vcov", "sdcor")
 
 #: Links a model may declare; ``"log"`` and ``"logit"`` coefficients are exponentiated by default.
-LINKS: tuple[str, ...] = ("identity", "log", "logit")
+LINKS: tuple[str, ...] = ("identity", "log", "logit", "probit")
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,8 +29,9 @@ class ModelParts:
     A fitted model joins the paper table by having a method
     ``model_parts()`` that returns one of these (the model-table protocol).
     :class:`~teamculture.multilevel.MixedResult` and
-    :class:`~teamculture.outcomes.OutcomeFit` have it; a new model class
-    (e.g. a GLMM result) plugs in the same way, with no change to
+    :class:`~teamculture.outcomes.OutcomeFit` have it, and
+    :class:`~teamculture.multilevel.GLMMResult` is read the same way; a new
+    model class plugs in with such a method, with no change to
     :func:`~teamculture.model_table`. Everything but ``coefficients`` has a
     default meaning "does not apply" (a blank cell in the table).
 
@@ -41,9 +42,10 @@ class ModelParts:
         :data:`teamculture.results.COEF_COLUMNS` (``estimate``,
         ``std_error``, ``statistic``, ``df`` (``inf`` for z tests),
         ``pvalue``, ``ci_low``, ``ci_high``) on the link scale.
-    link : {"identity", "log", "logit"}
+    link : {"identity", "log", "logit", "probit"}
         Scale of the coefficients; log and logit coefficients are shown
-        exponentiated (rate or odds ratios) unless the table says otherwise.
+        exponentiated (rate or odds ratios) unless the table says otherwise;
+        identity and probit coefficients never are.
     ratio_name : str
         Column heading for exponentiated coefficients (default ``"IRR"`` for
         a log link, ``"OR"`` for a logit link).

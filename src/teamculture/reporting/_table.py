@@ -56,6 +56,29 @@ def _pval(p: float, p_digits: int) -> str:
 
 
 # --------------------------------------------------------------------------- validation
+def parts_of(model: Any) -> ModelParts | None:
+    """What the table reads from ``model``: its ``model_parts()``, or the GLMM adapter; None if neither applies."""
+    method = getattr(model, "model_parts", None)
+    if callable(method):
+        return method()
+    from teamculture.multilevel._glmm import GLMMResult
+
+    if isinstance(model, GLMMResult):
+        from teamculture.reporting._glmm import glmm_parts
+
+        return glmm_parts(model)
+    return None
+
+
+def readable(model: Any) -> bool:
+    """Whether :func:`parts_of` can read ``model`` (without computing anything)."""
+    if callable(getattr(model, "model_parts", None)):
+        return True
+    from teamculture.multilevel._glmm import GLMMResult
+
+    return isinstance(model, GLMMResult)
+
+
 def _models(models: Any) -> tuple[list[str], list[Any]]:
     if isinstance(models, Mapping):
         names = [str(k) for k in models]
@@ -73,10 +96,11 @@ def _models(models: Any) -> tuple[list[str], list[Any]]:
         objs = [models]
         names = ["Model 1"]
     for name, m in zip(names, objs):
-        if not callable(getattr(m, "model_parts", None)):
+        if not readable(m):
             raise TypeError(
                 f"`models`: {name} is of type {type(m).__name__}, which model_table cannot read; pass fitted models "
-                "(MixedResult from tc.mixed, OutcomeFit from tc.mortality_glm/smr_regression/panel_regression, or "
+                "(MixedResult from tc.mixed, GLMMResult from tc.glmm, OutcomeFit from tc.mortality_glm/smr_regression/"
+                "panel_regression, or "
                 "any result with a model_parts() method returning teamculture.reporting.ModelParts)."
             )
     return names, objs
@@ -105,12 +129,12 @@ def _validate_model_table(models: Any, statistics: Any, digits: Any, exponentiat
         raise TypeError(f"`labels` must be a dict of term or group name -> label (text); got {labels!r:.80}.")
     if title is not None and not isinstance(title, str):
         raise TypeError(f"`title` must be text; got {type(title).__name__}.")
-    parts = [check_parts(m.model_parts(), n) for n, m in zip(names, objs)]
+    parts = [check_parts(parts_of(m), n) for n, m in zip(names, objs)]
     if exponentiate:
-        flat = [n for n, p in zip(names, parts) if p.link == "identity"]
+        flat = [n for n, p in zip(names, parts) if p.link not in ("log", "logit")]
         if flat:
             raise ValueError(f"`exponentiate`=True applies to models with a log or logit link; {few(flat)} have an "
-                             "identity link (their coefficients are differences, not log ratios). Leave "
+                             "identity or probit link (their coefficients are not log ratios). Leave "
                              "`exponentiate` at None to exponentiate exactly the log/logit models.")
     return names, parts, tuple(statistics), digits, exponentiate, random, confidence_level, dict(labels), title or ""
 
@@ -468,6 +492,8 @@ def model_table(models: Any, *, statistics: Sequence[str] = ("estimate", "ci", "
     ----------
     models : result, list of results, or dict of name -> result
         Fitted models: :class:`~teamculture.multilevel.MixedResult`,
+        :class:`~teamculture.multilevel.GLMMResult` (odds or rate ratios,
+        the random part on the link scale, latent-scale VPCs and R²),
         :class:`~teamculture.outcomes.OutcomeFit`, or any result with a
         ``model_parts()`` method (:class:`~teamculture.reporting.ModelParts`).
         A dict names the columns; otherwise "Model 1", "Model 2", ...

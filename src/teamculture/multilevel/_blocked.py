@@ -580,6 +580,9 @@ class BlockedModel:
             B[tt, b["lam_c"], b["lam_r"], b["lam_cc"]] = 1.0
             B[tt, b["lam_c"], b["lam_cc"], b["lam_r"]] = 1.0
             b["B"] = B
+            b["diag"] = bool(np.all(b["lam_r"] == b["lam_cc"]))
+            if b["diag"]:
+                b["Bd"] = np.ascontiguousarray(np.diagonal(B, axis1=2, axis2=3))
             self.buckets.append(b)
 
     # ----------------------------------------------------------------- evaluation
@@ -678,6 +681,32 @@ class BlockedModel:
         out[:, 0] += self.omega0
         return out
 
+    def _rest_p(self, b: dict[str, Any], O: np.ndarray, theta_r: np.ndarray) -> tuple[np.ndarray, float]:
+        """Stage B of one bucket: ``P_r = Lambda_r D_r^-1 Lambda_r'`` and ``log|D_r|``."""
+        nc, s = b["nc"], b["s"]
+        vals = theta_r[b["lam_t"] - self.k1]
+        if b["diag"]:
+            lam = np.zeros((nc, s))
+            lam[b["lam_c"], b["lam_r"]] = vals
+            Dm = O * lam[:, :, None] * lam[:, None, :]
+        else:
+            Lam = np.zeros((nc, s, s))
+            Lam[b["lam_c"], b["lam_r"], b["lam_cc"]] = vals
+            Dm = np.transpose(Lam, (0, 2, 1)) @ O @ Lam
+        Dm = 0.5 * (Dm + np.transpose(Dm, (0, 2, 1))) + np.eye(s)
+        if nc == 1:  # one block (crossed factors): LAPACK's Cholesky and its inverse
+            cf = linalg.cho_factor(Dm[0], lower=True)
+            ld = 2.0 * float(np.log(np.diag(cf[0])).sum())
+            Dinv = linalg.cho_solve(cf, np.eye(s))[None]
+        else:
+            ld = 2.0 * float(np.log(np.diagonal(np.linalg.cholesky(Dm), axis1=1, axis2=2)).sum())
+            Dinv = np.linalg.inv(Dm)
+        if b["diag"]:
+            Pr = lam[:, :, None] * Dinv * lam[:, None, :]
+        else:
+            Pr = Lam @ Dinv @ np.transpose(Lam, (0, 2, 1))
+        return 0.5 * (Pr + np.transpose(Pr, (0, 2, 1))), ld
+
     def evaluate(self, theta: np.ndarray, order: int = 2) -> tuple:
         """``(psi, log|V/sigma^2|)`` at ``theta``; with ``order=2`` also their gradients and Hessians.
 
@@ -723,17 +752,9 @@ class BlockedModel:
             Om[:, b["rr_c"], b["rr_v"], b["rr_u"]] = om[b["rr_idx"]].T
             R = np.zeros((m, nc, s, d))
             R[:, b["rw_c"], b["rw_u"], b["rw_w"]] = om[b["rw_idx"]].T
-            Lam = np.zeros((nc, s, s))
-            Lam[b["lam_c"], b["lam_r"], b["lam_cc"]] = theta_r[b["lam_t"] - k1]
-            LamT = np.transpose(Lam, (0, 2, 1))
             O = Om[0]
-            Dm = LamT @ O @ Lam
-            Dm = 0.5 * (Dm + np.transpose(Dm, (0, 2, 1))) + np.eye(s)
-            Ch = np.linalg.cholesky(Dm)
-            ld += 2.0 * float(np.log(np.diagonal(Ch, axis1=1, axis2=2)).sum())
-            X = np.linalg.solve(Dm, LamT)
-            Pr = Lam @ X
-            Pr = 0.5 * (Pr + np.transpose(Pr, (0, 2, 1)))
+            Pr, ldb = self._rest_p(b, O, theta_r)
+            ld += ldb
             R0 = R[0]
             Y = Pr @ R0
             psi -= np.einsum("csd,cse->de", R0, Y)
@@ -746,8 +767,12 @@ class BlockedModel:
             Rk = KT @ R0
             Bst = b["B"]
             kr = Bst.shape[0]
-            G = Bst @ Rk  # (kr, nc, s, d)
-            BC = Bst @ Cm
+            if b["diag"]:  # intercepts / single slopes: B_u is diagonal
+                Bd = b["Bd"][..., None]
+                G, BC = Bd * Rk, Bd * Cm
+            else:
+                G = Bst @ Rk  # (kr, nc, s, d)
+                BC = Bst @ Cm
             for u in range(kr):
                 gu = k1 + u
                 ld_g[gu] += float(np.sum(Bst[u] * Cm))
@@ -1042,12 +1067,7 @@ class BlockedModel:
             O[bk["rr_c"], bk["rr_v"], bk["rr_u"]] = om[bk["rr_idx"]]
             R = np.zeros((nc, s, d))
             R[bk["rw_c"], bk["rw_u"], bk["rw_w"]] = om[bk["rw_idx"]]
-            Lam = np.zeros((nc, s, s))
-            Lam[bk["lam_c"], bk["lam_r"], bk["lam_cc"]] = theta_r[bk["lam_t"] - k1]
-            LamT = np.transpose(Lam, (0, 2, 1))
-            Dm = LamT @ O @ Lam + np.eye(s)
-            Pr = Lam @ np.linalg.solve(0.5 * (Dm + np.transpose(Dm, (0, 2, 1))), LamT)
-            Pr = 0.5 * (Pr + np.transpose(Pr, (0, 2, 1)))
+            Pr, _ = self._rest_p(bk, O, theta_r)
             Pr_full[bi] = (Pr, bk)
             br = (Pr @ R) @ w  # (nc, s)
             lc = bk["local"][self.comp_of]

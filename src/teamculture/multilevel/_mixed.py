@@ -329,6 +329,12 @@ def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, grp: _Grouping
         notes.append(f"{pairs} (each lies in one group of the coarser factor): the factors are nested"
                      + (f"; {same}" if same else ""))
     if grp.order is None:
+        for i, a in enumerate(single):
+            for b in single[i + 1:]:
+                for outer, inner in ((a, b), (b, a)):
+                    if parent_map(grp.codes[inner], grp.codes[outer], grp.sizes[inner]) is not None:
+                        notes.append(f"'{inner}' lies within '{outer}' (nested)")
+                        break
         crossed = [f"{n_multi:,} '{b}' labels occur in more than one '{a}'"
                    for a, b, n_multi in _crossed_pairs(parsed, grp)]
         detail = f" ({'; '.join(crossed)})" if crossed else ""
@@ -355,18 +361,24 @@ def _crossed_pairs(parsed: ParsedFormula, grp: _Grouping) -> list[tuple[str, str
 
 def _warn_crossed(parsed: ParsedFormula, grp: _Grouping) -> None:
     """lme4 reads ``(1 | trust) + (1 | team)`` with team labels reused across trusts as crossed factors; so do
-    we, and say so (unless the formula also has the interaction ``trust:team``, which shows crossing is meant)."""
+    we, and say so once (pairs whose interaction ``a:b`` is also in the formula are left out: crossing is
+    evidently meant)."""
     groups = set(parsed.group_names)
+    pairs = []
     for a, b, n_multi in _crossed_pairs(parsed, grp):
         ta = next(t for t in parsed.random if t.group == a)
         tb = next(t for t in parsed.random if t.group == b)
         if len(ta.factors) != 1 or len(tb.factors) != 1 or f"{a}:{b}" in groups or f"{b}:{a}" in groups:
             continue
-        warn(f"mixed: {n_multi:,} of the {grp.sizes[b]:,} '{b}' labels occur in more than one '{a}', so '{a}' and "
-             f"'{b}' are fitted as crossed random effects, as lme4 fits them. If the '{b}' labels are local "
-             f"numbers reused within each '{a}' (e.g. team 1 in every trust), the model meant is nested: write "
-             f"(1 | {a}/{b}). If the factors are crossed by design, this warning can be silenced with "
-             "warnings.filterwarnings('ignore', category=teamculture.errors.NestingWarning).", NestingWarning)
+        pairs.append((a, b, n_multi))
+    if not pairs:
+        return
+    what = "; ".join(f"{n:,} of the {grp.sizes[b]:,} '{b}' labels occur in more than one '{a}'" for a, b, n in pairs)
+    a, b, _ = pairs[0]
+    warn(f"mixed: {what}, so these grouping factors are fitted as crossed random effects, as lme4 fits them. If the "
+         f"'{b}' labels are local numbers reused within each '{a}' (e.g. team 1 in every trust), the model meant is "
+         f"nested: write (1 | {a}/{b}). If the factors are crossed by design, this warning can be silenced with "
+         "warnings.filterwarnings('ignore', category=teamculture.errors.NestingWarning).", NestingWarning)
 
 
 # --------------------------------------------------------------------------- identifiability
@@ -623,7 +635,8 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         ``- 1``. Random terms: ``(1 | g)``; nested ``(1 | a/b)`` =
         ``(1 | a) + (1 | a:b)``, any depth; ``(1 | a:b)``; random slopes
         ``(1 + x | g)``; uncorrelated ``(1 + x || g)`` = ``(1 | g) +
-        (0 + x | g)``. ``.`` and ``offset()`` are refused.
+        (0 + x | g)``; crossed factors ``(1 | team) + (1 | occupation)``
+        (as in lme4). ``.`` and ``offset()`` are refused.
     data : pandas.DataFrame
         One row per observation, unique column names (any Unicode names;
         put names that are not identifiers in backticks).
@@ -652,7 +665,9 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         (a slope on a constant), fewer rows than parameters, a response that
         does not vary within the finest groups (a group-level variable: the
         residual variance is zero), a rank-deficient fixed design (judged
-        scale-free), an empty categorical level, crossed factors.
+        scale-free), an empty categorical level, crossed factors that both
+        have thousands of levels (the engine's dense step would be too
+        large).
 
     Warns
     -----
@@ -660,6 +675,11 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         The optimiser did not converge (``converged=False``).
     BoundaryWarning
         A variance is estimated at zero (``singular=True``).
+    NestingWarning
+        Grouping factors written as separate terms are crossed (labels of one
+        occur in several groups of the other): fitted as crossed random
+        effects, as lme4 fits them; if the labels are local numbers (team 1
+        in every trust) the nested form ``(1 | trust/team)`` is meant.
     DroppedDataWarning
         Rows with missing values were dropped (``nan_policy="omit"``).
 
@@ -672,18 +692,25 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
 
     Engines (``fit.engine``): nested random intercepts use an exact engine
     that evaluates the likelihood from per-cluster sums in O(#clusters)
-    (:class:`~teamculture.multilevel.NestedModel`); ``(1 | trust) +
-    (1 + x | team)`` uses the exact ``"nested-slopes"`` engine; other
-    random-slope structures a guarded statsmodels MixedLM backend (several
-    optimisers on the exact criterion, the best kept). ``(1 | trust) +
+    (:class:`~teamculture.multilevel.NestedModel`); every other structure --
+    random slopes, correlated or uncorrelated (``||``), of one factor or of
+    nested factors (``"nested-slopes"``), and crossed factors
+    (``"crossed"``) -- an exact block-elimination engine: the largest
+    grouping factor's random effects are eliminated group by group, the
+    rest by blocks, with exact first and second derivatives of the
+    likelihood (Newton steps; Satterthwaite df). ``(1 | trust) +
     (1 | team)`` with team labels unique across trusts is the nested model;
-    with labels reused across trusts lme4 would cross the factors, which is
-    refused: write ``(1 | trust/team)``. ``fit.nesting`` says how the
+    with labels reused across trusts the factors are crossed, as in lme4,
+    with a :class:`~teamculture.errors.NestingWarning` (write
+    ``(1 | trust/team)`` for the nested model). ``fit.nesting`` says how the
     factors were read.
 
     Inference: standard errors from :math:`\\hat\\sigma^2 (X^\\top M^{-1}
-    X)^{-1}`; Satterthwaite degrees of freedom exactly as lmerTest computes
-    them; two-sided p-values and intervals from :math:`t_{df}`.
+    X)^{-1}`; Satterthwaite degrees of freedom as lmerTest defines them, from
+    the exact Hessian of the deviance in ``(theta, sigma)`` and the exact
+    derivatives of :math:`\\operatorname{Cov}(\\hat\\beta)` (lmerTest
+    approximates both numerically); two-sided p-values and intervals from
+    :math:`t_{df}`.
 
     Differences from R: stateful transforms (``scale``, ``center``) use the
     rows of the fit, while R's ``scale()`` inside a formula also uses rows

@@ -294,6 +294,11 @@ CASES = [
     Case(mixed, lambda: _fit("y ~ x + budget + (1 | team) + (1 | occ)", _with_occ()), "d",
          "crossed-budget-scale-free", warns=(NestingWarning, r"'occ' labels occur in more than one 'team'"),
          check=_crossed_budget),
+    # lme4 expands (1 + f || g) with a factor f into (1 | g) + (0 + f | g), whose factor columns stay correlated:
+    # not the uncorrelated model the spelling suggests, so refused with the way to write it
+    Case(mixed, lambda: _fit("y ~ x + (1 + f || team)", data().assign(f=np.array(["a", "b", "c"])[np.arange(300) % 3])),
+         "i", "double-bar-factor-refused",
+         raises=(ValueError, r"`formula`: the random slope 'f' of 'team' gives 3 columns .*only numeric slopes")),
     Case(mixed, lambda: _fit("y ~ x + (1 + x || trust/team)"), "i", "double-bar-nested",
          warns=(BoundaryWarning, r"singular fit: the relative Cholesky diagonal of '[a-z:]+\|x'"),
          check=_double_bar_nested),

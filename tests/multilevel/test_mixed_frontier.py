@@ -106,7 +106,8 @@ def _vc_expected(ref: dict) -> pd.Series:
     return pd.Series(out, dtype=float)
 
 
-CASES = [(mid, method) for mid in MODELS for method in ("REML", "ML")]
+CASES = [pytest.param(mid, method, marks=[pytest.mark.needs_r] if MODELS[mid]["dataset"] == "Penicillin" else [])
+         for mid in MODELS for method in ("REML", "ML")]
 ENGINES = {"uncorr2": "nested-slopes", "uncorr3": "nested-slopes", "uncorr3_unequal": "nested-slopes",
            "uncorr3_trust": "nested-slopes", "corrtrust_uncorrteam": "nested-slopes", "crossed2_team": "nested"}
 

@@ -17,7 +17,7 @@ Targets
    size (the time should not move).
 3. Crossed factors at national scale: teams x 20 occupational groups, ``(1 | team) + (1 | occ)``
    and ``(1 | trust) + (1 | team) + (1 | occ)``; trusts x 5 survey years, ``(1 | trust) + (1 | year)
-   + (1 | trust:year)``: faster than lme4.
+   + (1 | trust:year)``; and crossed with slopes, ``(1 + x | team) + (1 | occ)``: faster than lme4.
 0. With ``--before SRC`` (a source tree of teamculture before this work, e.g. from
    ``git archive 3f65158 src | tar -x -C /tmp/tc-before``): the national random-intercept fit
    (the nested engine, which must keep its speed) timed with both trees in alternating fresh
@@ -306,7 +306,8 @@ def main() -> None:
         print("\n== 3. crossed random factors, national scale")
         for label, f in [("3a teams x occupations", "y ~ x + (1 | team) + (1 | occ)"),
                          ("3b trusts/teams x occupations", "y ~ x + (1 | trust) + (1 | team) + (1 | occ)"),
-                         ("3c trusts x years", "y ~ x + (1 | trust) + (1 | year) + (1 | trust:year)")]:
+                         ("3c trusts x years", "y ~ x + (1 | trust) + (1 | year) + (1 | trust:year)"),
+                         ("3d team slopes x occupations", "y ~ x + (1 + x | team) + (1 | occ)")]:
             rows.append(report(label, f, nat, args, False, "faster than lme4"))
     if rows:
         table = pd.DataFrame(rows).set_index("target")

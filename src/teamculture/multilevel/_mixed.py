@@ -376,8 +376,9 @@ def _warn_crossed(parsed: ParsedFormula, grp: _Grouping) -> None:
     what = "; ".join(f"{n:,} of the {grp.sizes[b]:,} '{b}' labels occur in more than one '{a}'" for a, b, n in pairs)
     a, b, _ = pairs[0]
     warn(f"mixed: {what}, so these grouping factors are fitted as crossed random effects, as lme4 fits them. If the "
-         f"'{b}' labels are local numbers reused within each '{a}' (e.g. team 1 in every trust), the model meant is "
-         f"nested: write (1 | {a}/{b}). If the factors are crossed by design, this warning can be silenced with "
+         f"'{b}' labels are local numbers reused within each '{a}' (one label for different groups in different "
+         f"'{a}' groups, as team 1 in every trust), the model meant is nested: write (1 | {a}/{b}). If the factors are "
+         "crossed by design, this warning can be silenced with "
          "warnings.filterwarnings('ignore', category=teamculture.errors.NestingWarning).", NestingWarning)
 
 

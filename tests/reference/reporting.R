@@ -6,7 +6,8 @@
 # Run from the repository root:
 #   Rscript tests/reference/reporting.R
 # Reads the committed CSVs of tests/reference/{mixed_data,outcomes_data,
-# agreement_data}; writes tests/reference/reporting.json (generated, do not
+# agreement_data} (and frontier_data/crossed2.csv: crossed team x occupation
+# factors); writes tests/reference/reporting.json (generated, do not
 # edit). Numbers are written with sprintf("%.17g") (full double precision).
 #
 # Layout of the JSON:
@@ -71,6 +72,11 @@ arr <- function(x) { attr(x, "array") <- TRUE; x }
 
 # ---- mixed models ------------------------------------------------------------
 read_mixed <- function(name) {
+  if (grepl("/", name)) {  # a data set of another oracle, e.g. "frontier_data/crossed2" (crossed factors)
+    d <- read.csv(file.path(here, paste0(name, ".csv")), colClasses = "character")
+    for (v in names(d)) d[[v]] <- if (v %in% c("trust", "team", "occ", "year")) factor(d[[v]]) else as.numeric(d[[v]])
+    return(d)
+  }
   d <- read.csv(file.path(here, "mixed_data", paste0(name, ".csv")),
                 colClasses = c(trust = "character", team = "character"))
   d$trust <- factor(d$trust)
@@ -125,7 +131,8 @@ mixed_models <- list(
   unbalanced3_nested = list("unbalanced3", "y ~ x + (1 | trust/team)"),
   singular3_ri = list("singular3", "y ~ x + (1 | trust) + (1 | team)"),
   slope3_corr3 = list("slope3", "y ~ x + (1 | trust) + (1 + x | team)"),
-  slope3_uncorr3 = list("slope3", "y ~ x + (1 | trust) + (1 | team) + (0 + x | team)")
+  slope3_uncorr3 = list("slope3", "y ~ x + (1 | trust) + (1 | team) + (0 + x | team)"),
+  crossed2_ri = list("frontier_data/crossed2", "y ~ x + (1 | team) + (1 | occ)")
 )
 mixed <- list()
 fits <- list()

@@ -18,7 +18,7 @@ from scipy import stats
 
 import teamculture as tc
 from _reference import REFERENCE_DIR, load_json
-from teamculture.errors import BoundaryWarning
+from teamculture.errors import BoundaryWarning, NestingWarning
 from teamculture.multilevel import _profile
 
 REF = load_json("reporting.json")["mixed"]
@@ -32,13 +32,16 @@ NAMES = {
                      "sd_x|team": "team|x", "sd_(Intercept)|trust": "trust", "sigma": "residual"},
     "slope3_uncorr3": {"sd_x|team": "team|x", "sd_(Intercept)|team": "team", "sd_(Intercept)|trust": "trust",
                        "sigma": "residual"},
+    "crossed2_ri": {"sd_(Intercept)|team": "team", "sd_(Intercept)|occ": "occ", "sigma": "residual"},
 }
 # lme4's VarCorr group names -> the package's
 GROUPS = {"team:trust": "trust:team", "team.1": "team"}
 
 
 def _data(name):
-    return pd.read_csv(REFERENCE_DIR / "mixed_data" / f"{name}.csv", dtype={"trust": str, "team": str})
+    # "frontier_data/crossed2": a data set of another oracle (crossed team x occupation factors)
+    path = REFERENCE_DIR / f"{name}.csv" if "/" in name else REFERENCE_DIR / "mixed_data" / f"{name}.csv"
+    return pd.read_csv(path, dtype={"trust": str, "team": str, "occ": str})
 
 
 _FITS: dict = {}
@@ -50,6 +53,7 @@ def fit(model_id, reml=True):
         ref = REF[model_id]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BoundaryWarning)
+            warnings.simplefilter("ignore", NestingWarning)  # crossed2: team x occupation, crossed by design
             _FITS[key] = tc.mixed(ref["formula"], _data(ref["dataset"]), reml=reml)
     return _FITS[key]
 

@@ -524,7 +524,7 @@ class ICCResult(Result):
         """Intervals of icc1, icc2 and each VPC (columns ``ci_low``, ``ci_high``).
 
         With a bootstrap (``n_resamples > 0`` in :func:`icc`): percentile
-        intervals, recomputed from :attr:`bootstrap_distribution` at any
+        intervals, recomputed from ``bootstrap_distribution`` at any
         level. Without one, for two levels by ANOVA: the exact F-based
         intervals of the one-way random-effects model (McGraw & Wong 1996,
         case 1; Shrout & Fleiss 1979, ICC(1, 1) and ICC(1, k)), with

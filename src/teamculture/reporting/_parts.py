@@ -57,7 +57,7 @@ class ModelParts:
         Level of ``ci_low``/``ci_high``.
     random : pandas.DataFrame
         Random part in the layout of R's ``as.data.frame(VarCorr(fit))``
-        (columns :data:`RANDOM_COLUMNS`: ``grp``, ``var1``, ``var2`` (empty
+        (columns ``grp``, ``var1``, ``var2`` (empty
         string except on correlation rows), ``vcov``, ``sdcor``; the residual
         row has ``grp == "Residual"``); empty for models without one.
     n_obs : int or None

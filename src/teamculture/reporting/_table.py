@@ -186,7 +186,7 @@ class ModelTable(Result):
 
     ``print(table)`` shows it as text; :meth:`as_html`, :meth:`as_latex`
     (booktabs) and :meth:`as_markdown` render it for a manuscript,
-    :attr:`table` is the printed table as a DataFrame of text (blank where a
+    ``table`` is the printed table as a DataFrame of text (blank where a
     statistic does not apply), :meth:`to_frame` the numbers behind it.
 
     Attributes

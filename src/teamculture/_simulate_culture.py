@@ -376,7 +376,8 @@ def simulate_culture(
     R = _corr(E, element_corr)
     L = np.linalg.cholesky(R)
 
-    c = tau_trust * gen.standard_normal((K, E)) @ L.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = tau_trust * gen.standard_normal((K, E)) @ L.T
     s = np.zeros((K, E))
     pairs = gen.choice(K * len(_SHIFTABLE), size=n_strong + n_weak, replace=False)
     for r, p in enumerate(pairs):
@@ -389,7 +390,8 @@ def simulate_culture(
             delta[k, e] = change
     n_teams = K * J
     team_trust = np.repeat(np.arange(K), J)
-    d = tau_team * gen.standard_normal((n_teams, E)) @ L.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = tau_team * gen.standard_normal((n_teams, E)) @ L.T
 
     if trust_labels is None:
         trust_labels = np.array([f"TR{k + 1:02d}" for k in range(K)], dtype=object)

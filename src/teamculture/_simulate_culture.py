@@ -139,8 +139,11 @@ class CultureSimulation(Result):
         p = self.params
         header = [("staff rows", int(self.n_obs)), ("teams", int(self.n_groups["teams"])),
                   ("trusts", int(self.n_groups["trusts"])), ("years", ", ".join(str(y) for y in p["years"])),
+                  ("strong, weak, changed", f"{p['n_strong']}, {p['n_weak']}, {p['n_changed']}"),
                   ("seed", "none (Generator or fresh entropy)" if self.seed is None else str(self.seed))]
-        scalars = {k: float(v) for k, v in p.items() if k not in ("years", "trust_labels")}
+        counts = ("years", "trust_labels", "n_trusts", "teams_per_trust", "staff_per_team", "n_strong", "n_weak",
+                  "n_changed")
+        scalars = {k: float(v) for k, v in p.items() if k not in counts}
         tables = [("True parameters", pd.DataFrame({"value": pd.Series(scalars, dtype=float)}))]
         marked = self.truth[(self.truth["status"] != "ordinary") | (self.truth["change"] != 0.0)]
         if len(marked):

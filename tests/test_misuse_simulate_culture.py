@@ -51,7 +51,10 @@ CASES = [
     Case(simulate_culture, _culture(trust_labels=["a", np.nan, "c", None]), "input", "labels-missing",
          raises=(ValueError, r"`trust_labels` must not be missing; 2 missing, at positions \[1, 3\]")),
     Case(simulate_culture, _culture(trust_labels="ABC"), "input", "labels-one-string",
-         raises=(TypeError, r"`trust_labels` must be a sequence of trust names .*got str 'ABC'")),
+         raises=(TypeError, r"`trust_labels` must be an ordered sequence of trust names .*got str 'ABC'")),
+    # a set has no order: the trusts' draws would depend on hashing
+    Case(simulate_culture, _culture(trust_labels={"a", "b", "c"}), "input", "labels-set",
+         raises=(TypeError, r"`trust_labels` must be an ordered sequence of trust names .*got set")),
     Case(simulate_culture, _culture(trust_labels=[1.5, 2.5, 3.5]), "input", "labels-floats",
          raises=(TypeError, r"`trust_labels` must be strings or integers; got \[1\.5, 2\.5, 3\.5\]")),
     Case(simulate_culture, _culture(trust_labels=np.array([["a", "b"], ["c", "d"]])), "input", "labels-2d",

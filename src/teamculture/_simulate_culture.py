@@ -172,9 +172,11 @@ def _seed(rng: Any) -> int | None:
 
 
 def _validate_trust_labels(trust_labels: Any) -> np.ndarray:
-    if isinstance(trust_labels, (str, bytes, pd.DataFrame, dict)) or not hasattr(trust_labels, "__iter__"):
-        raise TypeError("`trust_labels` must be a sequence of trust names (a list, an array, a Series or an "
-                        f"Index); got {type(trust_labels).__name__} {trust_labels!r:.60}.")
+    if isinstance(trust_labels, (str, bytes, pd.DataFrame, dict, set, frozenset)) \
+            or not hasattr(trust_labels, "__iter__"):
+        # a set has no order: the same rng would not give the same data
+        raise TypeError("`trust_labels` must be an ordered sequence of trust names (a list, an array, a Series "
+                        f"or an Index); got {type(trust_labels).__name__} {trust_labels!r:.60}.")
     if isinstance(trust_labels, np.ndarray) and trust_labels.ndim != 1:
         raise ValueError(f"`trust_labels` must be one-dimensional; got an array of shape {trust_labels.shape}.")
     values = list(trust_labels)

@@ -19,6 +19,7 @@ cache-sized blocks. Group sums go through the shared core
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
     """Numeric codes of one column (text labels mapped through the scale's labels)."""
     if pd.api.types.is_bool_dtype(col.dtype):
         raise TypeError(f"`data` column {column!r} is boolean; expected numeric codes or text labels.")
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
+        return col.to_numpy()  # integer codes as they are (no float copy); no missing values possible
     if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
         return col.to_numpy(dtype=float, na_value=np.nan)
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
@@ -78,6 +81,7 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
 
 
 def _valid_mask(x: np.ndarray, codes: Sequence[float]) -> np.ndarray:
+    """Values equal to one of ``codes``."""
     m = x == codes[0]
     tmp = np.empty(len(x), dtype=bool)
     for c in codes[1:]:
@@ -90,25 +94,53 @@ def _consecutive(codes: Sequence[float]) -> bool:
     return all(float(c).is_integer() for c in codes) and all(b - a == 1 for a, b in zip(codes, codes[1:]))
 
 
+def _code_tolerance(codes: Sequence[float]) -> float:
+    """Values this close to a code are that code (the core's ``check_in_scale`` tolerance)."""
+    return 1e-9 * max(1.0, max(abs(float(c)) for c in codes))
+
+
+def _snap(x: np.ndarray, codes: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(the nearest code, mask of values within the tolerance of it); NaN is never a code."""
+    c = np.asarray(codes, dtype=float)
+    tol = _code_tolerance(codes)
+    with np.errstate(invalid="ignore"):
+        if _consecutive(codes):
+            near = np.clip(np.rint(x), c[0], c[-1])
+        else:
+            pos = np.clip(np.searchsorted(c, x), 1, c.size - 1) if c.size > 1 else np.zeros(x.shape, dtype=np.intp)
+            lo, hi = c[pos - 1] if c.size > 1 else c[pos], c[pos]
+            near = np.where(np.abs(x - lo) <= np.abs(x - hi), lo, hi)
+        ok = np.abs(x - near) <= tol
+    return near, ok
+
+
 def _check_codes(x: np.ndarray, scale: ResponseScale) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(codes with 0 where not valid, valid mask, mask of invalid codes or None if there are none).
 
+    A value within 1e-9 (relative to the largest code) of a code is that code
+    (as the core's ``check_in_scale`` accepts it) and is scored as the code.
     Missing answers, "does not apply" codes and invalid codes are outside the
     valid mask; their entries are set to 0 so that subscale sums need no
     masking. ``x`` is never written to.
     """
-    if len(x) and _consecutive(scale.codes):
-        # fast path: all values NaN or integers within [low, high] (a few reductions)
-        mn, mx = np.fmin.reduce(x), np.fmax.reduce(x)
-        if np.isnan(mn) or (scale.low <= mn and mx <= scale.high):
+    x = np.asarray(x, dtype=float)
+    # signalling NaNs (R's NA_real_ has that bit pattern) must not raise or warn "invalid value"
+    with np.errstate(invalid="ignore"):
+        if len(x) and _consecutive(scale.codes):
+            # fast path: all values NaN or integers within [low, high] (a few reductions)
             nan = np.isnan(x)
-            if np.count_nonzero(np.rint(x) != x) == np.count_nonzero(nan):
+            n_nan = int(np.count_nonzero(nan))
+            if n_nan == len(x):
+                return np.zeros(len(x)), ~nan, None
+            mn, mx = np.fmin.reduce(x), np.fmax.reduce(x)
+            # a signalling NaN can make fmin/fmax return NaN (then the exact path decides)
+            if scale.low <= mn and mx <= scale.high and np.count_nonzero(np.rint(x) != x) == n_nan:
                 return np.where(nan, 0.0, x), ~nan, None
-    ok = _valid_mask(x, scale.codes)
-    bad = ~ok & ~np.isnan(x)
-    if scale.missing_codes:
-        bad &= ~_valid_mask(x, scale.missing_codes)
-    return np.where(ok, x, 0.0), ok, bad
+        near, ok = _snap(x, scale.codes)
+        bad = ~ok & ~np.isnan(x)
+        if scale.missing_codes:
+            bad &= ~_snap(x, scale.missing_codes)[1]
+    return np.where(ok, near, 0.0), ok, bad
 
 
 def _raise_invalid(col: str, iid: str, scale: ResponseScale, x: np.ndarray, bad: np.ndarray) -> None:
@@ -387,35 +419,232 @@ def _warn_invalid(n_invalid: Mapping[str, int], colmap: Mapping[str, Any]) -> No
 
 
 #: rows per block in :func:`score`: blocks of item columns stay in the CPU cache
-_CHUNK = 1 << 16
+_CHUNK = 1 << 15
 
 
-def _scores_chunked(
-    data: pd.DataFrame, inst: Instrument, colmap: dict[str, Any], mins: dict[str, int], invalid: str
-) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Subscale scores computed in blocks of rows (same numbers as the one-block route)."""
-    n = len(data)
-    raw = {}
-    for iid, col in colmap.items():
-        sc = inst.scale_for(iid)
-        raw[iid] = (_column_codes(data[col], sc, col), sc, col)
-    cols = {name: np.empty(n) for name in inst.subscales}
+@dataclass(frozen=True)
+class _KeyGroup:
+    """Items of one subscale sharing their keying ``a * code + b`` (and the fast-path constants).
+
+    The fast path (:func:`_fast_block`) adds the items' codes into one float
+    accumulator that starts at ``offset``, a missing answer counting as
+    ``fill`` (a power of two above any sum of codes). Every partial sum then
+    lies in ``[2**k, 2**(k + 1))``, where each integer has its lowest
+    ``52 - k`` mantissa bits zero (``mask``).
+    """
+
+    a: float
+    b: float
+    items: tuple[str, ...]
+    scales: tuple[ResponseScale, ...]
+    fill: float
+    offset: float
+    mask: int
+    fast: bool  # non-negative, consecutive integer codes: the fast path applies
+    fill_bits: int = 0  # bit pattern of ``fill`` as an int64
+    low_bits: tuple[int, ...] = ()  # bit patterns of the items' lowest codes
+
+
+def _key_groups(inst: Instrument, ids: Sequence[str]) -> list[_KeyGroup]:
+    """A subscale's items grouped by their keying (a, b), in first-seen order, with the fast-path constants."""
+    members: dict[tuple[float, float], list[str]] = {}
+    for iid in ids:
+        members.setdefault(_affine(inst, iid), []).append(iid)
+    out = []
+    for (a, b), items in members.items():
+        scales = tuple(inst.scale_for(i) for i in items)
+        J = len(items)
+        top = max(sc.high for sc in scales)
+        fast = all(_consecutive(sc.codes) and sc.low >= 0 for sc in scales)
+        fill, k = 1.0, 1
+        if fast:
+            fill = 2.0 ** int(np.ceil(np.log2(J * top + 1.0)))  # > any sum of answered codes
+            k = int(np.ceil(np.log2(J * fill + 1.0)))  # partial sums in [0, J * fill]
+            fast = k <= 45
+        out.append(_KeyGroup(a=a, b=b, items=tuple(items), scales=scales, fill=fill, offset=2.0 ** k,
+                             mask=(1 << (52 - k)) - 1 if fast else 0, fast=fast,
+                             fill_bits=int(np.array(fill).view(np.int64)),
+                             low_bits=tuple(int(np.array(sc.low).view(np.int64)) for sc in scales)))
+    return out
+
+
+def _below_top(x: np.ndarray, sc: ResponseScale) -> np.ndarray | None:
+    """``x`` (or a copy with the scale's "does not apply" codes as NaN) if no value exceeds the top code; else None."""
+    with np.errstate(invalid="ignore"):
+        hi = np.fmax.reduce(x)
+        if hi <= sc.high:
+            return x
+        if np.isnan(hi):  # every value missing, or a signalling NaN upset fmax: the exact path decides
+            return x if bool(np.isnan(x).all()) else None
+        if sc.missing_codes:
+            dk = np.isin(x, sc.missing_codes)
+            if dk.any():
+                x = np.where(dk, np.nan, x)
+                hi = np.fmax.reduce(x)
+                if hi <= sc.high or (np.isnan(hi) and bool(np.isnan(x).all())):
+                    return x
+    return None
+
+
+def _fast_block(xs: Sequence[np.ndarray], g: _KeyGroup, T: np.ndarray, t: np.ndarray) -> bool:
+    """Fast path for one key group over a block of rows; False means "use the exact path".
+
+    For each item, in one float addition per value: ``T += min(x, fill)``
+    with NaN as ``fill`` (an integer ``minimum`` on the bit patterns: NaN's
+    bits exceed every positive float's). Checks, all reductions: no code above
+    the scale's top (NaN-ignoring max), none below its bottom (integer min of
+    the filled bits: negative numbers, -0.0 and negative NaNs fail too), and
+    after each item ``OR(bits(T)) & mask == 0``, which proves that the codes
+    added so far are integers (values within ~1e-14 of an integer round to
+    it, as the core's 1e-9 tolerance accepts them). On success ``T`` holds
+    ``offset + sum of answered codes + fill * missing answers``.
+    """
+    T.fill(g.offset)
+    ti = t.view(np.int64)
+    for x, sc, low_bits in zip(xs, g.scales, g.low_bits):
+        x = _below_top(x, sc)
+        if x is None:
+            return False
+        if x.dtype.kind == "f":
+            np.minimum(x.view(np.int64), g.fill_bits, out=ti)
+            if np.minimum.reduce(ti) < low_bits:
+                return False
+            np.add(T, t, out=T)
+        else:  # integer codes: no missing values
+            if x.min() < sc.low:
+                return False
+            np.add(T, x, out=T)
+        if int(np.bitwise_or.reduce(T.view(np.uint64))) & g.mask:
+            return False
+    return True
+
+
+def _decode_block(T: np.ndarray, C: np.ndarray, t: np.ndarray, g: _KeyGroup) -> None:
+    """Turn a fast block's accumulator ``T`` into keyed sums ``a * S + b * C`` (in ``T``) and counts ``C``.
+
+    ``T = offset + S + fill * M`` with ``0 <= S < fill``, ``fill`` and ``offset``
+    powers of two and ``offset >= fill`` (exact integers): ``q = floor(T / fill)
+    = offset / fill + M``, ``S = T - fill * q``, and ``C = J - M`` answered
+    items. ``t`` is scratch.
+    """
+    np.multiply(T, 1.0 / g.fill, out=t)
+    np.floor(t, out=t)  # q
+    np.subtract(len(g.items) + g.offset / g.fill, t, out=C)
+    np.multiply(t, g.fill, out=t)
+    np.subtract(T, t, out=T)  # S
+    if g.a != 1.0:
+        np.multiply(T, g.a, out=T)
+    if g.b != 0.0:
+        np.multiply(C, g.b, out=t)
+        np.add(T, t, out=T)
+
+
+def _exact_block(xs: Sequence[np.ndarray], g: _KeyGroup, cols: Sequence[Any], full: Sequence[np.ndarray],
+                 invalid: str, n_invalid: dict[str, int], T: np.ndarray, C: np.ndarray) -> None:
+    """Keyed sums (into ``T``) and answer counts (into ``C``) by the exact path.
+
+    Every code is compared with the scale's codes; invalid codes raise (naming
+    the column and counting them over the whole column) or are counted in
+    ``n_invalid``.
+    """
+    T.fill(0.0)
+    C.fill(0.0)
+    for x, iid, sc, col, whole in zip(xs, g.items, g.scales, cols, full):
+        x0, ok, bad = _check_codes(x, sc)
+        if bad is not None:
+            nbad = int(np.count_nonzero(bad))
+            if nbad:
+                if invalid == "raise":
+                    _raise_invalid(col, iid, sc, np.asarray(whole, dtype=float), _check_codes(whole, sc)[2])
+                n_invalid[iid] = n_invalid.get(iid, 0) + nbad
+        T += x0
+        C += ok
+    if (g.a, g.b) != (1.0, 0.0):
+        T[:] = g.a * T + g.b * C
+
+
+#: threads for :func:`score` on large data (blocks of rows are independent; numpy releases the GIL)
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _score_blocks(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
+                  inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
+                  out: np.ndarray) -> dict[str, int]:
+    """Score the blocks of rows starting at ``starts`` into ``out``; returns the invalid codes counted."""
     n_invalid: dict[str, int] = {}
-    for a in range(0, n, _CHUNK):
-        b = min(n, a + _CHUNK)
-        block: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for iid, (x, sc, col) in raw.items():
-            x0, ok, bad = _check_codes(x[a:b], sc)
-            if bad is not None:
-                nbad = int(np.count_nonzero(bad))
-                if nbad:
-                    if invalid == "raise":
-                        _raise_invalid(col, iid, sc, x, _check_codes(x, sc)[2])
-                    n_invalid[iid] = n_invalid.get(iid, 0) + nbad
-            block[iid] = (x0, ok)
-        for name, ids in inst.subscales.items():
-            cols[name][a:b] = _subscale_scores(block, inst, ids, mins[name], inst.scoring.method, b - a)
-    return cols, {i: n_invalid[i] for i in colmap if i in n_invalid}
+    method = inst.scoring.method
+    size = min(n, _CHUNK)
+    T1, T2, C1, C2, t = (np.empty(size) for _ in range(5))
+    for start in starts:
+        stop = min(n, start + _CHUNK)
+        m = stop - start
+        for row, name, ids, groups in plans:
+            for k, g in enumerate(groups):
+                T, C = (T1[:m], C1[:m]) if k == 0 else (T2[:m], C2[:m])
+                xs = [raw[i][start:stop] for i in g.items]
+                if g.fast and _fast_block(xs, g, T, t[:m]):
+                    _decode_block(T, C, t[:m], g)
+                else:
+                    _exact_block(xs, g, [colmap[i] for i in g.items], [raw[i] for i in g.items], invalid,
+                                 n_invalid, T, C)
+                if k > 0:
+                    T1[:m] += T
+                    C1[:m] += C
+            res = out[row, start:stop]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(T1[:m], C1[:m], out=res)  # 0 / 0 = NaN where nothing was answered
+            if mins[name] > 1:
+                res[C1[:m] < mins[name]] = np.nan
+            if method == "sum":
+                res *= len(ids)
+    return n_invalid
+
+
+def _scores_fast(
+    data: pd.DataFrame, inst: Instrument, colmap: dict[str, Any], mins: dict[str, int], invalid: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Scores of a scale instrument as an array (score, respondent): subscales, then composites.
+
+    Rows are processed in cache-sized blocks. Per subscale, items sharing
+    their keying (a, b) are summed together: the fast path
+    (:func:`_fast_block`, :func:`_decode_block`) where the block passes its
+    checks, the exact path (:func:`_exact_block`) otherwise; the tests compare
+    both on random data with missing, invalid and "does not apply" codes.
+    The keyed sum of a group is ``a * S + b * C`` (S the sum of the answered
+    codes, C their number), i.e. ``sum_j (a x_j + b)`` over the answered items,
+    and the score ``sum over groups / sum of C`` (times the number of items
+    for "sum" scoring).
+    """
+    n = len(data)
+    raw = {iid: _column_codes(data[col], inst.scale_for(iid), col) for iid, col in colmap.items()}
+    names = inst.score_names
+    out = np.empty((len(names), n))
+    plans = [(row, name, ids, _key_groups(inst, ids)) for row, (name, ids) in enumerate(inst.subscales.items())]
+    starts = list(range(0, n, _CHUNK))
+    workers = min(_THREADS, len(starts))
+    if workers <= 1:
+        n_invalid = _score_blocks(starts, n, raw, plans, inst, colmap, mins, invalid, out)
+    else:
+        # numpy releases the GIL inside its loops: blocks of rows are scored in parallel, each thread writing
+        # its own rows of ``out``; the numbers do not depend on the number of threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = [pool.submit(_score_blocks, starts[w::workers], n, raw, plans, inst, colmap, mins, invalid, out)
+                     for w in range(workers)]
+            counted = [f.result() for f in parts]
+        n_invalid = {}
+        for c in counted:
+            for iid, k in c.items():
+                n_invalid[iid] = n_invalid.get(iid, 0) + k
+    k = len(inst.subscales)
+    for row, subs in enumerate(inst.composites.values(), start=k):
+        res = out[row]
+        res[:] = out[names.index(subs[0])]
+        for sname in subs[1:]:
+            res += out[names.index(sname)]
+        res /= len(subs)
+    return out, {i: n_invalid[i] for i in colmap if i in n_invalid}
 
 
 def _scores(
@@ -424,8 +653,11 @@ def _scores(
 ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
     n = len(data)
     items: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if inst.classification is None and not keep_items and n > _CHUNK:
-        cols, n_invalid = _scores_chunked(data, inst, colmap, mins, invalid)
+    if inst.classification is None and not keep_items:
+        arr, n_invalid = _scores_fast(data, inst, colmap, mins, invalid)
+        # one (respondent x score) block, not copied: the columns are views of ``arr``
+        return pd.DataFrame(arr.T, index=data.index, columns=pd.Index(list(inst.score_names)), copy=False), \
+            items, n_invalid
     else:
         items, n_invalid = _read_items(data, inst, colmap, invalid)
         if inst.classification is not None:

@@ -33,6 +33,9 @@ AREAS = {
     "outcomes": {"mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits",
                  "FunnelResult", "FLAG_CATEGORIES", "share_effect", "ShareEffect", "implied_coefficient",
                  "implied_expected_deaths", "se_from_pvalue"},
+    "profile": {"culture_profile", "CultureProfile", "LABELS", "PROFILE_COLUMNS", "frameworks", "get_framework",
+                "load_framework", "Framework", "Element", "Measure"},
+    "mediation": {"mediate", "MediationResult", "EFFECT_COLUMNS"},
     "effect_sizes": {"cohens_d", "hedges_g", "hedges_correction", "d_to_r", "r_to_d", "d_to_odds_ratio",
                      "odds_ratio_to_d", "fisher_z_interval"},
     "power": {"design_effect_three_level", "power_three_level", "minimum_detectable_effect",
@@ -42,7 +45,7 @@ AREAS = {
     "results": {"Result", "Summary", "ConfidenceInterval", "COEF_COLUMNS", "SimulatedSurvey", "GroupScores",
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
-                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult"},
+                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult"},
 }
 
 TOP_LEVEL = {
@@ -64,6 +67,7 @@ TOP_LEVEL = {
     "design_effect_three_level", "power_three_level", "minimum_detectable_effect", "sample_size_three_level",
     "PowerResult",
     "Result", "Summary", "ConfidenceInterval",
+    "culture_profile", "CultureProfile", "load_framework", "Framework", "mediate", "MediationResult",
 }
 
 

@@ -19,8 +19,8 @@ SRC = Path(teamculture.__file__).resolve().parent
 AREAS = {
     "simulate": {"national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS"},
     "instruments": {"available", "get", "resolve", "load_instrument", "Instrument", "ResponseScale", "Item",
-                    "ScoringRule", "Classification"},
-    "scoring": {"score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"},
+                    "ScoringRule", "Classification", "Provenance"},
+    "scoring": {"score", "score_groups", "keyed_items", "GroupScores", "occupational_weights", "ScoreTable"},
     "reliability": {"cronbach_alpha", "omega", "multilevel_reliability", "instrument_reliability", "AlphaResult",
                     "OmegaResult", "MultilevelReliabilityResult"},
     "aggregation": {"rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "null_variance", "NULL_DISTRIBUTIONS",

@@ -31,12 +31,12 @@ from teamculture._core.groups import Groups, align, group_sum
 from teamculture._core.validation import check_choice, check_columns, check_frame, check_invalid, did_you_mean, few
 from teamculture._core.warn import warn
 from teamculture.errors import DegenerateDataWarning, DroppedDataWarning
-from teamculture.instruments import Instrument
+from teamculture.instruments import Instrument, Provenance
 from teamculture.instruments import _resolve as _resolve_instrument
 from teamculture.instruments._schema import ResponseScale, _norm
 from teamculture.results import Result, Summary, result_class
 
-__all__ = ["score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"]
+__all__ = ["score", "score_groups", "keyed_items", "GroupScores", "occupational_weights", "ScoreTable"]
 
 _DENOMINATORS = ("all", "classified", "in_team")
 
@@ -281,6 +281,23 @@ def _near_miss(name: Any, columns: pd.Index) -> Any:
     return hits[0] if len(hits) == 1 else None
 
 
+def _case_matches(name: Any, columns: pd.Index) -> list[Any]:
+    """The columns equal to ``name`` up to letter case (``name`` itself first if present)."""
+    if not isinstance(name, str):
+        return [name] if name in columns else []
+    key = name.casefold()
+    hits = [c for c in columns if isinstance(c, str) and c.casefold() == key]
+    return sorted(hits, key=lambda c: c != name)
+
+
+def _ambiguous(name: Any, hits: Sequence[Any], what: str) -> ValueError:
+    return ValueError(
+        f"`data` has {len(hits)} columns that differ only in letter case from {what} {name!r}: {few(list(hits))}. "
+        "Question codes are matched regardless of letter case, so these cannot be told apart: drop or rename all "
+        "but one of them (or map the one you mean with `columns`, {'exact name': 'item_id'})."
+    )
+
+
 def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> dict[Any, str]:
     if not isinstance(columns, Mapping):
         raise TypeError(
@@ -301,7 +318,7 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
             f"`columns` maps to {len(bad)} unknown item id(s) {few(bad)}.{did_you_mean(bad[0], inst.item_ids)} "
             f"Items of {inst.id!r}: {few(inst.item_ids, 12)}."
         )
-    absent = [k for k in columns if k not in data.columns]
+    absent = [k for k in columns if not _case_matches(k, data.columns)]
     if absent:
         near = _near_miss(absent[0], data.columns)
         hint = f" Did you mean {near!r}?" if near is not None else did_you_mean(absent[0], data.columns)
@@ -314,7 +331,16 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
     if dup:
         cols = [k for k, v in columns.items() if v == dup[0]]
         raise ValueError(f"`columns` maps {len(cols)} columns {few(cols)} to the same item {dup[0]!r}.")
-    return dict(columns)
+    out: dict[Any, str] = {}
+    for k, v in columns.items():
+        if k in data.columns:  # a name you wrote out exactly is the column you mean
+            out[k] = v
+            continue
+        hits = _case_matches(k, data.columns)
+        if len(hits) > 1:
+            raise _ambiguous(k, hits, "the `columns` key")
+        out[hits[0]] = v
+    return out
 
 
 def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year: Any) -> dict[str, Any]:
@@ -332,26 +358,40 @@ def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year:
     needed = _needed_items(inst)
     out: dict[str, Any] = {}
     problems: list[str] = []
+    # "did you mean" hints come from the columns no other item claims
+    claimed = {str(expected[i][0] if i in expected else i).casefold() for i in needed}
+    free = [c for c in data.columns if str(c).casefold() not in claimed]
     for iid in needed:
         if iid in expected:
             col, where = expected[iid]
-            if col in data.columns:
+            if where == "columns":  # already resolved to a column of `data`
                 out[iid] = col
                 continue
+            hits = _case_matches(col, data.columns)
+            if len(hits) > 1:
+                raise _ambiguous(col, hits, f"the question code of item {iid!r} ({where})")
+            if hits:
+                out[iid] = hits[0]
+                continue
             near = _near_miss(col, data.columns)
-            problems.append(f"item {iid!r} expects column {col!r} ({where})"
-                            + (f"; `data` has {near!r}" if near is not None else ""))
-        elif iid in data.columns:
-            out[iid] = iid
+            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(col, free).rstrip("?")
+            problems.append(f"item {iid!r} expects column {col!r} ({where}){hint.replace(' Did you mean', '; did you mean')}")
+            continue
+        hits = _case_matches(iid, data.columns)
+        if len(hits) > 1:
+            raise _ambiguous(iid, hits, "item")
+        if hits:
+            out[iid] = hits[0]
         else:
             near = _near_miss(iid, data.columns)
-            problems.append(f"item {iid!r} (no column {iid!r})" + (f"; `data` has {near!r}" if near is not None else ""))
+            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(iid, free).rstrip("?")
+            problems.append(f"item {iid!r} (no column {iid!r}){hint.replace(' Did you mean', '; did you mean')}")
     if problems:
         maps = f" Question-code maps of {inst.id!r}: survey_year in {sorted(inst.mappings)}." if inst.mappings else ""
         raise ValueError(
             f"`data` lacks the column(s) for {len(problems)} of the {len(needed)} item(s) of instrument {inst.id!r}: "
             + "; ".join(problems[:5]) + (f"; ... ({len(problems)} in all)" if len(problems) > 5 else "")
-            + ". Column names are matched exactly (letter case too): rename them, or map your column names with "
+            + ". Column names are matched regardless of letter case: rename them, or map your column names with "
             "`columns` ({'your_column': 'item_id'}) or `survey_year`." + maps
         )
     return out
@@ -386,6 +426,64 @@ def _check_data(data: Any) -> pd.DataFrame:
             f"got {type(data).__name__}.{hint}"
         )
     return check_frame(data, "data")
+
+
+class ScoreTable(pd.DataFrame):
+    """The scores :func:`score` returns: a DataFrame that carries its :attr:`provenance`.
+
+    Everything a DataFrame does works unchanged; a table derived from it
+    (a selection, ``round``, arithmetic, ``groupby``) is a plain DataFrame
+    without the provenance, since it may no longer be the instrument's
+    scores.
+
+    Attributes
+    ----------
+    provenance : Provenance
+        Instrument id, name, version, status, the unconfirmed parts of the
+        rule, the ``survey_year`` map and the ``(item, column)`` pairs read.
+
+    Notes
+    -----
+    The provenance is an attribute of the object (pickled with it), never
+    in ``DataFrame.attrs``.
+
+    R: none.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> df = pd.DataFrame({"A1": [1, 5], "A2": [4, 2]})
+    >>> s = tc.score(df, {"agree": ["-A1", "A2"]}, scale=(1, 5))
+    >>> type(s).__name__, s.provenance.instrument_id, s.provenance.columns
+    ('ScoreTable', 'keys', (('A1', 'A1'), ('A2', 'A2')))
+    """
+
+    _metadata = ["provenance"]
+    provenance: Provenance | None = None
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+
+def _records(data: Any) -> Any:
+    """A list (or tuple) of dicts as a DataFrame (one record per respondent); anything else unchanged."""
+    if not isinstance(data, (list, tuple)):
+        return data
+    if not data:
+        raise ValueError("`data` is an empty list of records; pass one dict per respondent ({'item': code, ...}).")
+    bad = [i for i, r in enumerate(data) if not isinstance(r, Mapping)]
+    if bad:
+        raise TypeError(
+            f"`data` as a list must hold one dict per respondent; {len(bad)} of {len(data)} record(s) are not "
+            f"dicts (positions {few(bad)}, e.g. {type(data[bad[0]]).__name__}). For an array, build "
+            "pd.DataFrame(array, columns=[...])."
+        )
+    keys = [k for r in data for k in r]
+    odd = sorted({type(k).__name__ for k in keys if not isinstance(k, str)})
+    if odd:
+        raise TypeError(f"`data` records must have str keys (column names); got keys of type {odd}.")
+    return pd.DataFrame.from_records(list(data))
 
 
 @dataclass(frozen=True)
@@ -688,20 +786,23 @@ def score(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or list of dict
         One row per respondent and one column per item, holding numeric codes
         or the scale's text labels ("Strongly agree"; case and spacing are
-        ignored). Not modified. (A list of records or an array: wrap it in
-        ``pd.DataFrame`` first.)
+        ignored), or records (one dict per respondent, ``{"q9f": 4, ...}``;
+        a key absent from a record is a missing answer). Not modified. (An
+        array: wrap it in ``pd.DataFrame`` first.)
     instrument : str, Instrument, dict or psych-style keys
         A catalogue id (see :func:`teamculture.instruments.available`), an
         :class:`~teamculture.Instrument`, a definition dict, or keys such as
         ``{"agree": ["-A1", "A2"]}`` (then ``scale`` is required).
     columns : dict, optional
         Maps your column names to item ids (``{"q9f": "cl1"}``). Columns
-        named like the item ids are used directly. Names are matched
-        exactly; an error names the item, the column it expected and a
-        column of ``data`` that differs only in letter case or spacing.
+        named like the item ids are used directly. Names and question
+        codes are matched regardless of letter case (``Q9F`` is ``q9f``);
+        columns of ``data`` that differ only in letter case are refused as
+        ambiguous. An error names the item, the column it expected and a
+        close column of ``data`` ("did you mean").
     survey_year : int or str, optional
         Use the instrument's question-code mapping for this survey year
         (e.g. 2021: ``q9f`` -> ``cl1``).
@@ -719,14 +820,17 @@ def score(
 
     Returns
     -------
-    pandas.DataFrame
-        Aligned to ``data.index``: one float column per subscale then per
-        composite (``Instrument.score_names``), or, for classification
-        instruments, one categorical column (e.g. ``team_type`` with
-        categories real/pseudo/none; unclassifiable respondents are missing).
-        Nothing is stored in ``DataFrame.attrs``: the instrument is the one
-        you passed, missing scores are ``result.isna().sum()`` and invalid
-        codes set to missing are counted in the warning.
+    ScoreTable
+        A DataFrame aligned to ``data.index`` (records: 0, 1, ...): one float
+        column per subscale then per composite (``Instrument.score_names``),
+        or, for classification instruments, one categorical column (e.g.
+        ``team_type`` with categories real/pseudo/none; unclassifiable
+        respondents are missing). ``result.provenance``
+        (:class:`~teamculture.instruments.Provenance`) names the instrument
+        id, version, status, unconfirmed rules and the columns read. Nothing
+        is stored in ``DataFrame.attrs``; missing scores are
+        ``result.isna().sum()`` and invalid codes set to missing are counted
+        in the warning.
 
     Notes
     -----
@@ -788,11 +892,17 @@ def score(
        compassionate_leadership
     0                     6.875
     1                     7.500
+    >>> tc.score([{"Q9F": 4, "q9g": 4, "q9h": 3, "q9i": 4}], "nhs-compassionate-leadership",
+    ...          survey_year=2021).provenance.columns[0]
+    ('cl1', 'Q9F')
     """
+    data = _records(data)
     spec = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     out, _, n_invalid = _scores(data, spec.inst, spec.colmap, spec.mins, spec.invalid, keep_items=False)
     _warn_invalid(n_invalid, spec.colmap)
-    return out
+    table = ScoreTable(out, copy=False)
+    table.provenance = Provenance._of(spec.inst, survey_year, spec.colmap)
+    return table
 
 
 def keyed_items(
@@ -919,6 +1029,11 @@ class GroupScores(Result):
     by: tuple[str, ...]
     n_invalid: dict = field(default_factory=dict)
     instrument: Instrument
+
+    @property
+    def provenance(self) -> Provenance:
+        """The instrument's id, name, version, status and unconfirmed rules (:class:`~teamculture.instruments.Provenance`)."""
+        return Provenance._of(self.instrument)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group: ``n_respondents`` then the group means (or the category shares in %)."""

@@ -281,12 +281,20 @@ def _near_miss(name: Any, columns: pd.Index) -> Any:
     return hits[0] if len(hits) == 1 else None
 
 
-def _case_matches(name: Any, columns: pd.Index) -> list[Any]:
+def _folded(columns: pd.Index) -> dict[str, list[Any]]:
+    """Letter-case-folded name -> the str columns with that folded name (one pass over the columns)."""
+    out: dict[str, list[Any]] = {}
+    for c in columns.tolist():
+        if isinstance(c, str):
+            out.setdefault(c.casefold(), []).append(c)
+    return out
+
+
+def _case_matches(name: Any, columns: pd.Index, folded: Mapping[str, list[Any]] | None = None) -> list[Any]:
     """The columns equal to ``name`` up to letter case (``name`` itself first if present)."""
     if not isinstance(name, str):
         return [name] if name in columns else []
-    key = name.casefold()
-    hits = [c for c in columns if isinstance(c, str) and c.casefold() == key]
+    hits = (_folded(columns) if folded is None else folded).get(name.casefold(), [])
     return sorted(hits, key=lambda c: c != name)
 
 
@@ -318,7 +326,8 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
             f"`columns` maps to {len(bad)} unknown item id(s) {few(bad)}.{did_you_mean(bad[0], inst.item_ids)} "
             f"Items of {inst.id!r}: {few(inst.item_ids, 12)}."
         )
-    absent = [k for k in columns if not _case_matches(k, data.columns)]
+    folded = _folded(data.columns)
+    absent = [k for k in columns if not _case_matches(k, data.columns, folded)]
     if absent:
         near = _near_miss(absent[0], data.columns)
         hint = f" Did you mean {near!r}?" if near is not None else did_you_mean(absent[0], data.columns)
@@ -336,11 +345,16 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
         if k in data.columns:  # a name you wrote out exactly is the column you mean
             out[k] = v
             continue
-        hits = _case_matches(k, data.columns)
+        hits = _case_matches(k, data.columns, folded)
         if len(hits) > 1:
             raise _ambiguous(k, hits, "the `columns` key")
         out[hits[0]] = v
     return out
+
+
+def _free(columns: pd.Index, claimed: set[str]) -> list[Any]:
+    """The columns no item claims (the candidates of a "did you mean" hint)."""
+    return [c for c in columns.tolist() if str(c).casefold() not in claimed]
 
 
 def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year: Any) -> dict[str, Any]:
@@ -360,31 +374,31 @@ def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year:
     problems: list[str] = []
     # "did you mean" hints come from the columns no other item claims
     claimed = {str(expected[i][0] if i in expected else i).casefold() for i in needed}
-    free = [c for c in data.columns if str(c).casefold() not in claimed]
+    folded = _folded(data.columns)
     for iid in needed:
         if iid in expected:
             col, where = expected[iid]
             if where == "columns":  # already resolved to a column of `data`
                 out[iid] = col
                 continue
-            hits = _case_matches(col, data.columns)
+            hits = _case_matches(col, data.columns, folded)
             if len(hits) > 1:
                 raise _ambiguous(col, hits, f"the question code of item {iid!r} ({where})")
             if hits:
                 out[iid] = hits[0]
                 continue
             near = _near_miss(col, data.columns)
-            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(col, free).rstrip("?")
+            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(col, _free(data.columns, claimed)).rstrip("?")
             problems.append(f"item {iid!r} expects column {col!r} ({where}){hint.replace(' Did you mean', '; did you mean')}")
             continue
-        hits = _case_matches(iid, data.columns)
+        hits = _case_matches(iid, data.columns, folded)
         if len(hits) > 1:
             raise _ambiguous(iid, hits, "item")
         if hits:
             out[iid] = hits[0]
         else:
             near = _near_miss(iid, data.columns)
-            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(iid, free).rstrip("?")
+            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(iid, _free(data.columns, claimed)).rstrip("?")
             problems.append(f"item {iid!r} (no column {iid!r}){hint.replace(' Did you mean', '; did you mean')}")
     if problems:
         maps = f" Question-code maps of {inst.id!r}: survey_year in {sorted(inst.mappings)}." if inst.mappings else ""
@@ -568,19 +582,19 @@ def _key_groups(inst: Instrument, ids: Sequence[str]) -> list[_KeyGroup]:
 
 def _below_top(x: np.ndarray, sc: ResponseScale) -> np.ndarray | None:
     """``x`` (or a copy with the scale's "does not apply" codes as NaN) if no value exceeds the top code; else None."""
-    with np.errstate(invalid="ignore"):
-        hi = np.fmax.reduce(x)
-        if hi <= sc.high:
-            return x
-        if np.isnan(hi):  # every value missing, or a signalling NaN upset fmax: the exact path decides
-            return x if bool(np.isnan(x).all()) else None
-        if sc.missing_codes:
-            dk = np.isin(x, sc.missing_codes)
-            if dk.any():
-                x = np.where(dk, np.nan, x)
-                hi = np.fmax.reduce(x)
-                if hi <= sc.high or (np.isnan(hi) and bool(np.isnan(x).all())):
-                    return x
+    # (signalling NaNs: the caller, _score_blocks, ignores "invalid value" floating-point errors)
+    hi = np.fmax.reduce(x)
+    if hi <= sc.high:
+        return x
+    if np.isnan(hi):  # every value missing, or a signalling NaN upset fmax: the exact path decides
+        return x if bool(np.isnan(x).all()) else None
+    if sc.missing_codes:
+        dk = np.isin(x, sc.missing_codes)
+        if dk.any():
+            x = np.where(dk, np.nan, x)
+            hi = np.fmax.reduce(x)
+            if hi <= sc.high or (np.isnan(hi) and bool(np.isnan(x).all())):
+                return x
     return None
 
 
@@ -669,6 +683,15 @@ def _score_blocks(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], 
                   inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
                   out: np.ndarray) -> dict[str, int]:
     """Score the blocks of rows starting at ``starts`` into ``out``; returns the invalid codes counted."""
+    # signalling NaNs (R's NA_real_ bit pattern) must not warn "invalid value" (errstate is per thread)
+    with np.errstate(invalid="ignore"):
+        return _score_blocks_unchecked(starts, n, raw, plans, inst, colmap, mins, invalid, out)
+
+
+def _score_blocks_unchecked(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
+                            inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
+                            out: np.ndarray) -> dict[str, int]:
+    """The body of :func:`_score_blocks`."""
     n_invalid: dict[str, int] = {}
     method = inst.scoring.method
     size = min(n, _CHUNK)

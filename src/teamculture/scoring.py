@@ -443,7 +443,7 @@ def _check_data(data: Any) -> pd.DataFrame:
 
 
 class ScoreTable(pd.DataFrame):
-    """The scores :func:`score` returns: a DataFrame that carries its :attr:`provenance`.
+    """The scores :func:`score` returns: a DataFrame that carries its ``provenance``.
 
     Everything a DataFrame does works unchanged; a table derived from it
     (a selection, ``round``, arithmetic, ``groupby``) is a plain DataFrame

@@ -497,6 +497,14 @@ def _records(data: Any) -> Any:
     odd = sorted({type(k).__name__ for k in keys if not isinstance(k, str)})
     if odd:
         raise TypeError(f"`data` records must have str keys (column names); got keys of type {odd}.")
+    nested = [(i, k) for i, r in enumerate(data) for k, v in r.items()
+              if isinstance(v, (list, tuple, dict, set, np.ndarray, pd.Series))]
+    if nested:
+        i, k = nested[0]
+        raise TypeError(
+            f"`data` records must hold one answer (a code or a label) per key; {len(nested)} value(s) are "
+            f"containers, e.g. record {i}, key {k!r}: {type(data[i][k]).__name__}."
+        )
     return pd.DataFrame.from_records(list(data))
 
 

@@ -53,6 +53,8 @@ CASES = [
              r, score(DF[["a", "b", "c"]].reset_index(drop=True), KEYS, scale=(1, 5)), check_exact=True)),
     Case(score, lambda: score([{"a": 1, "b": 2, "c": 3}, [1, 2, 3]], KEYS, scale=(1, 5)), "input",
          "records-with-a-non-dict", raises=(TypeError, r"1 of 2 record\(s\) are not dicts \(positions \[1\], e.g. list\)")),
+    Case(score, lambda: score([{"a": 1, "b": [2, 3], "c": 3}], KEYS, scale=(1, 5)), "input", "records-with-a-list",
+         raises=(TypeError, r"1 value\(s\) are containers, e.g. record 0, key 'b': list")),
     Case(score, lambda: score([], KEYS, scale=(1, 5)), "input", "records-empty",
          raises=(ValueError, r"`data` is an empty list of records")),
     Case(score, lambda: score([{1: 1, "b": 2}], KEYS, scale=(1, 5)), "input", "records-with-int-keys",

@@ -91,10 +91,13 @@ def test_instrument_definition_file(csv, staff, tmp_path, capsys):
         (["score", "nhs-engagement", "{csv}", "--by", "teams"], "Did you mean 'team'"),
         (["score", "nhs-engagement", "{csv}", "-o", "{dir}/no/such/folder/s.csv"], "does not exist"),
         (["score", "nhs-engagement", "{csv}", "--invalid", "drop"], "invalid choice: 'drop'"),
+        (["score", "nhs-engagement", "{csv}", "-o", "{dir}"], "is a folder; give a file name"),
+        (["score", "nhs-engagement", "{dir}/empty.csv"], "cannot read"),
         (["score", "nhs-engagement"], "the following arguments are required: DATA.csv"),
     ],
 )
 def test_bad_arguments_exit_2_without_traceback(args, message, csv, tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
     args = [a.format(csv=csv, dir=tmp_path) for a in args]
     try:
         code = main(args)

@@ -148,6 +148,8 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser, stream=
         parser.error(f"argument DATA.csv: no such file {str(args.data)!r}")
     if args.output is not None and args.output.parent != Path("") and not args.output.parent.is_dir():
         parser.error(f"argument -o/--output: the folder {str(args.output.parent)!r} does not exist")
+    if args.output is not None and args.output.is_dir():
+        parser.error(f"argument -o/--output: {str(args.output)!r} is a folder; give a file name such as scores.csv")
     if args.by is not None and args.id is not None:
         parser.error("argument --id: a respondent id applies to per-respondent scores, not with --by")
     try:
@@ -182,8 +184,11 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser, stream=
     if args.output is None:
         table.to_csv(stream, index=by_group)
     else:
-        table.to_csv(args.output, index=by_group)
-        (args.output.with_suffix(".provenance.json")).write_text(json.dumps(prov.to_dict(), indent=2) + "\n")
+        try:
+            table.to_csv(args.output, index=by_group)
+            (args.output.with_suffix(".provenance.json")).write_text(json.dumps(prov.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            parser.error(f"argument -o/--output: cannot write {str(args.output)!r}: {exc.strerror or exc}")
     what = f"{len(table):,} group(s)" if by_group else f"{len(table):,} respondent(s)"
     print(f"teamculture score: {what} scored on {prov.instrument_id} version {prov.version} ({prov.status}"
           + (f"; {len(prov.unconfirmed)} unconfirmed rule(s), see the provenance" if prov.unconfirmed else "")

@@ -18,10 +18,11 @@ SRC = Path(teamculture.__file__).resolve().parent
 
 AREAS = {
     "simulate": {"national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS", "staff_outcomes",
-                 "outcome_truth", "OutcomeModel", "DEFAULT_OUTCOMES"},
+                 "outcome_truth", "OutcomeModel", "DEFAULT_OUTCOMES", "simulate_culture", "CultureSimulation",
+                 "simulate_engagement", "EngagementSimulation", "ELEMENTS", "ANTECEDENTS"},
     "instruments": {"available", "get", "resolve", "load_instrument", "Instrument", "ResponseScale", "Item",
-                    "ScoringRule", "Classification"},
-    "scoring": {"score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"},
+                    "ScoringRule", "Classification", "Provenance"},
+    "scoring": {"score", "score_groups", "keyed_items", "GroupScores", "occupational_weights", "ScoreTable"},
     "reliability": {"cronbach_alpha", "omega", "multilevel_reliability", "instrument_reliability", "AlphaResult",
                     "OmegaResult", "MultilevelReliabilityResult"},
     "aggregation": {"rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "null_variance", "NULL_DISTRIBUTIONS",
@@ -49,13 +50,14 @@ AREAS = {
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
                 "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult",
-                "GLMMResult", "GLMMCompareResult", "ModelTable", "VarianceIntervals"},
+                "GLMMResult", "GLMMCompareResult", "CultureSimulation", "EngagementSimulation", "ModelTable",
+                "VarianceIntervals"},
     "reporting": {"model_table", "ModelTable", "ModelParts", "VarianceIntervals"},
 }
 
 TOP_LEVEL = {
     "__version__", *AREAS,
-    "national_survey", "SimulatedSurvey",
+    "national_survey", "SimulatedSurvey", "CultureSimulation", "EngagementSimulation",
     "Instrument", "ResponseScale", "load_instrument",
     "score", "score_groups", "keyed_items", "occupational_weights", "GroupScores",
     "cronbach_alpha", "omega", "multilevel_reliability", "instrument_reliability", "AlphaResult", "OmegaResult",

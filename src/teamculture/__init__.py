@@ -15,6 +15,7 @@ namespace of its research area:
 - :mod:`teamculture.multilevel` -- mixed models;
 - :mod:`teamculture.outcomes` -- mortality models, SMRs, funnel plots, deaths per year;
 - :mod:`teamculture.effect_sizes`, :mod:`teamculture.power`, :mod:`teamculture.simulate`;
+- :mod:`teamculture.plotting` -- caterpillar, agreement, variance-partition and diagnostic plots;
 - :mod:`teamculture.results` (the result protocol), :mod:`teamculture.errors`.
 
 Names are resolved lazily so that ``import teamculture`` stays light:
@@ -41,6 +42,7 @@ _SUBMODULES: tuple[str, ...] = (
     "outcomes",
     "effect_sizes",
     "power",
+    "plotting",
 )
 
 # public name -> the area namespace that exports it
@@ -64,6 +66,7 @@ _AREAS: dict[str, tuple[str, ...]] = {
     "power": ("design_effect_three_level", "power_three_level", "minimum_detectable_effect",
               "sample_size_three_level", "PowerResult"),
     "results": ("Result", "Summary", "ConfidenceInterval"),
+    "plotting": ("plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics"),
 }
 
 _LAZY: dict[str, str] = {name: area for area, names in _AREAS.items() for name in names}

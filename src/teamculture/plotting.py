@@ -625,6 +625,8 @@ def plot_variance_partition(result: Any, *, ax: Any = None) -> Any:
     single = len(rows) == 1
     ax = _axes(plt, ax, (6.4, 1.6 + 0.55 * len(rows)))
     legend_text: dict[str, str] = {}
+    # width of the axes in points (constrained layout shrinks it a little when drawing): labels only where they fit
+    axes_pt = ax.get_position().width * ax.figure.get_figwidth() * 72.0 * 0.85
     for i, (label, vc, _) in enumerate(rows):
         y = len(rows) - 1 - i
         total = float(vc.sum())
@@ -633,9 +635,10 @@ def plot_variance_partition(result: Any, *, ax: Any = None) -> Any:
             share = float(vc[level]) / total
             width = max(share, 0.0)
             ax.barh(y, width, left=left, height=0.6, color=colours[level], edgecolor="white", linewidth=0.8)
-            if width >= 0.12:
+            room = width * axes_pt
+            if room >= 4.9 * max(len(level), 5) + 8:
                 ax.text(left + width / 2, y, f"{level}\n{share:.1%}", ha="center", va="center", fontsize=8)
-            elif width >= 0.045:
+            elif room >= 24:
                 ax.text(left + width / 2, y, f"{share:.0%}", ha="center", va="center", fontsize=7)
             if single:
                 legend_text[level] = f"{level} {share:.1%}" + (" (negative estimate, drawn as 0)" if share < 0 else "")

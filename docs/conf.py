@@ -41,6 +41,9 @@ autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"members": False}
 autodoc_typehints = "none"
+# result classes are built by the functions that return them: show no constructor signature
+# (it would list every field, private ones included)
+autodoc_class_signature = "separated"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False

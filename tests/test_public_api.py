@@ -33,6 +33,9 @@ AREAS = {
     "outcomes": {"mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits",
                  "FunnelResult", "FLAG_CATEGORIES", "share_effect", "ShareEffect", "implied_coefficient",
                  "implied_expected_deaths", "se_from_pvalue"},
+    "profile": {"culture_profile", "CultureProfile", "LABELS", "PROFILE_COLUMNS", "frameworks", "get_framework",
+                "load_framework", "Framework", "Element", "Measure"},
+    "mediation": {"mediate", "MediationResult", "EFFECT_COLUMNS"},
     "effect_sizes": {"cohens_d", "hedges_g", "hedges_correction", "d_to_r", "r_to_d", "d_to_odds_ratio",
                      "odds_ratio_to_d", "fisher_z_interval"},
     "power": {"design_effect_three_level", "power_three_level", "minimum_detectable_effect",
@@ -43,7 +46,7 @@ AREAS = {
     "results": {"Result", "Summary", "ConfidenceInterval", "COEF_COLUMNS", "SimulatedSurvey", "GroupScores",
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
-                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult"},
+                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult"},
 }
 
 TOP_LEVEL = {
@@ -66,6 +69,7 @@ TOP_LEVEL = {
     "PowerResult",
     "Result", "Summary", "ConfidenceInterval",
     "plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics",
+    "culture_profile", "CultureProfile", "load_framework", "Framework", "mediate", "MediationResult",
 }
 
 

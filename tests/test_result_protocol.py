@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import teamculture as tc
+from teamculture._simulate_culture import simulate_engagement
 from teamculture.results import ConfidenceInterval, Result, Summary
 
 
@@ -54,6 +55,11 @@ BUILDERS = {
     "FunnelResult": lambda s, k: tc.funnel_limits(s.trusts["observed_deaths"].iloc[k:],
                                                   s.trusts["expected_deaths"].iloc[k:]),
     "ShareEffect": lambda s, k: tc.share_effect(-0.0067 - k * 1e-4, se=0.0024, delta=5, expected_deaths=1212),
+    "CultureProfile": lambda s, k: tc.culture_profile(s.staff.iloc[k:], "nhs-culture-elements",
+                                                      by=["trust", "team"]),
+    "MediationResult": lambda s, k: tc.mediate(
+        simulate_engagement(n_trusts=40, rng=k).trusts, predictors="leadership",
+        mediators="engagement", outcome="absence_rate", n_resamples=50, rng=k),
     "PowerResult": lambda s, k: tc.power_three_level(0.3 + k / 10, n_trusts=40, teams_per_trust=10,
                                                      staff_per_team=8, icc_team=0.1, icc_trust=0.02),
 }

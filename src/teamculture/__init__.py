@@ -14,6 +14,8 @@ namespace of its research area:
 - :mod:`teamculture.aggregation` -- "may we aggregate?": agreement, ICCs, team tables;
 - :mod:`teamculture.multilevel` -- mixed models;
 - :mod:`teamculture.outcomes` -- mortality models, SMRs, funnel plots, deaths per year;
+- :mod:`teamculture.profile` -- the five cultural elements as an organisation profile;
+- :mod:`teamculture.mediation` -- the engagement model: paths and mediation;
 - :mod:`teamculture.effect_sizes`, :mod:`teamculture.power`, :mod:`teamculture.simulate`;
 - :mod:`teamculture.plotting` -- caterpillar, agreement, variance-partition and diagnostic plots;
 - :mod:`teamculture.results` (the result protocol), :mod:`teamculture.errors`.
@@ -40,6 +42,8 @@ _SUBMODULES: tuple[str, ...] = (
     "aggregation",
     "multilevel",
     "outcomes",
+    "profile",
+    "mediation",
     "effect_sizes",
     "power",
     "plotting",
@@ -61,6 +65,8 @@ _AREAS: dict[str, tuple[str, ...]] = {
     "outcomes": ("mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits",
                  "FunnelResult", "share_effect", "ShareEffect", "implied_coefficient", "implied_expected_deaths",
                  "se_from_pvalue"),
+    "profile": ("culture_profile", "CultureProfile", "load_framework", "Framework"),
+    "mediation": ("mediate", "MediationResult"),
     "effect_sizes": ("cohens_d", "hedges_g", "hedges_correction", "d_to_r", "r_to_d", "d_to_odds_ratio",
                      "odds_ratio_to_d", "fisher_z_interval"),
     "power": ("design_effect_three_level", "power_three_level", "minimum_detectable_effect",

@@ -61,6 +61,8 @@ __all__ = [
     "FunnelResult",
     "ShareEffect",
     "PowerResult",
+    "CultureProfile",
+    "MediationResult",
 ]
 
 #: The columns of every coefficient table, in this order.
@@ -84,6 +86,8 @@ _RESULT_HOMES: dict[str, str] = {
     "FunnelResult": "teamculture.outcomes",
     "ShareEffect": "teamculture.outcomes",
     "PowerResult": "teamculture.power",
+    "CultureProfile": "teamculture.profile",
+    "MediationResult": "teamculture.mediation",
 }
 
 
@@ -186,7 +190,9 @@ class Summary:
             width = max(len(k) for k, _ in head)
             lines += [f"{k:<{width}}  {v}" for k, v in head]
         for caption, table in self.tables:
-            lines += ["", caption + ":" if caption else ""]
+            lines.append("")
+            if caption:
+                lines.append(caption + ":")
             shown = _format_frame(table, self.digits)
             lines.append(shown.to_string() if len(shown) else "(none)")
         if self.notes:

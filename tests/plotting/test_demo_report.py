@@ -23,7 +23,7 @@ from teamculture.cli import run_demo
 FIGURES = [
     "scoring_engagement", "scoring_trusts", "agreement_distribution", "agreement_variance_partition",
     "multilevel_random_effects", "multilevel_variance_partition", "multilevel_diagnostics",
-    "outcomes_mortality", "outcomes_funnel_adjusted",
+    "outcomes_mortality", "outcomes_funnel_adjusted", "culture_profile", "engagement_indirect_effects",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -66,7 +66,10 @@ def test_every_stage_writes_its_figures(small_run):
     for name in FIGURES:
         data = (out / f"{name}.png").read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
-    assert f"Wrote {len(FIGURES) + 10} file(s)" in text  # 9 CSV tables, the figures and report.html
+    csv = sorted(p.name for p in out.glob("*.csv"))
+    assert len(csv) == 13 and [p.name for p in out.glob("culture_profile_*.html")] == ["culture_profile_TR001.html"]
+    # the CSV tables, the figures, one trust's culture-profile page and report.html
+    assert f"Wrote {len(FIGURES) + len(csv) + 2} file(s)" in text
 
 
 def test_the_report_is_self_contained(small_run):
@@ -85,19 +88,20 @@ def test_the_report_is_self_contained(small_run):
 def test_the_report_holds_every_stage_with_its_lines_tables_and_files(small_run):
     _, out, text, _ = small_run
     page = (out / "report.html").read_text(encoding="utf-8")
+    import html
+
     for number, (name, title) in enumerate(demo.STAGES, start=2):
-        assert re.search(rf"<h2 id='{name}'>\[{number}\] {re.escape(title.replace('&', '&amp;'))} \(\d+\.\d s\)</h2>",
+        assert re.search(rf"<h2 id='{name}'>\[{number}\] {re.escape(html.escape(title))} \(\d+\.\d s\)</h2>",
                          page), name
     # the report lines of the console, the same words (html-escaped) in the page
     lines = [ln.strip() for ln in text.splitlines() if ln.startswith("    ") and not ln.strip().startswith(
         ("(", "..."))]
     assert len(lines) > 20
-    import html
-
     for line in lines:
         assert html.escape(line) in page, line
     for title in ("Linear mixed model (teamculture.mixed)", "Intraclass correlations (ANOVA)",
-                  "National means of the scores (0-10)", "Funnel limits for 20 units"):
+                  "National means of the scores (0-10)", "Funnel limits for 20 units", "culture profile: elements",
+                  "serial chain to absence: indirect effects and the simulated truth"):
         assert title in page
     for csv in out.glob("*.csv"):
         assert f"<a href='{csv.name}'>" in page
@@ -140,3 +144,25 @@ def test_without_out_nothing_is_drawn_or_written(tmp_path, monkeypatch):
     assert run_demo(seed=5, small=True, stream=stream) == 0
     assert "figures skipped" not in stream.getvalue() and "Wrote" not in stream.getvalue()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_stage_without_the_stage_decorator_still_reports(tmp_path, monkeypatch):
+    # a new stage module (as main adds them) that does not decorate its run: the command wraps it
+    import types
+
+    module = types.ModuleType("teamculture._demo.plain")
+
+    def run(ctx):
+        ctx.say("a line of the plain stage")
+        ctx.show("plain table", __import__("pandas").DataFrame({"x": [1.5]}))
+
+    run.__module__ = module.__name__
+    module.run = run
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(demo, "STAGES", (("plain", "A plain stage"),))
+    wrapped = demo.stage(run)
+    assert wrapped is not run and demo.stage(wrapped) is wrapped  # wrapping twice would log every line twice
+    assert run_demo(seed=5, small=True, out=tmp_path, stream=io.StringIO()) == 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert re.search(r"<h2 id='plain'>\[2\] A plain stage \(\d+\.\d s\)</h2>", page)
+    assert "a line of the plain stage" in page and "plain table" in page

@@ -114,10 +114,10 @@ def factorize(labels: Any, n: int | None = None, *, name: str = "groups",
     label_name = getattr(labels, "name", None)
     if isinstance(s.dtype, pd.CategoricalDtype):
         cat = s.array if isinstance(s, pd.Series) else (s.values if isinstance(s, pd.Index) else s)
-        codes = np.asarray(cat.codes, dtype=np.intp)
-        ok = codes >= 0
-        used = np.bincount(codes[ok], minlength=len(cat.categories)) > 0
-        remap = np.cumsum(used) - 1
+        # one shifted copy of the (small-integer) codes: missing (-1) -> 0, category k -> k + 1
+        shifted = np.add(np.asarray(cat.codes), 1, dtype=np.intp)
+        counts = np.bincount(shifted, minlength=len(cat.categories) + 1)
+        used = counts[1:] > 0
         cats = cat.categories[used]
         if cat.ordered or cats.is_monotonic_increasing:
             rank = np.arange(len(cats))
@@ -127,8 +127,9 @@ def factorize(labels: Any, n: int | None = None, *, name: str = "groups",
             except TypeError:
                 raise ValueError(f"`{name}` has labels of types that cannot be sorted together: "
                                  f"{few(list(cats))}; convert them to one type (e.g. .astype(str)).") from None
-        out = np.full(codes.shape, -1, dtype=np.intp)
-        out[ok] = rank[remap[codes[ok]]]
+        table = np.full(len(cat.categories) + 1, -1, dtype=np.intp)  # shifted code -> output code
+        table[1:][used] = rank
+        out = table[shifted]
         return _check_missing(out, name, missing), pd.Index(cats[np.argsort(rank)], name=label_name)
     if s.dtype == object:
         kind = pd.api.types.infer_dtype(s, skipna=True)
@@ -273,8 +274,9 @@ class Groups:
         for lev, (c, lab) in enumerate(zip(level_codes, level_labels)):
             ck = c if all_rows else c[keep]
             if prev is None:
-                if all_rows and (ck.size == 0 or np.bincount(ck, minlength=len(lab)).all()):
-                    out, own = ck, np.arange(len(lab))  # already compact and sorted
+                if all_rows:
+                    # factorize() codes are compact and sorted (unused categories already dropped)
+                    out, own = ck, np.arange(len(lab))
                 else:
                     out, own = pd.factorize(ck, sort=True)
                 full_labels = lab.take(own) if len(own) else lab[:0]
@@ -315,6 +317,15 @@ class Groups:
     def n_groups(self) -> tuple[int, ...]:
         """Number of groups per level (outer first)."""
         return tuple(len(lab) for lab in self.labels)
+
+    @property
+    def column_labels(self) -> tuple[pd.Index, ...]:
+        """The distinct labels found in each label column (outer first), before nesting.
+
+        For a categorical column these are the categories some row uses: fewer
+        than its categories means unused categories.
+        """
+        return self._own_labels
 
     @property
     def finest(self) -> np.ndarray:

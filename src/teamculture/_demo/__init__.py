@@ -33,6 +33,8 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("agreement", "Within-group agreement and ICCs: can we aggregate?"),
     ("multilevel", "Three-level model of engagement (staff in teams in trusts)"),
     ("outcomes", "Trust mortality: real teams to deaths per year"),
+    ("culture_profile", "Culture profile: are the five elements present and strong?"),
+    ("engagement_model", "The King's Fund engagement model: paths and mediation"),
 )
 
 #: the name of the report page written to ``--out``
@@ -152,7 +154,13 @@ class DemoContext:
 
 
 def stage(run: Callable[[DemoContext], None]) -> Callable[[DemoContext], None]:
-    """Decorate a stage's ``run``: tag its report lines, time it, record a failure, rewrite the report."""
+    """Decorate a stage's ``run``: tag its report lines, time it, record a failure, rewrite the report.
+
+    Idempotent: the command wraps every stage's ``run`` with it, so a stage module that does not
+    decorate its ``run`` still reports to the HTML page.
+    """
+    if getattr(run, "_demo_stage", False):
+        return run
     name = run.__module__.rsplit(".", 1)[-1]
 
     @functools.wraps(run)
@@ -172,4 +180,5 @@ def stage(run: Callable[[DemoContext], None]) -> Callable[[DemoContext], None]:
             except OSError as exc:  # a full disk must not hide the stage's own outcome
                 print(f"    (could not write {REPORT}: {exc})", file=ctx.stream, flush=True)
 
+    wrapper._demo_stage = True  # type: ignore[attr-defined]
     return wrapper

@@ -3,12 +3,12 @@
 Staff answer as individuals; culture is claimed for teams and organisations.
 Before individual answers are averaged into a team score, the literature asks
 two things (Bliese 2000; LeBreton & Senter 2008): do members of a team agree
-(within-group agreement: :func:`rwg`, :func:`rwg_j`, :func:`rwg_j_lindell`,
-:func:`awg`, :func:`ad_index`, with null distributions :func:`null_variance`,
-:func:`rwg_sim`, :func:`rwg_j_sim`, :func:`ad_sim` and random-group
-resampling :func:`rgr_agree`, :func:`pseudo_group_means`), and do teams
-differ (non-independence: :func:`icc1`, :func:`icc2`, :func:`icc`,
-:func:`design_effect`, :func:`waba`)? :func:`aggregate` answers both for
+(within-group agreement: :func:`~teamculture.rwg`, :func:`~teamculture.rwg_j`, :func:`~teamculture.rwg_j_lindell`,
+:func:`~teamculture.awg`, :func:`~teamculture.ad_index`, with null distributions :func:`~teamculture.null_variance`,
+:func:`~teamculture.rwg_sim`, :func:`~teamculture.rwg_j_sim`, :func:`~teamculture.ad_sim` and random-group
+resampling :func:`~teamculture.rgr_agree`, :func:`~teamculture.pseudo_group_means`), and do teams
+differ (non-independence: :func:`icc1`, :func:`icc2`, :func:`~teamculture.icc`,
+:func:`~teamculture.design_effect`, :func:`~teamculture.waba`)? :func:`~teamculture.aggregate` answers both for
 several variables at once and returns the team table.
 
 Array style throughout: ``f(x_or_items, groups, *, ...)`` with one group

@@ -335,7 +335,7 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
         small_groups |= n_items == 0
         i1 = i2 = k = float("nan")
         v, c = score[has], codes[has]
-        present = np.unique(c).size
+        present = int(np.count_nonzero(np.bincount(c, minlength=G)))  # groups with a score (O(n), no sort)
         if present < 2:
             no_icc[name] = f"{present} group(s) with a score"
         elif v.size - present < 1:

@@ -140,12 +140,19 @@ def _categorical_columns(groups: Any) -> list[tuple[str, Any]]:
     return [(str(getattr(groups, "name", None) or "groups"), groups)]
 
 
-def warn_unused_categories(groups: Any, name: str = "groups") -> None:
-    """Report categories of categorical labels that no row uses (they get no row in any result)."""
+def warn_unused_categories(groups: Any, name: str = "groups", grouping: Groups | None = None) -> None:
+    """Report categories of categorical labels that no row uses (they get no row in any result).
+
+    With ``grouping`` (the :class:`Groups` built from ``groups``), a column whose
+    every category was found is skipped without another pass over the rows.
+    """
     parts = []
-    for col_name, col in _categorical_columns(groups):
+    for lev, (col_name, col) in enumerate(_categorical_columns(groups)):
         dtype = getattr(col, "dtype", None)
         if not isinstance(dtype, pd.CategoricalDtype):
+            continue
+        if grouping is not None and lev < len(grouping.column_labels) \
+                and len(grouping.column_labels[lev]) == len(dtype.categories):
             continue
         cat = col.array if isinstance(col, pd.Series) else (col.values if isinstance(col, pd.Index) else col)
         codes = np.asarray(cat.codes)
@@ -194,7 +201,7 @@ def prepare(responses: Any, groups: Any, *, name: str, what: str, nan_policy: st
     index = responses.index if has_index(responses) else None
     grouping, missing_label = Groups.from_labels(groups, x.shape[0], index=index, ref_name=name,
                                                  max_levels=max_levels)
-    warn_unused_categories(groups)
+    warn_unused_categories(groups, grouping=grouping)
     n_invalid = 0
     if scale is not None:
         dk = scale_missing_codes(raw_scale)

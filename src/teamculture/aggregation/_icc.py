@@ -224,10 +224,15 @@ def _per_column(x: Any, groups: Any, *, what: str, nan_policy: str, k_rule: str 
     out: list[float] = []
     constant = []
     for j in range(p.x.shape[1]):
-        keep = ~miss[:, j]
-        v = p.x[keep, j]
-        v = v / extreme_scale(v)  # scale-free: exact, and only for values beyond 2**+-200
-        a = oneway_anova(v, p.codes[keep], p.n_groups, name="groups")
+        if miss[:, j].any():
+            keep = ~miss[:, j]
+            v, codes = p.x[keep, j], p.codes[keep]
+        else:  # no copies of complete columns
+            v, codes = p.x[:, j], p.codes
+        s = extreme_scale(v)  # scale-free: exact, and only for values beyond 2**+-200
+        if s != 1.0:
+            v = v / s
+        a = oneway_anova(v, codes, p.n_groups, name="groups")
         if np.ptp(v) == 0:
             constant.append(p.columns[j])
             out.append(float("nan"))

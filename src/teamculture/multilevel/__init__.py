@@ -1,17 +1,17 @@
 """Multilevel (linear mixed) models for staff in teams in trusts, with lme4's formula syntax.
 
-:func:`mixed` fits ``y ~ x + (1 | trust/team)``-style models by REML or ML and
-returns a :class:`MixedResult` (Satterthwaite tests, BLUPs, ICCs,
-``r_squared()``, ``compare()``). :func:`center` builds grand-mean and
-within-cluster centred predictors; :func:`r_squared` (Nakagawa-Schielzeth and
-Rights-Sterba), :func:`compare` (likelihood-ratio tests with the boundary
-correction), :func:`standardized_coefficients` and :func:`local_f_squared`
+:func:`~teamculture.mixed` fits ``y ~ x + (1 | trust/team)``-style models by REML or ML and
+returns a :class:`~teamculture.MixedResult` (Satterthwaite tests, BLUPs, ICCs,
+``r_squared()``, ``compare()``). :func:`~teamculture.center` builds grand-mean and
+within-cluster centred predictors; :func:`~teamculture.r_squared` (Nakagawa-Schielzeth and
+Rights-Sterba), :func:`~teamculture.compare` (likelihood-ratio tests with the boundary
+correction), :func:`~teamculture.standardized_coefficients` and :func:`~teamculture.local_f_squared`
 work on fitted models.
 
 The exact nested engine is also usable in two steps, so that the only pass
-over the rows can be done by any dataframe engine: :func:`nested_suffstats`
-(data to per-cluster sums, :class:`NestedSuffStats`), then
-:class:`NestedModel` (sums to the REML/ML fit, :class:`NestedFit`).
+over the rows can be done by any dataframe engine: :func:`~teamculture.multilevel.nested_suffstats`
+(data to per-cluster sums, :class:`~teamculture.multilevel.NestedSuffStats`), then
+:class:`~teamculture.multilevel.NestedModel` (sums to the REML/ML fit, :class:`~teamculture.multilevel.NestedFit`).
 """
 
 from teamculture.multilevel._centering import center

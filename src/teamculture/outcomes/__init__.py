@@ -1,18 +1,18 @@
 """Trust outcomes: mortality models, panels, SMRs and funnel plots, deaths per year.
 
 - Models of trust-level outcomes against culture measures:
-  :func:`mortality_glm` (Poisson, quasi-Poisson or negative binomial counts of
-  deaths with a log expected-deaths offset), :func:`smr_regression` (least
-  squares on the SMR) and :func:`panel_regression` (trusts over survey years:
-  within, random and between estimators), all returning :class:`OutcomeFit`.
-- Standardised mortality ratios and funnel plots: :func:`smr` (exact Garwood or
-  Byar intervals) and :func:`funnel_limits` (:class:`FunnelResult`, with the
+  :func:`~teamculture.mortality_glm` (Poisson, quasi-Poisson or negative binomial counts of
+  deaths with a log expected-deaths offset), :func:`~teamculture.smr_regression` (least
+  squares on the SMR) and :func:`~teamculture.panel_regression` (trusts over survey years:
+  within, random and between estimators), all returning :class:`~teamculture.OutcomeFit`.
+- Standardised mortality ratios and funnel plots: :func:`~teamculture.smr` (exact Garwood or
+  Byar intervals) and :func:`~teamculture.funnel_limits` (:class:`~teamculture.FunnelResult`, with the
   SHMI and CQC variants and over-dispersion).
-- From a coefficient to the statement a board reads: :func:`share_effect`
-  (:class:`ShareEffect`: Δ points of staff in real teams → % change in
+- From a coefficient to the statement a board reads: :func:`~teamculture.share_effect`
+  (:class:`~teamculture.ShareEffect`: Δ points of staff in real teams → % change in
   mortality → deaths per year), and the reverse steps
-  :func:`implied_coefficient`, :func:`implied_expected_deaths`,
-  :func:`se_from_pvalue`.
+  :func:`~teamculture.implied_coefficient`, :func:`~teamculture.implied_expected_deaths`,
+  :func:`~teamculture.se_from_pvalue`.
 """
 
 from teamculture.outcomes._funnel import FLAG_CATEGORIES, FunnelResult, funnel_limits, smr

@@ -1,9 +1,9 @@
 """Reliability of scale scores: Cronbach's alpha, McDonald's omega, multilevel reliability.
 
-:func:`cronbach_alpha` (with Feldt and Duhachek intervals and item analysis),
-:func:`omega` (Schmid-Leiman omega hierarchical and total, as R psych),
-:func:`multilevel_reliability` (within- and between-team reliability of a
-scale, Geldhof et al. 2014) and :func:`instrument_reliability` (every
+:func:`~teamculture.cronbach_alpha` (with Feldt and Duhachek intervals and item analysis),
+:func:`~teamculture.omega` (Schmid-Leiman omega hierarchical and total, as R psych),
+:func:`~teamculture.multilevel_reliability` (within- and between-team reliability of a
+scale, Geldhof et al. 2014) and :func:`~teamculture.instrument_reliability` (every
 subscale of a catalogue instrument at once). Reverse keying always uses the
 declared bounds of the response scale, never the observed minimum and maximum.
 """

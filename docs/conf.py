@@ -28,6 +28,7 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "_ext.catalogue",
+    "_ext.public_refs",  # references by area path or bare name resolve to the public documented name
 ]
 
 templates_path = ["_templates"]
@@ -75,7 +76,7 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_static_path: list[str] = []
-nitpicky = False
+nitpicky = True  # every cross-reference must resolve (with -W in CI: a dead reference fails the build)
 
 # copy buttons on code blocks, without the >>> / ... prompts and the output lines
 copybutton_prompt_text = r">>> |\.\.\. |\$ "

@@ -48,6 +48,8 @@ CASES = {
                                lambda d: (d[["q1", "q2", "q3"]], d["team"])),
     "smr": (lambda o, e: tc.smr(o, e), lambda d: (d["observed"], d["expected"])),
     "funnel_limits": (lambda o, e: tc.funnel_limits(o, e), lambda d: (d["observed"], d["expected"])),
+    "glmm": (lambda d, o: tc.glmm("k ~ z + (1 | team)", d, family="poisson", offset=o),
+             lambda d: (d.assign(k=d["observed"]), np.log(d["expected"]))),
 }
 
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from _misuse import Case, case_id, run_case
 
-from teamculture.simulate import SimulationParameters, national_survey
+from teamculture.simulate import OutcomeModel, SimulationParameters, national_survey, outcome_truth, staff_outcomes
+
+_STAFF = national_survey("tiny", rng=3).staff
 
 CASES = [
     Case(national_survey, lambda: national_survey("Small"), "input", "size-letter-case",
@@ -41,6 +43,32 @@ CASES = [
     Case(national_survey, lambda: national_survey("tiny", rng=1, n_years=1, params=SimulationParameters(),
                                                   tau2_team=0.0), "f", "no-team-variance-is-allowed",
          check=lambda s: s.params.tau2_team == 0.0 and np.all(s.teams["true_effect"] == 0.0)),
+    # ---------------------------------------------------------------- staff_outcomes / outcome_truth
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF.drop(columns=["team_type"])), "input", "no-team-type",
+         raises=(ValueError, r"`staff` must have the columns .*missing \['team_type'\]")),
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF.assign(team_type="solo")), "input", "unknown-team-type",
+         raises=(ValueError, r"`staff` column 'team_type' must hold 'real', 'pseudo' or 'none'; got \['solo'\]")),
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF.assign(team=_STAFF["team"].astype(object).where(
+         _STAFF.index != 5))), "f", "missing-team-label",
+         raises=(ValueError, r"`staff` column 'team' has 1 missing value")),
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF.iloc[:0]), "f", "no-rows",
+         raises=(ValueError, r"`staff` has no rows")),
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF, missing_rate=1.5), "input", "missing-rate-above-one",
+         raises=(ValueError, r"`missing_rate`")),
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF, models=(OutcomeModel("y", "t", 1.0, 1, 1, 1, 0, 0),)),
+         "g", "prevalence-one", raises=(ValueError, r"`models\['y'\]\.prevalence`")),
+    # team labels reused across trusts are different teams: same draws as with unique labels
+    Case(staff_outcomes, lambda: staff_outcomes(_STAFF.assign(team=_STAFF["team_in_trust"]), rng=4), "k",
+         "team-labels-reused-across-trusts",
+         check=lambda a: a.equals(staff_outcomes(_STAFF, rng=4))),
+    Case(outcome_truth, lambda: outcome_truth(models=[]), "input", "no-models",
+         raises=(TypeError, r"`models` must be a non-empty sequence of OutcomeModel; got list")),
+    Case(outcome_truth, lambda: outcome_truth(models={"a": 1}), "input", "dict",
+         raises=(TypeError, r"`models` must be a non-empty sequence of OutcomeModel; got dict")),
+    Case(outcome_truth, lambda: outcome_truth(models=(OutcomeModel("y", "t", 0.2, 1, 1, 1, 0, 0),) * 2), "input",
+         "repeated-item", raises=(ValueError, r"`models` must have distinct item ids; repeated: \['y'\]")),
+    Case(outcome_truth, lambda: outcome_truth(models=(OutcomeModel("y", "t", 0.2, -1.0, 1, 1, 0, 0),)), "g",
+         "negative-odds-ratio", raises=(ValueError, r"`models\['y'\]\.or_pseudo` must be > 0")),
 ]
 
 

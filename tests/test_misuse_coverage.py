@@ -14,7 +14,7 @@ TESTS = Path(__file__).resolve().parent
 #: Functions that take separately passed labelled arguments: each needs a case of kind "a".
 LABELLED = {
     "rwg", "rwg_j", "rwg_j_lindell", "awg", "ad_index", "rgr_agree", "pseudo_group_means",
-    "icc1", "icc2", "icc", "waba", "multilevel_reliability", "smr", "funnel_limits",
+    "icc1", "icc2", "icc", "waba", "multilevel_reliability", "smr", "funnel_limits", "glmm",
 }
 
 #: Minimum number of cases per public function.

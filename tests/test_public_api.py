@@ -17,7 +17,8 @@ import teamculture
 SRC = Path(teamculture.__file__).resolve().parent
 
 AREAS = {
-    "simulate": {"national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS"},
+    "simulate": {"national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS", "staff_outcomes",
+                 "outcome_truth", "OutcomeModel", "DEFAULT_OUTCOMES"},
     "instruments": {"available", "get", "resolve", "load_instrument", "Instrument", "ResponseScale", "Item",
                     "ScoringRule", "Classification"},
     "scoring": {"score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"},
@@ -29,7 +30,8 @@ AREAS = {
                     "design_effect", "waba", "WABAResult", "aggregate", "AggregateResult", "AGGREGATE_STATS"},
     "multilevel": {"mixed", "MixedResult", "center", "r_squared", "R2Result", "compare", "CompareResult",
                    "standardized_coefficients", "local_f_squared", "parse_formula", "ParsedFormula", "RandomTerm",
-                   "nested_suffstats", "NestedSuffStats", "NestedModel", "NestedFit"},
+                   "nested_suffstats", "NestedSuffStats", "NestedModel", "NestedFit",
+                   "glmm", "GLMMResult", "GLMMCompareResult"},
     "outcomes": {"mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits",
                  "FunnelResult", "FLAG_CATEGORIES", "share_effect", "ShareEffect", "implied_coefficient",
                  "implied_expected_deaths", "se_from_pvalue"},
@@ -46,7 +48,8 @@ AREAS = {
     "results": {"Result", "Summary", "ConfidenceInterval", "COEF_COLUMNS", "SimulatedSurvey", "GroupScores",
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
-                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult"},
+                "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult",
+                "GLMMResult", "GLMMCompareResult"},
 }
 
 TOP_LEVEL = {
@@ -60,7 +63,7 @@ TOP_LEVEL = {
     "NullSimulation", "rgr_agree", "RGRResult", "pseudo_group_means", "plot_pseudo_group_means", "icc1", "icc2",
     "icc", "ICCResult", "design_effect", "waba", "WABAResult", "aggregate", "AggregateResult",
     "mixed", "MixedResult", "center", "r_squared", "R2Result", "compare", "CompareResult",
-    "standardized_coefficients", "local_f_squared",
+    "standardized_coefficients", "local_f_squared", "glmm", "GLMMResult", "GLMMCompareResult",
     "mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits", "FunnelResult",
     "share_effect", "ShareEffect", "implied_coefficient", "implied_expected_deaths", "se_from_pvalue",
     "cohens_d", "hedges_g", "hedges_correction", "d_to_r", "r_to_d", "d_to_odds_ratio", "odds_ratio_to_d",

@@ -38,4 +38,5 @@ def test_readme_tour_runs(capsys):
     assert "Linear mixed model" in out and "deaths per year" in out and "Funnel limits" in out
     # the tour's objects are the documented types, not placeholders
     assert namespace["fit"].engine == "nested"
+    assert namespace["gfit"].converged and namespace["gfit"].family == "binomial"
     assert list(namespace["eng"].columns)[-1] == "engagement"

@@ -32,6 +32,12 @@ def _quiet(fn):
         return fn()
 
 
+def _yes(staff, item):
+    """A 0/1 outcome from a simulated yes/no question (1 = Yes), complete rows only."""
+    d = staff[staff[item].notna()]
+    return d.assign(y=(d[item] == 1.0).astype(float))
+
+
 BUILDERS = {
     "SimulatedSurvey": lambda s, k: tc.national_survey("tiny", rng=k),
     "GroupScores": lambda s, k: tc.score_groups(s.staff.iloc[k:], "nhs-engagement", by="team"),
@@ -60,6 +66,9 @@ BUILDERS = {
     "MediationResult": lambda s, k: tc.mediate(
         simulate_engagement(n_trusts=40, rng=k).trusts, predictors="leadership",
         mediators="engagement", outcome="absence_rate", n_resamples=50, rng=k),
+    "GLMMResult": lambda s, k: tc.glmm("y ~ tenure + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress")),
+    "GLMMCompareResult": lambda s, k: tc.glmm("y ~ tenure + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress"))
+    .compare(tc.glmm("y ~ 1 + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress"))),
     "PowerResult": lambda s, k: tc.power_three_level(0.3 + k / 10, n_trusts=40, teams_per_trust=10,
                                                      staff_per_team=8, icc_team=0.1, icc_trust=0.02),
 }

@@ -61,7 +61,7 @@ _AREAS: dict[str, tuple[str, ...]] = {
                     "plot_pseudo_group_means", "icc1", "icc2", "icc", "ICCResult", "design_effect", "waba",
                     "WABAResult", "aggregate", "AggregateResult"),
     "multilevel": ("mixed", "MixedResult", "center", "r_squared", "R2Result", "compare", "CompareResult",
-                   "standardized_coefficients", "local_f_squared"),
+                   "standardized_coefficients", "local_f_squared", "glmm", "GLMMResult", "GLMMCompareResult"),
     "outcomes": ("mortality_glm", "smr_regression", "panel_regression", "OutcomeFit", "smr", "funnel_limits",
                  "FunnelResult", "share_effect", "ShareEffect", "implied_coefficient", "implied_expected_deaths",
                  "se_from_pvalue"),

@@ -63,6 +63,8 @@ __all__ = [
     "PowerResult",
     "CultureProfile",
     "MediationResult",
+    "GLMMResult",
+    "GLMMCompareResult",
 ]
 
 #: The columns of every coefficient table, in this order.
@@ -88,6 +90,8 @@ _RESULT_HOMES: dict[str, str] = {
     "PowerResult": "teamculture.power",
     "CultureProfile": "teamculture.profile",
     "MediationResult": "teamculture.mediation",
+    "GLMMResult": "teamculture.multilevel",
+    "GLMMCompareResult": "teamculture.multilevel",
 }
 
 

@@ -14,7 +14,7 @@ of answered items, and a subscale score is the sum of its items' codes under
 each item's affine keying (reverse keying with the declared bounds, then
 rescaling) divided by the number answered. :func:`score` processes rows in
 cache-sized blocks. Group sums go through the shared core
-(:class:`~teamculture._core.groups.Groups`, ``group_sum``).
+(the private ``Groups`` and ``group_sum`` of ``teamculture._core.groups``).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ trust), so the trust table agrees with the staff table exactly. The absence
 rate (%) is ``absence_intercept + absence_slope * mean(eta in trust) +
 N(0, absence_sd^2)``.
 
-Columns of :attr:`SimulatedSurvey.staff`
+Columns of ``SimulatedSurvey.staff``
 ----------------------------------------
 ``staff_id``, ``trust``, ``team`` (unique across trusts), ``team_in_trust``
 (a local number reused across trusts: the nesting trap), ``occupation``,
@@ -72,8 +72,22 @@ Columns of :attr:`SimulatedSurvey.staff`
 ``mot3``, ``inv1``-``inv3``, ``adv1``-``adv3``, compassionate-leadership
 items ``cl1``-``cl4``, psychological-safety items ``ps1``-``ps7``, and the
 truths ``team_type`` ("real"/"pseudo"/"none", as classified from the answers)
-and ``latent_engagement`` (``eta_i``). Item columns are ``float64`` with
+and ``latent_engagement`` (``eta_i``), and five staff-level yes/no outcomes
+``out_error``, ``out_injury``, ``out_stress``, ``out_harassment``,
+``out_leave`` (1 = Yes, 2 = No; the ``nhs-staff-outcomes`` questions) drawn
+by :func:`staff_outcomes` from the true models in :data:`DEFAULT_OUTCOMES`
+(:func:`outcome_truth` tabulates them). Item columns are ``float64`` with
 ``NaN`` for missing answers.
+
+*Staff outcomes.* For outcome ``o`` (a multilevel logistic model, exactly)::
+
+    logit P(y_io = 1) = a_o + b_o,pseudo [pseudo_i] + b_o,none [none_i]
+                        + c_o (tenure_i - 8) + u_ko + v_jo,
+    u_ko ~ N(0, sd_trust_o^2), v_jo ~ N(0, sd_team_o^2),
+
+independent across outcomes and of the engagement effects; each answer is
+missing with probability 0.02. These draws come after all others, so the
+rest of the survey is the same as without them.
 """
 
 from __future__ import annotations
@@ -87,9 +101,11 @@ import pandas as pd
 
 from teamculture._core.validation import check_choice, check_int, check_probability, check_real, check_rng, \
     did_you_mean
+from teamculture._simulate_outcomes import DEFAULT_OUTCOMES, OutcomeModel, outcome_truth, staff_outcomes
 from teamculture.results import Result, Summary, result_class
 
-__all__ = ["national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS"]
+__all__ = ["national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS", "staff_outcomes",
+           "outcome_truth", "OutcomeModel", "DEFAULT_OUTCOMES"]
 
 #: Sizes (trusts, teams, staff) for the ``size`` presets.
 PRESETS: dict[str, tuple[int, int, int]] = {
@@ -176,7 +192,7 @@ class SimulatedSurvey(Result):
     panel : pandas.DataFrame
         Trust-by-year outcomes with a (``trust``, ``year``) MultiIndex:
         ``real_team_pct``, ``expected_deaths``, ``observed_deaths``, ``smr``.
-        The last year equals :attr:`trusts`.
+        The last year equals ``trusts``.
     params : SimulationParameters
         The true parameters.
     seed : int or None
@@ -185,7 +201,7 @@ class SimulatedSurvey(Result):
     survey_year : int
         The year of the staff-level survey.
     n_obs : int
-        Staff (rows of :attr:`staff`).
+        Staff (rows of ``staff``).
     n_dropped : int
         Always 0 (nothing is dropped; missing answers are part of the data).
     n_groups : pandas.Series
@@ -317,7 +333,7 @@ def national_survey(
         Explicit sizes; each overrides the preset's value.
     rng : int, numpy.random.Generator or None, optional
         Source of randomness, as in ``scipy.stats``: an int seeds
-        :func:`numpy.random.default_rng` (the same seed and arguments give
+        ``numpy.random.default_rng`` (the same seed and arguments give
         identical data, and the same data as the former ``seed=`` argument),
         a Generator is used as is (its state advances), None draws fresh
         entropy.
@@ -504,6 +520,9 @@ def national_survey(
         },
         index=pd.Index(trust_labels, name="trust"),
     )
+    # ---- staff-level yes/no outcomes (drawn last, so every draw above is unchanged) ----------
+    staff = pd.concat([staff, staff_outcomes(staff, rng=rng)], axis=1)
+
     return SimulatedSurvey(
         staff=staff, teams=teams, trusts=trusts, panel=panel, params=p, seed=seed_value, survey_year=survey_year,
         n_obs=n_staff, n_dropped=0,

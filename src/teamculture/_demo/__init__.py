@@ -32,6 +32,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("scoring", "Score the culture instruments"),
     ("agreement", "Within-group agreement and ICCs: can we aggregate?"),
     ("multilevel", "Three-level model of engagement (staff in teams in trusts)"),
+    ("staff_outcomes", "Real teams and staff outcomes"),
     ("outcomes", "Trust mortality: real teams to deaths per year"),
     ("culture_profile", "Culture profile: are the five elements present and strong?"),
     ("engagement_model", "The King's Fund engagement model: paths and mediation"),

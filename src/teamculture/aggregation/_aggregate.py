@@ -103,7 +103,7 @@ class AggregateResult(Result):
     min_rwg: float
 
     def to_frame(self) -> pd.DataFrame:
-        """The group table (:attr:`table`)."""
+        """The group table (``table``)."""
         return self.table
 
     def summary(self) -> Summary:

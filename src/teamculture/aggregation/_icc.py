@@ -504,7 +504,7 @@ class ICCResult(Result):
         """Percentile bootstrap intervals of icc1, icc2 and each VPC (columns ``ci_low``, ``ci_high``).
 
         ``confidence_level=None`` uses the level of the fit; any other level
-        is recomputed from :attr:`bootstrap_distribution`. Needs
+        is recomputed from ``bootstrap_distribution``. Needs
         ``n_resamples > 0`` in :func:`icc`.
         """
         if self.n_resamples == 0:

@@ -1,7 +1,7 @@
 """Culture instruments as declarative, versioned definitions.
 
 Each built-in instrument is one TOML file in ``instruments/catalogue/``,
-validated by the schema in :mod:`teamculture.instruments._schema` when it is
+validated by the schema in ``teamculture.instruments._schema`` when it is
 loaded. :func:`available` lists the catalogue, :func:`get` returns one
 :class:`Instrument`, :func:`load_instrument` reads a user's own definition
 (a dict or a TOML file) and :func:`resolve` accepts any of these or
@@ -73,7 +73,7 @@ def available(*, status: str | None = None) -> pd.DataFrame:
         Only the instruments with this status: ``"official"`` (scoring rule
         confirmed from the owner's published guidance) or ``"reconstructed"``
         (built from secondary sources; what is unconfirmed is listed in
-        :attr:`Instrument.unconfirmed`). Default: all.
+        ``Instrument.unconfirmed``). Default: all.
 
     Returns
     -------

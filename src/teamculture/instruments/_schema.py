@@ -303,7 +303,7 @@ class Instrument:
     status : {"official", "reconstructed"}
         ``"official"``: the scoring rule is confirmed from the owner's
         published guidance; ``"reconstructed"``: built from secondary sources,
-        with the unconfirmed parts listed in :attr:`unconfirmed`.
+        with the unconfirmed parts listed in ``unconfirmed``.
     unconfirmed : tuple of str
         What is not confirmed (empty for official definitions).
     citation, url, licence, description : str

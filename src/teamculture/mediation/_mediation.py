@@ -137,7 +137,7 @@ class MediationResult(Result):
         Returns
         -------
         pandas.DataFrame
-            ``ci_low``, ``ci_high`` indexed like :attr:`effects`.
+            ``ci_low``, ``ci_high`` indexed like ``effects``.
         """
         level = self.confidence_level if confidence_level is None else check_confidence_level(confidence_level)
         low, high = _intervals(self.draws.to_numpy(), self.effects["estimate"].to_numpy(), level, self.interval)

@@ -12,6 +12,11 @@ The exact nested engine is also usable in two steps, so that the only pass
 over the rows can be done by any dataframe engine: :func:`~teamculture.multilevel.nested_suffstats`
 (data to per-cluster sums, :class:`~teamculture.multilevel.NestedSuffStats`), then
 :class:`~teamculture.multilevel.NestedModel` (sums to the REML/ML fit, :class:`~teamculture.multilevel.NestedFit`).
+
+:func:`~teamculture.glmm` fits generalised linear mixed models for yes/no and count
+outcomes (binomial logit/probit, Poisson log) with nested random intercepts,
+by the Laplace approximation or nested adaptive Gauss-Hermite quadrature,
+returning a :class:`~teamculture.GLMMResult`.
 """
 
 from teamculture.multilevel._centering import center
@@ -19,6 +24,7 @@ from teamculture.multilevel._compare import CompareResult, compare
 from teamculture.multilevel._effect_sizes import local_f_squared, standardized_coefficients
 from teamculture.multilevel._engine import NestedFit, NestedModel
 from teamculture.multilevel._formula import ParsedFormula, RandomTerm, parse_formula
+from teamculture.multilevel._glmm import GLMMCompareResult, GLMMResult, glmm
 from teamculture.multilevel._mixed import mixed
 from teamculture.multilevel._r2 import R2Result, r_squared
 from teamculture.multilevel._results import MixedResult
@@ -29,4 +35,5 @@ __all__ = [
     "standardized_coefficients", "local_f_squared",
     "parse_formula", "ParsedFormula", "RandomTerm",
     "nested_suffstats", "NestedSuffStats", "NestedModel", "NestedFit",
+    "glmm", "GLMMResult", "GLMMCompareResult",
 ]

@@ -2,7 +2,7 @@
 
 The fixed part goes to formulaic (categoricals ``C(...)``, interactions
 ``a:b`` / ``a*b``, transforms ``log(x)``, ``I(...)``) after the R-isms whose
-meaning differs in Python are translated or refused (:func:`to_formulaic`):
+meaning differs in Python are translated or refused (``to_formulaic``):
 ``^`` inside a function call (``I(x^2)``, ``log(x^2)``) is a power in R but
 bitwise XOR in Python, so it becomes ``**``; ``factor(x)`` becomes ``C(x)``;
 ``TRUE``/``FALSE`` become ``True``/``False``; R's ``sqrt``, ``log1p`` and
@@ -143,7 +143,7 @@ class ParsedFormula:
         translated).
     fixed : str
         The fixed-effects right-hand side for formulaic (``"1"`` when only an
-        intercept is left; R-isms translated, see :func:`to_formulaic`).
+        intercept is left; R-isms translated, see ``to_formulaic``).
     random : tuple of RandomTerm
         The random terms, nested terms expanded, in formula order.
     """
@@ -292,6 +292,11 @@ def parse_formula(formula: str) -> ParsedFormula:
     >>> str(parse_formula("y ~ (x | team)").random[0])
     '(1 + x | team)'
     """
+    return _parse_formula(formula, allow_offset=False)
+
+
+def _parse_formula(formula: str, *, allow_offset: bool) -> ParsedFormula:
+    """:func:`parse_formula`; ``allow_offset`` keeps top-level ``offset(...)`` terms verbatim (GLMMs)."""
     if not isinstance(formula, str):
         raise TypeError(f"`formula` must be a string such as 'y ~ x + (1 | trust/team)'; got {type(formula).__name__}.")
     sides = _split_top(formula, "~")
@@ -314,6 +319,8 @@ def parse_formula(formula: str) -> ParsedFormula:
                 f"`formula`: the random term in {chunk.strip()!r} needs its own parentheses, as in lme4: "
                 "(1 | team)."
             )
+        elif allow_offset and re.fullmatch(r"offset\s*\(.*\)", chunk.strip(), re.S):
+            fixed_parts.append(chunk.strip())  # kept verbatim: the GLMM front end evaluates it
         else:
             fixed_parts.append(to_formulaic(chunk.strip()))
     intercepts: set[str] = set()

@@ -167,7 +167,7 @@ class CultureProfile(Result):
         Returns
         -------
         pandas.DataFrame
-            ``ci_low``, ``ci_high`` indexed like :attr:`table`.
+            ``ci_low``, ``ci_high`` indexed like ``table``.
         """
         level = self.confidence_level if confidence_level is None else check_confidence_level(confidence_level)
         z = stats.norm.isf((1.0 - level) / 2.0)
@@ -250,7 +250,7 @@ class CultureProfile(Result):
         Parameters
         ----------
         unit : object
-            A unit label of :attr:`table`.
+            A unit label of ``table``.
         path : str or path, optional
             Also write the HTML to this file (UTF-8).
 

@@ -449,7 +449,7 @@ class AlphaResult(Result):
     notes : tuple of str
         Conditions to know about (estimates outside their parameter space,
         items that correlate negatively with the rest); printed by
-        :meth:`summary`.
+        ``summary()``.
     items : pandas.DataFrame
         One row per item (indexed by item name), columns ``reversed``, ``n``,
         ``mean``, ``sd`` (of the keyed item), ``r_raw`` (item--total
@@ -960,7 +960,7 @@ class OmegaResult(Result):
         Codes outside the declared ``scale`` set to missing.
     notes : tuple of str
         Conditions to know about (non-convergence, Heywood cases); printed by
-        :meth:`summary`.
+        ``summary()``.
     n_obs, n_dropped : int
         Respondents used and excluded.
     n_groups : None
@@ -1221,7 +1221,7 @@ class MultilevelReliabilityResult(Result):
     n_invalid : int
         Codes outside the declared ``scale`` set to missing.
     notes : tuple of str
-        Conditions to know about; printed by :meth:`summary`.
+        Conditions to know about; printed by ``summary()``.
     n_obs, n_groups, n_dropped : int
         Respondents used, groups, respondents excluded (missing item or
         group label).
@@ -1318,7 +1318,7 @@ def multilevel_reliability(
     that is not positive semi-definite gives values outside the parameter
     space (an alpha above 1). Both are flagged with a
     :class:`~teamculture.errors.BoundaryWarning`,
-    ``between_admissible=False`` and a note in :meth:`summary`. A matrix
+    ``between_admissible=False`` and a note in ``summary()``. A matrix
     just beyond the positive semi-definite boundary whose coefficients stay
     in range (typical of a one-factor between-group structure) gets
     ``between_psd=False`` and a note, without a warning. One group, or

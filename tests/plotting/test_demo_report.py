@@ -23,7 +23,7 @@ from teamculture.cli import run_demo
 FIGURES = [
     "scoring_engagement", "scoring_trusts", "agreement_distribution", "agreement_variance_partition",
     "multilevel_random_effects", "multilevel_variance_partition", "multilevel_diagnostics",
-    "outcomes_mortality", "outcomes_funnel_adjusted", "culture_profile", "engagement_indirect_effects",
+    "staff_outcomes_odds_ratios", "outcomes_mortality", "outcomes_funnel_adjusted", "culture_profile", "engagement_indirect_effects",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -67,7 +67,7 @@ def test_every_stage_writes_its_figures(small_run):
         data = (out / f"{name}.png").read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, name
     csv = sorted(p.name for p in out.glob("*.csv"))
-    assert len(csv) == 13 and [p.name for p in out.glob("culture_profile_*.html")] == ["culture_profile_TR001.html"]
+    assert len(csv) == 14 and [p.name for p in out.glob("culture_profile_*.html")] == ["culture_profile_TR001.html"]
     # the CSV tables, the figures, one trust's culture-profile page and report.html
     assert f"Wrote {len(FIGURES) + len(csv) + 2} file(s)" in text
 
@@ -101,7 +101,8 @@ def test_the_report_holds_every_stage_with_its_lines_tables_and_files(small_run)
         assert html.escape(line) in page, line
     for title in ("Linear mixed model (teamculture.mixed)", "Intraclass correlations (ANOVA)",
                   "National means of the scores (0-10)", "Funnel limits for 20 units", "culture profile: elements",
-                  "serial chain to absence: indirect effects and the simulated truth"):
+                  "serial chain to absence: indirect effects and the simulated truth",
+                  "odds ratios versus staff in real teams, median odds ratios, and the simulated truth"):
         assert title in page
     for csv in out.glob("*.csv"):
         assert f"<a href='{csv.name}'>" in page

@@ -9,7 +9,7 @@ or catch a specific condition:
 - warnings: :class:`TeamcultureWarning` (base, never emitted itself),
   :class:`ConvergenceWarning`, :class:`BoundaryWarning`,
   :class:`SmallGroupWarning`, :class:`DroppedDataWarning`,
-  :class:`DegenerateDataWarning`.
+  :class:`DegenerateDataWarning`, :class:`NestingWarning`.
 
 Every warning points at the caller's line (the first frame outside
 teamculture), whatever the depth of the call inside the package.
@@ -21,6 +21,7 @@ from teamculture._core.errors import (
     DegenerateDataWarning,
     DroppedDataWarning,
     InstrumentError,
+    NestingWarning,
     NotNestedError,
     SmallGroupWarning,
     TeamcultureError,
@@ -37,4 +38,5 @@ __all__ = [
     "SmallGroupWarning",
     "DroppedDataWarning",
     "DegenerateDataWarning",
+    "NestingWarning",
 ]

@@ -1,4 +1,4 @@
-"""The exact engine for correlated team slopes nested in trusts (multilevel._nested_slopes).
+"""Correlated team slopes nested in trusts: the ``"nested-slopes"`` fits of the block-elimination engine.
 
 Oracles:
 
@@ -14,8 +14,7 @@ Oracles:
   lme4's default fit stops short in flat directions (ML trust variance
   2.3e-5 relative from the optimum, criterion 3e-9 above ours), so there
   variance components are compared at rtol 1e-4.
-* A dense ``n x n`` implementation of the REML/ML criterion and of the BLUPs
-  written here (Hypothesis, random small unbalanced designs).
+* The dense ``n x n`` oracle of the engine itself is in ``test_mixed_blocked.py``.
 """
 
 from __future__ import annotations
@@ -27,11 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-
-from teamculture.multilevel._nested_slopes import NestedSlopesModel, nested_slopes_suffstats
 
 REFDIR = Path(__file__).resolve().parents[1] / "reference"
 TIGHT = json.loads((REFDIR / "lme4_nested_slopes.json").read_text())["models"]
@@ -162,100 +157,3 @@ def test_interface_refit_compare_r2_and_summary():
     assert "nested-slopes" in text and "Corr" in text and "(Intercept)" in text
     with pytest.raises(ValueError, match="random-intercept model"):
         fit.icc()
-
-
-# --------------------------------------------------------------------------- dense oracle
-def _tri(vals, q):
-    L = np.zeros((q, q))
-    idx = 0
-    for a in range(q):
-        for b in range(a, q):
-            L[b, a] = vals[idx]
-            idx += 1
-    return L
-
-
-@st.composite
-def designs(draw):
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    K = draw(st.integers(2, 4))
-    teams_per = [draw(st.integers(1, 3)) for _ in range(K)]
-    sizes = [draw(st.integers(1, 5)) for _ in range(sum(teams_per))]
-    sizes[0] += 4  # at least p + 3 rows for the three fixed effects
-    q_t = draw(st.sampled_from([1, 2]))
-    reml = draw(st.booleans())
-    trust_of_team = np.repeat(np.arange(K), teams_per)
-    team = np.repeat(np.arange(len(sizes)), sizes)
-    n = len(team)
-    # shuffle rows and relabel teams so that codes are not sorted by trust
-    perm = rng.permutation(n)
-    relabel = rng.permutation(len(sizes))
-    trust = trust_of_team[team][perm]
-    team = relabel[team[perm]]
-    x, z = rng.normal(size=n), rng.normal(size=n)
-    X = np.column_stack([np.ones(n), x, z])
-    y = X @ [1.0, 0.5, -0.3] + rng.normal(size=n)
-    Z = np.column_stack([np.ones(n), x])
-    T = np.column_stack([np.ones(n), z])[:, :q_t]
-    n_theta = q_t * (q_t + 1) // 2 + 3
-    theta = rng.uniform(-1.0, 1.5, size=n_theta)
-    diag = [a == b for a in range(q_t) for b in range(a, q_t)] + [True, False, True]
-    theta = np.where(diag, np.abs(theta), theta)
-    if draw(st.booleans()):  # a zero variance (boundary) is a legitimate point
-        theta[draw(st.integers(0, n_theta - 1))] = 0.0
-    return X, y, T, Z, team, trust, theta, reml
-
-
-def _dense(X, y, T, Z, team, trust, theta, reml):
-    n, p = X.shape
-    q_t, q = T.shape[1], Z.shape[1]
-    n_t = q_t * (q_t + 1) // 2
-    Lt, L = _tri(theta[:n_t], q_t), _tri(theta[n_t:], q)
-    K, J = trust.max() + 1, team.max() + 1
-    Zfull = np.zeros((n, K * q_t + J * q))
-    for i in range(n):
-        Zfull[i, trust[i] * q_t:(trust[i] + 1) * q_t] = T[i]
-        Zfull[i, K * q_t + team[i] * q: K * q_t + (team[i] + 1) * q] = Z[i]
-    G = np.zeros((Zfull.shape[1],) * 2)
-    for k in range(K):
-        G[k * q_t:(k + 1) * q_t, k * q_t:(k + 1) * q_t] = Lt @ Lt.T
-    for j in range(J):
-        s = K * q_t + j * q
-        G[s:s + q, s:s + q] = L @ L.T
-    V = np.eye(n) + Zfull @ G @ Zfull.T  # V / sigma^2
-    Vi = np.linalg.inv(V)
-    A = X.T @ Vi @ X
-    beta = np.linalg.solve(A, X.T @ Vi @ y)
-    r = y - X @ beta
-    rss = r @ Vi @ r
-    logdet = np.linalg.slogdet(V)[1]
-    if reml:
-        crit = logdet + np.linalg.slogdet(A)[1] + (n - p) * (1 + np.log(2 * np.pi * rss / (n - p)))
-    else:
-        crit = logdet + n * (1 + np.log(2 * np.pi * rss / n))
-    return crit, beta, Zfull, G, Vi, K
-
-
-@given(designs())
-def test_criterion_and_blups_match_dense_formulas(design):
-    X, y, T, Z, team, trust, theta, reml = design
-    model = NestedSlopesModel(nested_slopes_suffstats(X, y, T, Z, team, trust))
-    crit, beta, Zfull, G, Vi, K = _dense(X, y, T, Z, team, trust, theta, reml)
-    assert_allclose(model.criterion(theta, reml), crit, rtol=1e-9, atol=1e-9)
-    b_hat, sigma2, _ = model.estimates(theta, reml)
-    assert_allclose(b_hat, beta, rtol=1e-7, atol=1e-9)
-    # BLUPs G Z' V^-1 (y - X beta) and conditional covariance sigma^2 (G - G Z' V^-1 Z G)
-    sigma2 = 0.7
-    u = G @ Zfull.T @ Vi @ (y - X @ beta)
-    C = sigma2 * (G - G @ Zfull.T @ Vi @ Zfull @ G)
-    b_t, cov_t, b_j, cov_j = model.conditional_modes(theta, beta, sigma2)
-    q_t, q = T.shape[1], Z.shape[1]
-    assert_allclose(b_t.ravel(), u[:K * q_t], rtol=1e-7, atol=1e-9)
-    assert_allclose(b_j.ravel(), u[K * q_t:], rtol=1e-7, atol=1e-9)
-    for k in range(K):
-        s = slice(k * q_t, (k + 1) * q_t)
-        assert_allclose(cov_t[k], C[s, s], rtol=1e-7, atol=1e-10)
-    for j in range(len(b_j)):
-        s = slice(K * q_t + j * q, K * q_t + (j + 1) * q)
-        assert_allclose(cov_j[j], C[s, s], rtol=1e-7, atol=1e-10)

@@ -18,7 +18,7 @@ from scipy import stats
 
 import _mixed_fixtures as fx
 import teamculture as tc
-from teamculture.errors import BoundaryWarning, DroppedDataWarning
+from teamculture.errors import BoundaryWarning, DroppedDataWarning, NestingWarning
 from teamculture.multilevel import MixedResult
 from teamculture.multilevel._formula import RandomTerm, parse_formula
 
@@ -141,9 +141,11 @@ def test_reused_team_ids_need_nesting():
     assert fit.n_groups["trust:team"] > data["team"].nunique()
     # lme4-style labels "trust:team"
     assert all(":" in lab for lab in fit.random_effects["trust:team"].index)
-    with pytest.raises(ValueError, match=r"`formula`: the grouping factors are not nested .* crossed random "
-                                         r"effects are not supported.*\(1 \| trust/team\)"):
-        tc.mixed("y ~ x + (1 | trust) + (1 | team)", data)
+    # written as separate terms, the reused labels are crossed factors, as in lme4: fitted, with a warning
+    with pytest.warns(NestingWarning, match=r"'team' labels occur in more than one 'trust'.*\(1 \| trust/team\)"):
+        crossed = tc.mixed("y ~ x + (1 | trust) + (1 | team)", data)
+    assert crossed.engine == "crossed" and "not nested" in crossed.nesting
+    assert crossed.n_groups["team"] == data["team"].nunique()
 
 
 def test_simulated_team_in_trust_trap(small_survey):
@@ -298,11 +300,11 @@ def test_singular_fit_reported():
     assert "singular" in str(fit.summary())
 
 
-def test_random_slopes_use_backend():
+def test_random_slopes_use_the_exact_engine():
     data = fx.mixed_data("slope3")
     fit = tc.mixed("y ~ x + (1 + x | team)", data)
     ref = fx.lme4_reference()["models"]["slope3_corr2"]["REML"]
-    assert fit.engine == "statsmodels"
+    assert fit.engine == "nested-slopes"
     assert fit.deviance <= ref["remlcrit"] + 1e-6
     assert_allclose(fit.fixed_effects.to_numpy(), ref["fixef"], rtol=1e-4)
     with pytest.raises(ValueError, match="random slopes"):

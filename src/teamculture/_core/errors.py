@@ -19,6 +19,7 @@ __all__ = [
     "SmallGroupWarning",
     "DroppedDataWarning",
     "DegenerateDataWarning",
+    "NestingWarning",
 ]
 
 
@@ -62,7 +63,17 @@ class DegenerateDataWarning(TeamcultureWarning):
     """The data cannot define the statistic (e.g. no variance at all); the value is NaN or a limit."""
 
 
+class NestingWarning(TeamcultureWarning):
+    """Grouping factors were read in a way the caller should check.
+
+    Example: ``(1 | trust) + (1 | team)`` with team labels that occur in
+    several trusts is fitted, as lme4 fits it, with crossed factors; if the
+    labels are local numbers (team 1 in every trust) the nested form
+    ``(1 | trust/team)`` is the model meant.
+    """
+
+
 for _cls in (TeamcultureError, InstrumentError, NotNestedError, TeamcultureWarning, ConvergenceWarning,
-             BoundaryWarning, SmallGroupWarning, DroppedDataWarning, DegenerateDataWarning):
+             BoundaryWarning, SmallGroupWarning, DroppedDataWarning, DegenerateDataWarning, NestingWarning):
     _cls.__module__ = "teamculture.errors"  # the public home (docs, reprs, pickling)
 del _cls

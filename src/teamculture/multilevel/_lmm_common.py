@@ -1,12 +1,11 @@
-"""Pieces shared by the exact nested-slopes engine and the statsmodels backend.
+"""Pieces shared by the multilevel engines.
 
-Both fit lme4's profiled criteria from the same four sums at ``theta``:
-``log|V/sigma^2|``, ``A = X'V^-1X sigma^2``, ``b = X'V^-1y sigma^2`` and
-``c = y'V^-1y sigma^2`` (see :mod:`teamculture.multilevel._nested_slopes` and
-:mod:`teamculture.multilevel._statsmodels_backend`), parametrise a correlated
-term by the column-wise lower triangle of its relative Cholesky factor
-(lme4's ``theta``) and report the fixed effects, variance components and
-singularity in the same vocabulary. This module holds those pieces once.
+The block-elimination engine (:mod:`teamculture.multilevel._blocked`) fits
+lme4's profiled criteria, parametrises a correlated term by the column-wise
+lower triangle of its relative Cholesky factor (lme4's ``theta``) and reports
+the fixed effects, variance components and singularity in the vocabulary of
+:class:`~teamculture.multilevel.MixedResult`; the front end uses the
+identifiability helpers. This module holds those pieces once.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from teamculture.results import coef_table
 
 #: lme4's ``isSingular`` tolerance on Cholesky diagonals / relative SDs.
 SINGULAR_TOL = 1e-4
-SINGULAR_NOTE = ("singular fit: a random-effects standard deviation (or Cholesky diagonal) is "
-                 "estimated at, or within 1e-4 relative SD of, zero")
 
 
 # --------------------------------------------------------------------------- terms
@@ -52,22 +49,6 @@ def covariate(name: str, X: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- theta
-def lower_tri(vals: np.ndarray, q: int) -> np.ndarray:
-    """Lower-triangular ``q x q`` matrix from its column-wise lower triangle (lme4's order)."""
-    L = np.zeros((q, q))
-    idx = 0
-    for a in range(q):
-        for b in range(a, q):
-            L[b, a] = vals[idx]
-            idx += 1
-    return L
-
-
-def diag_mask(q: int) -> list[bool]:
-    """Which elements of a column-wise lower triangle of a ``q x q`` matrix are diagonal."""
-    return [a == b for a in range(q) for b in range(a, q)]
-
-
 def chol_labels(terms: Sequence[str]) -> list[str]:
     """Label of each Cholesky element, in ``lower_tri`` order: ``"x"`` on the diagonal, ``"x,z"`` below."""
     q = len(terms)
@@ -90,45 +71,10 @@ def correlated_variances(group: str, terms: Sequence[str], cov: np.ndarray) -> d
     return out
 
 
-# --------------------------------------------------------------------------- criteria
-def profiled_criterion(logdet: float, A: np.ndarray, b: np.ndarray, c: float, n: int, p: int,
-                       reml: bool) -> float:
-    """lme4's profiled REML criterion (``reml``) or ML deviance from the sums at ``theta``."""
-    cf = linalg.cho_factor(A, lower=True)
-    beta = linalg.cho_solve(cf, b)
-    rss = max(c - float(b @ beta), 1e-300)
-    if reml:
-        return logdet + 2.0 * float(np.log(np.diag(cf[0])).sum()) + (n - p) * (
-            1.0 + np.log(2.0 * np.pi * rss / (n - p)))
-    return logdet + n * (1.0 + np.log(2.0 * np.pi * rss / n))
-
-
-def gls_estimates(A: np.ndarray, b: np.ndarray, c: float, n: int, p: int, reml: bool
-                  ) -> tuple[np.ndarray, float, np.ndarray]:
-    """``beta``, ``sigma^2`` (REML: ``n - p`` denominator) and ``Cov(beta)`` from the sums."""
-    Ainv = linalg.inv(A)
-    beta = Ainv @ b
-    rss = c - float(b @ beta)
-    sigma2 = rss / (n - p if reml else n)
-    return beta, sigma2, sigma2 * Ainv
-
-
-def deviance_at(logdet: float, A: np.ndarray, b: np.ndarray, c: float, sigma2: float, n: int,
-                p: int, reml: bool) -> float:
-    """``-2 log L`` (REML or ML) at ``sigma^2``, ``beta`` at its conditional estimate."""
-    cf = linalg.cho_factor(A, lower=True)
-    beta = linalg.cho_solve(cf, b)
-    rss = c - float(b @ beta)
-    dev = logdet + rss / sigma2 + n * np.log(2.0 * np.pi * sigma2)
-    if reml:
-        dev += 2.0 * float(np.log(np.diag(cf[0])).sum()) - p * np.log(2.0 * np.pi * sigma2)
-    return float(dev)
-
-
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class BackendFit:
-    """Estimates of the random-slopes engines (nested-slopes, statsmodels) in ``MixedResult``'s vocabulary.
+    """Estimates of the block-elimination engine (nested-slopes, crossed) in ``MixedResult``'s vocabulary.
 
     Attributes
     ----------
@@ -164,7 +110,7 @@ class BackendFit:
     criteria : dict of str to float
         The exact criterion at each run's solution (NaN if it failed).
     notes : tuple of str
-        Messages (failed optimisers, statsmodels warnings, singularity).
+        Messages (optimiser runs, singularity).
     """
 
     fixed_effects: pd.Series

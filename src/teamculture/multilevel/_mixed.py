@@ -2,11 +2,13 @@
 
 Nested random intercepts of any depth use an exact engine that works from
 per-cluster sums (:mod:`teamculture.multilevel._suffstats`,
-:mod:`teamculture.multilevel._engine`); correlated team slopes nested in
-trusts use the exact nested-slopes engine; other random-effects structures
-use a guarded statsmodels MixedLM backend. Before any engine runs, the front
-end refuses what the data cannot identify (lme4's ``check.*`` rules and
-more), translates R-isms of the formula, and applies the missing-data policy.
+:mod:`teamculture.multilevel._engine`); every other structure -- random
+slopes (correlated or not, nested or not) and crossed grouping factors -- uses
+the exact block-elimination engine (:mod:`teamculture.multilevel._blocked`),
+reported as ``"nested-slopes"`` when the grouping factors are nested and
+``"crossed"`` when they are not. Before any engine runs, the front end
+refuses what the data cannot identify (lme4's ``check.*`` rules and more),
+translates R-isms of the formula, and applies the missing-data policy.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from teamculture._core.validation import (
     relative_rank,
 )
 from teamculture._core.warn import warn
-from teamculture.errors import BoundaryWarning, ConvergenceWarning
+from teamculture.errors import BoundaryWarning, ConvergenceWarning, NestingWarning
 from teamculture.multilevel._engine import NestedModel
 from teamculture.multilevel._formula import ParsedFormula, parse_formula
 from teamculture.multilevel._lmm_common import (
@@ -327,15 +329,57 @@ def _describe_nesting(parsed: ParsedFormula, frame: pd.DataFrame, grp: _Grouping
         notes.append(f"{pairs} (each lies in one group of the coarser factor): the factors are nested"
                      + (f"; {same}" if same else ""))
     if grp.order is None:
-        crossed = []
         for i, a in enumerate(single):
             for b in single[i + 1:]:
-                n_multi = int((frame.groupby(b, observed=True)[a].nunique() > 1).sum())
-                if n_multi:
-                    crossed.append(f"{n_multi:,} '{b}' labels occur in more than one '{a}'")
+                for outer, inner in ((a, b), (b, a)):
+                    if parent_map(grp.codes[inner], grp.codes[outer], grp.sizes[inner]) is not None:
+                        notes.append(f"'{inner}' lies within '{outer}' (nested)")
+                        break
+        crossed = [f"{n_multi:,} '{b}' labels occur in more than one '{a}'"
+                   for a, b, n_multi in _crossed_pairs(parsed, grp)]
         detail = f" ({'; '.join(crossed)})" if crossed else ""
-        notes.append(f"the grouping factors are not nested{detail}, so lme4 would treat them as crossed")
+        notes.append(f"the grouping factors are not nested{detail}: they are fitted as crossed random effects, "
+                     "as lme4 fits them")
     return "; ".join(notes)
+
+
+def _crossed_pairs(parsed: ParsedFormula, grp: _Grouping) -> list[tuple[str, str, int]]:
+    """``(a, b, count)`` for grouping factors ``a`` and ``b`` (formula order) that are crossed (neither nested in
+    the other): ``count`` levels of ``b`` occur in more than one level of ``a``."""
+    names = list(dict.fromkeys(parsed.group_names))
+    out = []
+    for i, a_ in enumerate(names):
+        for b_ in names[i + 1:]:
+            ca, cb = grp.codes[a_], grp.codes[b_]
+            if parent_map(cb, ca, grp.sizes[b_]) is not None or parent_map(ca, cb, grp.sizes[a_]) is not None:
+                continue
+            pairs = np.unique(cb.astype(np.int64) * grp.sizes[a_] + ca)
+            n_multi = int(np.count_nonzero(np.bincount(pairs // grp.sizes[a_], minlength=grp.sizes[b_]) > 1))
+            out.append((a_, b_, n_multi))
+    return out
+
+
+def _warn_crossed(parsed: ParsedFormula, grp: _Grouping) -> None:
+    """lme4 reads ``(1 | trust) + (1 | team)`` with team labels reused across trusts as crossed factors; so do
+    we, and say so once (pairs whose interaction ``a:b`` is also in the formula are left out: crossing is
+    evidently meant)."""
+    groups = set(parsed.group_names)
+    pairs = []
+    for a, b, n_multi in _crossed_pairs(parsed, grp):
+        ta = next(t for t in parsed.random if t.group == a)
+        tb = next(t for t in parsed.random if t.group == b)
+        if len(ta.factors) != 1 or len(tb.factors) != 1 or f"{a}:{b}" in groups or f"{b}:{a}" in groups:
+            continue
+        pairs.append((a, b, n_multi))
+    if not pairs:
+        return
+    what = "; ".join(f"{n:,} of the {grp.sizes[b]:,} '{b}' labels occur in more than one '{a}'" for a, b, n in pairs)
+    a, b, _ = pairs[0]
+    warn(f"mixed: {what}, so these grouping factors are fitted as crossed random effects, as lme4 fits them. If the "
+         f"'{b}' labels are local numbers reused within each '{a}' (one label for different groups in different "
+         f"'{a}' groups, as team 1 in every trust), the model meant is nested: write (1 | {a}/{b}). If the factors are "
+         "crossed by design, this warning can be silenced with "
+         "warnings.filterwarnings('ignore', category=teamculture.errors.NestingWarning).", NestingWarning)
 
 
 # --------------------------------------------------------------------------- identifiability
@@ -379,6 +423,21 @@ def _check_identifiable(parsed: ParsedFormula, y: pd.Series, X: pd.DataFrame, co
             if not np.any(v):
                 raise ValueError(f"`formula`: the random slope {cols[0]!r} of {t.group!r} is zero in every "
                                  "row used; its variance cannot be identified.")
+    # uncorrelated terms of one factor, e.g. (1 | team) + (0 + k | team) with k constant: the same check
+    for g in dict.fromkeys(parsed.group_names):
+        terms = [t for t in parsed.random if t.group == g]
+        cols = [c for t in terms for c in term_columns(t)]
+        if len(terms) > 1 and len(cols) > 1:
+            Z = np.column_stack([np.ones(n) if c == "Intercept" else (X[c].to_numpy() if c in X.columns
+                                                                       else covs[c].to_numpy()) for c in cols])
+            rank, dep = relative_rank(Z)
+            if rank < len(cols):
+                bad = [cols[j] for j in dep]
+                raise ValueError(
+                    f"`formula`: the random-effects columns of {' + '.join(map(str, terms))} are linearly "
+                    f"dependent ({few(bad)} constant, or a combination of the others, over the rows used), so "
+                    "their variances cannot be identified. Remove the slope."
+                )
     for g, q in q_by_group.items():
         if q > 1 and n <= q * grp.sizes[g]:
             raise ValueError(
@@ -430,7 +489,7 @@ class _RefitState:
     parsed: ParsedFormula
     engine: str
     order: tuple[str, ...] | None
-    model: NestedModel | None
+    model: Any  # NestedModel ("nested") or BlockedModel (the other engines)
     codes: dict[str, np.ndarray]
     labels: dict[str, pd.Index]
     covariates: pd.DataFrame
@@ -509,16 +568,12 @@ def _fit_nested(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, c
 
 def _fit_backend(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, common: dict[str, Any]
                  ) -> MixedResult:
-    """Random slopes: the exact nested-slopes engine, else statsmodels."""
-    if state.engine == "nested-slopes":
-        from teamculture.multilevel._nested_slopes import fit_nested_slopes
+    """Random slopes and crossed factors: the exact block-elimination engine."""
+    from teamculture.multilevel._blocked import fit_blocked
 
-        bf: BackendFit = fit_nested_slopes(y, X, state.parsed.random, state.codes, state.labels, state.covariates,
-                                           order=list(state.order or ()), reml=reml)
-    else:
-        from teamculture.multilevel._statsmodels_backend import fit_statsmodels
-
-        bf = fit_statsmodels(y, X, state.parsed.random, state.codes, state.labels, state.covariates, reml=reml)
+    bf: BackendFit
+    bf, _ = fit_blocked(y, X, state.parsed.random, state.codes, state.labels, state.covariates, reml=reml,
+                        engine=state.engine, model=state.model)
     return MixedResult(
         formula=state.parsed.formula,
         coefficients=bf.coefficients,
@@ -581,7 +636,8 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         ``- 1``. Random terms: ``(1 | g)``; nested ``(1 | a/b)`` =
         ``(1 | a) + (1 | a:b)``, any depth; ``(1 | a:b)``; random slopes
         ``(1 + x | g)``; uncorrelated ``(1 + x || g)`` = ``(1 | g) +
-        (0 + x | g)``. ``.`` and ``offset()`` are refused.
+        (0 + x | g)``; crossed factors ``(1 | team) + (1 | occupation)``
+        (as in lme4). ``.`` and ``offset()`` are refused.
     data : pandas.DataFrame
         One row per observation, unique column names (any Unicode names;
         put names that are not identifiers in backticks).
@@ -610,7 +666,9 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         (a slope on a constant), fewer rows than parameters, a response that
         does not vary within the finest groups (a group-level variable: the
         residual variance is zero), a rank-deficient fixed design (judged
-        scale-free), an empty categorical level, crossed factors.
+        scale-free), an empty categorical level, crossed factors that both
+        have thousands of levels (the engine's dense step would be too
+        large).
 
     Warns
     -----
@@ -618,6 +676,11 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         The optimiser did not converge (``converged=False``).
     BoundaryWarning
         A variance is estimated at zero (``singular=True``).
+    NestingWarning
+        Grouping factors written as separate terms are crossed (labels of one
+        occur in several groups of the other): fitted as crossed random
+        effects, as lme4 fits them; if the labels are local numbers (team 1
+        in every trust) the nested form ``(1 | trust/team)`` is meant.
     DroppedDataWarning
         Rows with missing values were dropped (``nan_policy="omit"``).
 
@@ -630,18 +693,25 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
 
     Engines (``fit.engine``): nested random intercepts use an exact engine
     that evaluates the likelihood from per-cluster sums in O(#clusters)
-    (:class:`~teamculture.multilevel.NestedModel`); ``(1 | trust) +
-    (1 + x | team)`` uses the exact ``"nested-slopes"`` engine; other
-    random-slope structures a guarded statsmodels MixedLM backend (several
-    optimisers on the exact criterion, the best kept). ``(1 | trust) +
+    (:class:`~teamculture.multilevel.NestedModel`); every other structure --
+    random slopes, correlated or uncorrelated (``||``), of one factor or of
+    nested factors (``"nested-slopes"``), and crossed factors
+    (``"crossed"``) -- an exact block-elimination engine: the largest
+    grouping factor's random effects are eliminated group by group, the
+    rest by blocks, with exact first and second derivatives of the
+    likelihood (Newton steps; Satterthwaite df). ``(1 | trust) +
     (1 | team)`` with team labels unique across trusts is the nested model;
-    with labels reused across trusts lme4 would cross the factors, which is
-    refused: write ``(1 | trust/team)``. ``fit.nesting`` says how the
+    with labels reused across trusts the factors are crossed, as in lme4,
+    with a :class:`~teamculture.errors.NestingWarning` (write
+    ``(1 | trust/team)`` for the nested model). ``fit.nesting`` says how the
     factors were read.
 
     Inference: standard errors from :math:`\\hat\\sigma^2 (X^\\top M^{-1}
-    X)^{-1}`; Satterthwaite degrees of freedom exactly as lmerTest computes
-    them; two-sided p-values and intervals from :math:`t_{df}`.
+    X)^{-1}`; Satterthwaite degrees of freedom as lmerTest defines them, from
+    the exact Hessian of the deviance in ``(theta, sigma)`` and the exact
+    derivatives of :math:`\\operatorname{Cov}(\\hat\\beta)` (lmerTest
+    approximates both numerically); two-sided p-values and intervals from
+    :math:`t_{df}`.
 
     Differences from R: stateful transforms (``scale``, ``center``) use the
     rows of the fit, while R's ``scale()`` inside a formula also uses rows
@@ -711,13 +781,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
               "n_groups": pd.Series({g: grp.sizes[g] for g in groups_used}, name="n_groups", dtype=np.int64)}
     intercepts_only = all(t.is_intercept_only for t in parsed.random)
     order = grp.order
-    if order is None:
-        raise ValueError(
-            f"`formula`: {nesting}; crossed random effects are not supported. If the finer labels are local "
-            "numbers reused across the coarser groups (team 1 in every trust), write the nested term, e.g. "
-            "(1 | trust/team)."
-        )
-    if intercepts_only:
+    if intercepts_only and order is not None:
         model = NestedModel(nested_suffstats(X.to_numpy(), y.to_numpy(), [grp.codes[g] for g in order]))
         rss, tss = model.residual_share()
         if not rss > RESIDUAL_FLOOR * tss:
@@ -730,8 +794,15 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         rss, tss = within_group_rss(X.to_numpy(), y.to_numpy(), grp.codes[g], grp.sizes[g])
         if not rss > RESIDUAL_FLOOR * tss:
             raise ValueError(_residual_message(parsed, g, rss, tss))
-    from teamculture.multilevel._nested_slopes import supports
+    if order is None:
+        _warn_crossed(parsed, grp)
+    from teamculture.multilevel._blocked import BlockedModel, factors_from_terms
+    from teamculture.multilevel._lmm_common import covariate
 
-    engine = "nested-slopes" if supports(parsed.random, order) else "statsmodels"
-    state = _RefitState(parsed, engine, tuple(order), None, grp.codes, grp.labels, covs, tuple(notes))
+    factors = factors_from_terms(parsed.random, grp.codes, grp.sizes)
+    zcols = {c: covariate(c, X, covs) for f in factors for c in f.columns if c != "Intercept"}
+    blocked = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, zcols)
+    engine = "nested-slopes" if order is not None else "crossed"
+    state = _RefitState(parsed, engine, tuple(order) if order else None, blocked, grp.codes, grp.labels, covs,
+                        tuple(notes))
     return _fit(state, y, X, reml, common)

@@ -68,9 +68,11 @@ class MixedResult(Result):
         grouping factor as written (``"trust"``, ``"trust:team"``), aligned
         with ``design``.
     engine : str
-        ``"nested"`` (exact engine for nested random intercepts),
-        ``"nested-slopes"`` (exact engine for correlated team slopes nested
-        in trusts) or ``"statsmodels"`` (MixedLM backend for other structures).
+        ``"nested"`` (exact engine for nested random intercepts from
+        per-cluster sums), ``"nested-slopes"`` (exact block-elimination
+        engine: random slopes, correlated or not, of one grouping factor or
+        of nested ones) or ``"crossed"`` (the same engine with crossed
+        grouping factors).
     singular : bool
         True when an estimated random-effects standard deviation relative to
         the residual standard deviation (or a relative Cholesky diagonal) is

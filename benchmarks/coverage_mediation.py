@@ -1,7 +1,7 @@
 """Do the mediation intervals cover the true indirect effects at their nominal rate?
 
 Simulates the King's Fund engagement chain with known paths
-(``teamculture._simulate_culture.simulate_engagement``) ``--reps`` times per
+(``teamculture.simulate.simulate_engagement``) ``--reps`` times per
 scenario and fits :func:`teamculture.mediation.mediate`, recording for every
 true indirect effect whether each interval covers it:
 
@@ -43,8 +43,8 @@ import warnings
 
 import numpy as np
 
-from teamculture._simulate_culture import ANTECEDENTS, simulate_engagement
 from teamculture.mediation import mediate
+from teamculture.simulate import ANTECEDENTS, simulate_engagement
 
 LEVEL = 0.95
 
@@ -62,7 +62,8 @@ def _run(scenario: str, rng: np.random.Generator, args) -> dict[str, list]:
             data, by = sim.staff, ["trust", "team"]
             between = "observed" if scenario.endswith("observed") else "corrected"
         else:
-            sim = simulate_engagement(n_trusts=args.trusts, scale=0.0 if scenario == "null" else 1.0, rng=seed)
+            sim = simulate_engagement(n_trusts=args.trusts, effect_scale=0.0 if scenario == "null" else 1.0,
+                                      rng=seed)
             data, by = sim.trusts, None
         kw: dict = {"predictors": list(ANTECEDENTS), "by": by}
         if between is not None:

@@ -1,7 +1,7 @@
 """How often does the culture profile flag trust-elements that are not special, and does it find those that are?
 
 Simulates culture surveys with known truth
-(``teamculture._simulate_culture.simulate_culture``: element-level culture of
+(``teamculture.simulate.simulate_culture``: element-level culture of
 trusts and teams, some trust-elements shifted up
 ("strong") or down ("weak"); 1.2 and 2 latent SDs, against a between-trust SD of 0.25),
 ``--reps`` times per scenario, profiles every
@@ -36,8 +36,8 @@ import warnings
 
 import numpy as np
 
-from teamculture._simulate_culture import simulate_culture
 from teamculture.profile import culture_profile
+from teamculture.simulate import simulate_culture
 
 SCENARIOS = {
     # name: (n_trusts, teams_per_trust, staff_per_team, n_strong, n_weak, shift in latent SDs)

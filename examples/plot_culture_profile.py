@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from teamculture import profile
-from teamculture._simulate_culture import simulate_culture
+from teamculture.simulate import simulate_culture
 
 sim = simulate_culture(n_trusts=40, teams_per_trust=8, staff_per_team=12, shift=1.5, missing_rate=0.0, rng=2023)
 prof = profile.culture_profile(sim.staff, "nhs-culture-elements", by=["trust", "team"], year="year")

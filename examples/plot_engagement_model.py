@@ -14,8 +14,8 @@ antecedents and engagement are measured on staff.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from teamculture._simulate_culture import ANTECEDENTS, simulate_engagement
 from teamculture.mediation import mediate
+from teamculture.simulate import ANTECEDENTS, simulate_engagement
 
 sim = simulate_engagement(n_trusts=200, rng=2023)
 chain = mediate(sim.trusts, predictors=list(ANTECEDENTS), mediators=[["engagement"], ["wellbeing"]],

@@ -18,7 +18,8 @@ SRC = Path(teamculture.__file__).resolve().parent
 
 AREAS = {
     "simulate": {"national_survey", "SimulatedSurvey", "SimulationParameters", "PRESETS", "staff_outcomes",
-                 "outcome_truth", "OutcomeModel", "DEFAULT_OUTCOMES"},
+                 "outcome_truth", "OutcomeModel", "DEFAULT_OUTCOMES", "simulate_culture", "CultureSimulation",
+                 "simulate_engagement", "EngagementSimulation", "ELEMENTS", "ANTECEDENTS"},
     "instruments": {"available", "get", "resolve", "load_instrument", "Instrument", "ResponseScale", "Item",
                     "ScoringRule", "Classification"},
     "scoring": {"score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"},
@@ -50,12 +51,12 @@ AREAS = {
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
                 "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult",
-                "GLMMResult", "GLMMCompareResult"},
+                "GLMMResult", "GLMMCompareResult", "CultureSimulation", "EngagementSimulation"},
 }
 
 TOP_LEVEL = {
     "__version__", *AREAS,
-    "national_survey", "SimulatedSurvey",
+    "national_survey", "SimulatedSurvey", "CultureSimulation", "EngagementSimulation",
     "Instrument", "ResponseScale", "load_instrument",
     "score", "score_groups", "keyed_items", "occupational_weights", "GroupScores",
     "cronbach_alpha", "omega", "multilevel_reliability", "instrument_reliability", "AlphaResult", "OmegaResult",

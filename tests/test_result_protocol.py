@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import teamculture as tc
-from teamculture._simulate_culture import simulate_engagement
 from teamculture.results import ConfidenceInterval, Result, Summary
+from teamculture.simulate import simulate_culture, simulate_engagement
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,8 @@ BUILDERS = {
     "GLMMResult": lambda s, k: tc.glmm("y ~ tenure + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress")),
     "GLMMCompareResult": lambda s, k: tc.glmm("y ~ tenure + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress"))
     .compare(tc.glmm("y ~ 1 + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress"))),
+    "CultureSimulation": lambda s, k: simulate_culture(n_trusts=4, teams_per_trust=2, staff_per_team=4, rng=k),
+    "EngagementSimulation": lambda s, k: simulate_engagement(n_trusts=6, staff_per_trust=5 + k, rng=k),
     "PowerResult": lambda s, k: tc.power_three_level(0.3 + k / 10, n_trusts=40, teams_per_trust=10,
                                                      staff_per_team=8, icc_team=0.1, icc_trust=0.02),
 }

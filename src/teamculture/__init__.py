@@ -51,7 +51,7 @@ _SUBMODULES: tuple[str, ...] = (
 
 # public name -> the area namespace that exports it
 _AREAS: dict[str, tuple[str, ...]] = {
-    "simulate": ("national_survey", "SimulatedSurvey"),
+    "simulate": ("national_survey", "SimulatedSurvey", "CultureSimulation", "EngagementSimulation"),
     "instruments": ("Instrument", "ResponseScale", "load_instrument"),
     "scoring": ("score", "score_groups", "keyed_items", "occupational_weights", "GroupScores"),
     "reliability": ("cronbach_alpha", "omega", "multilevel_reliability", "instrument_reliability",

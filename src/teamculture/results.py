@@ -65,6 +65,8 @@ __all__ = [
     "MediationResult",
     "GLMMResult",
     "GLMMCompareResult",
+    "CultureSimulation",
+    "EngagementSimulation",
 ]
 
 #: The columns of every coefficient table, in this order.
@@ -92,6 +94,8 @@ _RESULT_HOMES: dict[str, str] = {
     "MediationResult": "teamculture.mediation",
     "GLMMResult": "teamculture.multilevel",
     "GLMMCompareResult": "teamculture.multilevel",
+    "CultureSimulation": "teamculture.simulate",
+    "EngagementSimulation": "teamculture.simulate",
 }
 
 

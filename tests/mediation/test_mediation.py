@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from teamculture._simulate_culture import ANTECEDENTS, simulate_engagement
 from teamculture.mediation import EFFECT_COLUMNS, MediationResult, mediate
 from teamculture.results import COEF_COLUMNS
+from teamculture.simulate import ANTECEDENTS, simulate_engagement
 
 PREDICTORS = list(ANTECEDENTS)
 

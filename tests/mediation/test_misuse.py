@@ -7,9 +7,9 @@ import pytest
 from _misuse import Case, case_id, run_case
 from numpy.testing import assert_allclose
 
-from teamculture._simulate_culture import simulate_engagement
 from teamculture.errors import ConvergenceWarning, DroppedDataWarning, SmallGroupWarning
 from teamculture.mediation import mediate
+from teamculture.simulate import simulate_engagement
 
 TRUSTS = simulate_engagement(n_trusts=60, rng=1).trusts
 STAFF = simulate_engagement(n_trusts=25, staff_per_trust=30, rng=2).staff

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from _misuse import Case, case_id, run_case
 
-from teamculture._simulate_culture import simulate_culture
 from teamculture.errors import BoundaryWarning, DegenerateDataWarning, DroppedDataWarning
 from teamculture.profile import culture_profile, frameworks, get_framework, load_framework
 from teamculture.profile._framework import FRAMEWORK_DIR
+from teamculture.simulate import simulate_culture
 
 _SIM = simulate_culture(n_trusts=8, teams_per_trust=3, staff_per_team=6, missing_rate=0.0, rng=3)
 STAFF = _SIM.staff

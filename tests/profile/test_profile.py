@@ -21,9 +21,9 @@ from _reference import load_json
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from teamculture._simulate_culture import simulate_culture
 from teamculture.errors import DroppedDataWarning
 from teamculture.profile import LABELS, PROFILE_COLUMNS, CultureProfile, culture_profile, load_framework
+from teamculture.simulate import simulate_culture
 
 REF = load_json("culture_profile.json")
 

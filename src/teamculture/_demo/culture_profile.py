@@ -3,7 +3,7 @@
 Simulates element-level culture for the survey's trusts (teams nested in
 trusts, two survey years, a few trust-elements made strong or weak; the
 national simulator does not draw the TCI and HSOPSC items yet, so the stage
-draws them with :func:`teamculture._simulate_culture.simulate_culture` under
+draws them with :func:`teamculture.simulate.simulate_culture` under
 the survey's trust labels), profiles every trust on the six elements of the
 reconstructed framework ``"nhs-culture-elements"`` against all trusts,
 compares the labels with the simulator's truth, and writes the table, a
@@ -17,9 +17,9 @@ import time
 import warnings
 
 from teamculture._demo import stage
-from teamculture._simulate_culture import simulate_culture
 from teamculture.errors import DroppedDataWarning
 from teamculture.profile import culture_profile
+from teamculture.simulate import simulate_culture
 
 #: latent SDs by which the simulator makes a trust-element strong or weak (the between-trust SD is 0.25;
 #: benchmarks/coverage_profile.py gives the power at 1.2 and 2)

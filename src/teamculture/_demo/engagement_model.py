@@ -2,7 +2,7 @@
 
 Simulates the chain antecedents -> engagement -> well-being -> outcomes with
 known paths for as many trusts as the survey has
-(:func:`teamculture._simulate_culture.simulate_engagement`), then
+(:func:`teamculture.simulate.simulate_engagement`), then
 
 - fits the serial chain to absence (trust data; bootstrap resampling trusts)
   and compares each indirect effect with the truth;
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from teamculture._demo import stage
-from teamculture._simulate_culture import ANTECEDENTS, simulate_engagement
 from teamculture.mediation import mediate
+from teamculture.simulate import ANTECEDENTS, simulate_engagement
 
 
 def _indirect_table(res, truth, outcome: str) -> pd.DataFrame:

@@ -582,7 +582,7 @@ def mediate(
     Examples
     --------
     >>> from teamculture.mediation import mediate
-    >>> from teamculture._simulate_culture import simulate_engagement
+    >>> from teamculture.simulate import simulate_engagement
     >>> sim = simulate_engagement(n_trusts=120, rng=1)
     >>> res = mediate(sim.trusts, predictors="leadership", mediators="engagement",
     ...               outcome="patient_satisfaction", n_resamples=200, rng=2)

@@ -659,7 +659,7 @@ def culture_profile(
     Examples
     --------
     >>> from teamculture import profile
-    >>> from teamculture._simulate_culture import simulate_culture
+    >>> from teamculture.simulate import simulate_culture
     >>> sim = simulate_culture(n_trusts=12, teams_per_trust=6, staff_per_team=8, rng=5)
     >>> prof = profile.culture_profile(sim.staff, "nhs-culture-elements", by=["trust", "team"],
     ...                                   year="year")

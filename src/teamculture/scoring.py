@@ -19,6 +19,7 @@ cache-sized blocks. Group sums go through the shared core
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +31,12 @@ from teamculture._core.groups import Groups, align, group_sum
 from teamculture._core.validation import check_choice, check_columns, check_frame, check_invalid, did_you_mean, few
 from teamculture._core.warn import warn
 from teamculture.errors import DegenerateDataWarning, DroppedDataWarning
-from teamculture.instruments import Instrument
+from teamculture.instruments import Instrument, Provenance
 from teamculture.instruments import _resolve as _resolve_instrument
 from teamculture.instruments._schema import ResponseScale, _norm
 from teamculture.results import Result, Summary, result_class
 
-__all__ = ["score", "score_groups", "keyed_items", "GroupScores", "occupational_weights"]
+__all__ = ["score", "score_groups", "keyed_items", "GroupScores", "occupational_weights", "ScoreTable"]
 
 _DENOMINATORS = ("all", "classified", "in_team")
 
@@ -47,6 +48,8 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
     """Numeric codes of one column (text labels mapped through the scale's labels)."""
     if pd.api.types.is_bool_dtype(col.dtype):
         raise TypeError(f"`data` column {column!r} is boolean; expected numeric codes or text labels.")
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
+        return col.to_numpy()  # integer codes as they are (no float copy); no missing values possible
     if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
         return col.to_numpy(dtype=float, na_value=np.nan)
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
@@ -78,6 +81,7 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
 
 
 def _valid_mask(x: np.ndarray, codes: Sequence[float]) -> np.ndarray:
+    """Values equal to one of ``codes``."""
     m = x == codes[0]
     tmp = np.empty(len(x), dtype=bool)
     for c in codes[1:]:
@@ -90,25 +94,53 @@ def _consecutive(codes: Sequence[float]) -> bool:
     return all(float(c).is_integer() for c in codes) and all(b - a == 1 for a, b in zip(codes, codes[1:]))
 
 
+def _code_tolerance(codes: Sequence[float]) -> float:
+    """Values this close to a code are that code (the core's ``check_in_scale`` tolerance)."""
+    return 1e-9 * max(1.0, max(abs(float(c)) for c in codes))
+
+
+def _snap(x: np.ndarray, codes: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(the nearest code, mask of values within the tolerance of it); NaN is never a code."""
+    c = np.asarray(codes, dtype=float)
+    tol = _code_tolerance(codes)
+    with np.errstate(invalid="ignore"):
+        if _consecutive(codes):
+            near = np.clip(np.rint(x), c[0], c[-1])
+        else:
+            pos = np.clip(np.searchsorted(c, x), 1, c.size - 1) if c.size > 1 else np.zeros(x.shape, dtype=np.intp)
+            lo, hi = c[pos - 1] if c.size > 1 else c[pos], c[pos]
+            near = np.where(np.abs(x - lo) <= np.abs(x - hi), lo, hi)
+        ok = np.abs(x - near) <= tol
+    return near, ok
+
+
 def _check_codes(x: np.ndarray, scale: ResponseScale) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(codes with 0 where not valid, valid mask, mask of invalid codes or None if there are none).
 
+    A value within 1e-9 (relative to the largest code) of a code is that code
+    (as the core's ``check_in_scale`` accepts it) and is scored as the code.
     Missing answers, "does not apply" codes and invalid codes are outside the
     valid mask; their entries are set to 0 so that subscale sums need no
     masking. ``x`` is never written to.
     """
-    if len(x) and _consecutive(scale.codes):
-        # fast path: all values NaN or integers within [low, high] (a few reductions)
-        mn, mx = np.fmin.reduce(x), np.fmax.reduce(x)
-        if np.isnan(mn) or (scale.low <= mn and mx <= scale.high):
+    x = np.asarray(x, dtype=float)
+    # signalling NaNs (R's NA_real_ has that bit pattern) must not raise or warn "invalid value"
+    with np.errstate(invalid="ignore"):
+        if len(x) and _consecutive(scale.codes):
+            # fast path: all values NaN or integers within [low, high] (a few reductions)
             nan = np.isnan(x)
-            if np.count_nonzero(np.rint(x) != x) == np.count_nonzero(nan):
+            n_nan = int(np.count_nonzero(nan))
+            if n_nan == len(x):
+                return np.zeros(len(x)), ~nan, None
+            mn, mx = np.fmin.reduce(x), np.fmax.reduce(x)
+            # a signalling NaN can make fmin/fmax return NaN (then the exact path decides)
+            if scale.low <= mn and mx <= scale.high and np.count_nonzero(np.rint(x) != x) == n_nan:
                 return np.where(nan, 0.0, x), ~nan, None
-    ok = _valid_mask(x, scale.codes)
-    bad = ~ok & ~np.isnan(x)
-    if scale.missing_codes:
-        bad &= ~_valid_mask(x, scale.missing_codes)
-    return np.where(ok, x, 0.0), ok, bad
+        near, ok = _snap(x, scale.codes)
+        bad = ~ok & ~np.isnan(x)
+        if scale.missing_codes:
+            bad &= ~_snap(x, scale.missing_codes)[1]
+    return np.where(ok, near, 0.0), ok, bad
 
 
 def _raise_invalid(col: str, iid: str, scale: ResponseScale, x: np.ndarray, bad: np.ndarray) -> None:
@@ -249,6 +281,31 @@ def _near_miss(name: Any, columns: pd.Index) -> Any:
     return hits[0] if len(hits) == 1 else None
 
 
+def _folded(columns: pd.Index) -> dict[str, list[Any]]:
+    """Letter-case-folded name -> the str columns with that folded name (one pass over the columns)."""
+    out: dict[str, list[Any]] = {}
+    for c in columns.tolist():
+        if isinstance(c, str):
+            out.setdefault(c.casefold(), []).append(c)
+    return out
+
+
+def _case_matches(name: Any, columns: pd.Index, folded: Mapping[str, list[Any]] | None = None) -> list[Any]:
+    """The columns equal to ``name`` up to letter case (``name`` itself first if present)."""
+    if not isinstance(name, str):
+        return [name] if name in columns else []
+    hits = (_folded(columns) if folded is None else folded).get(name.casefold(), [])
+    return sorted(hits, key=lambda c: c != name)
+
+
+def _ambiguous(name: Any, hits: Sequence[Any], what: str) -> ValueError:
+    return ValueError(
+        f"`data` has {len(hits)} columns that differ only in letter case from {what} {name!r}: {few(list(hits))}. "
+        "Question codes are matched regardless of letter case, so these cannot be told apart: drop or rename all "
+        "but one of them (or map the one you mean with `columns`, {'exact name': 'item_id'})."
+    )
+
+
 def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> dict[Any, str]:
     if not isinstance(columns, Mapping):
         raise TypeError(
@@ -269,7 +326,8 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
             f"`columns` maps to {len(bad)} unknown item id(s) {few(bad)}.{did_you_mean(bad[0], inst.item_ids)} "
             f"Items of {inst.id!r}: {few(inst.item_ids, 12)}."
         )
-    absent = [k for k in columns if k not in data.columns]
+    folded = _folded(data.columns)
+    absent = [k for k in columns if not _case_matches(k, data.columns, folded)]
     if absent:
         near = _near_miss(absent[0], data.columns)
         hint = f" Did you mean {near!r}?" if near is not None else did_you_mean(absent[0], data.columns)
@@ -282,7 +340,21 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
     if dup:
         cols = [k for k, v in columns.items() if v == dup[0]]
         raise ValueError(f"`columns` maps {len(cols)} columns {few(cols)} to the same item {dup[0]!r}.")
-    return dict(columns)
+    out: dict[Any, str] = {}
+    for k, v in columns.items():
+        if k in data.columns:  # a name you wrote out exactly is the column you mean
+            out[k] = v
+            continue
+        hits = _case_matches(k, data.columns, folded)
+        if len(hits) > 1:
+            raise _ambiguous(k, hits, "the `columns` key")
+        out[hits[0]] = v
+    return out
+
+
+def _free(columns: pd.Index, claimed: set[str]) -> list[Any]:
+    """The columns no item claims (the candidates of a "did you mean" hint)."""
+    return [c for c in columns.tolist() if str(c).casefold() not in claimed]
 
 
 def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year: Any) -> dict[str, Any]:
@@ -300,26 +372,40 @@ def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year:
     needed = _needed_items(inst)
     out: dict[str, Any] = {}
     problems: list[str] = []
+    # "did you mean" hints come from the columns no other item claims
+    claimed = {str(expected[i][0] if i in expected else i).casefold() for i in needed}
+    folded = _folded(data.columns)
     for iid in needed:
         if iid in expected:
             col, where = expected[iid]
-            if col in data.columns:
+            if where == "columns":  # already resolved to a column of `data`
                 out[iid] = col
                 continue
+            hits = _case_matches(col, data.columns, folded)
+            if len(hits) > 1:
+                raise _ambiguous(col, hits, f"the question code of item {iid!r} ({where})")
+            if hits:
+                out[iid] = hits[0]
+                continue
             near = _near_miss(col, data.columns)
-            problems.append(f"item {iid!r} expects column {col!r} ({where})"
-                            + (f"; `data` has {near!r}" if near is not None else ""))
-        elif iid in data.columns:
-            out[iid] = iid
+            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(col, _free(data.columns, claimed)).rstrip("?")
+            problems.append(f"item {iid!r} expects column {col!r} ({where}){hint.replace(' Did you mean', '; did you mean')}")
+            continue
+        hits = _case_matches(iid, data.columns, folded)
+        if len(hits) > 1:
+            raise _ambiguous(iid, hits, "item")
+        if hits:
+            out[iid] = hits[0]
         else:
             near = _near_miss(iid, data.columns)
-            problems.append(f"item {iid!r} (no column {iid!r})" + (f"; `data` has {near!r}" if near is not None else ""))
+            hint = f"; `data` has {near!r}" if near is not None else did_you_mean(iid, _free(data.columns, claimed)).rstrip("?")
+            problems.append(f"item {iid!r} (no column {iid!r}){hint.replace(' Did you mean', '; did you mean')}")
     if problems:
         maps = f" Question-code maps of {inst.id!r}: survey_year in {sorted(inst.mappings)}." if inst.mappings else ""
         raise ValueError(
             f"`data` lacks the column(s) for {len(problems)} of the {len(needed)} item(s) of instrument {inst.id!r}: "
             + "; ".join(problems[:5]) + (f"; ... ({len(problems)} in all)" if len(problems) > 5 else "")
-            + ". Column names are matched exactly (letter case too): rename them, or map your column names with "
+            + ". Column names are matched regardless of letter case: rename them, or map your column names with "
             "`columns` ({'your_column': 'item_id'}) or `survey_year`." + maps
         )
     return out
@@ -356,6 +442,72 @@ def _check_data(data: Any) -> pd.DataFrame:
     return check_frame(data, "data")
 
 
+class ScoreTable(pd.DataFrame):
+    """The scores :func:`score` returns: a DataFrame that carries its ``provenance``.
+
+    Everything a DataFrame does works unchanged; a table derived from it
+    (a selection, ``round``, arithmetic, ``groupby``) is a plain DataFrame
+    without the provenance, since it may no longer be the instrument's
+    scores.
+
+    Attributes
+    ----------
+    provenance : Provenance
+        Instrument id, name, version, status, the unconfirmed parts of the
+        rule, the ``survey_year`` map and the ``(item, column)`` pairs read.
+
+    Notes
+    -----
+    The provenance is an attribute of the object (pickled with it), never
+    in ``DataFrame.attrs``.
+
+    R: none.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> df = pd.DataFrame({"A1": [1, 5], "A2": [4, 2]})
+    >>> s = tc.score(df, {"agree": ["-A1", "A2"]}, scale=(1, 5))
+    >>> type(s).__name__, s.provenance.instrument_id, s.provenance.columns
+    ('ScoreTable', 'keys', (('A1', 'A1'), ('A2', 'A2')))
+    """
+
+    _metadata = ["provenance"]
+    provenance: Provenance | None = None
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+
+def _records(data: Any) -> Any:
+    """A list (or tuple) of dicts as a DataFrame (one record per respondent); anything else unchanged."""
+    if not isinstance(data, (list, tuple)):
+        return data
+    if not data:
+        raise ValueError("`data` is an empty list of records; pass one dict per respondent ({'item': code, ...}).")
+    bad = [i for i, r in enumerate(data) if not isinstance(r, Mapping)]
+    if bad:
+        raise TypeError(
+            f"`data` as a list must hold one dict per respondent; {len(bad)} of {len(data)} record(s) are not "
+            f"dicts (positions {few(bad)}, e.g. {type(data[bad[0]]).__name__}). For an array, build "
+            "pd.DataFrame(array, columns=[...])."
+        )
+    keys = [k for r in data for k in r]
+    odd = sorted({type(k).__name__ for k in keys if not isinstance(k, str)})
+    if odd:
+        raise TypeError(f"`data` records must have str keys (column names); got keys of type {odd}.")
+    nested = [(i, k) for i, r in enumerate(data) for k, v in r.items()
+              if isinstance(v, (list, tuple, dict, set, np.ndarray, pd.Series))]
+    if nested:
+        i, k = nested[0]
+        raise TypeError(
+            f"`data` records must hold one answer (a code or a label) per key; {len(nested)} value(s) are "
+            f"containers, e.g. record {i}, key {k!r}: {type(data[i][k]).__name__}."
+        )
+    return pd.DataFrame.from_records(list(data))
+
+
 @dataclass(frozen=True)
 class _ScoreSpec:
     """What :func:`score`, :func:`score_groups` and :func:`keyed_items` validated."""
@@ -387,35 +539,241 @@ def _warn_invalid(n_invalid: Mapping[str, int], colmap: Mapping[str, Any]) -> No
 
 
 #: rows per block in :func:`score`: blocks of item columns stay in the CPU cache
-_CHUNK = 1 << 16
+_CHUNK = 1 << 15
 
 
-def _scores_chunked(
-    data: pd.DataFrame, inst: Instrument, colmap: dict[str, Any], mins: dict[str, int], invalid: str
-) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Subscale scores computed in blocks of rows (same numbers as the one-block route)."""
-    n = len(data)
-    raw = {}
-    for iid, col in colmap.items():
-        sc = inst.scale_for(iid)
-        raw[iid] = (_column_codes(data[col], sc, col), sc, col)
-    cols = {name: np.empty(n) for name in inst.subscales}
+@dataclass(frozen=True)
+class _KeyGroup:
+    """Items of one subscale sharing their keying ``a * code + b`` (and the fast-path constants).
+
+    The fast path (:func:`_fast_block`) adds the items' codes into one float
+    accumulator that starts at ``offset``, a missing answer counting as
+    ``fill`` (a power of two above any sum of codes). Every partial sum then
+    lies in ``[2**k, 2**(k + 1))``, where each integer has its lowest
+    ``52 - k`` mantissa bits zero (``mask``).
+    """
+
+    a: float
+    b: float
+    items: tuple[str, ...]
+    scales: tuple[ResponseScale, ...]
+    fill: float
+    offset: float
+    mask: int
+    fast: bool  # non-negative, consecutive integer codes: the fast path applies
+    fill_bits: int = 0  # bit pattern of ``fill`` as an int64
+    low_bits: tuple[int, ...] = ()  # bit patterns of the items' lowest codes
+
+
+def _key_groups(inst: Instrument, ids: Sequence[str]) -> list[_KeyGroup]:
+    """A subscale's items grouped by their keying (a, b), in first-seen order, with the fast-path constants."""
+    members: dict[tuple[float, float], list[str]] = {}
+    for iid in ids:
+        members.setdefault(_affine(inst, iid), []).append(iid)
+    out = []
+    for (a, b), items in members.items():
+        scales = tuple(inst.scale_for(i) for i in items)
+        J = len(items)
+        top = max(sc.high for sc in scales)
+        fast = all(_consecutive(sc.codes) and sc.low >= 0 for sc in scales)
+        fill, k = 1.0, 1
+        if fast:
+            fill = 2.0 ** int(np.ceil(np.log2(J * top + 1.0)))  # > any sum of answered codes
+            k = int(np.ceil(np.log2(J * fill + 1.0)))  # partial sums in [0, J * fill]
+            fast = k <= 45
+        out.append(_KeyGroup(a=a, b=b, items=tuple(items), scales=scales, fill=fill, offset=2.0 ** k,
+                             mask=(1 << (52 - k)) - 1 if fast else 0, fast=fast,
+                             fill_bits=int(np.array(fill).view(np.int64)),
+                             low_bits=tuple(int(np.array(sc.low).view(np.int64)) for sc in scales)))
+    return out
+
+
+def _below_top(x: np.ndarray, sc: ResponseScale) -> np.ndarray | None:
+    """``x`` (or a copy with the scale's "does not apply" codes as NaN) if no value exceeds the top code; else None."""
+    # (signalling NaNs: the caller, _score_blocks, ignores "invalid value" floating-point errors)
+    hi = np.fmax.reduce(x)
+    if hi <= sc.high:
+        return x
+    if np.isnan(hi):  # every value missing, or a signalling NaN upset fmax: the exact path decides
+        return x if bool(np.isnan(x).all()) else None
+    if sc.missing_codes:
+        dk = np.isin(x, sc.missing_codes)
+        if dk.any():
+            x = np.where(dk, np.nan, x)
+            hi = np.fmax.reduce(x)
+            if hi <= sc.high or (np.isnan(hi) and bool(np.isnan(x).all())):
+                return x
+    return None
+
+
+def _fast_block(xs: Sequence[np.ndarray], g: _KeyGroup, T: np.ndarray, t: np.ndarray) -> bool:
+    """Fast path for one key group over a block of rows; False means "use the exact path".
+
+    For each item, in one float addition per value: ``T += min(x, fill)``
+    with NaN as ``fill`` (an integer ``minimum`` on the bit patterns: NaN's
+    bits exceed every positive float's). Checks, all reductions: no code above
+    the scale's top (NaN-ignoring max), none below its bottom (integer min of
+    the filled bits: negative numbers, -0.0 and negative NaNs fail too), and
+    after each item ``OR(bits(T)) & mask == 0``, which proves that the codes
+    added so far are integers (values within ~1e-14 of an integer round to
+    it, as the core's 1e-9 tolerance accepts them). On success ``T`` holds
+    ``offset + sum of answered codes + fill * missing answers``.
+    """
+    T.fill(g.offset)
+    ti = t.view(np.int64)
+    for x, sc, low_bits in zip(xs, g.scales, g.low_bits):
+        x = _below_top(x, sc)
+        if x is None:
+            return False
+        if x.dtype.kind == "f":
+            np.minimum(x.view(np.int64), g.fill_bits, out=ti)
+            if np.minimum.reduce(ti) < low_bits:
+                return False
+            np.add(T, t, out=T)
+        else:  # integer codes: no missing values
+            if x.min() < sc.low:
+                return False
+            np.add(T, x, out=T)
+        if int(np.bitwise_or.reduce(T.view(np.uint64))) & g.mask:
+            return False
+    return True
+
+
+def _decode_block(T: np.ndarray, C: np.ndarray, t: np.ndarray, g: _KeyGroup) -> None:
+    """Turn a fast block's accumulator ``T`` into keyed sums ``a * S + b * C`` (in ``T``) and counts ``C``.
+
+    ``T = offset + S + fill * M`` with ``0 <= S < fill``, ``fill`` and ``offset``
+    powers of two and ``offset >= fill`` (exact integers): ``q = floor(T / fill)
+    = offset / fill + M``, ``S = T - fill * q``, and ``C = J - M`` answered
+    items. ``t`` is scratch.
+    """
+    np.multiply(T, 1.0 / g.fill, out=t)
+    np.floor(t, out=t)  # q
+    np.subtract(len(g.items) + g.offset / g.fill, t, out=C)
+    np.multiply(t, g.fill, out=t)
+    np.subtract(T, t, out=T)  # S
+    if g.a != 1.0:
+        np.multiply(T, g.a, out=T)
+    if g.b != 0.0:
+        np.multiply(C, g.b, out=t)
+        np.add(T, t, out=T)
+
+
+def _exact_block(xs: Sequence[np.ndarray], g: _KeyGroup, cols: Sequence[Any], full: Sequence[np.ndarray],
+                 invalid: str, n_invalid: dict[str, int], T: np.ndarray, C: np.ndarray) -> None:
+    """Keyed sums (into ``T``) and answer counts (into ``C``) by the exact path.
+
+    Every code is compared with the scale's codes; invalid codes raise (naming
+    the column and counting them over the whole column) or are counted in
+    ``n_invalid``.
+    """
+    T.fill(0.0)
+    C.fill(0.0)
+    for x, iid, sc, col, whole in zip(xs, g.items, g.scales, cols, full):
+        x0, ok, bad = _check_codes(x, sc)
+        if bad is not None:
+            nbad = int(np.count_nonzero(bad))
+            if nbad:
+                if invalid == "raise":
+                    _raise_invalid(col, iid, sc, np.asarray(whole, dtype=float), _check_codes(whole, sc)[2])
+                n_invalid[iid] = n_invalid.get(iid, 0) + nbad
+        T += x0
+        C += ok
+    if (g.a, g.b) != (1.0, 0.0):
+        T[:] = g.a * T + g.b * C
+
+
+#: threads for :func:`score` on large data (blocks of rows are independent; numpy releases the GIL)
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _score_blocks(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
+                  inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
+                  out: np.ndarray) -> dict[str, int]:
+    """Score the blocks of rows starting at ``starts`` into ``out``; returns the invalid codes counted."""
+    # signalling NaNs (R's NA_real_ bit pattern) must not warn "invalid value" (errstate is per thread)
+    with np.errstate(invalid="ignore"):
+        return _score_blocks_unchecked(starts, n, raw, plans, inst, colmap, mins, invalid, out)
+
+
+def _score_blocks_unchecked(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
+                            inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
+                            out: np.ndarray) -> dict[str, int]:
+    """The body of :func:`_score_blocks`."""
     n_invalid: dict[str, int] = {}
-    for a in range(0, n, _CHUNK):
-        b = min(n, a + _CHUNK)
-        block: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for iid, (x, sc, col) in raw.items():
-            x0, ok, bad = _check_codes(x[a:b], sc)
-            if bad is not None:
-                nbad = int(np.count_nonzero(bad))
-                if nbad:
-                    if invalid == "raise":
-                        _raise_invalid(col, iid, sc, x, _check_codes(x, sc)[2])
-                    n_invalid[iid] = n_invalid.get(iid, 0) + nbad
-            block[iid] = (x0, ok)
-        for name, ids in inst.subscales.items():
-            cols[name][a:b] = _subscale_scores(block, inst, ids, mins[name], inst.scoring.method, b - a)
-    return cols, {i: n_invalid[i] for i in colmap if i in n_invalid}
+    method = inst.scoring.method
+    size = min(n, _CHUNK)
+    T1, T2, C1, C2, t = (np.empty(size) for _ in range(5))
+    for start in starts:
+        stop = min(n, start + _CHUNK)
+        m = stop - start
+        for row, name, ids, groups in plans:
+            for k, g in enumerate(groups):
+                T, C = (T1[:m], C1[:m]) if k == 0 else (T2[:m], C2[:m])
+                xs = [raw[i][start:stop] for i in g.items]
+                if g.fast and _fast_block(xs, g, T, t[:m]):
+                    _decode_block(T, C, t[:m], g)
+                else:
+                    _exact_block(xs, g, [colmap[i] for i in g.items], [raw[i] for i in g.items], invalid,
+                                 n_invalid, T, C)
+                if k > 0:
+                    T1[:m] += T
+                    C1[:m] += C
+            res = out[row, start:stop]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(T1[:m], C1[:m], out=res)  # 0 / 0 = NaN where nothing was answered
+            if mins[name] > 1:
+                res[C1[:m] < mins[name]] = np.nan
+            if method == "sum":
+                res *= len(ids)
+    return n_invalid
+
+
+def _scores_fast(
+    data: pd.DataFrame, inst: Instrument, colmap: dict[str, Any], mins: dict[str, int], invalid: str
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Scores of a scale instrument as an array (score, respondent): subscales, then composites.
+
+    Rows are processed in cache-sized blocks. Per subscale, items sharing
+    their keying (a, b) are summed together: the fast path
+    (:func:`_fast_block`, :func:`_decode_block`) where the block passes its
+    checks, the exact path (:func:`_exact_block`) otherwise; the tests compare
+    both on random data with missing, invalid and "does not apply" codes.
+    The keyed sum of a group is ``a * S + b * C`` (S the sum of the answered
+    codes, C their number), i.e. ``sum_j (a x_j + b)`` over the answered items,
+    and the score ``sum over groups / sum of C`` (times the number of items
+    for "sum" scoring).
+    """
+    n = len(data)
+    raw = {iid: _column_codes(data[col], inst.scale_for(iid), col) for iid, col in colmap.items()}
+    names = inst.score_names
+    out = np.empty((len(names), n))
+    plans = [(row, name, ids, _key_groups(inst, ids)) for row, (name, ids) in enumerate(inst.subscales.items())]
+    starts = list(range(0, n, _CHUNK))
+    workers = min(_THREADS, len(starts))
+    if workers <= 1:
+        n_invalid = _score_blocks(starts, n, raw, plans, inst, colmap, mins, invalid, out)
+    else:
+        # numpy releases the GIL inside its loops: blocks of rows are scored in parallel, each thread writing
+        # its own rows of ``out``; the numbers do not depend on the number of threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = [pool.submit(_score_blocks, starts[w::workers], n, raw, plans, inst, colmap, mins, invalid, out)
+                     for w in range(workers)]
+            counted = [f.result() for f in parts]
+        n_invalid = {}
+        for c in counted:
+            for iid, k in c.items():
+                n_invalid[iid] = n_invalid.get(iid, 0) + k
+    k = len(inst.subscales)
+    for row, subs in enumerate(inst.composites.values(), start=k):
+        res = out[row]
+        res[:] = out[names.index(subs[0])]
+        for sname in subs[1:]:
+            res += out[names.index(sname)]
+        res /= len(subs)
+    return out, {i: n_invalid[i] for i in colmap if i in n_invalid}
 
 
 def _scores(
@@ -424,8 +782,11 @@ def _scores(
 ) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]], dict[str, int]]:
     n = len(data)
     items: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if inst.classification is None and not keep_items and n > _CHUNK:
-        cols, n_invalid = _scores_chunked(data, inst, colmap, mins, invalid)
+    if inst.classification is None and not keep_items:
+        arr, n_invalid = _scores_fast(data, inst, colmap, mins, invalid)
+        # one (respondent x score) block, not copied: the columns are views of ``arr``
+        return pd.DataFrame(arr.T, index=data.index, columns=pd.Index(list(inst.score_names)), copy=False), \
+            items, n_invalid
     else:
         items, n_invalid = _read_items(data, inst, colmap, invalid)
         if inst.classification is not None:
@@ -456,20 +817,23 @@ def score(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or list of dict
         One row per respondent and one column per item, holding numeric codes
         or the scale's text labels ("Strongly agree"; case and spacing are
-        ignored). Not modified. (A list of records or an array: wrap it in
-        ``pd.DataFrame`` first.)
+        ignored), or records (one dict per respondent, ``{"q9f": 4, ...}``;
+        a key absent from a record is a missing answer). Not modified. (An
+        array: wrap it in ``pd.DataFrame`` first.)
     instrument : str, Instrument, dict or psych-style keys
         A catalogue id (see :func:`teamculture.instruments.available`), an
         :class:`~teamculture.Instrument`, a definition dict, or keys such as
         ``{"agree": ["-A1", "A2"]}`` (then ``scale`` is required).
     columns : dict, optional
         Maps your column names to item ids (``{"q9f": "cl1"}``). Columns
-        named like the item ids are used directly. Names are matched
-        exactly; an error names the item, the column it expected and a
-        column of ``data`` that differs only in letter case or spacing.
+        named like the item ids are used directly. Names and question
+        codes are matched regardless of letter case (``Q9F`` is ``q9f``);
+        columns of ``data`` that differ only in letter case are refused as
+        ambiguous. An error names the item, the column it expected and a
+        close column of ``data`` ("did you mean").
     survey_year : int or str, optional
         Use the instrument's question-code mapping for this survey year
         (e.g. 2021: ``q9f`` -> ``cl1``).
@@ -487,14 +851,17 @@ def score(
 
     Returns
     -------
-    pandas.DataFrame
-        Aligned to ``data.index``: one float column per subscale then per
-        composite (``Instrument.score_names``), or, for classification
-        instruments, one categorical column (e.g. ``team_type`` with
-        categories real/pseudo/none; unclassifiable respondents are missing).
-        Nothing is stored in ``DataFrame.attrs``: the instrument is the one
-        you passed, missing scores are ``result.isna().sum()`` and invalid
-        codes set to missing are counted in the warning.
+    ScoreTable
+        A DataFrame aligned to ``data.index`` (records: 0, 1, ...): one float
+        column per subscale then per composite (``Instrument.score_names``),
+        or, for classification instruments, one categorical column (e.g.
+        ``team_type`` with categories real/pseudo/none; unclassifiable
+        respondents are missing). ``result.provenance``
+        (:class:`~teamculture.instruments.Provenance`) names the instrument
+        id, version, status, unconfirmed rules and the columns read. Nothing
+        is stored in ``DataFrame.attrs``; missing scores are
+        ``result.isna().sum()`` and invalid codes set to missing are counted
+        in the warning.
 
     Notes
     -----
@@ -556,11 +923,17 @@ def score(
        compassionate_leadership
     0                     6.875
     1                     7.500
+    >>> tc.score([{"Q9F": 4, "q9g": 4, "q9h": 3, "q9i": 4}], "nhs-compassionate-leadership",
+    ...          survey_year=2021).provenance.columns[0]
+    ('cl1', 'Q9F')
     """
+    data = _records(data)
     spec = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     out, _, n_invalid = _scores(data, spec.inst, spec.colmap, spec.mins, spec.invalid, keep_items=False)
     _warn_invalid(n_invalid, spec.colmap)
-    return out
+    table = ScoreTable(out, copy=False)
+    table.provenance = Provenance._of(spec.inst, survey_year, spec.colmap)
+    return table
 
 
 def keyed_items(
@@ -687,6 +1060,11 @@ class GroupScores(Result):
     by: tuple[str, ...]
     n_invalid: dict = field(default_factory=dict)
     instrument: Instrument
+
+    @property
+    def provenance(self) -> Provenance:
+        """The instrument's id, name, version, status and unconfirmed rules (:class:`~teamculture.instruments.Provenance`)."""
+        return Provenance._of(self.instrument)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group: ``n_respondents`` then the group means (or the category shares in %)."""

@@ -523,3 +523,30 @@ def test_correlated_null_is_distinguishable_from_independent(reference_dir):
     p_ours = (sim.values[:, None] <= at + 1e-9).mean(axis=0)
     se = np.sqrt(p_r * (1 - p_r) * (1 / r["nrep"] + 1 / 100_000))
     assert np.any(np.abs(p_ours - p_r) > 4 * se)
+
+
+def test_rgr_pseudo_group_variances_are_groupby_variances_of_the_shuffled_values():
+    from teamculture.aggregation._resampling import _pseudo_group_variances
+
+    rng = np.random.default_rng(11)
+    v = rng.normal(3.0, 2.0, 60)
+    sizes = np.array([2, 5, 13, 40])
+    got = _pseudo_group_variances(np.random.default_rng(4), v, sizes, 3)
+    # the same shuffles, done by hand: consecutive runs of the shuffled values are the pseudo groups
+    twin, w = np.random.default_rng(4), v - v.mean()
+    labels = np.repeat(np.arange(sizes.size), sizes)
+    for r in range(3):
+        twin.shuffle(w)
+        assert_allclose(got[r], pd.Series(w).groupby(labels).var().to_numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_rgr_pseudo_group_variance_is_unbiased_for_the_pooled_variance():
+    # a random subset's sample variance has expectation sum((v - mean)^2) / (N - 1) (finite population)
+    from teamculture.aggregation._resampling import _pseudo_group_variances
+
+    rng = np.random.default_rng(12)
+    v = rng.exponential(1.0, 300)
+    sizes = np.full(30, 10)
+    out = _pseudo_group_variances(np.random.default_rng(1), v, sizes, 4000)
+    se = out.mean(axis=1).std(ddof=1) / np.sqrt(out.shape[0])
+    assert abs(out.mean() - v.var(ddof=1)) < 4 * se

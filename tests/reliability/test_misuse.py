@@ -7,6 +7,7 @@ plus Hypothesis properties for the labelled arguments of multilevel_reliability.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,13 @@ def _small_survey_leadership():
 def _close(a, b, rtol=1e-10):
     assert_allclose(a, b, rtol=rtol)
     return True
+
+
+def _quiet_reliability():
+    """The reference for the letter-case case: the same data with the original column names."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        return instrument_reliability(_likert(), KEYS3, scale=(1, 5))
 
 
 CASES = [
@@ -239,7 +247,11 @@ CASES = [
                                                 r"and `nan_policy`='raise'")),
     Case(instrument_reliability, lambda: instrument_reliability(_likert().rename(columns={"A1": "a1"}), KEYS3,
                                                                  scale=(1, 5)), "j", "column-letter-case",
-         raises=(ValueError, r"item 'A1' \(no column 'A1'\); `data` has 'a1'")),
+         warns=(DegenerateDataWarning, r"reliability is undefined \(NaN\) for 1 subscale"),
+         check=lambda r: pd.testing.assert_frame_equal(r, _quiet_reliability(), check_exact=True)),
+    Case(instrument_reliability, lambda: instrument_reliability(_likert().assign(a1=_likert()["A1"]), KEYS3,
+                                                                 scale=(1, 5)), "j", "columns-ambiguous-by-case",
+         raises=(ValueError, r"`data` has 2 columns that differ only in letter case from item 'A1': \['A1', 'a1'\]")),
     Case(instrument_reliability, lambda: instrument_reliability(_likert(), "real-team"), "input",
          "classification-instrument", raises=(ValueError, r"`instrument` 'real-team' is a classification rule")),
 ]

@@ -37,6 +37,10 @@ def _weighted_means(weights):
     return score_groups(DF, KEYS, by="team", weights=weights, scale=(1, 5)).means
 
 
+def _fail():
+    raise AssertionError("unexpected value")
+
+
 def _close(a, b):
     assert_allclose(a, b, rtol=1e-12)
     return True
@@ -45,15 +49,39 @@ def _close(a, b):
 CASES = [
     # ------------------------------------------------------------------ score
     Case(score, lambda: score(DF[["a", "b", "c"]].to_dict("records"), KEYS, scale=(1, 5)), "input",
-         "records-not-a-frame", raises=(TypeError, r"`data` must be a pandas DataFrame .*got list. Build one with "
-                                                   r"pd.DataFrame\(records\)")),
+         "records-are-rows", check=lambda r: pd.testing.assert_frame_equal(
+             r, score(DF[["a", "b", "c"]].reset_index(drop=True), KEYS, scale=(1, 5)), check_exact=True)),
+    Case(score, lambda: score([{"a": 1, "b": 2, "c": 3}, [1, 2, 3]], KEYS, scale=(1, 5)), "input",
+         "records-with-a-non-dict", raises=(TypeError, r"1 of 2 record\(s\) are not dicts \(positions \[1\], e.g. list\)")),
+    Case(score, lambda: score([{"a": 1, "b": [2, 3], "c": 3}], KEYS, scale=(1, 5)), "input", "records-with-a-list",
+         raises=(TypeError, r"1 value\(s\) are containers, e.g. record 0, key 'b': list")),
+    Case(score, lambda: score([], KEYS, scale=(1, 5)), "input", "records-empty",
+         raises=(ValueError, r"`data` is an empty list of records")),
+    Case(score, lambda: score([{1: 1, "b": 2}], KEYS, scale=(1, 5)), "input", "records-with-int-keys",
+         raises=(TypeError, r"`data` records must have str keys .*\['int'\]")),
+    Case(score, lambda: score(np.ones((3, 3)), KEYS, scale=(1, 5)), "input", "array-not-a-frame",
+         raises=(TypeError, r"`data` must be a pandas DataFrame .*got ndarray")),
+    Case(score, lambda: score(CL.assign(Q9F=CL["q9f"]), "nhs-compassionate-leadership", survey_year=2021), "j",
+         "question-codes-ambiguous-by-case",
+         raises=(ValueError, r"`data` has 2 columns that differ only in letter case from the question code of item "
+                             r"'cl1' \(survey_year=2021\) 'q9f': \['q9f', 'Q9F'\]")),
+    Case(score, lambda: score(DF.assign(A=DF["a"]), KEYS, scale=(1, 5)), "j", "item-columns-ambiguous-by-case",
+         raises=(ValueError, r"differ only in letter case from item 'a': \['a', 'A'\]")),
+    Case(score, lambda: score(CL.rename(columns={"q9f": "q9e"}), "nhs-compassionate-leadership", survey_year=2021),
+         "input", "question-code-typo",
+         raises=(ValueError, r"item 'cl1' expects column 'q9f' \(survey_year=2021\); did you mean 'q9e'")),
+    Case(score, lambda: score(CL, "nhs-compassionate-leadership", columns={"Q9F": "cl1", "q9g": "cl2", "q9h": "cl3",
+                                                                            "q9i": "cl4"}),
+         "j", "columns-key-in-another-case", check=lambda r: _close(
+             r.to_numpy(), score(CL, "nhs-compassionate-leadership", survey_year=2021).to_numpy())),
     Case(score, lambda: score(DF, "nhs-engagment"), "input", "instrument-typo",
          raises=(ValueError, r"`instrument` 'nhs-engagment' is not in the catalogue. Did you mean 'nhs-engagement'")),
     Case(score, lambda: score(DF, "psych-safety-7", scale=(1, 5)), "input", "scale-with-catalogue-instrument",
          raises=(ValueError, r"`scale` applies only to psych-style keys; `instrument` 'psych-safety-7' declares")),
     Case(score, lambda: score(CL.rename(columns=str.upper), "nhs-compassionate-leadership", survey_year=2021), "j",
-         "question-codes-in-another-letter-case",
-         raises=(ValueError, r"item 'cl1' expects column 'q9f' \(survey_year=2021\); `data` has 'Q9F'")),
+         "question-codes-in-another-letter-case", check=lambda r: (
+             _close(r.to_numpy(), score(CL, "nhs-compassionate-leadership", survey_year=2021).to_numpy()),
+             r.provenance.columns == (("cl1", "Q9F"), ("cl2", "Q9G"), ("cl3", "Q9H"), ("cl4", "Q9I")) or _fail())),
     Case(score, lambda: score(CL, "nhs-compassionate-leadership", survey_year=2019), "input", "year-without-map",
          raises=(ValueError, r"`survey_year` 2019 has no question mapping .*available: \['2021'\]")),
     Case(score, lambda: score(CL, "nhs-compassionate-leadership", survey_year=2021.0), "input", "year-float",
@@ -156,6 +184,15 @@ CASES = [
     Case(get, lambda: get("psych_safety_7"), "input", "id-typo",
          raises=(ValueError, r"`instrument_id` 'psych_safety_7' is not in the catalogue. Did you mean 'psych-safety-7'")),
     Case(get, lambda: get(None), "input", "none", raises=(TypeError, r"`instrument_id` must be a catalogue id")),
+    Case(get, lambda: get("nhs-engagement", version="2019"), "input", "unknown-version",
+         raises=(ValueError, r"`version` '2019' of instrument 'nhs-engagement' is not in the catalogue; known "
+                             r"version\(s\): \['2021'\]")),
+    Case(get, lambda: get("hsopsc-1", version=1.0), "input", "version-float",
+         raises=(TypeError, r"`version` must be a version string such as '1.0'; got float")),
+    Case(get, lambda: get("hsopsc-1", version="2.0"), "input", "version-of-another-id",
+         raises=(ValueError, r"`version` '2.0' of instrument 'hsopsc-1' is not in the catalogue")),
+    Case(get, lambda: get("nhs-engagement", version=2021), "input", "version-as-int",
+         check=lambda r: r.version == "2021" or _fail()),
     Case(get, lambda: get("team_survey.toml"), "input", "a-file-name",
          raises=(ValueError, r"`instrument_id` 'team_survey.toml' .*looks like a file name: .*load_instrument")),
     Case(resolve, lambda: resolve({"s": ["a", "-b"]}), "input", "keys-without-scale",

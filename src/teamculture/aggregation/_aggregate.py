@@ -185,7 +185,61 @@ def _scores(x: np.ndarray, complete_cases: bool) -> np.ndarray:
     return np.where(n >= need, total / np.maximum(n, 1), np.nan)
 
 
-def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: Any, null: str = "uniform",
+def _instrument_variables(data: Any, columns: Any, by: Any, scale: Any, invalid: Any) -> tuple[Any, Any, Any, Any]:
+    """``columns`` given as an instrument: its keyed subscale items as the variables, with their scales.
+
+    Returns ``(data, columns, scale, invalid)`` for the ordinary path: a frame of the keyed items
+    (reverse keying with the declared bounds, then the rule's rescaling) plus the ``by`` columns,
+    ``{subscale: items}``, ``{subscale: keyed codes}``, and ``"raise"`` (codes were checked when
+    keying). Anything else passes through unchanged.
+    """
+    from teamculture.instruments import Instrument, _catalogue_ids, _get
+
+    if isinstance(columns, Instrument):
+        inst = columns
+    elif (isinstance(columns, str) and isinstance(data, pd.DataFrame) and columns not in data.columns
+          and columns in _catalogue_ids()):
+        inst = _get(columns, "columns")
+    else:
+        return data, columns, scale, invalid
+    from teamculture.scoring import keyed_items
+
+    if scale is not None:
+        raise ValueError(f"`scale` must be None when `columns` is an instrument: {inst.id!r} declares the response "
+                         "scale of every item.")
+    if inst.classification is not None:
+        raise ValueError(f"`columns`: instrument {inst.id!r} classifies respondents ({inst.classification.name}); "
+                         "it has no scale scores to aggregate. Aggregate the category shares with score_groups.")
+    data = check_frame(data, "data")
+    by_list = check_columns(data, by, "by")
+    keyed = keyed_items(data, inst, invalid=invalid)
+    out = pd.DataFrame(index=data.index)
+    variables: dict[str, list[str]] = {}
+    scales: dict[str, list[float]] = {}
+    rng = inst.scoring.range
+    for name, ids in inst.subscales.items():
+        codes = {inst.scale_for(i).codes for i in ids}
+        if len(codes) > 1:
+            raise ValueError(f"`columns`: the items of subscale {name!r} of {inst.id!r} use different response "
+                             "scales; agreement indices need one scale per variable.")
+        sc = inst.scale_for(ids[0])
+        key = [f"{name}:{i}" for i in ids]
+        block = keyed[list(ids)].to_numpy(dtype=float)
+        kc = np.asarray(sc.codes, dtype=float)
+        if rng is not None:  # the rule's range (e.g. NHS 0-10), as score() reports it
+            a = (rng[1] - rng[0]) / (sc.high - sc.low)
+            block = rng[0] + (block - sc.low) * a
+            kc = rng[0] + (kc - sc.low) * a
+        for k, col in enumerate(key):
+            out[col] = block[:, k]
+        variables[name] = key
+        scales[name] = [float(c) for c in kc]
+    for b in by_list:
+        out[b] = data[b]
+    return out, variables, scales, "raise"
+
+
+def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: Any = None, null: str = "uniform",
               nan_policy: str = "omit", invalid: str = "raise", min_size: int = 3,
               min_rwg: float = 0.70) -> AggregateResult:
     """Aggregate staff responses to groups with agreement diagnostics and flags.
@@ -194,10 +248,17 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
     ----------
     data : DataFrame
         One row per respondent. Not modified.
-    columns : str, list of str, or dict
+    columns : str, list of str, dict, or Instrument
         Variables to aggregate: a column name, a list of names (each one a
         single item), or ``{"scale": [items...]}`` for multi-item scales.
-        A respondent's scale score is the mean of the items.
+        A respondent's scale score is the mean of the items. Or an
+        instrument (an :class:`~teamculture.Instrument` or a catalogue id
+        that is not a column of ``data``): one variable per subscale, its
+        items keyed as :func:`teamculture.score` keys them (reverse-keyed
+        with the declared bounds, rescaled to the rule's range such as the
+        NHS 0-10), ``scale`` taken from the instrument. Item columns are
+        named by the item ids (letter case ignored; rename your columns
+        first, e.g. ``data.rename(columns={"q9f": "cl1"})``).
     by : str or list of str
         Grouping column(s); a list means nested groups, outer first (e.g.
         ``["trust", "team_in_trust"]``: local team numbers reused across
@@ -205,7 +266,8 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
     scale : tuple, sequence, ResponseScale, or dict
         The response scale (``(1, 5)``, a list of codes or a ResponseScale),
         one for all or a dict with one per entry of ``columns``. Sets the
-        null variance (rwg), the range (awg) and the valid codes.
+        null variance (rwg), the range (awg) and the valid codes. Required,
+        except when ``columns`` is an instrument (then it must be omitted).
     null : str, default "uniform"
         Null distribution for rwg, see :func:`teamculture.null_variance`.
     nan_policy : {"omit", "pairwise", "raise"}, default "omit"
@@ -264,7 +326,12 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
     (24, 10)
     >>> list(agg.icc.columns)
     ['icc1', 'icc2', 'k', 'n_obs', 'n_dropped']
+    >>> answered = sv.staff.dropna(subset=list(tc.instruments.get("nhs-engagement").item_ids))
+    >>> team = tc.aggregate(answered, "nhs-engagement", by="team")  # keyed 0-10 subscale scores
+    >>> [c for c in team.table.columns if c.startswith("motivation")][:4]
+    ['motivation_n', 'motivation_mean', 'motivation_sd', 'motivation_rwg']
     """
+    data, columns, scale, invalid = _instrument_variables(data, columns, by, scale, invalid)
     by_list, spec, scales, sigma2, min_size, min_rwg, raw_scales = _validate_aggregate(
         data, columns, by, scale, null, nan_policy, invalid, min_size, min_rwg)
     labels_arg = data[by_list[0]] if len(by_list) == 1 else data[by_list]

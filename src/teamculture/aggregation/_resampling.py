@@ -117,6 +117,34 @@ def _pseudo_group_chunks(rng: np.random.Generator, codes: np.ndarray, n_groups: 
         yield start, stop, perm, flat
 
 
+def _pseudo_group_variances(rng: np.random.Generator, v: np.ndarray, sizes: np.ndarray, n_rep: int) -> np.ndarray:
+    """Within-group variances of ``n_rep`` random partitions of ``v`` into groups of ``sizes``, shape (n_rep, G).
+
+    Each replicate shuffles the values in place (a uniform random permutation of the previous, hence
+    of the original order) and cuts them into consecutive runs of the group sizes: the same
+    distribution as reassigning members to groups of the real sizes, in one pass over the values.
+    The variances come from the sums and sums of squares of the values centred at their mean
+    (``v`` is already scaled to unit size by the caller).
+    """
+    w = v - v.mean()
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    den = sizes - 1.0
+    out = np.empty((n_rep, sizes.size))
+    sq = np.empty_like(w)
+    for r in range(n_rep):
+        rng.shuffle(w)
+        s1 = np.add.reduceat(w, starts)
+        np.multiply(w, w, out=sq)
+        s2 = np.add.reduceat(sq, starts)
+        row = out[r]
+        np.multiply(s1, s1, out=row)
+        row /= sizes
+        np.subtract(s2, row, out=row)
+        row /= den
+        np.maximum(row, 0.0, out=row)  # rounding never makes a variance negative
+    return out
+
+
 def _validate_rgr_agree(n_resamples: Any, rng: Any) -> tuple[int, np.random.Generator]:
     return check_int("n_resamples", n_resamples, minimum=2), check_rng(rng)
 
@@ -190,12 +218,7 @@ def rgr_agree(x: Any, groups: Any, *, n_resamples: int = 100, rng: Any = None,
     scale = extreme_scale(v)  # z is scale-free; the variances are scaled back below
     v = v / scale
     real = GroupedItems(v[:, None], codes, G, complete_cases=False).var[:, 0]
-    out = np.empty((nr, G))
-    for start, stop, perm, flat in _pseudo_group_chunks(gen, codes, G, nr):
-        vv = np.broadcast_to(v, perm.shape).ravel()
-        size = G * (stop - start)
-        out[start:stop] = GroupedItems(vv[:, None], flat, size, complete_cases=False).var[:, 0].reshape(
-            stop - start, G)
+    out = _pseudo_group_variances(gen, v, cnt, nr)
     rv = out.ravel()
     mean_r = float(rv.mean())
     sd_r = float(rv.std(ddof=1))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "Item",
     "ScoringRule",
     "Classification",
+    "Provenance",
 ]
 
 CATALOGUE_DIR = Path(__file__).parent / "catalogue"
@@ -114,14 +116,21 @@ def available(*, status: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).set_index("id")
 
 
-def get(instrument_id: str) -> Instrument:
+def get(instrument_id: str, *, version: str | None = None) -> Instrument:
     """Return a built-in instrument by id.
 
     Parameters
     ----------
     instrument_id : str
         One of the ids listed by :func:`available` (e.g. ``"nhs-engagement"``,
-        ``"hsopsc-1"``, ``"psych-safety-7"``).
+        ``"hsopsc-1"``, ``"psych-safety-7"``). A wrong id gets a "did you
+        mean" hint.
+    version : str, optional
+        Pin the definition's version (``Instrument.version``, e.g.
+        ``"2021"``): the call is refused, listing the versions the catalogue
+        holds, if the catalogue's definition has another version, so that a
+        script written against one version never scores silently with
+        another. Default: the catalogue's version.
 
     Returns
     -------
@@ -130,6 +139,9 @@ def get(instrument_id: str) -> Instrument:
 
     Notes
     -----
+    The catalogue holds one version per id (a revised questionnaire with
+    other items is another id, e.g. ``hsopsc-1`` and ``hsopsc-2``).
+
     R: none.
 
     Examples
@@ -140,8 +152,80 @@ def get(instrument_id: str) -> Instrument:
     ['-ps1', 'ps2', '-ps3', 'ps4', '-ps5', 'ps6', 'ps7']
     >>> inst.scale_for("ps1").low, inst.scale_for("ps1").high
     (1.0, 7.0)
+    >>> tc.instruments.get("nhs-engagement", version="2021").version
+    '2021'
     """
-    return _get(instrument_id, "instrument_id")
+    inst = _get(instrument_id, "instrument_id")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, (str, int)):
+            raise TypeError(f"`version` must be a version string such as {inst.version!r}; got "
+                            f"{type(version).__name__}.")
+        if str(version) != inst.version:
+            raise ValueError(f"`version` {version!r} of instrument {inst.id!r} is not in the catalogue; known "
+                             f"version(s): [{inst.version!r}].{did_you_mean(str(version), [inst.version])}")
+    return inst
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a set of scores came from: the instrument definition and how columns were matched.
+
+    Carried by every :func:`teamculture.score` result (``scores.provenance``)
+    and by :class:`teamculture.GroupScores` (``.provenance``), so that a
+    table of scores says which definition, version and status produced it
+    and which parts of the rule are unconfirmed.
+
+    Parameters
+    ----------
+    instrument_id : str
+        The instrument's id (``"keys"`` for psych-style keys).
+    name : str
+        Its name.
+    version : str
+        The definition's version.
+    status : {"official", "reconstructed"}
+        Whether the scoring rule is confirmed from the owner's guidance.
+    unconfirmed : tuple of str
+        What is unconfirmed in a reconstructed rule (empty when official).
+    survey_year : str or None
+        The question-code map used (``survey_year``), if any.
+    columns : tuple of (str, str) pairs
+        ``(item id, data column)`` for every item read.
+
+    Notes
+    -----
+    R: none.
+
+    Examples
+    --------
+    >>> import teamculture as tc
+    >>> sim = tc.national_survey("tiny", rng=1)
+    >>> p = tc.score(sim.staff, "nhs-engagement").provenance
+    >>> p.instrument_id, p.version, p.status
+    ('nhs-engagement', '2021', 'reconstructed')
+    >>> len(p.unconfirmed) > 0
+    True
+    """
+
+    instrument_id: str
+    name: str
+    version: str
+    status: str
+    unconfirmed: tuple[str, ...]
+    survey_year: str | None = None
+    columns: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def _of(cls, inst: Instrument, survey_year: Any = None, colmap: Mapping[str, Any] | None = None) -> Provenance:
+        return cls(instrument_id=inst.id, name=inst.name, version=inst.version, status=inst.status,
+                   unconfirmed=tuple(inst.unconfirmed), survey_year=None if survey_year is None else str(survey_year),
+                   columns=tuple((colmap or {}).items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict (for JSON; ``teamculture score`` writes it next to the scores)."""
+        return {"instrument_id": self.instrument_id, "name": self.name, "version": self.version,
+                "status": self.status, "unconfirmed": list(self.unconfirmed), "survey_year": self.survey_year,
+                "columns": {k: str(v) for k, v in self.columns}}
 
 
 def _get(instrument_id: Any, name: str) -> Instrument:

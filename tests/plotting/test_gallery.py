@@ -66,7 +66,10 @@ def _problems(fig, where: str) -> list[str]:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_gallery_example_renders_complete_figures(path, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
+    # sphinx-gallery runs an example from its own folder (examples read data by relative paths, e.g.
+    # ../docs/data/...); an example must not leave files there
+    monkeypatch.chdir(path.parent)
+    before = set(path.parent.iterdir())
     monkeypatch.setattr(plt, "show", lambda *args, **kwargs: None)
     source = path.read_text(encoding="utf-8")
     namespace = {"__name__": "__main__", "__file__": str(path)}
@@ -92,6 +95,10 @@ def test_gallery_example_renders_complete_figures(path, tmp_path, monkeypatch):
             n_figures += 1
             problems += _problems(plt.figure(num), where)
         plt.close("all")
+    left = sorted(p.name for p in set(path.parent.iterdir()) - before)
+    for p in set(path.parent.iterdir()) - before:
+        p.unlink() if p.is_file() else None
+    assert not left, f"{path.name} wrote {left} into {path.parent} (write to a temporary directory)"
     assert n_figures, f"{path.name} draws no figure (a gallery example shows one)"
     assert not problems, "\n".join(problems)
 

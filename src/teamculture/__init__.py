@@ -18,6 +18,7 @@ namespace of its research area:
 - :mod:`teamculture.mediation` -- the engagement model: paths and mediation;
 - :mod:`teamculture.effect_sizes`, :mod:`teamculture.power`, :mod:`teamculture.simulate`;
 - :mod:`teamculture.reporting` -- paper tables of fitted models, intervals for variance components;
+- :mod:`teamculture.plotting` -- caterpillar, agreement, variance-partition and diagnostic plots;
 - :mod:`teamculture.results` (the result protocol), :mod:`teamculture.errors`.
 
 Names are resolved lazily so that ``import teamculture`` stays light:
@@ -47,6 +48,7 @@ _SUBMODULES: tuple[str, ...] = (
     "effect_sizes",
     "power",
     "reporting",
+    "plotting",
 )
 
 # public name -> the area namespace that exports it
@@ -73,6 +75,7 @@ _AREAS: dict[str, tuple[str, ...]] = {
               "sample_size_three_level", "PowerResult"),
     "results": ("Result", "Summary", "ConfidenceInterval"),
     "reporting": ("model_table", "ModelTable", "VarianceIntervals"),
+    "plotting": ("plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics"),
 }
 
 _LAZY: dict[str, str] = {name: area for area, names in _AREAS.items() for name in names}

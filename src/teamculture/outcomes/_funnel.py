@@ -570,14 +570,15 @@ class FunnelResult(Result):
               None: "no over-dispersion"}[self.overdispersion]
         if self._exact:
             dist = "Poisson" if self.data_type == "ratio" else "binomial"
-            return f"Funnel plot (exact {dist} limits, no over-dispersion)"
+            return f"Funnel plot\nexact {dist} limits, no over-dispersion"
         if self.overdispersion is None:
             trimming = ""
         elif not self.trim:
             trimming = ", no trimming"
         else:
             trimming = ", 10% truncation" if self.method == "shmi" else ", 10% winsorisation"
-        return f"Funnel plot ({self.method.upper()} method, {od}{trimming})"
+        # two lines: the full description does not fit the width of a figure on one
+        return f"Funnel plot, {self.method.upper()} method\n{od}{trimming}"
 
     def plot(self, ax: Any = None, *, label_outliers: bool = True, log_x: bool = False) -> Any:
         """Draw the funnel plot: units coloured by flag (with a legend), target and 95%/99.8% limits.

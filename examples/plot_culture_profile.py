@@ -32,7 +32,6 @@ print(sim.truth[sim.truth["status"] != "ordinary"])
 # by its label) over the grey distribution of all trusts' scores. TR23 is weak
 # on vision and values, TR26 strong on teamwork; TR19 is an ordinary trust.
 ax = prof.plot(["TR19", "TR23", "TR26"])
-ax.figure.tight_layout()
 
 # %%
 # The funnel behind the labels: each trust-element's distance from the other
@@ -41,7 +40,7 @@ ax.figure.tight_layout()
 # the Benjamini-Hochberg rule (the default) flags the filled points.
 t = prof.table
 truth = sim.truth["status"].reindex(t.index)
-fig, ax = plt.subplots(figsize=(7, 4.2))
+fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
 colours = np.where(truth == "strong", "tab:green", np.where(truth == "weak", "tab:red", "0.55"))
 flagged = (t["label"] != "as expected").to_numpy()
 ax.scatter(t["std_error"][~flagged], t["statistic"][~flagged], s=14, facecolors="none",
@@ -55,7 +54,7 @@ for sign in (-1, 1):
 ax.set_xlabel("standard error of the trust's score (0-100 scale)")
 ax.set_ylabel("funnel statistic t")
 ax.set_title("green/red: made strong/weak by the simulator; filled: flagged (BH 5%)", fontsize="medium")
-fig.tight_layout()
+plt.show()
 
 # %%
 # Change since the last survey: the simulator gave three trust-elements a true

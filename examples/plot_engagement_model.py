@@ -27,7 +27,7 @@ print(chain)
 # antecedent) with its 95% bootstrap percentile interval; crosses mark the truth.
 ind = chain.effects.xs("indirect", level="effect")
 truth = sim.indirect.xs("absence_rate", level="outcome")["value"].reindex(ind.index)
-fig, ax = plt.subplots(figsize=(7.5, 5))
+fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
 y = np.arange(len(ind))[::-1]
 ax.errorbar(ind["estimate"], y, xerr=[ind["estimate"] - ind["ci_low"], ind["ci_high"] - ind["estimate"]], fmt="o",
             color="tab:blue", capsize=2, label="estimate, 95% bootstrap CI")
@@ -35,8 +35,9 @@ ax.scatter(truth, y, marker="x", color="k", zorder=3, label="truth")
 ax.axvline(0, color="0.6", lw=1)
 ax.set_yticks(y, [f"{x}: {p}" for x, p in ind.index])
 ax.set_xlabel("indirect effect on absence")
+ax.locator_params(axis="x", nbins=6)  # readable tick labels
 ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
-fig.tight_layout()
+plt.show()
 
 # %%
 # The bootstrap distribution of one product of paths (work pressure ->
@@ -45,7 +46,7 @@ fig.tight_layout()
 key = ("work_pressure", "indirect", "wellbeing")
 draws = chain.draws[key]
 row = chain.effects.loc[key]
-fig, ax = plt.subplots(figsize=(7, 3.8))
+fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
 ax.hist(draws, bins=60, color="0.75", density=True)
 grid = np.linspace(draws.min(), draws.max(), 200)
 se = row["delta_std_error"]
@@ -56,7 +57,7 @@ for v in (row["ci_low"], row["ci_high"]):
 ax.axvline(truth.loc[("work_pressure", "wellbeing")], color="k", lw=1.5, label="truth")
 ax.set_xlabel("indirect effect: work pressure -> well-being -> absence")
 ax.legend(frameon=False)
-fig.tight_layout()
+plt.show()
 
 # %%
 # Staff-level antecedents and engagement, trust-level patient satisfaction:
@@ -71,7 +72,7 @@ between = res.paths.xs(("between", "engagement"), level=("level", "equation")).l
 within = res.paths.xs(("within", "engagement"), level=("level", "equation")).loc[list(ANTECEDENTS)]
 X = np.column_stack([np.ones(len(ml.staff))] + [ml.staff[x].to_numpy() for x in ANTECEDENTS])
 pooled = np.linalg.lstsq(X, ml.staff["engagement"].to_numpy(), rcond=None)[0][1:]
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
 x = np.arange(len(ANTECEDENTS))
 ax.errorbar(x - 0.15, between["estimate"], yerr=1.96 * between["std_error"], fmt="o", label="between trusts")
 ax.errorbar(x + 0.15, within["estimate"], yerr=1.96 * within["std_error"], fmt="s", label="within trusts")
@@ -84,6 +85,5 @@ ax.axhline(0, color="0.6", lw=1)
 ax.set_xticks(x, [a.replace("_", "\n") for a in ANTECEDENTS])
 ax.set_ylabel("path to engagement")
 ax.legend(frameon=False, fontsize="small")
-fig.tight_layout()
 print(res.effects.xs("indirect", level="effect")[["estimate", "ci_low", "ci_high"]].round(3))
 plt.show()

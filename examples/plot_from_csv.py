@@ -38,6 +38,7 @@ ax.axvline(0.70, color="k", ls="--", lw=1, label=".70 convention")
 ax.set_xlabel("rwg(j) per team (uniform null)")
 ax.set_ylabel("teams")
 ax.legend(frameon=False, loc="upper left")
+plt.show()
 
 # %%
 # Real team means against pseudo-team means (random group resampling): real
@@ -46,6 +47,7 @@ band = tc.pseudo_group_means(scores["engagement"], export["Team"], n_resamples=2
 fig, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
 tc.plot_pseudo_group_means(band, ax=ax)
 ax.set_ylabel("engagement (0-10)")
+plt.show()
 
 # %%
 # Where the variation in engagement lies: the variance partition of the

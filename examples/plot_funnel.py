@@ -32,10 +32,10 @@ print(poisson.summary())
 print(shmi.summary())
 print(cqc.summary())
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
 poisson.plot(ax=axes[0], label_outliers=False)  # too many to label
 shmi.plot(ax=axes[1])
-fig.tight_layout()
+plt.show()
 
 # %%
 # The simulator knows each trust's true log relative risk (the real-team
@@ -59,11 +59,10 @@ untrimmed = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"
 print(f"true tau2 (log scale) {true_tau2:.4f}; SHMI truncated estimate {shmi.tau2:.4f}; "
       f"untrimmed estimate {untrimmed.tau2:.4f}")
 
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
 ax.scatter(true_log_rr, shmi.table["z_adjusted"], s=12, color="0.3")
 ax.axhline(1.96, color="tab:blue", ls="--", lw=1)
 ax.axhline(-1.96, color="tab:blue", ls="--", lw=1)
 ax.set_xlabel("true log relative risk of the trust")
 ax.set_ylabel("adjusted z-score (SHMI, additive)")
-fig.tight_layout()
 plt.show()

@@ -92,7 +92,7 @@ print(f"implied slope {beta_pub:.5f}; implied expected deaths "
 # %%
 # Step 5: the fitted line against the trusts' SMRs, and the funnel plot of the
 # SMRs with limits widened for over-dispersion.
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 ax = axes[0]
 ax.scatter(trusts["real_team_pct"], trusts["smr"], s=10, color="0.45")
 grid = np.linspace(trusts["real_team_pct"].min(), trusts["real_team_pct"].max(), 100)
@@ -105,5 +105,4 @@ ax.set_ylabel("SMR (observed / expected deaths)")
 ax.legend(frameon=False)
 funnel = tc.funnel_limits(trusts["observed_deaths"], trusts["expected_deaths"], method="shmi")
 funnel.plot(ax=axes[1])
-fig.tight_layout()
 print(funnel.table["flag"].value_counts())

@@ -14,6 +14,7 @@ odds ratios, drawn as crosses, so we can see whether the intervals cover them.
 
 # %%
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 import numpy as np
 import pandas as pd
 
@@ -45,7 +46,7 @@ print(table.round(2).to_string(index=False))
 
 # %%
 # A forest plot: estimates with intervals, the truth as a cross.
-fig, ax = plt.subplots(figsize=(7.5, 4.8))
+fig, ax = plt.subplots(figsize=(9.5, 5.2), layout="constrained")
 y = np.arange(len(table))[::-1]
 colours = np.where(table["contrast"] == "pseudo vs real", "tab:orange", "tab:blue")
 ax.errorbar(table["or"], y, xerr=[table["or"] - table["low"], table["high"] - table["or"]], fmt="none",
@@ -55,10 +56,12 @@ ax.scatter(table["truth"], y, marker="x", color="black", zorder=4, label="truth"
 ax.axvline(1.0, color="grey", lw=0.8)
 ax.set_yticks(y, [f"{o}: {c}" for o, c in zip(table["outcome"], table["contrast"])], fontsize=8)
 ax.set_xscale("log")
+ax.xaxis.set_major_locator(FixedLocator([0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0]))
+ax.xaxis.set_major_formatter(ScalarFormatter())  # 0.9, not 9 x 10^-1
+ax.xaxis.set_minor_locator(NullLocator())
 ax.set_xlabel("odds ratio versus staff in real teams (log scale)")
-ax.set_title("Staff outcomes by team type (multilevel logistic models)")
-ax.legend(loc="lower right", fontsize=8)
-fig.tight_layout()
+ax.set_title("Staff outcomes by team type (multilevel logistic models)", fontsize=10)
+fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
 plt.show()
 
 # %%

@@ -43,6 +43,7 @@ AREAS = {
                      "odds_ratio_to_d", "fisher_z_interval"},
     "power": {"design_effect_three_level", "power_three_level", "minimum_detectable_effect",
               "sample_size_three_level", "PowerResult"},
+    "plotting": {"plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics"},
     "errors": {"TeamcultureError", "InstrumentError", "NotNestedError", "TeamcultureWarning", "ConvergenceWarning",
                "BoundaryWarning", "SmallGroupWarning", "DroppedDataWarning", "DegenerateDataWarning",
                "NestingWarning"},
@@ -72,6 +73,7 @@ TOP_LEVEL = {
     "design_effect_three_level", "power_three_level", "minimum_detectable_effect", "sample_size_three_level",
     "PowerResult",
     "Result", "Summary", "ConfidenceInterval",
+    "plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics",
     "culture_profile", "CultureProfile", "load_framework", "Framework", "mediate", "MediationResult",
 }
 

@@ -198,7 +198,7 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser, stream=
 
 def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, stream=None) -> int:
     """Run the demo; return the process exit code (0 when every available stage ran)."""
-    from teamculture._demo import STAGES, DemoContext
+    from teamculture._demo import STAGES, DemoContext, stage
     from teamculture.simulate import national_survey
 
     stream = sys.stdout if stream is None else stream
@@ -231,7 +231,7 @@ def run_demo(seed: int = 2023, small: bool = False, out: Path | None = None, str
         module = importlib.import_module(f"teamculture._demo.{name}")  # title printed first: progress
         t_stage = time.perf_counter()
         try:
-            module.run(ctx)
+            stage(module.run)(ctx)  # report lines, timing and failure recorded for the HTML report
         except Exception:  # report and go on: one broken stage should not hide the others
             failed += 1
             ctx.say("FAILED:")

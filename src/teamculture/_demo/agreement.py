@@ -17,21 +17,42 @@ import warnings
 
 import numpy as np
 
+from teamculture._demo import stage
 from teamculture.aggregation import aggregate, icc, rwg_j_sim
-from teamculture.errors import DroppedDataWarning
+from teamculture.errors import DroppedDataWarning, SmallGroupWarning
 from teamculture.simulate import ENGAGEMENT_ITEMS
 
 _ITEMS = list(ENGAGEMENT_ITEMS)
 
 
+def _figure_agreement(plt, agg, sim):
+    from teamculture.plotting import plot_agreement
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    plot_agreement(agg, statistic="rwg", critical_value=sim, ax=axes[0])
+    plot_agreement(agg, statistic="ad", cutoff=5 / 6, ax=axes[1])  # c/6 on the 5-point items
+    return fig
+
+
+def _figure_partition(plt, three, latent):
+    from teamculture.plotting import plot_variance_partition
+
+    fig, ax = plt.subplots(figsize=(7.5, 2.9), layout="constrained")
+    plot_variance_partition({"engagement item mean": three, "latent engagement": latent}, ax=ax)
+    return fig
+
+
+@stage
 def run(ctx) -> None:
     survey = ctx.survey
     staff = survey.staff
     p = survey.params
     t0 = time.perf_counter()
-    # complete cases per scale (R multilevel 2.7's rule); the count is reported, not a warning
+    # complete cases per scale (R multilevel 2.7's rule); the counts (staff left out, teams with fewer than
+    # two complete members and so no agreement value) are reported, not warned
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DroppedDataWarning)
+        warnings.simplefilter("ignore", SmallGroupWarning)
         agg = aggregate(staff, {"engagement": _ITEMS}, by="team", scale=(1, 5))
     t_agg = time.perf_counter() - t0
     t = agg.table
@@ -40,6 +61,8 @@ def run(ctx) -> None:
         f"agreement of {len(staff):,} staff in {len(t):,} teams on the 9 engagement items "
         f"(rwg(j), r*wg(j), awg, AD, n/mean/sd, ICCs) in {t_agg:.2f} s; "
         f"{agg.n_dropped:,} staff with a missing item left out (complete cases)"
+        + (f"; {int(t['engagement_rwg'].isna().sum()):,} teams with fewer than two complete members have no "
+           "agreement value" if t["engagement_rwg"].isna().any() else "")
     )
     ctx.say(
         f"rwg(j) (uniform null): median {rwg.median():.3f}, {np.mean(rwg >= 0.70):.1%} of teams >= .70; "
@@ -80,5 +103,14 @@ def run(ctx) -> None:
         f"information of {three.effective_n:,.0f} independent respondents"
     )
     ctx.write_table("team_agreement", t)
+    ctx.show("team agreement", agg.summary())
+    ctx.show("three-level ICC", three.summary())
+    ctx.draw("agreement_distribution",
+             f"Agreement of each team on the nine engagement items: rwg(j) with LeBreton and Senter's bands, the .70 "
+             f"convention and the 95th percentile of rwg(j) for teams of {m} answering at random; AD with c/6.",
+             lambda plt: _figure_agreement(plt, agg, sim))
+    ctx.draw("agreement_variance_partition",
+             "Share of the variance between trusts, between teams within trusts and within teams (nested ANOVA).",
+             lambda plt: _figure_partition(plt, three, latent))
     ctx.results["team_agreement"] = agg
     ctx.results["engagement_icc"] = three

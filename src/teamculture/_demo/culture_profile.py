@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import warnings
 
+from teamculture._demo import stage
 from teamculture.errors import DroppedDataWarning
 from teamculture.profile import culture_profile
 from teamculture.simulate import simulate_culture
@@ -25,6 +26,7 @@ from teamculture.simulate import simulate_culture
 SHIFT = 2.0
 
 
+@stage
 def run(ctx) -> None:
     survey = ctx.survey
     trusts = list(survey.trusts.index)
@@ -74,14 +76,9 @@ def run(ctx) -> None:
         path = ctx.out / f"culture_profile_{unit}.html"
         prof.report(unit, path=path)
         ctx.written.append(path)
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
-        except ImportError:
-            ctx.say("figure skipped: matplotlib is not installed")
-            return
-        ax = prof.plot([unit, *[u for u in trusts if u != unit][:2]])
-        ctx.save_figure("culture_profile", ax.figure)
-        plt.close(ax.figure)
+    ctx.show("culture profile: elements", prof.elements)
+    shown = [unit, *[u for u in trusts if u != unit][:2]]
+    ctx.draw("culture_profile",
+             f"Element scores of {', '.join(map(str, shown))} with {prof.confidence_level:.0%} intervals, coloured by "
+             f"label, over the distribution of all trusts' scores (grey; band 10-90%).",
+             lambda plt: prof.plot(shown).figure)

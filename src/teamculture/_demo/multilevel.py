@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from teamculture._demo import stage
 from teamculture.errors import DroppedDataWarning
 from teamculture.multilevel import mixed
 
@@ -47,6 +48,32 @@ def _fmt_fixed(fit, name: str, label: str) -> str:
             f"{c['ci_high']:+.4f}, Satterthwaite df {c['df']:,.0f})")
 
 
+def _figure_random_effects(plt, fit):
+    from teamculture.plotting import plot_random_effects
+
+    factors = list(fit.random_effects)
+    fig, axes = plt.subplots(1, len(factors), figsize=(5.5 * len(factors), 6.0), layout="constrained",
+                             squeeze=False)
+    for ax, factor in zip(axes[0], factors):
+        plot_random_effects(fit, factor=factor, ax=ax)
+    return fig
+
+
+def _figure_partition(plt, fit, latent):
+    from teamculture.plotting import plot_variance_partition
+
+    fig, ax = plt.subplots(figsize=(7.5, 2.9), layout="constrained")
+    plot_variance_partition({"engagement score": fit, "latent engagement": latent}, ax=ax)
+    return fig
+
+
+def _figure_diagnostics(plt, fit):
+    from teamculture.plotting import plot_diagnostics
+
+    return plot_diagnostics(fit)
+
+
+@stage
 def run(ctx) -> None:
     frame, source = _frame(ctx)
     p = ctx.survey.params
@@ -103,3 +130,13 @@ def run(ctx) -> None:
     r = np.corrcoef(blup["blup"].to_numpy(),
                     ctx.survey.trusts["true_effect"].loc[blup.index].to_numpy())[0, 1]
     ctx.say(f"trust BLUPs vs the simulated trust effects: r = {r:.2f}")
+    ctx.show("three-level model", fit.summary())
+    ctx.draw("multilevel_random_effects",
+             "Caterpillar plots: conditional modes (BLUPs) of the trusts and of the teams within trusts, with 95% "
+             "conditional intervals.", lambda plt: _figure_random_effects(plt, fit))
+    ctx.draw("multilevel_variance_partition",
+             "Residual variance shares at each level after real-team membership and tenure (REML).",
+             lambda plt: _figure_partition(plt, fit, latent))
+    ctx.draw("multilevel_diagnostics",
+             "Residual diagnostics: conditional residuals against fitted values and normal quantiles; normal Q-Q "
+             "plots of the trust and team effects.", lambda plt: _figure_diagnostics(plt, fit))

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from teamculture._demo import stage
 from teamculture.outcomes import funnel_limits, mortality_glm, panel_regression, share_effect
 
 
@@ -40,6 +41,7 @@ def _trust_table(ctx) -> tuple[pd.DataFrame, str]:
     return table, source
 
 
+@stage
 def run(ctx) -> None:
     t0 = time.perf_counter()
     survey = ctx.survey
@@ -120,29 +122,36 @@ def run(ctx) -> None:
     ctx.write_table("trust_outcomes", out)
     ctx.write_table("mortality_model", quasi.coefficients)
 
-    if ctx.out is None:
-        return
-    try:
-        import matplotlib
+    ctx.show("quasi-Poisson mortality model", quasi.summary())
+    ctx.show("funnel flags (SMR against expected deaths)", funnel.summary())
+    ctx.draw("outcomes_mortality",
+             "Trust SMRs against the share of staff in real teams, with the quasi-Poisson fit and the simulated "
+             "truth; funnel plot of the SMRs with limits allowing for over-dispersion.",
+             lambda plt: _figure_mortality(plt, out, quasi, q, p, funnel))
+    ctx.draw("outcomes_funnel_adjusted",
+             "Funnel plot against the deaths expected given each trust's real-team share (the model's fitted deaths).",
+             lambda plt: _figure_adjusted(plt, adjusted))
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        ctx.say("figures skipped: matplotlib is not installed")
-        return
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+def _figure_mortality(plt, out, quasi, q, p, funnel):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
     ax = axes[0]
     ax.scatter(out["real_team_pct"], out["smr"], s=10, color="0.4")
     grid = np.linspace(out["real_team_pct"].min(), out["real_team_pct"].max(), 100)
     b0 = quasi.coefficients.loc["Intercept", "estimate"]
     ax.plot(grid, np.exp(b0 + q["estimate"] * (grid - p.share_center)), color="tab:red", label="quasi-Poisson fit")
-    ax.plot(grid, np.exp(p.mortality_intercept + beta * (grid - p.share_center)), color="k", ls="--",
+    ax.plot(grid, np.exp(p.mortality_intercept + p.mortality_beta * (grid - p.share_center)), color="k", ls="--",
             label="truth")
     ax.set_xlabel("staff in real teams (%)")
     ax.set_ylabel("SMR (observed / expected deaths)")
+    ax.set_title("Mortality against the real-team share", fontsize=10)
     ax.legend(frameon=False)
     funnel.plot(ax=axes[1])
-    fig.tight_layout()
-    ctx.save_figure("outcomes_mortality", fig)
-    plt.close(fig)
+    return fig
+
+
+def _figure_adjusted(plt, adjusted):
+    fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
+    adjusted.plot(ax=ax)
+    ax.set_xlabel("deaths expected given the real-team share")
+    return fig

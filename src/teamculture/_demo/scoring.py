@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from teamculture._demo import stage
 from teamculture.scoring import score, score_groups
 
 
@@ -35,6 +36,42 @@ def _group_table(staff: pd.DataFrame, by: str) -> pd.DataFrame:
     return out
 
 
+def _figure_engagement(plt, staff_scores: pd.DataFrame):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained", width_ratios=(3, 2))
+    eng = staff_scores["engagement"].dropna()
+    ax = axes[0]
+    # the scores lie on a grid of 10/36 (10/72 with a missing item): one bar per grid step, edges between points
+    step = 10 / 36
+    ax.hist(eng, bins=(np.arange(38) - 0.25) * step, color="0.4", edgecolor="white", linewidth=0.3)
+    ax.axvline(eng.mean(), color="tab:red", lw=1.2, label=f"national mean {eng.mean():.2f}")
+    ax.set_xlabel("staff engagement score (0-10)")
+    ax.set_ylabel("staff")
+    ax.set_title(f"Engagement of {len(eng):,} scored staff", fontsize=10)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    ax = axes[1]
+    shares = staff_scores["team_type"].astype(object).value_counts(normalize=True, dropna=False) * 100
+    kinds = [k for k in ("real", "pseudo", "none") if k in shares.index]
+    bars = ax.bar(kinds, [shares[k] for k in kinds], color=["tab:blue", "tab:orange", "0.6"][: len(kinds)])
+    ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+    ax.set_ylim(0, max(shares[k] for k in kinds) * 1.18)
+    ax.set_xlabel("Aston team type")
+    ax.set_ylabel("% of staff")
+    ax.set_title("Real teams, pseudo teams, no team", fontsize=10)
+    return fig
+
+
+def _figure_trusts(plt, trust_scores: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    size = trust_scores["n_respondents"].to_numpy(dtype=float)
+    ax.scatter(trust_scores["real_team_pct"], trust_scores["engagement"], s=12 + 60 * size / size.max(),
+               alpha=0.7, color="tab:blue", edgecolors="none")
+    ax.set_xlabel("staff in real teams (%)")
+    ax.set_ylabel("mean staff engagement (0-10)")
+    ax.set_title(f"{len(trust_scores):,} trusts (point size: respondents)", fontsize=10)
+    return fig
+
+
+@stage
 def run(ctx) -> None:
     t0 = time.perf_counter()
     survey = ctx.survey
@@ -83,3 +120,13 @@ def run(ctx) -> None:
     ctx.results["trust_scores"] = trust_scores
     ctx.write_table("team_scores", team_scores)
     ctx.write_table("trust_scores", trust_scores)
+    ctx.show("National means of the scores (0-10)", pd.DataFrame({
+        "mean": [means["engagement"], means["motivation"], means["involvement"], means["advocacy"],
+                 cl["compassionate_leadership"].mean()],
+        "respondents scored": [f"{int(v.notna().sum()):,}" for v in (
+            eng["engagement"], eng["motivation"], eng["involvement"], eng["advocacy"], cl["compassionate_leadership"])],
+    }, index=["engagement", "motivation", "involvement", "advocacy", "compassionate leadership"]))
+    ctx.draw("scoring_engagement", "Staff engagement scores and the share of staff in each Aston team type.",
+             lambda plt: _figure_engagement(plt, staff_scores))
+    ctx.draw("scoring_trusts", "Trust mean engagement against the trust's share of staff in real teams.",
+             lambda plt: _figure_trusts(plt, trust_scores))

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from teamculture._demo import stage
 from teamculture._simulate_outcomes import DEFAULT_OUTCOMES, outcome_truth, staff_outcomes
 from teamculture.errors import BoundaryWarning, ConvergenceWarning, DroppedDataWarning
 from teamculture.multilevel import glmm
@@ -40,6 +41,37 @@ def _ci(table: pd.DataFrame, row: str) -> str:
     return f"{table.loc[row, 'ratio']:.2f} ({table.loc[row, 'ratio_ci_low']:.2f}-{table.loc[row, 'ratio_ci_high']:.2f})"
 
 
+def _figure_odds_ratios(plt, table: pd.DataFrame):
+    """Forest plot: odds ratios of pseudo-team and no-team staff versus real teams, with the truth."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    fig, ax = plt.subplots(figsize=(9.0, 0.55 * len(table) + 1.8), layout="constrained")
+    y = np.arange(len(table))[::-1].astype(float)
+    for offset, key, colour, label in ((0.15, "pseudo", "tab:orange", "pseudo team vs real team"),
+                                       (-0.15, "none", "tab:red", "no team vs real team")):
+        est = table[f"or_{key}"].to_numpy()
+        ax.errorbar(est, y + offset, xerr=[est - table[f"or_{key}_low"].to_numpy(),
+                                           table[f"or_{key}_high"].to_numpy() - est],
+                    fmt="o", ms=4, capsize=2, color=colour, label=f"{label}, 95% CI")
+        ax.scatter(table[f"true_or_{key}"], y + offset, marker="x", color="k", zorder=3,
+                   label="simulated truth" if key == "pseudo" else None)
+    ax.axvline(1.0, color="0.6", lw=1)
+    ax.set_xscale("log")
+    lo = float(np.nanmin(table[["or_pseudo_low", "or_none_low"]].to_numpy()))
+    hi = float(np.nanmax(table[["or_pseudo_high", "or_none_high"]].to_numpy()))
+    ticks = [t for t in (0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0) if lo / 1.1 <= t <= hi * 1.1]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    labels = {m.item: m.label for m in DEFAULT_OUTCOMES}
+    ax.set_yticks(y, [labels.get(i, str(i)) for i in table.index], fontsize=8)
+    ax.set_ylim(-0.6, len(table) - 0.4)
+    ax.set_xlabel("odds ratio (log scale; adjusted for tenure)")
+    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=8)
+    return fig
+
+
+@stage
 def run(ctx) -> None:
     staff = ctx.survey.staff
     answers, source = _outcomes(ctx)
@@ -105,4 +137,12 @@ def run(ctx) -> None:
             f"{pp.loc['pseudo vs real', 'estimate']:+.3f} ({pp.loc['pseudo vs real', 'ci_low']:+.3f} to "
             f"{pp.loc['pseudo vs real', 'ci_high']:+.3f})")
     ctx.results["staff_outcome_fits"] = fits
-    ctx.write_table("staff_outcomes_odds_ratios", pd.DataFrame(rows).set_index("outcome"))
+    table = pd.DataFrame(rows).set_index("outcome")
+    ctx.write_table("staff_outcomes_odds_ratios", table)
+    ctx.show("odds ratios versus staff in real teams, median odds ratios, and the simulated truth",
+             table[["or_pseudo", "true_or_pseudo", "or_none", "true_or_none", "mor_trust", "true_mor_trust",
+                    "mor_team", "true_mor_team"]])
+    ctx.draw("staff_outcomes_odds_ratios",
+             "Odds ratios of staff in pseudo teams and in no team versus staff in real teams for each staff-level "
+             "outcome (multilevel logistic models, Laplace; 95% Wald intervals), against the simulator's truth.",
+             lambda plt: _figure_odds_ratios(plt, table))

@@ -53,7 +53,7 @@ def plot_profile(profile: Any, *, units: Sequence[Any] | None = None, ax: Any = 
     elements = [e for e in profile.framework.element_ids if e in t.index.get_level_values("element")]
     labels = {e.id: e.label for e in profile.framework.elements}
     if ax is None:
-        _, ax = plt.subplots(figsize=(8.0, 0.75 * len(elements) + 1.4))
+        _, ax = plt.subplots(figsize=(8.0, 0.75 * len(elements) + 1.4), layout="constrained")
     bench = set(profile.benchmark_units)
     rng = np.random.default_rng(0)  # fixed jitter: the same picture every time
     for row, e in enumerate(elements):

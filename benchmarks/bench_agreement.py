@@ -37,6 +37,7 @@ quoting them.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import shutil
 import subprocess
@@ -92,7 +93,8 @@ def main() -> None:
     staff = survey.staff
     x = staff[ITEMS]
     g = staff["team"]
-    print(f"{len(staff):,} respondents x {len(ITEMS)} items in {g.nunique():,} teams")
+    print(f"{len(staff):,} respondents x {len(ITEMS)} items in {g.nunique():,} teams; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     warnings.simplefilter("ignore", tc.errors.TeamcultureWarning)
 
     score = x.mean(axis=1)
@@ -158,6 +160,7 @@ def main() -> None:
     print(f"  {'all R ran':<15} {r_total:8.2f} {ours_ran:9.3f} {r_total / ours_ran:9.0f}")
     print(f"  aggregate() does all of them (and more) in {t_agg:.3f} s: {r_total / t_agg:.0f}x faster "
           "than the R calls it replaces")
+    print(f"  (load average now {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

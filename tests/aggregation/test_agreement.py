@@ -531,13 +531,33 @@ def test_rgr_pseudo_group_variances_are_groupby_variances_of_the_shuffled_values
     rng = np.random.default_rng(11)
     v = rng.normal(3.0, 2.0, 60)
     sizes = np.array([2, 5, 13, 40])
-    got = _pseudo_group_variances(np.random.default_rng(4), v, sizes, 3)
-    # the same shuffles, done by hand: consecutive runs of the shuffled values are the pseudo groups
-    twin, w = np.random.default_rng(4), v - v.mean()
+    got = _pseudo_group_variances(np.random.default_rng(4), v, sizes, 5)
+    # the same shuffles, done by hand: each stream (a child generator) shuffles its own copy for its
+    # block of replicates; consecutive runs of the shuffled values are the pseudo groups
+    from teamculture.aggregation._resampling import _child_generators, _replicate_blocks
+
     labels = np.repeat(np.arange(sizes.size), sizes)
-    for r in range(3):
-        twin.shuffle(w)
-        assert_allclose(got[r], pd.Series(w).groupby(labels).var().to_numpy(), rtol=1e-12, atol=1e-14)
+    blocks = _replicate_blocks(5)
+    assert [list(b) for b in blocks] == [[0, 1, 2], [3, 4]]
+    for twin, reps in zip(_child_generators(np.random.default_rng(4)), blocks):
+        w = v - v.mean()
+        for r in reps:
+            twin.shuffle(w)
+            assert_allclose(got[r], pd.Series(w).groupby(labels).var().to_numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_rgr_threads_do_not_change_the_result(monkeypatch):
+    # the same seed gives the same pseudo-group variances on one thread and on two
+    from teamculture.aggregation import _resampling
+
+    rng = np.random.default_rng(13)
+    v = rng.normal(size=50_000)
+    sizes = np.full(5_000, 10)
+    two = _resampling._pseudo_group_variances(np.random.default_rng(2), v, sizes, 41)
+    monkeypatch.setattr(_resampling.os, "cpu_count", lambda: 1)
+    one = _resampling._pseudo_group_variances(np.random.default_rng(2), v, sizes, 41)
+    assert np.array_equal(one, two)
+    assert not np.array_equal(two[0], two[21])  # the streams differ
 
 
 def test_rgr_pseudo_group_variance_is_unbiased_for_the_pooled_variance():

@@ -45,6 +45,7 @@ from teamculture.aggregation._common import (
     scale_missing_codes,
     warn_unused_categories,
 )
+from teamculture.aggregation._fused import fused_stats, usable
 from teamculture.aggregation._icc import _icc1_of, _icc2_of
 from teamculture.results import Result, Summary, result_class
 
@@ -370,8 +371,13 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
         if nan_policy == "raise":
             drop_rows(np.isnan(x).any(axis=1), "raise", name="columns", what=f"{name!r}",
                       index=data.index if rows is None else data.index[rows])
-        g = GroupedItems(x, codes, G, complete_cases=nan_policy != "pairwise")
-        score = _scores(x, complete_cases=nan_policy != "pairwise")
+        cc = nan_policy != "pairwise"
+        starts = usable(x, codes, G)
+        if starts is not None:  # rows sorted by group: one blocked pass, the same numbers
+            g, score, n_s, s_mean, s_var = fused_stats(x, codes, starts, cc)
+        else:
+            g = GroupedItems(x, codes, G, complete_cases=cc)
+            score = _scores(x, complete_cases=cc)
         has = ~np.isnan(score)
         unused |= ~has
         if nan_policy == "pairwise":
@@ -380,8 +386,9 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
                 dropped[name] = n_cells
         elif (~has).any():
             dropped[name] = int((~has).sum())
-        sg = GroupedItems(score[:, None], codes, G, complete_cases=True)
-        n_s = sg.count[:, 0]
+        if starts is None:
+            sg = GroupedItems(score[:, None], codes, G, complete_cases=True)
+            n_s, s_mean, s_var = sg.count[:, 0], sg.mean[:, 0], sg.var[:, 0]
         s2, n_items = item_variances(g)
         rwg_v = rwg_j_core(s2, n_items, sigma2[name])
         a = awg_items(g, s.low, s.high)
@@ -391,8 +398,8 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
         ok_d = ~np.isnan(ad_i)
         ad_v, _ = mean_over_items(np.where(ok_d, ad_i, 0.0), ok_d)
         out[f"{name}_n"] = n_s.astype(np.int64)
-        out[f"{name}_mean"] = sg.mean[:, 0]
-        out[f"{name}_sd"] = np.sqrt(sg.var[:, 0])
+        out[f"{name}_mean"] = s_mean
+        out[f"{name}_sd"] = np.sqrt(s_var)
         out[f"{name}_rwg"] = rwg_v
         out[f"{name}_rwg_lindell"] = 1.0 - s2 / sigma2[name]
         out[f"{name}_awg"] = awg_v

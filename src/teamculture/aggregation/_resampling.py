@@ -9,6 +9,8 @@ compares within-group variances (agreement beyond chance), and
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -117,22 +119,28 @@ def _pseudo_group_chunks(rng: np.random.Generator, codes: np.ndarray, n_groups: 
         yield start, stop, perm, flat
 
 
-def _pseudo_group_variances(rng: np.random.Generator, v: np.ndarray, sizes: np.ndarray, n_rep: int) -> np.ndarray:
-    """Within-group variances of ``n_rep`` random partitions of ``v`` into groups of ``sizes``, shape (n_rep, G).
+_N_STREAMS = 2  # fixed, so that results depend on the seed only, never on the number of CPUs
 
-    Each replicate shuffles the values in place (a uniform random permutation of the previous, hence
-    of the original order) and cuts them into consecutive runs of the group sizes: the same
-    distribution as reassigning members to groups of the real sizes, in one pass over the values.
-    The variances come from the sums and sums of squares of the values centred at their mean
-    (``v`` is already scaled to unit size by the caller).
-    """
-    w = v - v.mean()
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    den = sizes - 1.0
-    out = np.empty((n_rep, sizes.size))
+
+def _child_generators(rng: np.random.Generator) -> list[np.random.Generator]:
+    """``_N_STREAMS`` independent generators seeded from ``rng`` (which advances by one draw of 8 words)."""
+    seed = np.random.SeedSequence(rng.integers(0, 2**63, size=8, dtype=np.uint64).tolist())
+    return [np.random.Generator(np.random.PCG64(s)) for s in seed.spawn(_N_STREAMS)]
+
+
+def _replicate_blocks(n_rep: int) -> list[range]:
+    """Replicates owned by each stream: consecutive blocks, the first ones one longer when uneven."""
+    q, r = divmod(n_rep, _N_STREAMS)
+    bounds = np.cumsum([0] + [q + (i < r) for i in range(_N_STREAMS)])
+    return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _variances_of_stream(gen: np.random.Generator, w: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+                         den: np.ndarray, out: np.ndarray, reps: range) -> None:
+    """Fill ``out[reps]``: each replicate shuffles ``w`` (this stream's own copy) in place and cuts it into runs."""
     sq = np.empty_like(w)
-    for r in range(n_rep):
-        rng.shuffle(w)
+    for r in reps:
+        gen.shuffle(w)  # releases the GIL for a 1-D float array
         s1 = np.add.reduceat(w, starts)
         np.multiply(w, w, out=sq)
         s2 = np.add.reduceat(sq, starts)
@@ -142,6 +150,35 @@ def _pseudo_group_variances(rng: np.random.Generator, v: np.ndarray, sizes: np.n
         np.subtract(s2, row, out=row)
         row /= den
         np.maximum(row, 0.0, out=row)  # rounding never makes a variance negative
+
+
+def _pseudo_group_variances(rng: np.random.Generator, v: np.ndarray, sizes: np.ndarray, n_rep: int) -> np.ndarray:
+    """Within-group variances of ``n_rep`` random partitions of ``v`` into groups of ``sizes``, shape (n_rep, G).
+
+    Each replicate shuffles the values in place (a uniform random permutation of the previous, hence
+    of the original order) and cuts them into consecutive runs of the group sizes: the same
+    distribution as reassigning members to groups of the real sizes, in one pass over the values.
+    The replicates are split into ``_N_STREAMS`` fixed consecutive blocks, each with its own child
+    generator of ``rng`` and its own copy of the values, run on up to that many threads (numpy's
+    shuffle releases the GIL): the result depends on the seed only, not on the scheduling.
+    The variances come from the sums and sums of squares of the values centred at their mean
+    (``v`` is already scaled to unit size by the caller).
+    """
+    w = v - v.mean()
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    den = sizes - 1.0
+    sizes = sizes.astype(float)
+    out = np.empty((n_rep, sizes.size))
+    jobs = [(gen, w.copy(), starts, sizes, den, out, reps)
+            for gen, reps in zip(_child_generators(rng), _replicate_blocks(n_rep))]
+    n_threads = min(_N_STREAMS, os.cpu_count() or 1)
+    if n_threads > 1 and w.size * n_rep >= 2_000_000:
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            for f in [pool.submit(_variances_of_stream, *job) for job in jobs]:
+                f.result()
+    else:
+        for job in jobs:
+            _variances_of_stream(*job)
     return out
 
 

@@ -51,7 +51,9 @@ AREAS = {
                 "AlphaResult", "OmegaResult", "MultilevelReliabilityResult", "NullSimulation", "RGRResult",
                 "ICCResult", "WABAResult", "AggregateResult", "MixedResult", "R2Result", "CompareResult",
                 "OutcomeFit", "FunnelResult", "ShareEffect", "PowerResult", "CultureProfile", "MediationResult",
-                "GLMMResult", "GLMMCompareResult", "CultureSimulation", "EngagementSimulation"},
+                "GLMMResult", "GLMMCompareResult", "CultureSimulation", "EngagementSimulation", "ModelTable",
+                "VarianceIntervals"},
+    "reporting": {"model_table", "ModelTable", "ModelParts", "VarianceIntervals"},
 }
 
 TOP_LEVEL = {
@@ -75,6 +77,7 @@ TOP_LEVEL = {
     "Result", "Summary", "ConfidenceInterval",
     "plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics",
     "culture_profile", "CultureProfile", "load_framework", "Framework", "mediate", "MediationResult",
+    "model_table", "ModelTable", "VarianceIntervals",
 }
 
 

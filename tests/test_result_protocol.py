@@ -61,6 +61,12 @@ BUILDERS = {
     "FunnelResult": lambda s, k: tc.funnel_limits(s.trusts["observed_deaths"].iloc[k:],
                                                   s.trusts["expected_deaths"].iloc[k:]),
     "ShareEffect": lambda s, k: tc.share_effect(-0.0067 - k * 1e-4, se=0.0024, delta=5, expected_deaths=1212),
+    "ModelTable": lambda s, k: tc.model_table(
+        [tc.mixed("latent_engagement ~ tenure + (1 | trust/team)", s.staff.iloc[k:]),
+         tc.mortality_glm(s.trusts.iloc[k:], predictors="real_team_pct"),
+         tc.glmm("y ~ tenure + (1 | trust/team)", _yes(s.staff.iloc[k:], "out_stress"))]),
+    "VarianceIntervals": lambda s, k: tc.mixed("latent_engagement ~ tenure + (1 | trust/team)",
+                                               s.staff.iloc[k:]).variance_intervals(),
     "CultureProfile": lambda s, k: tc.culture_profile(s.staff.iloc[k:], "nhs-culture-elements",
                                                       by=["trust", "team"]),
     "MediationResult": lambda s, k: tc.mediate(

@@ -17,6 +17,7 @@ namespace of its research area:
 - :mod:`teamculture.profile` -- the five cultural elements as an organisation profile;
 - :mod:`teamculture.mediation` -- the engagement model: paths and mediation;
 - :mod:`teamculture.effect_sizes`, :mod:`teamculture.power`, :mod:`teamculture.simulate`;
+- :mod:`teamculture.reporting` -- paper tables of fitted models, intervals for variance components;
 - :mod:`teamculture.plotting` -- caterpillar, agreement, variance-partition and diagnostic plots;
 - :mod:`teamculture.results` (the result protocol), :mod:`teamculture.errors`.
 
@@ -46,6 +47,7 @@ _SUBMODULES: tuple[str, ...] = (
     "mediation",
     "effect_sizes",
     "power",
+    "reporting",
     "plotting",
 )
 
@@ -72,6 +74,7 @@ _AREAS: dict[str, tuple[str, ...]] = {
     "power": ("design_effect_three_level", "power_three_level", "minimum_detectable_effect",
               "sample_size_three_level", "PowerResult"),
     "results": ("Result", "Summary", "ConfidenceInterval"),
+    "reporting": ("model_table", "ModelTable", "VarianceIntervals"),
     "plotting": ("plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics"),
 }
 

@@ -207,6 +207,66 @@ def _two_level_data():
     return pd.Series(y, name="y"), pd.Series(g, name="team")
 
 
+def test_icc1_f_test_matches_r_aov():
+    # summary(aov(y ~ factor(grp))): F, df and p (tests/reference/reporting.R)
+    from _reference import REFERENCE_DIR, load_json
+
+    ref = load_json("reporting.json")["icc"]
+    items = pd.read_csv(REFERENCE_DIR / "agreement_data" / "items.csv")
+    res = tc.icc(items["y"], items["grp"])
+    r = ref["items_y"]
+    assert (res.df_between, res.df_within) == (r["df1"], r["df2"])
+    assert_allclose([res.statistic, res.pvalue], [r["F"], r["p"]], rtol=1e-10)
+    assert_allclose(res.mean_squares.to_numpy(), [r["msb"], r["msw"]], rtol=1e-10)
+    with pytest.warns(DroppedDataWarning):
+        res_i1 = tc.icc(items["i1"], items["grp"])
+    r = ref["items_i1"]
+    assert (res_i1.df_between, res_i1.df_within) == (r["df1"], r["df2"])
+    assert_allclose([res_i1.statistic, res_i1.pvalue], [r["F"], r["p"]], rtol=1e-10)
+
+
+def test_icc1_interval_matches_psych_icc():
+    # equal teams of 8: psych::ICC's ICC1 (single rater) and ICC1k (average) rows, 95% and 90%
+    from _reference import REFERENCE_DIR, load_json
+
+    ref = load_json("reporting.json")["icc"]["three_balanced"]
+    d = pd.read_csv(REFERENCE_DIR / "agreement_data" / "three_balanced.csv")
+    res = tc.icc(d["y"], d["trust"] + "-" + d["team"].astype(str))
+    p = ref["psych_icc1"]
+    assert (res.df_between, res.df_within) == (p["df1"], p["df2"]) and res.k == p["n_members"]
+    assert_allclose([res.icc1, res.statistic, res.pvalue], [p["icc"], p["F"], p["p"]], rtol=1e-10)
+    ci = res.confidence_interval()
+    assert_allclose(ci.loc["icc1"].to_numpy(), [p["lower"], p["upper"]], rtol=1e-10)
+    assert_allclose(ci.loc["icc2"].to_numpy(), [ref["psych_icc1k"]["lower"], ref["psych_icc1k"]["upper"]],
+                    rtol=1e-10)
+    assert_allclose(res.icc2, ref["psych_icc1k"]["icc"], rtol=1e-10)
+    ci90 = res.confidence_interval(0.90)
+    assert_allclose(ci90.loc["icc1"].to_numpy(), [ref["psych_icc1_90"]["lower"], ref["psych_icc1_90"]["upper"]],
+                    rtol=1e-10)
+
+
+def test_icc_f_interval_duality():
+    # the F-based interval excludes 0 exactly when the F test rejects at the same level (closed form)
+    rng = np.random.default_rng(5)
+    for tau in (0.0, 0.05, 0.3):
+        g = np.repeat(np.arange(25), 6)
+        y = pd.Series(rng.normal(0, np.sqrt(tau), 25)[g] + rng.normal(size=g.size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BoundaryWarning)
+            res = tc.icc(y, pd.Series(g))
+        for level in (0.9, 0.95, 0.99):
+            lo = res.confidence_interval(level).loc["icc1", "ci_low"]
+            # two-sided interval at `level` <-> one-sided test at (1 - level) / 2
+            assert (lo > 0) == (res.pvalue < (1 - level) / 2)
+
+
+def test_icc_f_interval_with_no_within_variance_is_one():
+    y = pd.Series([1.0, 1.0, 2.0, 2.0, 5.0, 5.0])
+    res = tc.icc(y, pd.Series(list("aabbcc")))
+    assert res.statistic == np.inf and res.pvalue == 0.0
+    assert res.confidence_interval().loc["icc1"].tolist() == [1.0, 1.0]
+
+
 # ---------------------------------------------------------------------------
 # behaviour
 # ---------------------------------------------------------------------------
@@ -216,9 +276,14 @@ def test_icc_result_fields_and_summary():
     assert res.levels == ("team",) and res.method == "anova"
     assert list(res.variance_components.index) == ["team", "residual"]
     assert list(res.to_frame().columns) == ["estimate", "ci_low", "ci_high"]
-    assert res.to_frame()["ci_low"].isna().all()
+    # two levels by ANOVA: F-based intervals without a bootstrap (issue 10)
+    pd.testing.assert_frame_equal(res.to_frame()[["ci_low", "ci_high"]], res.confidence_interval())
+    assert "F test of ICC(1) = 0" in str(res.summary())
+    # three levels: no analytic interval, so a bootstrap is needed
+    three = tc.icc(y, pd.DataFrame({"trust": g.str[:2], "team": g}))
+    assert three.to_frame()["ci_low"].isna().all() and np.isnan(three.statistic)
     with pytest.raises(ValueError, match="`n_resamples`"):
-        res.confidence_interval()
+        three.confidence_interval()
     assert_allclose(res.vpc["team"], res.icc1, rtol=1e-12)
     assert "ICC(1)" in str(res.summary()) and str(res) == str(res.summary())
 

@@ -254,6 +254,15 @@ CASES = [
          raises=(ValueError, "`target` applies to data_type='proportion'")),
     Case(oc.funnel_limits, lambda: oc.funnel_limits(O, E, trim="yes"), "input", "trim-not-bool",
          raises=(TypeError, "`trim` must be True or False")),
+    Case(oc.funnel_limits, lambda: oc.funnel_limits(O, E, exact="yes"), "input", "exact-not-bool",
+         raises=(TypeError, "`exact` must be True or False")),
+    Case(oc.funnel_limits, lambda: oc.funnel_limits([1, 2, 3], [10.5, 20.0, 30.0], data_type="proportion",
+                                                    overdispersion=None), "input", "exact-binomial-fractional-n",
+         raises=(ValueError, "`expected`: exact binomial limits need whole-number denominators.*exact=False")),
+    Case(oc.funnel_limits, lambda: oc.funnel_limits([0.0, 50, 60, 55, 45], [40.0, 50, 55, 52, 48],
+                                                    overdispersion=None), "f", "zero-deaths-exact-limits",
+         warns=(DegenerateDataWarning, "phi and tau2 are NaN"),
+         check=lambda r: (np.isnan(r.phi) and r.table["flag"].iloc[0] == "low_alarm") or pytest.fail(str(r))),
 
     # ------------------------------------------------------------------ share_effect and the reverse steps
     Case(oc.share_effect, lambda: oc.share_effect(1000.0, se=1.0, delta=5, expected_deaths=10), "d",

@@ -47,6 +47,7 @@ class _Components:
     k_mean: float
     mean_squares: dict[str, float] = field(default_factory=dict)
     converged: bool = True
+    df: tuple[float, ...] = ()  # (between, within) of the one-way ANOVA
 
     @property
     def total(self) -> float:
@@ -168,7 +169,8 @@ def _anova_components(v: np.ndarray, codes: list[np.ndarray], k_rule: str) -> _C
         k = a.k_mean if k_rule == "mean" else a.k_adjusted
         i1 = _icc1_of(a.msb, a.msw, k)
         return _Components(tau=(_ratio(a.msb - a.msw, k),), sigma2=a.msw, icc1=i1, icc2=_spearman_brown(i1, k),
-                           k=k, k_mean=a.k_mean, mean_squares={"between": a.msb, "within": a.msw})
+                           k=k, k_mean=a.k_mean, mean_squares={"between": a.msb, "within": a.msw},
+                           df=(float(a.df_between), float(a.df_within)))
     r = _nested_anova(v, codes[0], codes[1])
     k_mean = v.size / r.n_inner
     k = k_mean if k_rule == "mean" else r.c1
@@ -287,6 +289,9 @@ def icc1(x: Any, groups: Any, *, k: str = "mean", nan_policy: str = "omit") -> f
     Notes
     -----
     .. math:: ICC(1) = \\frac{MSB - MSW}{MSB + (k - 1) MSW}
+
+    :func:`icc` gives the same ICC(1) with its F test (MSB/MSW on G - 1 and
+    N - G degrees of freedom) and an analytic confidence interval.
 
     R: ``multilevel::ICC1(aov(y ~ as.factor(grp)))``.
 
@@ -470,6 +475,14 @@ class ICCResult(Result):
         Bootstrap replicates (0: none).
     confidence_level : float
         Coverage of the intervals of :meth:`to_frame`.
+    statistic : float
+        Two levels, ANOVA: the F statistic MSB/MSW of the one-way ANOVA,
+        which tests ICC(1) = 0 (Bliese 2000; R's ``summary(aov(y ~ group))``).
+        NaN for three levels and for REML.
+    df_between, df_within : float
+        Its degrees of freedom, G - 1 and N - G (NaN where ``statistic`` is).
+    pvalue : float
+        ``P(F > statistic)`` (one-sided: groups more alike than chance).
     bootstrap_distribution : ndarray, shape (n_resamples, 2 + levels)
         The bootstrap replicates of icc1, icc2 and each VPC (rows of a
         failed replicate are NaN); :meth:`confidence_interval` recomputes
@@ -496,21 +509,40 @@ class ICCResult(Result):
     n_resamples: int
     confidence_level: float
     bootstrap_distribution: np.ndarray
+    statistic: float = float("nan")
+    df_between: float = float("nan")
+    df_within: float = float("nan")
+    pvalue: float = float("nan")
 
     def _rows(self) -> list[str]:
         return ["icc1", "icc2", *[f"vpc_{lev}" for lev in self.levels]]
 
-    def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
-        """Percentile bootstrap intervals of icc1, icc2 and each VPC (columns ``ci_low``, ``ci_high``).
+    def _analytic(self) -> bool:
+        return self.method == "anova" and len(self.levels) == 1 and not np.isnan(self.statistic)
 
-        ``confidence_level=None`` uses the level of the fit; any other level
-        is recomputed from ``bootstrap_distribution``. Needs
-        ``n_resamples > 0`` in :func:`icc`.
+    def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
+        """Intervals of icc1, icc2 and each VPC (columns ``ci_low``, ``ci_high``).
+
+        With a bootstrap (``n_resamples > 0`` in :func:`icc`): percentile
+        intervals, recomputed from ``bootstrap_distribution`` at any
+        level. Without one, for two levels by ANOVA: the exact F-based
+        intervals of the one-way random-effects model (McGraw & Wong 1996,
+        case 1; Shrout & Fleiss 1979, ICC(1, 1) and ICC(1, k)), with
+        :math:`F_L = F / F_{1-a/2}(df_1, df_2)` and
+        :math:`F_U = F \\cdot F_{1-a/2}(df_2, df_1)`:
+        ICC(1) in :math:`[(F_L - 1)/(F_L + k - 1), (F_U - 1)/(F_U + k - 1)]`,
+        ICC(2) in :math:`[1 - 1/F_L, 1 - 1/F_U]` (R's ``psych::ICC`` rows
+        ICC1 and ICC1k for balanced groups; for unbalanced groups ``k`` is
+        the group size used by the estimate). ``confidence_level=None``
+        uses the level of the fit.
         """
-        if self.n_resamples == 0:
-            raise ValueError("This ICCResult has no bootstrap draws (`n_resamples`=0); refit with "
-                             "icc(..., n_resamples=1000) for intervals.")
         cl = self.confidence_level if confidence_level is None else check_confidence_level(confidence_level)
+        if self.n_resamples == 0:
+            if not self._analytic():
+                raise ValueError("This ICCResult has no bootstrap draws (`n_resamples`=0), and analytic F-based "
+                                 "intervals exist for two levels by ANOVA only; refit with "
+                                 "icc(..., n_resamples=1000) for intervals.")
+            return self._f_interval(cl)
         tail = (1.0 - cl) / 2.0
         low, high = [], []
         for j in range(self.bootstrap_distribution.shape[1]):
@@ -524,10 +556,30 @@ class ICCResult(Result):
                 high.append(float("nan"))
         return pd.DataFrame({"ci_low": low, "ci_high": high}, index=pd.Index(self._rows()))
 
+    def _f_interval(self, cl: float) -> pd.DataFrame:
+        from scipy import stats
+
+        a = 1.0 - cl
+        F, d1, d2, k = self.statistic, self.df_between, self.df_within, self.k
+        if F == np.inf:  # no variance within groups: ICC(1) = ICC(2) = 1 exactly
+            return pd.DataFrame({"ci_low": [1.0] * 3, "ci_high": [1.0] * 3}, index=pd.Index(self._rows()))
+        fl = _ratio(F, float(stats.f.isf(a / 2.0, d1, d2)))
+        fu = F * float(stats.f.isf(a / 2.0, d2, d1))
+        i1 = (_ratio(fl - 1.0, fl + k - 1.0), _ratio(fu - 1.0, fu + k - 1.0))
+        i2 = (1.0 - _ratio(1.0, fl), 1.0 - _ratio(1.0, fu))
+        rows = [i1, i2, i1]
+        return pd.DataFrame({"ci_low": [r[0] for r in rows], "ci_high": [r[1] for r in rows]},
+                            index=pd.Index(self._rows()), dtype=float)
+
     def to_frame(self) -> pd.DataFrame:
-        """Estimates with their bootstrap intervals: rows icc1, icc2, vpc_<level>; columns estimate, ci_low, ci_high."""
+        """Estimates with their intervals: rows icc1, icc2, vpc_<level>; columns estimate, ci_low, ci_high.
+
+        Bootstrap percentile intervals when there are draws, else the F-based
+        intervals for two levels by ANOVA (see :meth:`confidence_interval`),
+        else NaN.
+        """
         est = [self.icc1, self.icc2, *self.vpc.to_list()]
-        if self.n_resamples:
+        if self.n_resamples or self._analytic():
             ci = self.confidence_interval()
             low, high = ci["ci_low"].to_numpy(), ci["ci_high"].to_numpy()
         else:
@@ -536,17 +588,24 @@ class ICCResult(Result):
                             dtype=float)
 
     def summary(self) -> Summary:
-        """Variance components, VPCs, ICCs, design effect and (with a bootstrap) intervals."""
+        """Variance components, VPCs, ICCs, design effect, the F test and intervals (bootstrap or F-based)."""
         header = [("method", self.method.upper()), ("levels", " > ".join(self.levels)),
                   ("observations", self.n_obs), ("dropped", self.n_dropped)]
         header += [(f"groups: {lev}", int(n)) for lev, n in self.n_groups.items()]
         header += [("ICC(1)", self.icc1), (f"ICC(2) at k = {self.k:.2f}", self.icc2),
                    ("design effect", self.design_effect), ("effective n", self.effective_n)]
+        if not np.isnan(self.statistic):
+            header.append(("F test of ICC(1) = 0",
+                           f"F({self.df_between:g}, {self.df_within:g}) = {self.statistic:.4g}, "
+                           f"p = {self.pvalue:.4g}"))
         comp = pd.DataFrame({"variance": self.variance_components,
                              "vpc": self.vpc.reindex(self.variance_components.index)})
         tables = [("variance components", comp)]
         if self.n_resamples:
             tables.append((f"{self.confidence_level:.0%} bootstrap intervals ({self.n_resamples} replicates)",
+                           self.to_frame()))
+        elif self._analytic():
+            tables.append((f"{self.confidence_level:.0%} F-based intervals (McGraw & Wong 1996, case 1)",
                            self.to_frame()))
         notes = []
         if not self.converged:
@@ -682,6 +741,19 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     group of the next level, or groups of one member make a variance
     unidentifiable and raise an error.
 
+    F test and analytic intervals (two levels, ANOVA): ``statistic`` =
+    MSB/MSW on (G - 1, N - G) degrees of freedom tests ICC(1) = 0, the test
+    Bliese (2000) reports (R: ``summary(aov(y ~ factor(group)))``); without a
+    bootstrap, :meth:`ICCResult.confidence_interval` gives the exact F-based
+    intervals of the one-way random-effects model (McGraw & Wong 1996, case
+    1; Shrout & Fleiss 1979): with :math:`F_L = F/F_{1-a/2}(G-1, N-G)` and
+    :math:`F_U = F\\,F_{1-a/2}(N-G, G-1)`, ICC(1) lies in
+    :math:`[(F_L-1)/(F_L+k-1),\\,(F_U-1)/(F_U+k-1)]` and ICC(2) in
+    :math:`[1-1/F_L,\\,1-1/F_U]` (R's ``psych::ICC`` rows ICC1 and ICC1k for
+    equal groups; for unequal groups the F distribution is approximate and
+    ``k`` is the group size of the estimate, ``k="adjusted"`` being the
+    usual choice).
+
     Intervals: the two-stage bootstrap in the form Davison and Hinkley
     (1997, sec. 3.8) recommend, groups with replacement at the first stage
     and members *without* replacement at the second (each drawn group keeps
@@ -704,6 +776,10 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
        their application. Cambridge University Press.
     .. [4] Field, C. A., & Welsh, A. H. (2007). Bootstrapping clustered data.
        JRSS B, 69, 369-390.
+    .. [5] McGraw, K. O., & Wong, S. P. (1996). Forming inferences about some
+       intraclass correlation coefficients. Psychological Methods, 1, 30-46.
+    .. [6] Shrout, P. E., & Fleiss, J. L. (1979). Intraclass correlations:
+       uses in assessing rater reliability. Psychological Bulletin, 86, 420-428.
 
     Examples
     --------
@@ -714,6 +790,12 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     ('trust', 'team')
     >>> [round(float(v), 2) for v in res.vpc]
     [0.04, 0.1]
+    >>> two = tc.icc(sv.staff["latent_engagement"], sv.staff["team"])  # staff in teams: the F test
+    >>> two.df_between, two.df_within, bool(two.pvalue < 0.001)
+    (499.0, 9500.0, True)
+    >>> lo, hi = two.confidence_interval().loc["icc1"]  # F-based, no bootstrap needed
+    >>> bool(lo < two.icc1 < hi)
+    True
     """
     method, k, nr, cl, gen = _validate_icc(method, k, n_resamples, confidence_level, rng)
     n_levels = groups.shape[1] if isinstance(groups, pd.DataFrame) else (
@@ -757,6 +839,7 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
     else:
         comp = _reml_components(v, codes, k)
     _flag_components(comp, names, method)
+    f_test = _f_test(comp) if method == "anova" and L == 1 else (float("nan"),) * 4
     s2 = scale * scale
     deff = 1.0 + (comp.k_mean - 1.0) * comp.icc1
     return ICCResult(
@@ -774,10 +857,27 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
         n_resamples=nr,
         confidence_level=cl,
         bootstrap_distribution=boot,
+        statistic=f_test[0],
+        df_between=f_test[1],
+        df_within=f_test[2],
+        pvalue=f_test[3],
         n_obs=int(v.size),
         n_dropped=int(p.n_unlabelled + n_missing),
         n_groups=n_groups,
     )
+
+
+def _f_test(comp: _Components) -> tuple[float, float, float, float]:
+    """F = MSB/MSW of the one-way ANOVA with its df and p-value (``sf``, never ``1 - cdf``)."""
+    from scipy import stats
+
+    ms = comp.mean_squares
+    if "between" not in ms or not comp.df or not np.isfinite(ms["between"]):
+        return (float("nan"),) * 4
+    d1, d2 = comp.df
+    F = _ratio(ms["between"], ms["within"])
+    p = float(stats.f.sf(F, d1, d2)) if np.isfinite(F) else (0.0 if F == np.inf else float("nan"))
+    return float(F), d1, d2, p
 
 
 def _flag_components(comp: _Components, names: list[str], method: str) -> None:

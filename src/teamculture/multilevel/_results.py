@@ -11,6 +11,17 @@ import pandas as pd
 from teamculture._core.validation import check_bool, check_confidence_level
 from teamculture.results import Result, Summary, interval_frame, result_class
 
+#: What a singular (boundary) fit means and what to do about it (after lme4's ``?isSingular``).
+SINGULAR_ADVICE = (
+    "a singular (boundary) fit: a random-effects variance is estimated at zero, or a correlation at -1 or +1, "
+    "so the data cannot tell that part of the random-effects structure apart from the rest. The other "
+    "estimates are still the optimum, but the model is more complex than these data support. Either keep it "
+    "(when the structure was fixed in advance, e.g. in a protocol) and report the boundary estimate as such, "
+    "or simplify the random part: drop the term whose variance is zero, or let random slopes be uncorrelated "
+    "((1 | team) + (0 + x | team)); compare() tests a variance against zero with the boundary correction. "
+    "Penalised or Bayesian fits (R: blme, brms) keep estimates off the boundary (see lme4's ?isSingular)"
+)
+
 __all__ = ["MixedResult"]
 
 
@@ -232,6 +243,204 @@ class MixedResult(Result):
 
         return compare(self, other)
 
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion, ``-2 loglik + 2 n_params``, as lme4's ``AIC(fit)``.
+
+        For a REML fit this uses the REML log-likelihood (lme4's ``AIC`` of a
+        REML fit does too): compare REML AICs only between models with the
+        same fixed effects, and refit by ML (``refit(reml=False)``) to compare
+        fixed effects.
+        """
+        return float(-2.0 * self.loglik + 2.0 * self.n_params)
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion, ``-2 loglik + log(n_obs) n_params``, as lme4's ``BIC(fit)`` (REML caveat of :attr:`aic`)."""
+        return float(-2.0 * self.loglik + np.log(self.n_obs) * self.n_params)
+
+    def _term_values(self, term: str) -> np.ndarray:
+        from teamculture.multilevel._profile import _term_values
+
+        return _term_values(self, term)
+
+    @property
+    def fitted(self) -> pd.Series:
+        """Conditional fitted values ``X beta + Z b`` (fixed effects plus BLUPs), as lme4's ``fitted(fit)``.
+
+        Indexed like the rows used (``response.index``).
+        """
+        y = self.design.to_numpy(dtype=float) @ self.fixed_effects.to_numpy(dtype=float)
+        for g, re in self.random_effects.items():
+            labels = self.group_labels[g]
+            cat = labels.cat if isinstance(labels.dtype, pd.CategoricalDtype) else pd.Categorical(labels)
+            pos = re.index.get_indexer(cat.categories)
+            codes = np.asarray(cat.codes)
+            for col in re.columns:
+                if str(col).startswith("cond_var"):
+                    continue
+                b = re[col].to_numpy(dtype=float)[pos][codes]
+                y = y + b * (1.0 if col == "blup" else self._term_values(str(col)))
+        return pd.Series(y, index=self.response.index, name="fitted")
+
+    @property
+    def residuals(self) -> pd.Series:
+        """Conditional residuals ``y - fitted``, as lme4's ``residuals(fit)`` (type "response")."""
+        return (self.response.astype(float) - self.fitted).rename("residuals")
+
+    def var_corr(self) -> pd.DataFrame:
+        """The random-effects variances, standard deviations and correlations, as lme4's ``VarCorr``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per variance and per covariance, in the layout of R's
+            ``as.data.frame(VarCorr(fit))``: ``grp`` (grouping factor;
+            ``"Residual"`` last; a second uncorrelated term of the same
+            factor is ``"team.1"``, as lme4 names it), ``var1``, ``var2``
+            (``"(Intercept)"`` or the slope term; ``var2`` is empty except on
+            covariance rows), ``vcov`` (variance or covariance, float),
+            ``sdcor`` (standard deviation, or correlation on covariance
+            rows, float).
+
+        Notes
+        -----
+        Nested factors keep the package's names (``"trust:team"``; lme4
+        writes ``"team:trust"``).
+
+        R: ``as.data.frame(lme4::VarCorr(fit))``
+        """
+        from teamculture.multilevel._profile import structure
+
+        st = structure(self)
+        vc = self.variance_components
+        rows: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for b in st.blocks:
+            n_seen = seen.get(b.group, 0)
+            seen[b.group] = n_seen + 1
+            grp = b.group if n_seen == 0 else f"{b.group}.{n_seen}"
+            keys = [b.group] if b.terms == ("Intercept",) and b.group in vc.index else [f"{b.group}|{t}" for t in b.terms]
+            names = ["(Intercept)" if t == "Intercept" else t for t in b.terms]
+            var = [float(vc[k]) for k in keys]
+            for name, v in zip(names, var):
+                rows.append({"grp": grp, "var1": name, "var2": "", "vcov": v, "sdcor": float(np.sqrt(max(v, 0.0)))})
+            for a in range(1, b.k):
+                for c in range(a):
+                    key = f"{b.group}|{b.terms[c]},{b.terms[a]}"
+                    if key not in vc.index:
+                        key = f"{b.group}|{b.terms[a]},{b.terms[c]}"
+                    cov = float(vc[key])
+                    den = np.sqrt(var[a] * var[c]) if var[a] > 0 and var[c] > 0 else np.nan
+                    rows.append({"grp": grp, "var1": names[c], "var2": names[a], "vcov": cov,
+                                 "sdcor": float(cov / den) if np.isfinite(den) else np.nan})
+        sigma2 = float(vc["residual"])
+        rows.append({"grp": "Residual", "var1": "", "var2": "", "vcov": sigma2, "sdcor": float(np.sqrt(sigma2))})
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def variance_intervals(self, *, method: str = "profile", confidence_level: float = 0.95,
+                           n_resamples: int = 1000, rng: Any = None) -> Any:
+        """Confidence intervals for the random-effects SDs, correlations and the residual SD.
+
+        Parameters
+        ----------
+        method : {"profile", "bootstrap"}, default "profile"
+            ``"profile"``: profile likelihood, as lme4's ``confint(fit,
+            method = "profile")``; ``"bootstrap"``: parametric bootstrap
+            (new random effects and residuals drawn from the fit, the model
+            refitted by its own method), percentile intervals, as
+            ``confint(fit, method = "boot")``.
+        confidence_level : float, default 0.95
+            Coverage of the intervals.
+        n_resamples : int, default 1000
+            Bootstrap refits (at least 20; ignored by the profile).
+        rng : int, numpy.random.Generator or None
+            Random number generator or seed for the bootstrap.
+
+        Returns
+        -------
+        VarianceIntervals
+            ``table`` with the SDs (correlations) and their intervals, and
+            the intervals squared to the variance scale; see
+            :class:`teamculture.reporting.VarianceIntervals`.
+
+        Notes
+        -----
+        Profile: for each parameter the ML deviance is minimised over all the
+        others with it held fixed (fixed effects profiled out exactly), and
+        the signed root :math:`\\zeta = \\operatorname{sign}(v - \\hat v)
+        \\sqrt{d(v) - d(\\hat v)}` is inverted at :math:`\\pm z_{(1+c)/2}`
+        by a root finder. As in lme4, a REML fit is profiled through its ML
+        refit (the interval's centre is the ML estimate), and a limit the
+        profile does not reach before zero is reported as 0 (a correlation's
+        as -1 or 1). lme4 interpolates a spline through a grid of profile
+        points, so its limits differ from these exact ones in the third or
+        fourth digit, most where the profile bends (a lower limit near zero).
+        Bootstrap: lme4's ``bootMer(type = "parametric", use.u = FALSE)``;
+        refits that fail are left out and counted (a
+        :class:`~teamculture.errors.DegenerateDataWarning`), singular refits
+        are kept. The draws are kept, so intervals at another level need no
+        refit.
+
+        R: ``confint(fit, parm = "theta_", method = "profile")`` (or ``method = "boot"``)
+
+        Examples
+        --------
+        >>> import teamculture as tc
+        >>> sv = tc.national_survey("tiny", rng=4)
+        >>> fit = tc.mixed("latent_engagement ~ tenure + (1 | trust/team)", sv.staff)
+        >>> ci = fit.variance_intervals()
+        >>> ci.table.columns.tolist()
+        ['estimate', 'ci_low', 'ci_high', 'variance', 'variance_ci_low', 'variance_ci_high']
+        >>> bool((ci.table["ci_low"] <= ci.table["ci_high"]).all())
+        True
+        """
+        from teamculture.multilevel._profile import variance_intervals
+
+        return variance_intervals(self, method=method, confidence_level=confidence_level, n_resamples=n_resamples,
+                                  rng=rng)
+
+    def model_parts(self) -> Any:
+        """What :func:`teamculture.model_table` prints for this model (the model-table protocol).
+
+        Returns
+        -------
+        teamculture.reporting.ModelParts
+            Fixed effects (Satterthwaite t tests), the random part
+            (:meth:`var_corr`), groups per factor, VPCs (random-intercept
+            models), Nakagawa R², log-likelihood, AIC and BIC.
+        """
+        import warnings
+
+        from teamculture.reporting._parts import ModelParts
+
+        try:
+            vpc = {str(k): float(v) for k, v in self.icc()["vpc"].items() if k != "residual"}
+        except ValueError:  # random slopes: the partition depends on the covariate
+            vpc = {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r2 = self.r_squared()
+            r2m, r2c = float(r2.marginal), float(r2.conditional)
+        except (ValueError, TypeError):
+            r2m = r2c = float("nan")
+        notes = []
+        if not self.converged:
+            notes.append("the optimiser did not converge")
+        if self.singular:
+            notes.append("singular fit: a random-effects variance at zero (or a correlation at +-1); the data cannot "
+                         "separate that part of the random structure, so report it as a boundary estimate or "
+                         "simplify the random part (the model's summary() says how)")
+        return ModelParts(
+            coefficients=self.coefficients, link="identity", description="Linear mixed model",
+            outcome=str(self.response.name), confidence_level=float(self.confidence_level), random=self.var_corr(),
+            n_obs=int(self.n_obs), n_groups={str(k): int(v) for k, v in self.n_groups.items()}, vpc=vpc,
+            r2_marginal=r2m, r2_conditional=r2c, loglik=float(self.loglik), aic=self.aic, bic=self.bic,
+            n_params=int(self.n_params), method="REML" if self.reml else "ML", tests="t (Satterthwaite df)",
+            converged=bool(self.converged), singular=bool(self.singular), notes=tuple(notes),
+        )
+
     # ------------------------------------------------------------- formatting
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table (a copy of ``coefficients``)."""
@@ -239,38 +448,16 @@ class MixedResult(Result):
 
     def _variance_table(self) -> pd.DataFrame:
         """lme4's ``VarCorr`` print: variances and SDs, correlations on the rows of the later terms."""
-        vc = self.variance_components
+        vc = self.var_corr()
         rows: list[dict[str, Any]] = []
-        groups: dict[str, list[str]] = {}
-        for name in map(str, vc.index):
-            group, sep, terms = name.rpartition("|")
-            if name == "residual":
-                continue
-            if not sep:
-                groups.setdefault(name, []).append("(Intercept)")
-            elif "," not in terms:
-                groups.setdefault(group, []).append(terms)
-        for group, terms in groups.items():
-            for i, term in enumerate(terms):
-                key = group if term == "(Intercept)" and f"{group}|Intercept" not in vc.index else (
-                    f"{group}|{term}")
-                var = float(vc[key])
-                corr = []
-                for other in terms[:i]:
-                    cov = vc.get(f"{group}|{other},{term}", vc.get(f"{group}|{term},{other}"))
-                    v_other = float(vc[f"{group}|{other}"]) if f"{group}|{other}" in vc.index else np.nan
-                    if cov is None or not (var > 0 and v_other > 0):
-                        corr.append("NA" if cov is not None else "")
-                    else:
-                        corr.append(f"{float(cov) / np.sqrt(var * v_other):.3f}")
-                label = "(Intercept)" if term == "Intercept" else term
-                rows.append({"Groups": group if i == 0 else "", "Name": label, "Variance": var,
-                             "Std.Dev.": float(np.sqrt(max(var, 0.0))), "Corr": " ".join(c for c in corr if c)})
-        sigma2 = float(vc["residual"])
-        rows.append({"Groups": "Residual", "Name": "", "Variance": sigma2, "Std.Dev.": float(np.sqrt(sigma2)),
-                     "Corr": ""})
-        table = pd.DataFrame(rows)
-        return table.set_index("Groups")
+        last = None
+        for _, r in vc[vc["var2"] == ""].iterrows():
+            corr = vc[(vc["grp"] == r["grp"]) & (vc["var2"] == r["var1"]) & (vc["var2"] != "")]
+            text = " ".join("NA" if not np.isfinite(c) else f"{c:.3f}" for c in corr["sdcor"])
+            rows.append({"Groups": r["grp"] if r["grp"] != last else "", "Name": r["var1"], "Variance": r["vcov"],
+                         "Std.Dev.": r["sdcor"], "Corr": text})
+            last = r["grp"]
+        return pd.DataFrame(rows).set_index("Groups")
 
     def summary(self) -> Summary:
         """The lme4/lmerTest-style summary (:class:`~teamculture.results.Summary`).
@@ -290,6 +477,8 @@ class MixedResult(Result):
             ("Groups", groups),
             ("Log-likelihood", f"{self.loglik:.4f}"),
             (crit, f"{self.deviance:.4f}"),
+            ("AIC, BIC", f"{self.aic:.4f}, {self.bic:.4f}" + (" (REML: compare only models with the same fixed "
+                                                              "effects)" if self.reml else "")),
             ("Converged", "yes" if self.converged else "NO: the estimates may not be the optimum"),
             ("Singular fit", "yes (a variance at its boundary, zero; see the notes)" if self.singular else "no"),
         ]
@@ -301,7 +490,7 @@ class MixedResult(Result):
             header=header,
             tables=[("Random effects", self._variance_table()),
                     (f"Fixed effects (Satterthwaite df, {level} intervals)", self.coefficients)],
-            notes=self.notes,
+            notes=tuple(self.notes) + ((SINGULAR_ADVICE,) if self.singular else ()),
         )
 
     def __repr__(self) -> str:

@@ -330,9 +330,10 @@ def _dispersion(z_used: np.ndarray, w_used: np.ndarray) -> tuple[float, float]:
     return phi, tau2
 
 
-def _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target, trim):
+def _validate_funnel(observed, expected, labels, data_type, method, overdispersion, target, trim, exact):
     check_choice("data_type", data_type, ["ratio", "proportion"])
     trim = check_bool("trim", trim)
+    exact = check_bool("exact", exact)
     check_choice("method", method, ["shmi", "cqc"])
     check_choice("overdispersion", overdispersion, ["additive", "multiplicative", None])
     o, e, lab = _units(observed, expected, labels, proportion=(data_type == "proportion"))
@@ -348,7 +349,14 @@ def _validate_funnel(observed, expected, labels, data_type, method, overdispersi
                 "(rescale `expected` if your case-mix model is not calibrated)."
             )
         target = check_real("target", target, low=0.0, high=1.0, low_open=True, high_open=True)
-    return o, e, lab, target, trim
+    if exact and overdispersion is None and data_type == "proportion":
+        frac = e != np.round(e)
+        if frac.any():
+            raise ValueError(
+                f"`expected`: exact binomial limits need whole-number denominators; {int(frac.sum())} unit(s) are "
+                f"not: (label, value) {_bad(frac, lab, e)}. Pass exact=False for the normal approximation."
+            )
+    return o, e, lab, target, trim, exact
 
 
 def _limit_sd(data_type: str, method: str, overdispersion: str | None, phi: float, tau2: float,
@@ -360,6 +368,57 @@ def _limit_sd(data_type: str, method: str, overdispersion: str | None, phi: floa
     if overdispersion == "multiplicative":
         return s * math.sqrt(max(phi, 1.0))
     return s
+
+
+def _exact_limits(expected: np.ndarray, p: float, data_type: str, target: float) -> np.ndarray:
+    """Interpolated exact Poisson (binomial) quantile limits on the ratio (proportion) scale.
+
+    Spiegelhalter (2005, appendix A.1): with ``r`` the ``p``-quantile of the
+    count under the target (the smallest ``r`` with ``F(r) >= p``; Poisson
+    with mean ``E`` for ratios, binomial ``(n, target)`` for proportions),
+
+        a = (F(r) - p) / (F(r) - F(r - 1)),   limit = (r - a) / E   (or / n),
+
+    which moves continuously from ``(r - 1)/E`` to ``r/E`` as ``p`` goes from
+    ``F(r - 1)`` to ``F(r)``, so the funnel is smooth although counts are
+    whole numbers. A limit below 0 (``r = 0``: the count 0 is not unusual) is 0.
+    """
+    if data_type == "ratio":
+        dist = stats.poisson(expected)
+    else:
+        dist = stats.binom(expected, target)
+    r = dist.ppf(p)
+    # ppf by floating point may land one count off where F(r) is within rounding of p: settle it exactly
+    f_r = dist.cdf(r)
+    low = f_r < p
+    r = np.where(low, r + 1.0, r)
+    f_r = np.where(low, dist.cdf(r), f_r)
+    f_r1 = dist.cdf(r - 1.0)
+    back = f_r1 >= p
+    r = np.where(back, r - 1.0, r)
+    f_r, f_r1 = np.where(back, f_r1, f_r), np.where(back, dist.cdf(r - 1.0), f_r1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(f_r > f_r1, (f_r - p) / (f_r - f_r1), 0.0)
+    return np.maximum(r - a, 0.0) / expected
+
+
+def _limits_at(e: np.ndarray, data_type: str, method: str, overdispersion: str | None, phi: float, tau2: float,
+               target: float, exact: bool) -> dict[str, np.ndarray]:
+    """``lower_95``, ``upper_95``, ``lower_998``, ``upper_998`` on the ratio (proportion) scale at ``e``."""
+    out: dict[str, np.ndarray] = {}
+    if exact:
+        for tag, level in _LEVELS:
+            out[f"lower_{tag}"] = _exact_limits(e, (1.0 - level) / 2.0, data_type, target)
+            out[f"upper_{tag}"] = _exact_limits(e, (1.0 + level) / 2.0, data_type, target)
+        return out
+    fwd, inv, _ = _transform(data_type, method)
+    theta0 = float(fwd(target))
+    sd = _limit_sd(data_type, method, overdispersion, phi, tau2, e)
+    for tag, level in _LEVELS:
+        zc = stats.norm.isf((1.0 - level) / 2)
+        out[f"lower_{tag}"] = inv(theta0 - zc * sd)
+        out[f"upper_{tag}"] = inv(theta0 + zc * sd)
+    return out
 
 
 @result_class
@@ -397,6 +456,10 @@ class FunnelResult(Result):
         Number of units truncated (SHMI) or winsorised (CQC) in the estimate.
     trim : bool
         Whether the over-dispersion estimate trimmed the extreme z-scores.
+    exact : bool
+        Whether limits without over-dispersion are exact Poisson (binomial)
+        quantiles (``overdispersion=None`` and ``exact=True``); else they
+        are normal approximations on the variant's scale.
     n_obs : int
         Number of units.
     n_dropped : int
@@ -414,6 +477,11 @@ class FunnelResult(Result):
     tau2: float
     n_trimmed: int
     trim: bool
+    exact: bool = False
+
+    @property
+    def _exact(self) -> bool:
+        return bool(self.exact) and self.overdispersion is None
 
     # -- limits on a grid ---------------------------------------------------------
     def _sd(self, e: np.ndarray) -> np.ndarray:
@@ -446,14 +514,16 @@ class FunnelResult(Result):
                     f"`expected` must be finite and > 0; {bad.sum()} value(s) are not: "
                     f"{few(grid[bad].tolist())}."
                 )
-        fwd, inv, _ = _transform(self.data_type, self.method)
-        theta0 = float(fwd(self.target))
-        sd = self._sd(grid)
+        if self._exact and self.data_type == "proportion":
+            if expected is None:
+                grid = np.unique(np.round(grid))
+                grid = grid[grid >= 1]
+            elif np.any(grid != np.round(grid)):
+                raise ValueError("`expected`: exact binomial limits need whole-number denominators; got "
+                                 f"{few(grid[grid != np.round(grid)].tolist())}.")
         out = {"target": np.full(len(grid), self.target)}
-        for tag, level in _LEVELS:
-            zc = stats.norm.isf((1.0 - level) / 2)
-            out[f"lower_{tag}"] = inv(theta0 - zc * sd)
-            out[f"upper_{tag}"] = inv(theta0 + zc * sd)
+        out.update(_limits_at(grid, self.data_type, self.method, self.overdispersion, self.phi, self.tau2,
+                              self.target, self._exact))
         return pd.DataFrame(out, index=pd.Index(grid, name="expected"))
 
     # -- reporting -------------------------------------------------------------
@@ -474,13 +544,48 @@ class FunnelResult(Result):
             ("method", f"{self.method} ({scale} scale, {trimming}; {self.n_trimmed} unit(s) trimmed)"),
             ("phi", self.phi),
             ("tau2", self.tau2),
-            ("limits use", f"{self.overdispersion or 'no'} over-dispersion"),
+            ("limits use", self._limits_text()),
         ]
         flags = pd.DataFrame({"units": counts.to_numpy(dtype=int)}, index=pd.Index(list(FLAG_CATEGORIES), name="flag"))
-        return Summary(f"Funnel limits for {self.n_obs} units", header=header, tables=[("flags", flags)])
+        notes = []
+        small = int((self.table["expected"] < 20).sum()) if self.data_type == "ratio" else 0
+        if small and not self._exact:
+            notes.append(f"{small} unit(s) have fewer than 20 expected deaths, where normal-theory limits are poor; "
+                         "funnel_limits(..., overdispersion=None) gives exact Poisson limits for small units")
+        return Summary(f"Funnel limits for {self.n_obs} units", header=header, tables=[("flags", flags)],
+                       notes=notes)
+
+    def _limits_text(self) -> str:
+        if self._exact:
+            dist = "Poisson" if self.data_type == "ratio" else "binomial"
+            return f"no over-dispersion: exact {dist} quantiles, interpolated (Spiegelhalter 2005, appendix)"
+        return f"{self.overdispersion or 'no'} over-dispersion (normal approximation on the {self._scale()} scale)"
+
+    def _scale(self) -> str:
+        return {"ratio": {"shmi": "log", "cqc": "square-root"}[self.method],
+                "proportion": "arcsine-square-root"}[self.data_type]
+
+    def _title(self) -> str:
+        od = {"additive": "additive over-dispersion (tau2)", "multiplicative": "multiplicative over-dispersion (phi)",
+              None: "no over-dispersion"}[self.overdispersion]
+        if self._exact:
+            dist = "Poisson" if self.data_type == "ratio" else "binomial"
+            return f"Funnel plot\nexact {dist} limits, no over-dispersion"
+        if self.overdispersion is None:
+            trimming = ""
+        elif not self.trim:
+            trimming = ", no trimming"
+        else:
+            trimming = ", 10% truncation" if self.method == "shmi" else ", 10% winsorisation"
+        # two lines: the full description does not fit the width of a figure on one
+        return f"Funnel plot, {self.method.upper()} method\n{od}{trimming}"
 
     def plot(self, ax: Any = None, *, label_outliers: bool = True, log_x: bool = False) -> Any:
-        """Draw the funnel plot: units, target and 95%/99.8% limits.
+        """Draw the funnel plot: units coloured by flag (with a legend), target and 95%/99.8% limits.
+
+        The title names the method, the over-dispersion (or exact limits)
+        and the trimming used; with ``log_x`` the axis is labelled with
+        plain numbers at 1, 2 and 5 times powers of ten.
 
         Parameters
         ----------
@@ -503,18 +608,26 @@ class FunnelResult(Result):
                 "`pip install 'teamculture[plot]'`."
             ) from exc
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4.5))
+            _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         grid = self.limits()
         x = grid.index.to_numpy()
-        ax.plot(x, grid["target"], color="0.3", lw=1)
+        ax.plot(x, grid["target"], color="0.3", lw=1, label="target")
         ax.plot(x, grid["lower_95"], color="tab:blue", lw=1, ls="--", label="95% limits")
         ax.plot(x, grid["upper_95"], color="tab:blue", lw=1, ls="--")
         ax.plot(x, grid["lower_998"], color="tab:red", lw=1, label="99.8% limits")
         ax.plot(x, grid["upper_998"], color="tab:red", lw=1)
         t = self.table
-        colours = {"low_alarm": "tab:red", "low_alert": "tab:blue", "in_control": "0.45",
-                   "high_alert": "tab:blue", "high_alarm": "tab:red"}
-        ax.scatter(t["expected"], t["ratio"], s=14, c=[colours[f] for f in t["flag"]], zorder=3)
+        groups = [("in_control", "0.45", "within the 95% limits"),
+                  ("alert", "tab:blue", "outside 95% (alert)"),
+                  ("alarm", "tab:red", "outside 99.8% (alarm)")]
+        for key, colour, text in groups:
+            sel = t["flag"] == "in_control" if key == "in_control" else t["flag"].isin([f"low_{key}", f"high_{key}"])
+            n = int(sel.sum())
+            if n:
+                ax.scatter(t.loc[sel, "expected"], t.loc[sel, "ratio"], s=14, c=colour, zorder=3,
+                           label=f"{text}: {n}")
         if label_outliers:
             out = t[t["flag"].isin(["low_alarm", "high_alarm"])]
             for label, row in out.iterrows():
@@ -522,12 +635,14 @@ class FunnelResult(Result):
                             xytext=(3, 3), textcoords="offset points")
         if log_x:
             ax.set_xscale("log")
-        od = {"additive": "additive over-dispersion (tau2)",
-              "multiplicative": "multiplicative over-dispersion (phi)", None: "no over-dispersion"}
-        ax.set_xlabel("expected" if self.data_type == "ratio" else "denominator")
+            # plain numbers at 1, 2, 5 x 10^k; no labels on the minor ticks (they overprint)
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("expected deaths" if self.data_type == "ratio" else "denominator")
         ax.set_ylabel("observed / expected" if self.data_type == "ratio" else "proportion")
-        ax.set_title(f"Funnel plot ({self.method.upper()} method, {od[self.overdispersion]})", fontsize=10)
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.set_title(self._title(), fontsize=10)
+        ax.legend(loc="best", fontsize=8, frameon=False)
         return ax
 
 
@@ -541,6 +656,7 @@ def funnel_limits(
     overdispersion: str | None = "additive",
     target: float | None = None,
     trim: bool = True,
+    exact: bool = True,
 ) -> FunnelResult:
     """Funnel-plot control limits with over-dispersion, and a flag for each unit.
 
@@ -583,6 +699,15 @@ def funnel_limits(
         DerSimonian-Laird moment estimator of ``tau2``); trimming makes the
         estimates robust to outlying units but biases them downwards when
         the true differences between units are normally distributed.
+    exact : bool, default True
+        Limits without over-dispersion (``overdispersion=None``) from the
+        Poisson distribution of the deaths themselves (binomial for
+        proportions), interpolated between whole counts as Spiegelhalter
+        (2005, appendix A.1): right for small units (wards, teams, small
+        hospitals), where the normal approximation is poor. ``False`` gives
+        the normal approximation on the variant's scale. Limits with
+        over-dispersion are always the published normal-theory SHMI/CQC
+        limits (trust level), whatever ``exact`` says.
 
     Returns
     -------
@@ -627,9 +752,31 @@ def funnel_limits(
     ``(Y_i - theta_0) / sqrt(s_i^2 + tau^2)``, ``z_i / sqrt(max(phi, 1))`` or
     ``z_i``; units beyond +/-1.96 are "alerts" and beyond +/-3.09 "alarms".
 
+    *Exact limits* (``overdispersion=None``, ``exact=True``, the default
+    for limits without over-dispersion): at level ``1 - alpha`` the limits
+    for a unit with expectation ``E`` are the ``alpha/2`` and ``1 - alpha/2``
+    quantiles of the count itself, interpolated between whole counts
+    (Spiegelhalter 2005, appendix A.1): with ``r_p`` the smallest count
+    with ``F(r_p) >= p`` under Poisson(``E``) (binomial(``n``, ``p_0``) for
+    proportions),
+
+    .. math::
+
+        a = \\frac{F(r_p) - p}{F(r_p) - F(r_p - 1)}, \\qquad
+        \\text{limit} = \\frac{r_p - a}{E}
+
+    (0 when negative: with ``r_p = 0`` no count is too low). At ``E = 5`` the
+    lower 95% limit is 0.108 where the normal approximation gives 0.416
+    (log scale) or 0.320 (square-root scale). Flags then compare each ratio
+    with its limits; ``z`` and ``z_adjusted`` stay the normal-theory scores.
+    FunnelPlotR instead inverts Garwood's interval for the count; the two
+    constructions differ by less than one death.
+
     On the log scale a unit with ``O = 0`` has ``z = -inf``; if it is not
-    truncated the over-dispersion cannot be estimated and a ``ValueError`` is
-    raised (use ``method="cqc"``).
+    truncated the over-dispersion cannot be estimated: a ``ValueError`` when
+    the limits need it (use ``method="cqc"``), NaN ``phi`` and ``tau2`` with a
+    :class:`~teamculture.errors.DegenerateDataWarning` when they do not
+    (``overdispersion=None``).
 
     R: ``FunnelPlotR::funnel_plot(data_type = "SR", sr_method = "SHMI"|"CQC",
     multiplier = ..., draw_adjusted = TRUE)`` (MIT-licensed; not used to
@@ -659,8 +806,8 @@ def funnel_limits(
     >>> res.limits([100.0, 1000.0]).columns.tolist()
     ['target', 'lower_95', 'upper_95', 'lower_998', 'upper_998']
     """
-    o, e, lab, target, trim = _validate_funnel(observed, expected, labels, data_type, method, overdispersion,
-                                               target, trim)
+    o, e, lab, target, trim, exact = _validate_funnel(observed, expected, labels, data_type, method,
+                                                      overdispersion, target, trim, exact)
     fwd, inv, se = _transform(data_type, method)
     ratio = o / e
     if data_type == "proportion":
@@ -676,32 +823,44 @@ def funnel_limits(
     s = se(e)
     z = (y - theta0) / s
     z_used, used, trimmed = _trim(z, method, trim)
-    if not np.all(np.isfinite(z_used)):
+    if not np.all(np.isfinite(z_used)) and overdispersion is None:
+        bad = used & ~np.isfinite(z)
+        warn(f"`observed` is 0 for {int(bad.sum())} unit(s) kept in the over-dispersion estimate "
+             f"{few(lab[bad].tolist())}; ln(0) is undefined on the log scale of method='shmi', so phi and tau2 "
+             "are NaN. The limits (no over-dispersion) do not use them; method='cqc' estimates them.",
+             DegenerateDataWarning)
+        phi, tau2 = math.nan, math.nan
+    elif not np.all(np.isfinite(z_used)):
         bad = used & ~np.isfinite(z)
         raise ValueError(
             f"`observed` is 0 for {bad.sum()} unit(s) kept in the over-dispersion estimate "
             f"{few(lab[bad].tolist())}; ln(0) is undefined on the log scale of method='shmi'. "
             "Use method='cqc' (square-root scale) or drop these units explicitly."
         )
-    phi, tau2 = _dispersion(z_used, (1.0 / s**2)[used])
+    else:
+        phi, tau2 = _dispersion(z_used, (1.0 / s**2)[used])
 
     sd = _limit_sd(data_type, method, overdispersion, phi, tau2, e)
     z_adj = (y - theta0) / sd
     cols: dict[str, Any] = {"observed": o, "expected": e, "ratio": ratio, "z": z, "z_adjusted": z_adj}
-    for tag, level in _LEVELS:
-        zc = stats.norm.isf((1.0 - level) / 2)
-        cols[f"lower_{tag}"] = inv(theta0 - zc * sd)
-        cols[f"upper_{tag}"] = inv(theta0 + zc * sd)
+    use_exact = exact and overdispersion is None
+    cols.update(_limits_at(e, data_type, method, overdispersion, phi, tau2, tgt, use_exact))
     cols["trimmed"] = trimmed
-    z95, z998 = stats.norm.isf(0.025), stats.norm.isf(0.001)
     code = np.full(len(o), 2)
-    code[z_adj > z95] = 3
-    code[z_adj > z998] = 4
-    code[z_adj < -z95] = 1
-    code[z_adj < -z998] = 0
+    if use_exact:  # the flags are where the unit lies against the limits drawn
+        code[ratio > cols["upper_95"]] = 3
+        code[ratio > cols["upper_998"]] = 4
+        code[ratio < cols["lower_95"]] = 1
+        code[ratio < cols["lower_998"]] = 0
+    else:
+        z95, z998 = stats.norm.isf(0.025), stats.norm.isf(0.001)
+        code[z_adj > z95] = 3
+        code[z_adj > z998] = 4
+        code[z_adj < -z95] = 1
+        code[z_adj < -z998] = 0
     cols["flag"] = pd.Categorical.from_codes(code, categories=list(FLAG_CATEGORIES), ordered=True)
     return FunnelResult(
         table=pd.DataFrame(cols, index=lab), data_type=data_type, method=method,
         overdispersion=overdispersion, target=tgt, phi=phi, tau2=tau2, n_obs=len(o), n_dropped=0, n_groups=None,
-        n_trimmed=int(trimmed.sum()), trim=trim,
+        n_trimmed=int(trimmed.sum()), trim=trim, exact=bool(exact),
     )

@@ -160,6 +160,57 @@ class OutcomeFit(Result):
         """The coefficient table (a copy; columns :data:`teamculture.results.COEF_COLUMNS`)."""
         return self.coefficients.copy()
 
+    def model_parts(self) -> Any:
+        """What :func:`teamculture.model_table` prints for this model (the model-table protocol).
+
+        Returns
+        -------
+        teamculture.reporting.ModelParts
+            Coefficients (exponentiated by the table for log links: rate
+            ratios), R² of linear and panel models, log-likelihood, AIC and
+            BIC where the model has a likelihood, trusts of a panel.
+        """
+        from teamculture.reporting._parts import ModelParts
+
+        glm = self.model in ("poisson", "quasipoisson", "negbin")
+        panel = self.model in ("within", "random", "between")
+        method = {"poisson": "ML", "quasipoisson": "quasi-likelihood", "negbin": "ML", "ols": "OLS", "wls": "WLS"}
+        notes = [] if self.converged else ["the fit did not converge"]
+        if self.dropped_terms:
+            notes.append(f"dropped (absorbed by the fixed effects): {', '.join(map(str, self.dropped_terms))}")
+        return ModelParts(
+            coefficients=self.coefficients, link=self.link, ratio_name="IRR" if glm else "Ratio",
+            description=_TITLES.get(self.model, self.model), outcome=self.outcome,
+            confidence_level=float(self.confidence_level),
+            n_obs=int(self.n_obs), n_groups={"trusts": int(self.n_groups)} if panel and self.n_groups else {},
+            r2=float(self.r_squared), loglik=float(self.log_likelihood), aic=self.aic, bic=self.bic,
+            n_params=self.n_params, method=method.get(self.model, self.model),
+            tests=("t" if self.use_t else "z") + (", " + _COV_TEXT[self.cov_type] + " SEs"
+                                                   if self.cov_type != "unadjusted" else ""),
+            converged=bool(self.converged), notes=tuple(notes),
+        )
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by R's ``logLik`` df: the estimated coefficients, plus the negative binomial
+        ``theta`` (``MASS::glm.nb``) or the residual variance (``lm``)."""
+        p = int(self.coefficients["estimate"].notna().sum())
+        return p + (1 if self.model in ("negbin", "ols", "wls") else 0)
+
+    @property
+    def aic(self) -> float:
+        """Akaike's criterion ``-2 log_likelihood + 2 n_params``, as R's ``AIC()`` of the same fit.
+
+        NaN where there is no likelihood: quasi-Poisson (R's ``AIC`` of a
+        quasi family is ``NA`` too) and panel estimators.
+        """
+        return float(-2.0 * self.log_likelihood + 2.0 * self.n_params)
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion ``-2 log_likelihood + log(n_obs) n_params``, as R's ``BIC()`` (NaN as :attr:`aic`)."""
+        return float(-2.0 * self.log_likelihood + math.log(self.n_obs) * self.n_params)
+
     def confidence_interval(self, confidence_level: float | None = None) -> pd.DataFrame:
         """Intervals at another level, from the same estimates, SEs and reference distribution.
 
@@ -236,6 +287,8 @@ class OutcomeFit(Result):
             header.append(("theta = 1/alpha", 1.0 / self.nb_alpha if self.nb_alpha > 0 else math.inf))
         if math.isfinite(self.log_likelihood):
             header.append(("log-likelihood", self.log_likelihood))
+            header.append(("AIC", self.aic))
+            header.append(("BIC", self.bic))
         if math.isfinite(self.r_squared):
             header.append(("R-squared", self.r_squared))
         df = self.coefficients["df"].to_numpy(dtype=float)

@@ -1,58 +1,9 @@
 """Simulated culture surveys and engagement chains with known truth (public through :mod:`teamculture.simulate`).
 
-Two generators:
-
-:func:`simulate_culture` -- element-level culture of trusts and teams driving
-the measures of the built-in framework ``"nhs-culture-elements"``, over one
-or more survey years, with a few trust-elements made strong or weak.
-
-*Model.* Elements ``e = 1..6`` (the framework's, in order), trusts ``k``,
-teams ``j`` (nested in trusts, persisting across years), staff ``i`` (a new
-sample each year). On the latent scale (staff residual SD 1)::
-
-    eta_ie(y) = c_ke + s_ke + delta_ke * [y = last year] + d_je + eps_ie,
-    c_k ~ N(0, tau_trust^2 R),  d_j ~ N(0, tau_team^2 R),  eps_i ~ N(0, R),
-
-``R`` the element correlation matrix (``element_corr`` off the diagonal),
-``s_ke = +shift`` for the ``n_strong`` trust-elements made strong and
-``-shift`` for the ``n_weak`` made weak (drawn among the five elements other
-than compassionate leadership, whose measure is shared with support and
-compassion), and ``delta_ke`` the true change into the last year (``change``
-for ``n_changed`` trust-elements, else 0). Each measure's items load on one
-element's latent: ``x* = loading * eta + N(0, item_noise^2) + offset`` cut
-into the item's codes (negatively worded items reverse-coded after cutting);
-the real-team classification answers: in a team with probability
-``p_in_team``; in a real team (all criteria "yes") with probability
-``expit(logit(0.4) + real_team_slope * eta_teamwork)``, else in a pseudo team
-with one to three criteria "no". Compassionate-leadership items load on the
-compassionate-leadership latent; support and compassion is measured by
-psychological safety and involvement (and the shared compassionate-leadership
-measure), so its score moves by about two thirds of a shift of its latent.
-
-:func:`simulate_engagement` -- the King's Fund chain (antecedents ->
-engagement -> wellbeing -> outcomes), either as trust-level data (single
-level) or as staff nested in teams in trusts with trust-level outcomes
-(multilevel), with the true paths and indirect effects.
-
-*Single-level model* (one row per trust)::
-
-    X ~ N(0, S_X)  (leadership, supervisor_support, team_working,
-                    work_pressure, valued_by_colleagues; correlations rho_x)
-    engagement  = a' X + e_M,                    e_M ~ N(0, sd_m^2)
-    wellbeing   = d * engagement + g' X + e_W,   e_W ~ N(0, sd_w^2)
-    patient_satisfaction = b_sat * engagement + c_sat' X + e,
-    absence_rate = 4.5 + b_abs_w * wellbeing + b_abs_m * engagement + c_abs' X + e,
-    observed_deaths ~ Poisson(E * exp(b_mort * engagement + c_mort' X + u)),
-        u ~ N(0, mortality_sd^2),  E ~ log-normal with mean 1212.
-
-*Multilevel model* (``staff_per_trust`` given): the antecedents of staff
-``i`` in trust ``k`` are ``X_ik = X*_k + w_ik`` with trust means
-``X*_k ~ N(0, S_X)`` and within-trust deviations ``w_ik ~ N(0, within_var *
-S_X)``; engagement ``M_ik = a_B' X*_k + a_W' w_ik + u_k + v_j + e_ik``; the
-trust's latent engagement ``M*_k = a_B' X*_k + u_k``; trust outcomes load on
-``M*_k`` and ``X*_k`` (``b_B``, ``c_B``), so the indirect effect of an
-antecedent on an outcome is ``a_B * b_B`` (between level only; ``a_W`` has no
-path to a trust-level outcome).
+:func:`simulate_culture` draws element-level culture of trusts and teams driving the measures of the
+built-in framework ``"nhs-culture-elements"``; :func:`simulate_engagement` draws the King's Fund
+antecedents -> engagement -> well-being -> outcomes chain. Both models are written out once, in the
+docstring of :mod:`teamculture.simulate` ("Culture profiles", "Engagement chains").
 """
 
 from __future__ import annotations

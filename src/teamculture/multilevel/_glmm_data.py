@@ -357,29 +357,6 @@ def _fixed_terms(fixed: str) -> tuple[str, list[str]]:
     return (" + ".join(keep) if keep else "1"), offsets
 
 
-def _check_r_syntax(fixed: str) -> None:
-    """Refuse R syntax that formulaic would silently read differently.
-
-    Inside a function call such as ``I(age^2)`` formulaic evaluates Python, where ``^`` is
-    bitwise XOR (on integers) or an error, not R's power. ``(a + b)^2`` at the formula level
-    keeps R's meaning (all interactions up to order 2) and is allowed.
-    """
-    stack: list[bool] = []  # for each open parenthesis: is it a function call?
-    for i, ch in enumerate(fixed):
-        if ch == "(":
-            j = i - 1
-            while j >= 0 and fixed[j] == " ":
-                j -= 1
-            stack.append(j >= 0 and (fixed[j].isalnum() or fixed[j] in "_."))
-        elif ch == ")" and stack:
-            stack.pop()
-        elif ch == "^" and any(stack):
-            raise ValueError(
-                f"`formula`: {fixed!r} uses '^' inside a function call; there it is Python's bitwise XOR, not "
-                "R's power. Write ** instead, e.g. I(age**2)."
-            )
-
-
 def _design(fixed: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, list[str]]:
     from formulaic import model_matrix
 
@@ -449,7 +426,6 @@ def prepare(parsed: ParsedFormula, data: pd.DataFrame, family: str, weights: Any
             nan_policy: str) -> GLMMData:
     """Validate and convert; raises errors that name the user's parameter."""
     fixed, f_offsets = _fixed_terms(parsed.fixed)
-    _check_r_syntax(fixed)
     kind, resp_parts = _parse_response(parsed.response, family)
     if kind == "expr" and resp_parts[0] not in data.columns and not _names_in(resp_parts[0]):
         raise ValueError(f"`formula`: the response {resp_parts[0]!r} is not a column of `data`."
@@ -523,7 +499,6 @@ def _slope_design(term: Any, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]
         cols.append(np.ones(len(frame)))
         names.append("(Intercept)")
     for sl in term.slopes:
-        _check_r_syntax(sl)
         try:
             mm = model_matrix(f"0 + {sl}", frame, na_action="ignore")
         except Exception as exc:  # formulaic raises many error types

@@ -673,25 +673,11 @@ class GLMMEngine:
         return H, dudt
 
     def _logdet_sigma_hessian(self, Wfin: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-        D = self.D
-
         def ld(s: np.ndarray) -> float:
             _, P = self._factor(Wfin, s)
             return sum(float(np.log(p).sum()) for p in P)
 
-        h = 1e-4 * np.maximum(np.abs(sigma), 0.05)
-        out = np.empty((D, D))
-        f0 = ld(sigma)
-        for i in range(D):
-            ei = np.zeros(D)
-            ei[i] = h[i]
-            out[i, i] = (ld(sigma + ei) - 2 * f0 + ld(sigma - ei)) / h[i] ** 2
-            for j in range(i):
-                ej = np.zeros(D)
-                ej[j] = h[j]
-                out[i, j] = out[j, i] = (ld(sigma + ei + ej) - ld(sigma + ei - ej) - ld(sigma - ei + ej)
-                                         + ld(sigma - ei - ej)) / (4 * h[i] * h[j])
-        return out
+        return _fd_hess(ld, sigma, 1e-4 * np.maximum(np.abs(sigma), 0.05))
 
     # ------------------------------------------------------------------ AGQ
     def adapt(self, beta: np.ndarray, sigma: np.ndarray, q: tuple[int, ...]) -> dict[str, Any]:
@@ -1273,3 +1259,17 @@ def _zero_small_sigma(value: Any, theta: np.ndarray, p: int, v: float) -> np.nda
     return out
 
 
+def _fd_hess(f: Any, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian of ``f`` at ``x`` with steps ``h`` (one per coordinate)."""
+    k = len(x)
+    H = np.empty((k, k))
+    f0 = f(x)
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = h[i]
+        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
+        for j in range(i):
+            ej = np.zeros(k)
+            ej[j] = h[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
+    return H

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from teamculture.multilevel._glmm_engine import _Family, _glm_start
+from teamculture.multilevel._glmm_engine import _Family, _fd_hess, _glm_start
 
 __all__ = ["SlopeEngine", "SlopeFit", "fit_slopes"]
 
@@ -166,21 +166,6 @@ def _fd_grad(f: Any, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return g
 
 
-def _fd_hess(f: Any, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    k = len(x)
-    H = np.empty((k, k))
-    f0 = f(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = h[i]
-        H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(k)
-            ej[j] = h[j]
-            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
-    return H
-
-
 def fit_slopes(eng: SlopeEngine) -> SlopeFit:
     """Maximise the Laplace log-likelihood over ``(beta, theta)``."""
     p, r = eng.p, eng.r
@@ -210,8 +195,8 @@ def fit_slopes(eng: SlopeEngine) -> SlopeFit:
     res = optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-7})
     z = res.x
-    # Newton polish on a finite-difference Hessian (free parameters: diagonal of L away from 0)
-    ok = bool(res.success)
+    # Newton polish on a finite-difference Hessian (free parameters: diagonal of L away from 0); convergence is
+    # judged once, below, at the final estimates (positive-definite Hessian, predicted gain < 1e-6)
     hh = np.full(p + nt, 3e-3)
     for _ in range(5):
         Hz = _fd_hess(negll, z, hh)
@@ -226,7 +211,6 @@ def fit_slopes(eng: SlopeEngine) -> SlopeFit:
             break
         dec = 0.5 * float(gz[free] @ step)
         if dec < 1e-10:
-            ok = True
             break
         z_new = z.copy()
         z_new[free] -= step

@@ -68,7 +68,9 @@ CASES = [
     Case(outcome_truth, lambda: outcome_truth(models=(OutcomeModel("y", "t", 0.2, 1, 1, 1, 0, 0),) * 2), "input",
          "repeated-item", raises=(ValueError, r"`models` must have distinct item ids; repeated: \['y'\]")),
     Case(outcome_truth, lambda: outcome_truth(models=(OutcomeModel("y", "t", 0.2, -1.0, 1, 1, 0, 0),)), "g",
-         "negative-odds-ratio", raises=(ValueError, r"`models\['y'\]\.or_pseudo` must be > 0")),
+         "negative-odds-ratio", raises=(ValueError, r"`models\['y'\]\.or_pseudo` must lie in \(0, inf\); got -1\.0")),
+    Case(outcome_truth, lambda: outcome_truth(models=(OutcomeModel("y", "t", 0.2, 1, 1, 1, "0.3", 0),)), "input",
+         "sd-as-text", raises=(TypeError, r"`models\['y'\]\.sd_trust` must be a real number; got '0\.3'")),
 ]
 
 

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from teamculture._core.validation import check_frame, check_probability, check_rng, few
+from teamculture._core.validation import check_frame, check_probability, check_real, check_rng, few
 
 __all__ = ["OutcomeModel", "DEFAULT_OUTCOMES", "staff_outcomes", "outcome_truth"]
 
@@ -121,11 +121,9 @@ def _validate_models(models: object) -> tuple[OutcomeModel, ...]:
     for m in models:
         check_probability(f"models[{m.item!r}].prevalence", m.prevalence, open_low=True, open_high=True)
         for name in ("or_pseudo", "or_none", "or_tenure"):
-            if not getattr(m, name) > 0:
-                raise ValueError(f"`models[{m.item!r}].{name}` must be > 0; got {getattr(m, name)!r}.")
+            check_real(f"models[{m.item!r}].{name}", getattr(m, name), low=0.0, low_open=True)
         for name in ("sd_trust", "sd_team"):
-            if not getattr(m, name) >= 0:
-                raise ValueError(f"`models[{m.item!r}].{name}` must be >= 0; got {getattr(m, name)!r}.")
+            check_real(f"models[{m.item!r}].{name}", getattr(m, name), low=0.0)
     return tuple(models)
 
 

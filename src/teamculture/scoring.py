@@ -537,8 +537,12 @@ def _warn_invalid(n_invalid: Mapping[str, int], colmap: Mapping[str, Any]) -> No
          DroppedDataWarning)
 
 
-#: rows per block in :func:`score`: blocks of item columns stay in the CPU cache
-_CHUNK = 1 << 15
+#: largest number of rows per block in :func:`score` (the blocks of item columns and the accumulators
+#: stay in the CPU cache). On the 2-core benchmark machine 2**17 rows per block (1 MB per column)
+#: was as fast as 2**15 on one thread and fastest on two (700,000 x 100 items, load 0.4-0.8: two
+#: threads 0.088-0.098 s at 2**17 against 0.119-0.128 s at 2**16 and 0.106-0.123 s at 2**18; one
+#: thread 0.141-0.157 s at 2**17, 0.147-0.167 s at 2**15), see benchmarks/bench_scoring.py.
+_CHUNK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -618,21 +622,26 @@ def _fast_block(xs: Sequence[np.ndarray], g: _KeyGroup, T: np.ndarray, t: np.nda
     it, as the core's 1e-9 tolerance accepts them). On success ``T`` holds
     ``offset + sum of answered codes + fill * missing answers``.
     """
-    T.fill(g.offset)
     ti = t.view(np.int64)
+    first = True
     for x, sc, low_bits in zip(xs, g.scales, g.low_bits):
-        x = _below_top(x, sc)
-        if x is None:
-            return False
+        if not np.fmax.reduce(x) <= sc.high:  # (NaN: all missing, or a signalling NaN upset fmax)
+            x = _below_top(x, sc)
+            if x is None:
+                return False
         if x.dtype.kind == "f":
             np.minimum(x.view(np.int64), g.fill_bits, out=ti)
             if np.minimum.reduce(ti) < low_bits:
                 return False
-            np.add(T, t, out=T)
         else:  # integer codes: no missing values
             if x.min() < sc.low:
                 return False
-            np.add(T, x, out=T)
+            t[:] = x
+        if first:  # T = offset + t (no separate pass to set T to the offset)
+            np.add(t, g.offset, out=T)
+            first = False
+        else:
+            np.add(T, t, out=T)
         if int(np.bitwise_or.reduce(T.view(np.uint64))) & g.mask:
             return False
     return True
@@ -682,32 +691,54 @@ def _exact_block(xs: Sequence[np.ndarray], g: _KeyGroup, cols: Sequence[Any], fu
         T[:] = g.a * T + g.b * C
 
 
-#: threads for :func:`score` on large data (blocks of rows are independent; numpy releases the GIL).
-#: One by default: scoring is bound by memory bandwidth, and on the 2-core benchmark machine two
-#: threads were slower than one in every run (700,000 x 100 items, load 0.6: 0.233 s vs 0.200 s;
-#: load 1.5-1.9: 0.159 s vs 0.144 s). The threaded path stays (tested to give identical numbers).
-_THREADS = 1
+#: most threads for :func:`score` on large data (blocks of rows are independent; numpy releases the
+#: GIL inside its loops). Two, or fewer if the process may use fewer CPUs, and never more threads than
+#: blocks. Threads pay only with large blocks: a numpy call on 2**15 rows takes a few microseconds,
+#: and two threads handing the GIL back and forth at that rate were slower than one (0.233 s vs
+#: 0.200 s); with blocks of 2**17 rows two threads take 0.09-0.10 s against one thread's 0.14-0.16 s.
+#: More than two were not measured (the benchmark machine has two cores). The numbers do not depend
+#: on the number of threads (tests/scoring/test_fast_path.py).
+_THREADS = 2
 
 
-def _score_blocks(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity masks
+        return os.cpu_count() or 1
+
+
+def _blocks(n: int) -> tuple[int, int]:
+    """(rows per block, threads) for ``n`` rows: at most :data:`_CHUNK` rows per block, the blocks as
+    equal as possible and, with threads, a multiple of their number (each thread gets as many rows)."""
+    nblocks = max(1, -(-n // _CHUNK))
+    workers = max(1, min(_THREADS, _usable_cpus(), nblocks))
+    nblocks = -(-nblocks // workers) * workers
+    return max(1, -(-n // nblocks)), workers
+
+
+def _score_blocks(starts: Sequence[int], chunk: int, n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
                   inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
                   out: np.ndarray) -> dict[str, int]:
-    """Score the blocks of rows starting at ``starts`` into ``out``; returns the invalid codes counted."""
+    """Score the blocks of ``chunk`` rows starting at ``starts`` into ``out``; returns the invalid codes counted."""
     # signalling NaNs (R's NA_real_ bit pattern) must not warn "invalid value" (errstate is per thread)
     with np.errstate(invalid="ignore"):
-        return _score_blocks_unchecked(starts, n, raw, plans, inst, colmap, mins, invalid, out)
+        return _score_blocks_unchecked(starts, chunk, n, raw, plans, inst, colmap, mins, invalid, out)
 
 
-def _score_blocks_unchecked(starts: Sequence[int], n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
+def _score_blocks_unchecked(starts: Sequence[int], chunk: int, n: int, raw: Mapping[str, np.ndarray], plans: Sequence[Any],
                             inst: Instrument, colmap: Mapping[str, Any], mins: Mapping[str, int], invalid: str,
                             out: np.ndarray) -> dict[str, int]:
     """The body of :func:`_score_blocks`."""
     n_invalid: dict[str, int] = {}
     method = inst.scoring.method
-    size = min(n, _CHUNK)
+    size = min(n, chunk)
     T1, T2, C1, C2, t = (np.empty(size) for _ in range(5))
     for start in starts:
-        stop = min(n, start + _CHUNK)
+        stop = min(n, start + chunk)
         m = stop - start
         for row, name, ids, groups in plans:
             for k, g in enumerate(groups):
@@ -751,17 +782,17 @@ def _scores_fast(
     names = inst.score_names
     out = np.empty((len(names), n))
     plans = [(row, name, ids, _key_groups(inst, ids)) for row, (name, ids) in enumerate(inst.subscales.items())]
-    starts = list(range(0, n, _CHUNK))
-    workers = min(_THREADS, len(starts))
+    chunk, workers = _blocks(n)
+    starts = list(range(0, n, chunk))
     if workers <= 1:
-        n_invalid = _score_blocks(starts, n, raw, plans, inst, colmap, mins, invalid, out)
+        n_invalid = _score_blocks(starts, chunk, n, raw, plans, inst, colmap, mins, invalid, out)
     else:
         # numpy releases the GIL inside its loops: blocks of rows are scored in parallel, each thread writing
         # its own rows of ``out``; the numbers do not depend on the number of threads
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            parts = [pool.submit(_score_blocks, starts[w::workers], n, raw, plans, inst, colmap, mins, invalid, out)
+            parts = [pool.submit(_score_blocks, starts[w::workers], chunk, n, raw, plans, inst, colmap, mins, invalid, out)
                      for w in range(workers)]
             counted = [f.result() for f in parts]
         n_invalid = {}

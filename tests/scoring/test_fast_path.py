@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -33,8 +33,9 @@ NEGATIVE_NAN = -np.abs(np.float64("nan"))
 
 @contextlib.contextmanager
 def _engine(chunk: int, threads: int, fast: bool = True):
-    saved = scoring_mod._CHUNK, scoring_mod._THREADS, scoring_mod._key_groups
+    saved = scoring_mod._CHUNK, scoring_mod._THREADS, scoring_mod._key_groups, scoring_mod._usable_cpus
     scoring_mod._CHUNK, scoring_mod._THREADS = chunk, threads
+    scoring_mod._usable_cpus = lambda: threads  # the threaded path runs even on a one-CPU machine
     if not fast:
         original = saved[2]
 
@@ -45,7 +46,7 @@ def _engine(chunk: int, threads: int, fast: bool = True):
     try:
         yield
     finally:
-        scoring_mod._CHUNK, scoring_mod._THREADS, scoring_mod._key_groups = saved
+        scoring_mod._CHUNK, scoring_mod._THREADS, scoring_mod._key_groups, scoring_mod._usable_cpus = saved
 
 
 def _definition(lo, hi, missing, reverse, split, rescale, min_items):
@@ -216,3 +217,24 @@ def test_nan_with_a_payload_or_a_sign_is_missing():
         with _engine(1024, 1, fast):
             got = tc.score(df, {"s": ["a", "b"]}, scale=(1, 5))
         assert_array_equal(got["s"].to_numpy(), [1.0, 2.0, 3.5])
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 5000), chunk=st.integers(1, 600), threads=st.integers(1, 4), cpus=st.integers(1, 4))
+def test_blocks_cover_every_row_once_in_equal_blocks(n, chunk, threads, cpus):
+    saved = scoring_mod._CHUNK, scoring_mod._THREADS, scoring_mod._usable_cpus
+    scoring_mod._CHUNK, scoring_mod._THREADS = chunk, threads
+    scoring_mod._usable_cpus = lambda: cpus
+    try:
+        size, workers = scoring_mod._blocks(n)
+    finally:
+        scoring_mod._CHUNK, scoring_mod._THREADS, scoring_mod._usable_cpus = saved
+    starts = list(range(0, n, size))
+    assert 1 <= size <= chunk
+    assert 1 <= workers <= min(threads, cpus)
+    assert workers == 1 or len(starts) >= workers  # no idle thread
+    covered = np.concatenate([np.arange(a, min(n, a + size)) for a in starts])
+    np.testing.assert_array_equal(covered, np.arange(n))
+    # the threads' shares (every workers-th block) differ by at most one block
+    shares = [sum(min(n, a + size) - a for a in starts[w::workers]) for w in range(workers)]
+    assert max(shares) - min(shares) <= size

@@ -61,6 +61,10 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
             if key in lookup:
                 mapped[k] = lookup[key]
                 continue
+            number = _text_number(u)
+            if number is not None:  # a number written as text ("4", "4.0"): a numeric code, checked as such
+                mapped[k] = number
+                continue
             unknown.append(u)
             mapped[k] = np.nan
         elif isinstance(u, (int, float, np.integer, np.floating)) and not isinstance(u, bool):
@@ -77,6 +81,15 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
         )
     mapped[-1] = np.nan
     return mapped[codes]
+
+
+def _text_number(text: str) -> float | None:
+    """The finite number written in ``text`` ("4", " 4.0 ", "1e0"), or None (labels, "nan", "inf")."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
 
 
 def _valid_mask(x: np.ndarray, codes: Sequence[float]) -> np.ndarray:
@@ -340,14 +353,24 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
         cols = [k for k, v in columns.items() if v == dup[0]]
         raise ValueError(f"`columns` maps {len(cols)} columns {few(cols)} to the same item {dup[0]!r}.")
     out: dict[Any, str] = {}
+    keys_of: dict[Any, list[Any]] = {}
     for k, v in columns.items():
         if k in data.columns:  # a name you wrote out exactly is the column you mean
-            out[k] = v
-            continue
-        hits = _case_matches(k, data.columns, folded)
-        if len(hits) > 1:
-            raise _ambiguous(k, hits, "the `columns` key")
-        out[hits[0]] = v
+            col = k
+        else:
+            hits = _case_matches(k, data.columns, folded)
+            if len(hits) > 1:
+                raise _ambiguous(k, hits, "the `columns` key")
+            col = hits[0]
+        out[col] = v
+        keys_of.setdefault(col, []).append(k)
+    same = {col: keys for col, keys in keys_of.items() if len(keys) > 1}
+    if same:
+        col, keys = next(iter(same.items()))
+        raise ValueError(
+            f"`columns` keys {few(keys)} name the same column {col!r} of `data` (names are matched regardless of "
+            "letter case); map each column once."
+        )
     return out
 
 
@@ -399,6 +422,19 @@ def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year:
             near = _near_miss(iid, data.columns)
             hint = f"; `data` has {near!r}" if near is not None else did_you_mean(iid, _free(data.columns, claimed)).rstrip("?")
             problems.append(f"item {iid!r} (no column {iid!r}){hint.replace(' Did you mean', '; did you mean')}")
+    if not problems:
+        readers: dict[Any, list[str]] = {}
+        for iid, col in out.items():
+            readers.setdefault(col, []).append(iid)
+        shared = {col: ids for col, ids in readers.items() if len(ids) > 1}
+        if shared:
+            col, ids = next(iter(shared.items()))
+            raise ValueError(
+                f"`data` column {col!r} would be read for {len(ids)} items {few(ids)} of instrument {inst.id!r} "
+                f"({len(shared)} column(s) in all), counting one answer several times. Item ids are matched to "
+                "columns regardless of letter case: give each item its own column with `columns` "
+                "({'your_column': 'item_id'}), or rename the items."
+            )
     if problems:
         maps = f" Question-code maps of {inst.id!r}: survey_year in {sorted(inst.mappings)}." if inst.mappings else ""
         raise ValueError(
@@ -852,8 +888,8 @@ def score(
     ----------
     data : pandas.DataFrame or list of dict
         One row per respondent and one column per item, holding numeric codes
-        or the scale's text labels ("Strongly agree"; case and spacing are
-        ignored), or records (one dict per respondent, ``{"q9f": 4, ...}``;
+        (also written as text, ``"4"``) or the scale's text labels ("Strongly
+        agree"; case and spacing are ignored), or records (one dict per respondent, ``{"q9f": 4, ...}``;
         a key absent from a record is a missing answer). Not modified. (An
         array: wrap it in ``pd.DataFrame`` first.)
     instrument : str, Instrument, dict or psych-style keys
@@ -1009,6 +1045,7 @@ def keyed_items(
     0  7.0  2.0  NaN
     1  1.0  NaN  5.0
     """
+    data = _records(data)
     spec = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
     inst = spec.inst
     if inst.classification is not None:
@@ -1279,6 +1316,7 @@ def score_groups(
     >>> nested.means.index.names, nested.n_groups.tolist()
     (FrozenList(['trust', 'team_in_trust']), [4, 24])
     """
+    data = _records(data)
     spec = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     denominator = check_choice("denominator", denominator, _DENOMINATORS)
     if len(data) == 0:
@@ -1446,6 +1484,10 @@ def occupational_weights(
         except (TypeError, ValueError):
             raise TypeError(f"`benchmark` shares must be numbers; got {few(list(dict(benchmark).values()))}.") \
                 from None
+        if b.index.has_duplicates:
+            dup = b.index[b.index.duplicated()].unique().tolist()
+            raise ValueError(f"`benchmark` names {len(dup)} occupation(s) more than once: {few(dup)}; give one share "
+                             "per occupation.")
         if len(b) == 0 or (b < 0).any() or not np.isfinite(b.to_numpy()).all() or b.sum() <= 0:
             raise ValueError(f"`benchmark` shares must be finite, >= 0 and not all 0; got {few(b.tolist())}.")
         if not b.index.isin(olabels).any():

@@ -401,6 +401,9 @@ CASES = [
     Case(tc.aggregate, lambda: tc.aggregate(DATA.rename(columns={"q1": "énergie"}), ["énergie"], by="team",
                                             scale=(1, 5)), "j", "non-ascii-names",
          check=lambda r: "énergie_rwg" in r.table.columns or pytest.fail(str(r.table.columns))),
+    # red team (changes/redteam-data.md): one bootstrap replicate gave a zero-width "interval" without the estimate
+    Case(tc.icc, lambda: tc.icc(Y, TEAM, n_resamples=1, rng=1), "input", "one-bootstrap-replicate",
+         raises=(ValueError, r"`n_resamples` must be 0 \(no bootstrap\) or at least 2; got 1")),
 ]
 
 

@@ -1193,7 +1193,8 @@ def _groups_from_by(data: pd.DataFrame, by: Any, name: str = "by") -> Groups:
             f"data.assign(group=labels), and pass {name}='group'."
         )
     cols = check_columns(data, by, name)
-    groups, missing = Groups.from_labels(data[cols] if len(cols) > 1 else data[cols[0]], name=name)
+    # a frame of label columns (also for one): each level is named after its column, also a column named 0
+    groups, missing = Groups.from_labels(data[cols], name=name)
     if missing.any():
         rows = data.index[missing]
         bad = [c for c in cols if data[c].isna().any()]

@@ -291,6 +291,10 @@ CASES += [
     Case(score, lambda: score(DF, {"s": ["x", "y"]}, scale=(1, 5), columns={"a": "x", "A": "y"}), "a",
          "columns-keys-naming-one-column",
          raises=(ValueError, r"`columns` keys \['a', 'A'\] name the same column 'a' of `data`")),
+    # a group column named by a number (0) names the index: it was called 'by'
+    Case(score_groups, lambda: score_groups(DF.rename(columns={"team": 0}), KEYS, by=0, scale=(1, 5)), "a",
+         "int-column-name-names-the-index",
+         check=lambda r: (r.means.index.name == "0" and r.by == ("0",)) or _fail()),
     # occupational_weights: a benchmark with a repeated occupation is refused, naming it
     Case(occupational_weights, lambda: occupational_weights(
         ORG, by="org", occupation="occ", benchmark=pd.Series([0.5, 0.3, 0.2], index=["n", "m", "m"])), "input",

@@ -47,6 +47,13 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
     """Numeric codes of one column (text labels mapped through the scale's labels)."""
     if pd.api.types.is_bool_dtype(col.dtype):
         raise TypeError(f"`data` column {column!r} is boolean; expected numeric codes or text labels.")
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind == "c":
+        raise TypeError(f"`data` column {column!r} is complex ({col.dtype}); expected real numeric codes or text labels.")
+    if col.dtype == object:  # pandas' factorize would merge True with 1 and False with 0
+        n_bool = sum(1 for v in col.array if isinstance(v, (bool, np.bool_)))
+        if n_bool:
+            raise TypeError(f"`data` column {column!r} holds {n_bool} boolean value(s) (True/False) among its answers; "
+                            "expected numeric codes or text labels.")
     if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
         return col.to_numpy()  # integer codes as they are (no float copy); no missing values possible
     if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):

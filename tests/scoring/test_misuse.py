@@ -291,6 +291,12 @@ CASES += [
     Case(score, lambda: score(DF, {"s": ["x", "y"]}, scale=(1, 5), columns={"a": "x", "A": "y"}), "a",
          "columns-keys-naming-one-column",
          raises=(ValueError, r"`columns` keys \['a', 'A'\] name the same column 'a' of `data`")),
+    # True in a column of numbers was scored as the code 1 (pandas' factorize treats True as 1)
+    Case(score, lambda: score(pd.DataFrame({"a": [1, True, 3], "b": [2, 4, 5], "c": [1, 2, 3]}), KEYS, scale=(1, 5)),
+         "input", "true-among-numbers", raises=(TypeError, r"`data` column 'a' holds 1 boolean value\(s\)")),
+    # complex numbers lost their imaginary part with a numpy ComplexWarning
+    Case(score, lambda: score(pd.DataFrame({"a": [1 + 0j, 2, 3], "b": [2, 4, 5], "c": [1, 2, 3]}), KEYS, scale=(1, 5)),
+         "input", "complex-codes", raises=(TypeError, r"`data` column 'a' is complex")),
     # a group column named by a number (0) names the index: it was called 'by'
     Case(score_groups, lambda: score_groups(DF.rename(columns={"team": 0}), KEYS, by=0, scale=(1, 5)), "a",
          "int-column-name-names-the-index",

@@ -284,7 +284,7 @@ CASES += [
          raises=(ValueError, r"`data` column 'a' \(item 'a'\) has 1 row\(s\) with invalid code\(s\) \[7\]")),
     # one column of `data` is never read for two items (it would count twice)
     Case(score, lambda: score(DF, {"s": ["a", "A"]}, scale=(1, 5)), "a", "two-items-one-column-by-case",
-         raises=(ValueError, r"`data` column 'a' would be read for 2 items \['a', 'A'\]")),
+         raises=(ValueError, r"`instrument`: .*item ids must differ other than in letter case .*\['a', 'A'\]")),
     Case(score, lambda: score(DF, {"s": ["x", "b"]}, scale=(1, 5), columns={"b": "x"}), "a",
          "columns-maps-an-item-column-to-another-item",
          raises=(ValueError, r"`data` column 'b' would be read for 2 items \['x', 'b'\]")),
@@ -301,6 +301,12 @@ CASES += [
     Case(score_groups, lambda: score_groups(DF.rename(columns={"team": 0}), KEYS, by=0, scale=(1, 5)), "a",
          "int-column-name-names-the-index",
          check=lambda r: (r.means.index.name == "0" and r.by == ("0",)) or _fail()),
+    # item ids that differ only in letter case would read one column (ids are matched regardless of case)
+    Case(load_instrument, lambda: load_instrument(
+        {**get("psych-safety-7").to_dict(),
+         "items": [*get("psych-safety-7").to_dict()["items"], {**get("psych-safety-7").to_dict()["items"][0],
+                                                              "id": "PS1"}]}), "input", "item-ids-differing-in-case",
+         raises=(InstrumentError, r"`source`: .*item ids must differ other than in letter case .*\['ps1', 'PS1'\]")),
     # occupational_weights: a benchmark with a repeated occupation is refused, naming it
     Case(occupational_weights, lambda: occupational_weights(
         ORG, by="org", occupation="occ", benchmark=pd.Series([0.5, 0.3, 0.2], index=["n", "m", "m"])), "input",

@@ -593,6 +593,14 @@ def parse_instrument(definition: Mapping[str, Any]) -> Instrument:
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise _err(top, f"item ids must be unique; repeated {few(dup)}.")
+    folded: dict[str, list[str]] = {}
+    for i in ids:
+        folded.setdefault(i.casefold(), []).append(i)
+    clash = [v for v in folded.values() if len(v) > 1]
+    if clash:
+        raise _err(top, f"item ids must differ other than in letter case (data columns are matched to them "
+                        f"regardless of case, so one column would be read for both); {len(clash)} clash(es), e.g. "
+                        f"{few(clash[0])}.")
 
     scoring_d = _opt(d, "scoring", Mapping, top, {})
     _unknown(scoring_d, _SCORING_KEYS, f"{top} scoring")

@@ -215,3 +215,36 @@ def test_missing_items_error_names_the_command_line_options(export, capsys):
     assert main(["score", "nhs-compassionate-leadership", str(export), "--columns", "A2=cl2"]) == 2
     err = capsys.readouterr().err
     assert "item 'cl1' (no column 'cl1')" in err and "(here: --columns COLUMN=ITEM ... or --columns-file MAP)" in err
+
+
+def test_output_onto_the_input_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "in.csv"
+    path.write_text("q9f,q9g,q9h,q9i\n4,4,3,4\n")
+    before = path.read_text()
+    for out in (str(path), str(tmp_path / "." / "in.csv")):
+        try:
+            code = main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021", "-o", out])
+        except SystemExit as exc:
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code == 2 and "argument -o/--output: is the input file" in err
+    assert path.read_text() == before
+
+
+def test_id_and_group_labels_are_kept_as_written(tmp_path, capsys):
+    path = tmp_path / "ids.csv"
+    path.write_text("id,team,q9f,q9g,q9h,q9i\n007,01,4,4,3,4\n7,1,5,2,5,5\n0070,1,3,3,3,3\n")
+    assert main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021", "--id", "id"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"id": str})
+    assert got["id"].tolist() == ["007", "7", "0070"]
+    assert main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021", "--by", "team"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"team": str})
+    assert got["team"].tolist() == ["01", "1"] and got["n_respondents"].tolist() == [1, 2]
+
+
+def test_integer_group_labels_stay_numbers(tmp_path, capsys):
+    path = tmp_path / "num.csv"
+    path.write_text("team,q9f,q9g,q9h,q9i\n10,4,4,3,4\n2,5,2,5,5\n2,3,3,3,3\n")
+    assert main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021", "--by", "team"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert got["team"].tolist() == [2, 10]  # numeric order, as score_groups on the numbers

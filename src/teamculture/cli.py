@@ -146,6 +146,16 @@ def _check_header(path: Path, data, parser: argparse.ArgumentParser) -> None:
                              f"{what}, not commas; save it as comma-separated values")
 
 
+def _integer_labels(col):
+    """Group labels read as text: integers when every label is a plain integer ("12", not "012" or "1.0",
+    so that labels written differently stay different groups), sorted as numbers; else the text."""
+    import pandas as pd
+
+    if col.isna().any() or not col.str.fullmatch(r"-?(0|[1-9][0-9]{0,17})").all():
+        return col
+    return pd.to_numeric(col).astype("int64")
+
+
 def _instrument_arg(text: str):
     """A catalogue id, or an existing definition file read with ``load_instrument``."""
     from teamculture.instruments import load_instrument
@@ -274,12 +284,19 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser, stream=
         parser.error(f"argument -o/--output: {str(args.output)!r} is a folder; give a file name such as scores.csv")
     if args.by is not None and args.id is not None:
         parser.error("argument --id: a respondent id applies to per-respondent scores, not with --by")
+    if args.output is not None and args.output.exists() and args.output.resolve() == args.data.resolve():
+        parser.error(f"argument -o/--output: is the input file {str(args.data)!r}; the scores would overwrite the "
+                     "responses: give another file name")
     entries = _map_entries(args, parser)
-    try:
-        data = pd.read_csv(args.data)
+    labels = [args.id] if args.id is not None else list(args.by or [])
+    try:  # ids and group labels as written ("007", "01"): read as text, plain integers turned back below
+        data = pd.read_csv(args.data, dtype={c: str for c in labels})
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
         parser.error(f"argument DATA.csv: cannot read {str(args.data)!r} as CSV: {exc}")
     _check_header(args.data, data, parser)
+    for c in args.by or []:
+        if c in data.columns:
+            data[c] = _integer_labels(data[c])
     year = args.survey_year
     if year is not None and year.isdigit():
         year = int(year)

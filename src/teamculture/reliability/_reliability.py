@@ -625,7 +625,9 @@ def cronbach_alpha(
     covariances need not be one, and an alpha above 1 is then flagged with a
     :class:`~teamculture.errors.BoundaryWarning` and a note. Items that
     correlate negatively with the rest (a reverse-keyed item not keyed?) are
-    named in a note of :meth:`~AlphaResult.summary`. Degenerate data (fewer
+    named in a note of :meth:`~AlphaResult.summary`; a negative alpha (a
+    negative mean covariance, below the lower bound of a reliability) is
+    flagged with a :class:`~teamculture.errors.BoundaryWarning` and a note. Degenerate data (fewer
     than two respondents, an item without variance, a sum score without
     variance) raise ``ValueError``.
 
@@ -761,7 +763,15 @@ def _alpha_result(
         warn(msg, BoundaryWarning)
         notes.append(msg)
     neg = [cols[j] for j in np.flatnonzero(r_drop < 0)]
-    if neg:
+    if core["alpha"] < 0:  # below the parameter space of a reliability (negative mean covariance)
+        msg = (f"alpha = {core['alpha']:.4f} is below 0, the lower bound of a reliability: the items of `items` "
+               "covary negatively on average"
+               + (f"; item(s) {few(neg)} correlate negatively with the rest" if neg else "")
+               + " (reverse-keyed items not keyed? prefix them with '-' in `keys` and give `scale`). Read it as no "
+               "internal consistency, not as a value to report.")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
+    elif neg:
         notes.append(f"item(s) {few(neg)} correlate negatively with the rest of the scale: reverse-keyed items "
                      "not keyed? (prefix them with '-' in `keys` and give `scale`).")
     return AlphaResult(

@@ -256,6 +256,12 @@ CASES = [
     Case(instrument_reliability, lambda: instrument_reliability(_likert(), "real-team"), "input",
          "classification-instrument", raises=(ValueError, r"`instrument` 'real-team' is a classification rule")),
     # red team (changes/redteam-data.md): a negative alpha (a reverse-worded item not keyed) was reported silently
+    Case(multilevel_reliability, lambda: multilevel_reliability(ML.assign(i3=6 - ML["i3"]), TEAM), "g",
+         "negative-alpha-flagged",
+         warns=(BoundaryWarning, r"alpha_within = -1.0000, alpha_between = -0.8636 (is|are) below 0, the lower bound "
+                                 r"of a reliability"),
+         check=lambda r: (r.alpha_within < 0 and r.alpha_between < 0 and any("below 0" in n for n in r.notes))
+         or pytest.fail(str(r.notes))),
     Case(cronbach_alpha, lambda: cronbach_alpha(X), "g", "negative-alpha-flagged",
          warns=(BoundaryWarning, r"alpha = -0.3699 is below 0, the lower bound of a reliability: the items of "
                                  r"`items` covary negatively on average; item\(s\) \['d'\] correlate "

@@ -699,7 +699,9 @@ def test_multilevel_negative_between_variance_warns():
     # identical group means: the between-group variance estimate is negative
     x = np.array([[1.0, 2, 3], [3, 2, 1], [2, 1, 2], [2, 3, 2], [1, 1, 3], [3, 3, 1]])
     groups = ["a", "a", "b", "b", "c", "c"]
-    with pytest.warns(BoundaryWarning, match="non-positive between-group variance"):
+    # (the items also covary negatively within groups: alpha_within = -3 is flagged as below 0)
+    with pytest.warns(BoundaryWarning, match=r"alpha_within = -3.0000 is below 0"), \
+            pytest.warns(BoundaryWarning, match="non-positive between-group variance"):
         res = tc.multilevel_reliability(x, groups)
     assert np.isnan(res.alpha_between) and np.isnan(res.omega_between)
     assert np.isfinite(res.alpha_within)

@@ -1436,6 +1436,14 @@ def multilevel_reliability(
                 "between-group structure of lower rank (e.g. a single between-group factor) gives with sampling "
                 "noise; the between-group coefficients are within their range and near their limit."
             )
+    below = [(nm, v) for nm, v in (("alpha_within", a_w), ("alpha_between", a_b)) if v < 0]
+    if below:  # a negative mean covariance at that level: outside the parameter space of a reliability
+        msg = (", ".join(f"{nm} = {v:.4f}" for nm, v in below)
+               + (" is" if len(below) == 1 else " are") + " below 0, the lower bound of a reliability: the items of "
+               "`items` covary negatively on average at that level (reverse-keyed items not keyed? prefix them "
+               "with '-' in `keys` and give `scale`). Read it as no internal consistency, not as a value to report.")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
     index_items = _item_index(cols)
     ms_b_diag = np.diag(ms_b)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -262,6 +262,13 @@ CASES = [
                                  r"of a reliability"),
          check=lambda r: (r.alpha_within < 0 and r.alpha_between < 0 and any("below 0" in n for n in r.notes))
          or pytest.fail(str(r.notes))),
+    Case(instrument_reliability, lambda: instrument_reliability(
+        _likert().assign(A3=lambda t: 6 - t["A3"], A5=lambda t: 6 - t["A5"]), {"s1": ["A3", "A2"], "s2": ["A4", "A5"]},
+        scale=(1, 5)), "g", "negative-alpha-flagged-per-subscale",
+         warns=(BoundaryWarning, r"the reliability of 2 subscale\(s\) of `instrument` 'keys' is outside its parameter "
+                                 r"space: 's1': alpha = -[0-9.]+ is below 0.*; 's2': alpha = -[0-9.]+ is below 0.*"
+                                 r"reverse-keyed items not marked as reversed in `instrument`"),
+         check=lambda r: (r["alpha"] < 0).all() or pytest.fail(str(r))),
     Case(cronbach_alpha, lambda: cronbach_alpha(X), "g", "negative-alpha-flagged",
          warns=(BoundaryWarning, r"alpha = -0.3699 is below 0, the lower bound of a reliability: the items of "
                                  r"`items` covary negatively on average; item\(s\) \['d'\] correlate "

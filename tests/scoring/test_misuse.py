@@ -307,6 +307,12 @@ CASES += [
          "items": [*get("psych-safety-7").to_dict()["items"], {**get("psych-safety-7").to_dict()["items"][0],
                                                               "id": "PS1"}]}), "input", "item-ids-differing-in-case",
          raises=(InstrumentError, r"`source`: .*item ids must differ other than in letter case .*\['ps1', 'PS1'\]")),
+    # an empty subscale (or composite) name made a score column named ''
+    Case(score, lambda: score(DF, {"": ["a", "b"]}, scale=(1, 5)), "input", "empty-subscale-name",
+         raises=(InstrumentError, r"`instrument`: .*subscale '': names must be non-empty text")),
+    Case(load_instrument, lambda: load_instrument(
+        {**get("nhs-engagement").to_dict(), "composites": {" ": {"subscales": ["motivation"]}}}), "input",
+         "blank-composite-name", raises=(InstrumentError, r"`source`: .*composite ' ': names must be non-empty text")),
     # occupational_weights: a benchmark with a repeated occupation is refused, naming it
     Case(occupational_weights, lambda: occupational_weights(
         ORG, by="org", occupation="occ", benchmark=pd.Series([0.5, 0.3, 0.2], index=["n", "m", "m"])), "input",

@@ -630,6 +630,8 @@ def parse_instrument(definition: Mapping[str, Any]) -> Instrument:
     min_items: dict[str, int] = {}
     for sname, sd in subs_d.items():
         where = f"{top} subscale {sname!r}"
+        if not str(sname).strip():
+            raise _err(where, "names must be non-empty text (they name the score columns).")
         if not isinstance(sd, Mapping):
             raise _err(where, f"must be a table; got {type(sd).__name__}.")
         _unknown(sd, _SUBSCALE_KEYS, where)
@@ -660,6 +662,8 @@ def parse_instrument(definition: Mapping[str, Any]) -> Instrument:
     composites: dict[str, tuple[str, ...]] = {}
     for cname, cd in comp_d.items():
         where = f"{top} composite {cname!r}"
+        if not str(cname).strip():
+            raise _err(where, "names must be non-empty text (they name the score columns).")
         if not isinstance(cd, Mapping):
             raise _err(where, f"must be a table; got {type(cd).__name__}.")
         _unknown(cd, _COMPOSITE_KEYS, where)

@@ -248,3 +248,25 @@ def test_integer_group_labels_stay_numbers(tmp_path, capsys):
     assert main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021", "--by", "team"]) == 0
     got = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert got["team"].tolist() == [2, 10]  # numeric order, as score_groups on the numbers
+
+
+def test_trailing_commas_on_data_rows_are_not_an_index(tmp_path, capsys):
+    # every data row ends in ',': pandas took the first column as the row index and shifted the others
+    path = tmp_path / "trail.csv"
+    path.write_text("q9f,q9g,q9h,q9i\n4,4,3,4,\n5,2,5,5,\n")
+    assert main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021"]) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    want = tc.score(pd.DataFrame({"q9f": [4, 5], "q9g": [4, 2], "q9h": [3, 5], "q9i": [4, 5]}),
+                    "nhs-compassionate-leadership", survey_year=2021)
+    assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-15)
+
+
+def test_rows_with_more_values_than_the_header_are_refused(tmp_path, capsys):
+    path = tmp_path / "ragged.csv"
+    path.write_text("q9f,q9g,q9h,q9i\n4,4,3,4,4\n5,2,5,5,5\n")
+    try:
+        code = main(["score", "nhs-compassionate-leadership", str(path), "--survey-year", "2021"])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and "argument DATA.csv: 2 row(s) have more values than the header's 4 column names" in err

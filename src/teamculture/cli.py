@@ -123,6 +123,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_extra_fields(path: Path, n_columns: int, parser: argparse.ArgumentParser) -> None:
+    """Rows with more fields than the header: empty extra fields (trailing commas) are dropped; values refused."""
+    import pandas as pd
+
+    raw = pd.read_csv(path, header=None, skiprows=1, dtype=str, keep_default_na=False)
+    extra = raw.iloc[:, n_columns:]
+    filled = extra.apply(lambda c: c.str.strip() != "").any(axis=1)
+    if filled.any():
+        parser.error(f"argument DATA.csv: {int(filled.sum())} row(s) have more values than the header's {n_columns} "
+                     f"column names (first at data row {int(filled.to_numpy().argmax()) + 1}); they cannot be "
+                     "matched to columns: fix the header or those rows")
+
+
 def _check_header(path: Path, data, parser: argparse.ArgumentParser) -> None:
     """Refuse a header naming a column twice (pandas renames the second ``q1.1``: it would be ignored) and
     say so when a file of one column is separated by ';' or tabs."""
@@ -289,8 +302,15 @@ def run_score(args: argparse.Namespace, parser: argparse.ArgumentParser, stream=
                      "responses: give another file name")
     entries = _map_entries(args, parser)
     labels = [args.id] if args.id is not None else list(args.by or [])
-    try:  # ids and group labels as written ("007", "01"): read as text, plain integers turned back below
-        data = pd.read_csv(args.data, dtype={c: str for c in labels})
+    # ids and group labels as written ("007", "01"): read as text, plain integers turned back below.
+    # index_col=False: rows with one field more than the header (trailing commas) must not make pandas take
+    # the first column as the row index, shifting every answer one column to the left
+    try:
+        with warnings.catch_warnings(record=True) as parsing:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            data = pd.read_csv(args.data, dtype={c: str for c in labels}, index_col=False)
+        if any(issubclass(w.category, pd.errors.ParserWarning) for w in parsing):
+            _check_extra_fields(args.data, data.shape[1], parser)
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
         parser.error(f"argument DATA.csv: cannot read {str(args.data)!r} as CSV: {exc}")
     _check_header(args.data, data, parser)

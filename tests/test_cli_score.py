@@ -270,3 +270,14 @@ def test_rows_with_more_values_than_the_header_are_refused(tmp_path, capsys):
         code = exc.code
     err = capsys.readouterr().err
     assert code == 2 and "argument DATA.csv: 2 row(s) have more values than the header's 4 column names" in err
+
+
+def test_columns_differing_in_case_can_both_be_mapped_by_their_exact_names(tmp_path, capsys):
+    path = tmp_path / "case.csv"
+    path.write_text("A,a,B,C\n4,4,3,4\n5,2,5,5\n")
+    args = ["score", "nhs-compassionate-leadership", str(path), "--columns", "A=cl1", "a=cl2", "B=cl3", "C=cl4"]
+    assert main(args) == 0
+    got = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    want = tc.score(pd.read_csv(path), "nhs-compassionate-leadership",
+                    columns={"A": "cl1", "a": "cl2", "B": "cl3", "C": "cl4"})
+    assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-15)

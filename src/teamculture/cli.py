@@ -189,13 +189,13 @@ def _instrument_arg(text: str):
 
 def _map_entries(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[tuple[str, str, str, str]]:
     """``--columns`` and ``--columns-file`` as (entry as written, column, item, option); syntax errors exit 2."""
+    no_sign = [t for t in (args.columns or []) if "=" not in t]
+    if no_sign:
+        parser.error(f"argument --columns: entries must be COLUMN=ITEM; got {len(no_sign)} without '=': {no_sign}")
     entries: list[tuple[str, str, str, str]] = []
     for text in args.columns or []:
         column, _, item = text.rpartition("=")  # item ids hold no '=': a column name may
         entries.append((text, column, item, "--columns"))
-    no_sign = [t for t in (args.columns or []) if "=" not in t]
-    if no_sign:
-        parser.error(f"argument --columns: entries must be COLUMN=ITEM; got {len(no_sign)} without '=': {no_sign}")
     empty = [t for t, c, i, _ in entries if not c.strip() or not i.strip()]
     if empty:
         parser.error(f"argument --columns: entries must be COLUMN=ITEM with both sides non-empty; got {len(empty)}: "
@@ -248,10 +248,21 @@ def _column_map_arg(entries: list[tuple[str, str, str, str]], instrument, data, 
     inst = resolve(instrument)
     option = "--columns" if all(o == "--columns" for *_, o in entries) else \
         ("--columns-file" if all(o == "--columns-file" for *_, o in entries) else "--columns")
+    folded: dict[str, list[str]] = {}
+    for c in data.columns:
+        folded.setdefault(str(c).casefold(), []).append(str(c))
+
+    def found(column: str) -> str | None:
+        """The column of the file a name means: itself, or the one column equal up to letter case."""
+        if column in data.columns:
+            return column
+        hits = folded.get(column.casefold(), [])
+        return hits[0] if len(hits) == 1 else None
+
     by_column: dict[str, list[str]] = {}
     by_item: dict[str, list[str]] = {}
     for text, column, item, _ in entries:
-        by_column.setdefault(column.casefold(), []).append(text)
+        by_column.setdefault(found(column) or column, []).append(text)
         by_item.setdefault(item, []).append(text)
     twice = [t for texts in by_column.values() if len(texts) > 1 for t in texts]
     if twice:
@@ -259,17 +270,16 @@ def _column_map_arg(entries: list[tuple[str, str, str, str]], instrument, data, 
     twice = [t for texts in by_item.values() if len(texts) > 1 for t in texts]
     if twice:
         parser.error(f"argument {option}: item(s) mapped from more than one column: {twice}")
-    folded = {str(c).casefold() for c in data.columns}
     unknown = [(t, i) for t, _, i, _ in entries if i not in inst.item_ids]
     if unknown:
-        if all(c in inst.item_ids and i.casefold() in folded for _, c, i, _ in entries):
+        if all(c in inst.item_ids and found(i) is not None for _, c, i, _ in entries):
             parser.error(f"argument {option}: entries are COLUMN=ITEM (as teamculture.score(columns=...)); these look "
                          f"swapped (item=column): {[t for t, *_ in entries][:5]}; write e.g. "
                          f"{entries[0][2]}={entries[0][1]}")
         hint = did_you_mean(unknown[0][1], inst.item_ids)
         parser.error(f"argument {option}: {len(unknown)} unknown item id(s) of {inst.id!r} in "
                      f"{[t for t, _ in unknown][:5]}.{hint} Items: {list(inst.item_ids)[:12]}")
-    absent = [(t, c) for t, c, _, _ in entries if c.casefold() not in folded]
+    absent = [(t, c) for t, c, _, _ in entries if c.casefold() not in folded]  # (ambiguous names: score says so)
     if absent:
         hint = did_you_mean(absent[0][1], [str(c) for c in data.columns])
         parser.error(f"argument {option}: {len(absent)} column(s) not in {data_name!r}: {[t for t, _ in absent][:5]}."

@@ -49,16 +49,19 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
         raise TypeError(f"`data` column {column!r} is boolean; expected numeric codes or text labels.")
     if isinstance(col.dtype, np.dtype) and col.dtype.kind == "c":
         raise TypeError(f"`data` column {column!r} is complex ({col.dtype}); expected real numeric codes or text labels.")
-    if col.dtype == object:  # pandas' factorize would merge True with 1 and False with 0
-        n_bool = sum(1 for v in col.array if isinstance(v, (bool, np.bool_)))
-        if n_bool:
-            raise TypeError(f"`data` column {column!r} holds {n_bool} boolean value(s) (True/False) among its answers; "
-                            "expected numeric codes or text labels.")
     if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
         return col.to_numpy()  # integer codes as they are (no float copy); no missing values possible
     if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
         return col.to_numpy(dtype=float, na_value=np.nan)
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    # factorize merges True with 1 and False with 0: where a unique could hide a boolean, count them (one pass over
+    # the column only then: columns of text labels are not scanned)
+    if col.dtype == object and any(not isinstance(u, str) and (isinstance(u, (bool, np.bool_)) or u in (0, 1))
+                                   for u in uniques):
+        n_bool = sum(1 for v in col.array if isinstance(v, (bool, np.bool_)))
+        if n_bool:
+            raise TypeError(f"`data` column {column!r} holds {n_bool} boolean value(s) (True/False) among its answers; "
+                            "expected numeric codes or text labels.")
     lookup = scale.code_for_label()
     mapped = np.empty(len(uniques) + 1)
     unknown: list[Any] = []

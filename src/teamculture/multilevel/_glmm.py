@@ -430,7 +430,7 @@ class GLMMResult(Result):
                 rows[g] = (math.exp(f * s), float(np.exp(f * lo)), float(np.exp(f * hi)))
         return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high"])
 
-    def variance_intervals(self, confidence_level: float = 0.95, *, method: str = "profile") -> Any:
+    def variance_intervals(self, *, confidence_level: float = 0.95, method: str = "profile") -> Any:
         """Profile-likelihood intervals for the standard deviations (and correlations) of the random effects.
 
         Parameters

@@ -483,7 +483,7 @@ class GLMMResult(Result):
         >>> ci = glmm("y ~ 1 + (1 | team)", df).variance_intervals()
         >>> ci.table[["estimate", "ci_low", "ci_high"]].round(2)
               estimate  ci_low  ci_high
-        team      0.76    0.42     1.15
+        team      0.55    0.21     0.87
         """
         from teamculture.multilevel._glmm_profile import glmm_variance_intervals
 

@@ -196,3 +196,36 @@ def test_profile_does_not_mutate_the_result():
     f.variance_intervals(confidence_level=0.5)
     assert f.coefficients.equals(before[0]) and f.variance_components.equals(before[1])
     assert f._design.equals(before[2]) and np.array_equal(f._k, before[3])
+
+
+def test_single_random_slope_limits_invert_the_profile():
+    # (0 + x | team): one SD of a slope (no lme4 record here): the limits are where zeta = -/+ z
+    f = glmm("y ~ x + (0 + x | team)", data("slopes"))
+    res = f.variance_intervals(confidence_level=0.9)
+    lo, hi = res.table.loc["team|x", ["ci_low", "ci_high"]]
+    assert 0 < lo < res.table.loc["team|x", "estimate"] < hi
+    assert_allclose(profile_zeta(f, "team|x", [lo, hi]), [-1.6448536269514722, 1.6448536269514722], atol=1e-5)
+
+
+def test_three_correlated_effects_are_refused():
+    d = data("slopes")
+    d = d.assign(z=np.random.default_rng(0).normal(size=len(d)).round(4))
+    with pytest.warns(BoundaryWarning):
+        f = glmm("y ~ x + z + (1 + x + z | team)", d)
+    with pytest.raises(ValueError, match=r"`self`: profile intervals are implemented for random-slopes terms of at "
+                                         r"most two correlated effects.*has 3"):
+        f.variance_intervals()
+
+
+def test_nested_quadrature_profile_is_close_to_laplace_and_inverts_its_own_profile():
+    # two levels with adaptive quadrature (no R tool does this): the limits are where the AGQ profile crosses
+    # -/+ z, and they sit near the Laplace ones on data where Laplace is adequate
+    d = data("three_level")
+    d = d[d["trust"].isin(sorted(d["trust"].unique())[:12])]
+    lap = glmm("y ~ x + (1 | trust/team)", d).variance_intervals().table
+    with pytest.warns(ConvergenceWarning, match="quadrature has not converged"):
+        f = glmm("y ~ x + (1 | trust/team)", d, nagq=5)
+    agq = f.variance_intervals().table
+    assert_allclose(agq[["ci_low", "ci_high"]].to_numpy(), lap[["ci_low", "ci_high"]].to_numpy(), atol=0.05)
+    hi = agq.loc["trust:team", "ci_high"]
+    assert_allclose(profile_zeta(f, "trust:team", [hi]), [1.959963984540054], atol=1e-5)

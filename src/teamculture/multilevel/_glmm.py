@@ -468,7 +468,9 @@ class GLMMResult(Result):
         deviation of 30 on the link scale (or twice the estimate) is ``inf``,
         and a limit whose profile cannot be evaluated is ``NaN``, each with a
         :class:`~teamculture.errors.DegenerateDataWarning` saying which.
-        Models with an infinite fixed effect (separation) are refused.
+        Models with an infinite fixed effect (separation), and random-slopes
+        terms of three or more correlated effects (whose correlations on the
+        boundary cannot be profiled reliably here), are refused.
 
         R: lme4::confint(fit, method = "profile")
 

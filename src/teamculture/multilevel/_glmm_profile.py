@@ -139,27 +139,31 @@ class _Slopes:
     def index(self, j: int) -> int:
         return self.p + j
 
-    def theta(self, v: np.ndarray) -> np.ndarray | None:
-        """lme4's theta (lower triangle of L, column-major) of the SDs and correlations ``v``."""
+    def factor(self, v: np.ndarray) -> np.ndarray | None:
+        """A factor ``L`` with ``L L' = Sigma`` of the SDs and correlations ``v`` (None if not a correlation matrix)."""
         r = self.r
-        R = np.eye(r)
-        for (a, b), c in zip(self.pairs, v[r:]):
-            R[a, b] = R[b, a] = c
-        try:
-            C = np.linalg.cholesky(R + 1e-300 * np.eye(r)) if r > 2 else None
-        except np.linalg.LinAlgError:
+        if not np.all(np.isfinite(v)):
             return None
-        if r == 2:  # closed form, valid on the whole closed interval [-1, 1]
+        if r == 1:
+            C = np.ones((1, 1))
+        elif r == 2:  # closed form, valid on the whole closed interval [-1, 1]
             c = float(v[2])
             C = np.array([[1.0, 0.0], [c, math.sqrt(max(1.0 - c * c, 0.0))]])
-        L = v[:r, None] * C
-        return np.concatenate([L[j:, j] for j in range(r)])
+        else:  # positive semi-definite square root (singular correlation matrices allowed)
+            R = np.eye(r)
+            for (a, b), c in zip(self.pairs, v[r:]):
+                R[a, b] = R[b, a] = c
+            lam, vec = np.linalg.eigh(R)
+            if lam[0] < -1e-10:
+                return None
+            C = vec * np.sqrt(np.clip(lam, 0.0, None))
+        return v[:r, None] * C
 
     def loglik(self, x: np.ndarray) -> float:
-        th = self.theta(x[self.p:])
-        if th is None:
+        L = self.factor(x[self.p:])
+        if L is None:
             return -np.inf
-        return float(self.eng.laplace(x[:self.p], th)[0])
+        return float(self.eng.laplace_factor(x[:self.p], L)[0])
 
     def maximise(self, x0: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, float]:
         def vg(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -311,6 +315,12 @@ def _validate(result: Any, confidence_level: Any, method: Any) -> float:
     if result._infinite:
         raise ValueError(f"`self`: the fixed effects {list(result._infinite)} are infinite (separation); the "
                          "likelihood has no maximum to profile. Remove or merge the categories concerned first.")
+    if result._Z is not None and result._Z.shape[1] > 2:
+        raise ValueError(f"`self`: profile intervals are implemented for random-slopes terms of at most two "
+                         f"correlated effects, e.g. (1 + x | g); this model's term has {result._Z.shape[1]} "
+                         f"({', '.join(map(str, result.variance_components.index[:result._Z.shape[1]]))}). With "
+                         "three or more, the correlations of a fit on the boundary cannot be profiled reliably here; "
+                         "use lme4::confint(fit, method = 'profile') or a bootstrap in R.")
     return level
 
 

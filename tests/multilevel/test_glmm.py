@@ -251,6 +251,52 @@ def test_poisson_prior_weights_equal_duplicated_rows():
     assert_allclose(b.coefficients["estimate"], a.coefficients["estimate"], rtol=1e-8, atol=1e-9)
 
 
+def _slope_data(seed=20261203, n_groups=40, size=30):
+    """Binary outcomes with a real random-slope variance (intercept SD 0.9, slope SD 0.5)."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), size)
+    x = rng.normal(size=g.size)
+    b0, b1 = rng.normal(0, 0.9, n_groups), rng.normal(0, 0.5, n_groups)
+    eta = -0.3 + 0.8 * x + 0.4 * (g % 2) + b0[g] + b1[g] * x
+    y = (rng.random(g.size) < special.expit(eta)).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "grp": np.where(np.arange(g.size) % 3 == 0, "a", "b"),
+                         "g": [f"G{i:02d}" for i in g]})
+
+
+@pytest.mark.parametrize("s", [1e8, 1e-8])
+def test_random_slopes_are_equivariant_in_the_unit_of_the_covariate(s):
+    # before: x in units of 1e8 gave converged=False, a slope variance 4.5e-18 (expected 2.2e-18 on the red team's
+    # data) and a wrong covariance; in units of 1e-8 a non-positive-definite Hessian and the start value 0.25
+    d = _slope_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = glmm("y ~ xs + grp + (xs | g)", d.assign(xs=d["x"]))
+        b = glmm("y ~ xs + grp + (xs | g)", d.assign(xs=d["x"] * s))
+    assert a.converged and b.converged and not a.singular and not b.singular
+    assert a.variance_components["g|xs"] > 0.1  # a real slope variance
+    assert_allclose(b.loglik, a.loglik, rtol=1e-11)
+    unit = pd.Series({"Intercept": 1.0, "grp[T.b]": 1.0, "xs": 1.0 / s}).reindex(a.coefficients.index)
+    for col in ("estimate", "std_error"):
+        assert_allclose(b.coefficients[col], a.coefficients[col] * unit, rtol=1e-6)
+    assert_allclose(b.coefficients["statistic"], a.coefficients["statistic"], rtol=1e-6)
+    vunit = pd.Series({"g|(Intercept)": 1.0, "g|xs": s**-2, "g|(Intercept),xs": 1.0 / s}).reindex(
+        a.variance_components.index)
+    assert_allclose(b.variance_components, a.variance_components * vunit, rtol=1e-6)
+    ra, rb = a.random_effects["g"], b.random_effects["g"]
+    for col in ("condval:(Intercept)", "condsd:(Intercept)"):
+        assert_allclose(rb[col], ra[col], rtol=1e-5, atol=1e-8)
+    for col in ("condval:xs", "condsd:xs"):
+        assert_allclose(rb[col] * s, ra[col], rtol=1e-5, atol=1e-8)
+    assert_allclose(b.predicted_probabilities("grp")[["estimate", "std_error"]],
+                    a.predicted_probabilities("grp")[["estimate", "std_error"]], rtol=1e-6)
+    ia, ib = a.variance_intervals().table, b.variance_intervals().table
+    sdunit = np.array([1.0, 1.0 / s, 1.0])
+    for col in ("estimate", "ci_low", "ci_high"):
+        assert_allclose(ib[col].to_numpy(), ia[col].to_numpy() * sdunit, rtol=1e-6)
+    assert_allclose(ib["variance_ci_high"].to_numpy()[:2], ia["variance_ci_high"].to_numpy()[:2] * sdunit[:2] ** 2,
+                    rtol=1e-6)
+
+
 # --------------------------------------------------------------------------- flags
 def test_singular_fit_is_flagged_with_a_boundary_warning():
     ref = data("zero_trust")

@@ -656,10 +656,11 @@ class GLMMResult(Result):
     def _marginal_means_slopes(self, var: str, levels: list[Any], beta: np.ndarray, off: Any
                                ) -> tuple[list[float], list[np.ndarray]]:
         """Random slopes: each row's random part is N(0, z_i' Sigma z_i); theta derivatives numerically."""
-        from teamculture.multilevel._glmm_slopes import theta_to_L
+        from teamculture.multilevel._glmm_slopes import column_scale, theta_scale, theta_to_L
 
         theta = self._theta_values()
         r = self._Z.shape[1]
+        unit = theta_scale(column_scale(self._Z))  # the size of each theta element per unit of its covariate
 
         def taus(th: np.ndarray) -> np.ndarray:
             L = theta_to_L(th, r)
@@ -672,7 +673,7 @@ class GLMMResult(Result):
             mean, d_eta, _ = _population_mean(eta, taus(theta), self.link)
             g_theta = np.empty(theta.size)
             for j in range(theta.size):
-                h = 1e-6 * max(abs(theta[j]), 0.1)
+                h = 1e-6 * max(abs(theta[j]), 0.1 * unit[j])
                 e = np.zeros(theta.size)
                 e[j] = h
                 g_theta[j] = (_population_mean(eta, taus(theta + e), self.link)[0]
@@ -1158,7 +1159,7 @@ def _fit(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, ...]) -
 
 
 def _fit_slopes(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, ...]) -> GLMMResult:
-    from teamculture.multilevel._glmm_slopes import SlopeEngine, diag_positions, fit_slopes
+    from teamculture.multilevel._glmm_slopes import diag_positions, fit_slopes_scaled
 
     if any(v > 1 for v in q):
         raise ValueError("`nagq`: adaptive quadrature is implemented for nested random intercepts; a model with "
@@ -1168,8 +1169,9 @@ def _fit_slopes(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, 
     X = d.X
     names = list(X.columns)
     p = len(names)
-    eng = SlopeEngine(X.to_numpy(), d.Z, d.k, d.m, d.offset, d.codes[0], family, link)
-    res = fit_slopes(eng)
+    # each column of X and Z in units of its root mean square inside the engine (start, steps, the boundary rule
+    # and the optimiser unit-free); estimates, variances, modes and covariances come back in the caller's units
+    res = fit_slopes_scaled(X.to_numpy(), d.Z, d.k, d.m, d.offset, d.codes[0], family, link)
     r = d.Z.shape[1]
     zn = d.z_names
     notes = list(d.notes)
@@ -1184,10 +1186,11 @@ def _fit_slopes(parsed: Any, d: GLMMData, family: str, link: str, q: tuple[int, 
             vc[f"{g}|{zn[a]},{zn[b]}"] = float(res.Sigma[a, b])
     variance_components = pd.Series(vc, name="variance")
     dpos = diag_positions(r)
-    singular = bool(np.any(res.theta[dpos] < SINGULAR_TOLERANCE))
+    singular = bool(np.any(res.theta_internal[dpos] < SINGULAR_TOLERANCE))
     if singular:
         msg = (f"singular fit: the random-effects covariance of {g!r} is singular (a standard deviation of the "
-               "Cholesky factor within 1e-4 of zero, lme4's isSingular)")
+               "Cholesky factor within 1e-4 of zero, lme4's isSingular, with each slope covariate in units of its "
+               "root mean square)")
         notes.append(msg)
         warn(f"glmm: {msg}.", BoundaryWarning)
     if not res.converged:

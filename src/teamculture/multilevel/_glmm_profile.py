@@ -14,7 +14,9 @@ interpolates a spline through a grid of profile points).
 Limits: a lower limit the profile does not reach before zero is 0 (a
 correlation's: -1 or 1), as lme4 reports it. An upper limit the profile does
 not reach within the search range (standard deviation ``_SD_CAP`` on the link
-scale, far beyond any meaningful between-group spread) is ``inf`` with a
+scale, far beyond any meaningful between-group spread; for a random slope, per
+root mean square of its covariate, the unit the slopes are profiled in) is
+``inf`` with a
 :class:`~teamculture.errors.DegenerateDataWarning`; a profile point whose
 optimisation fails gives ``NaN`` with the same warning.
 """
@@ -65,6 +67,7 @@ class _Intercepts:
         self.scale = np.r_[np.where(np.isfinite(se) & (se > 0), se, 1.0), np.full(len(order), 0.1)]
         self.lower = np.r_[np.full(self.p, -np.inf), np.zeros(len(order))]
         self.upper = np.full(self.p + len(order), np.inf)
+        self.out = np.ones(len(self.names))  # parameter j in the caller's units = internal value * out[j]
 
     def index(self, j: int) -> int:
         return self.p + self.pos[j]
@@ -108,11 +111,15 @@ class _Slopes:
     """Correlated random effects of one factor: parameters (SDs, then correlations), lme4's ``sdcor``."""
 
     def __init__(self, result: Any) -> None:
-        from teamculture.multilevel._glmm_slopes import SlopeEngine
+        from teamculture.multilevel._glmm_slopes import SlopeEngine, column_scale
 
         X = result._design.to_numpy(dtype=float)
+        Z = np.asarray(result._Z, dtype=float)
         g = str(result._level_order[0])
-        self.eng = SlopeEngine(X, result._Z, result._k, result._m, result._offset, result._codes[0],
+        # profiled in internal units, as the fit: each column of X and Z in units of its root mean square (the
+        # start, the steps, the search cap _SD_CAP and the tolerances are then unit-free); reported in the caller's
+        dx, dz = column_scale(X), column_scale(Z)
+        self.eng = SlopeEngine(X / dx, Z / dz, result._k, result._m, result._offset, result._codes[0],
                                result.family, result.link)
         self.p = X.shape[1]
         self.r = r = result._Z.shape[1]
@@ -130,9 +137,11 @@ class _Slopes:
         S = np.asarray(result._Sigma, dtype=float)
         sd = np.sqrt(np.clip(np.diag(S), 0.0, None))
         cor = [S[a, b] / (sd[a] * sd[b]) if sd[a] > 0 and sd[b] > 0 else 0.0 for a, b in self.pairs]
-        self.start = np.r_[result.coefficients["estimate"].to_numpy(dtype=float), sd, np.clip(cor, -1.0, 1.0)]
-        se = result.coefficients["std_error"].to_numpy(dtype=float)
+        self.start = np.r_[result.coefficients["estimate"].to_numpy(dtype=float) * dx, sd * dz,
+                           np.clip(cor, -1.0, 1.0)]
+        se = result.coefficients["std_error"].to_numpy(dtype=float) * dx
         self.scale = np.r_[np.where(np.isfinite(se) & (se > 0), se, 1.0), np.full(len(names), 0.1)]
+        self.out = np.r_[1.0 / dz, np.ones(len(self.pairs))]
         self.lower = np.r_[np.full(self.p, -np.inf), np.zeros(r), -np.ones(len(self.pairs))]
         self.upper = np.r_[np.full(self.p + r, np.inf), np.ones(len(self.pairs))]
 
@@ -271,7 +280,7 @@ class _Profile:
             zc = abs(self.zeta(j, cand))
             if not np.isfinite(zc):
                 self.failed.append(f"{obj.names[j]} ({'lower' if sign < 0 else 'upper'} limit: the profile could "
-                                   f"not be evaluated at {cand:.4g})")
+                                   f"not be evaluated at {cand * obj.out[j]:.4g})")
                 return math.nan
             if zc >= z:
                 lo, hi = sorted((inner, cand))
@@ -279,14 +288,14 @@ class _Profile:
                     return float(optimize.brentq(lambda t: abs(self.zeta(j, t)) - z, lo, hi,
                                                  xtol=1e-8 * max(abs(est), obj.scale[k]), rtol=1e-10, maxiter=100))
                 except (ValueError, RuntimeError):  # pragma: no cover - a profile that bends back
-                    self.failed.append(f"{obj.names[j]} (the profile is not monotone between {lo:.4g} and "
-                                       f"{hi:.4g})")
+                    self.failed.append(f"{obj.names[j]} (the profile is not monotone between {lo * obj.out[j]:.4g} "
+                                       f"and {hi * obj.out[j]:.4g})")
                     return math.nan
             if cand == bound:
                 if sign < 0 or kind == "cor":
                     return bound  # lme4 reports the boundary
                 self.failed.append(f"{obj.names[j]} (upper limit: the profile reaches only {zc:.3g} of the "
-                                   f"cut-off {z:.3g} by a standard deviation of {bound:g}; the data hardly bound it "
+                                   f"cut-off {z:.3g} by a standard deviation of {bound * obj.out[j]:g}; the data hardly bound it "
                                    "from above)")
                 return math.inf
             slope = (zc - z_inner) / abs(cand - inner) if cand != inner else 0.0
@@ -303,7 +312,7 @@ def profile_zeta(result: Any, name: str, values: Any) -> np.ndarray:
     """Signed root of the profiled log-likelihood of parameter ``name`` at ``values`` (lme4's ``.zeta``)."""
     prof = _Profile(_objective(result))
     j = prof.obj.names.index(name)
-    return np.array([prof.zeta(j, float(v)) for v in np.atleast_1d(values)])
+    return np.array([prof.zeta(j, float(v) / prof.obj.out[j]) for v in np.atleast_1d(values)])
 
 
 def _validate(result: Any, confidence_level: Any, method: Any) -> float:
@@ -343,15 +352,15 @@ def glmm_variance_intervals(result: Any, *, confidence_level: Any, method: Any) 
         warn("variance_intervals: " + "; ".join(prof.failed) + ". Those limits are reported as inf (not reached) or "
              "NaN (not computable).", DegenerateDataWarning)
     names = pd.Index(obj.names)
-    est = np.array([prof.opt[obj.index(j)] for j in range(len(obj.names))])
-    fit_est = np.array([obj.start[obj.index(j)] for j in range(len(obj.names))])
+    est = np.array([prof.opt[obj.index(j)] for j in range(len(obj.names))]) * obj.out
+    fit_est = np.array([obj.start[obj.index(j)] for j in range(len(obj.names))]) * obj.out
     is_sd = np.array([k == "sd" for k in obj.kinds])
     vc = result.variance_components.astype(float)
     if result._Z is None:
         variance = vc.reindex(list(obj.names)).to_numpy()
     else:  # a correlation row carries the covariance, as MixedResult's
         variance = np.array([float(vc[n]) for n in obj.names])
-    low_a, high_a = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    low_a, high_a = np.asarray(low, dtype=float) * obj.out, np.asarray(high, dtype=float) * obj.out
     table = pd.DataFrame({
         "estimate": fit_est, "ci_low": low_a, "ci_high": high_a, "variance": variance,
         "variance_ci_low": np.where(is_sd, low_a**2, np.nan), "variance_ci_high": np.where(is_sd, high_a**2, np.nan),

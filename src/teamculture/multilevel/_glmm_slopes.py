@@ -13,6 +13,11 @@ a batched Newton iteration and the Laplace log-likelihood::
 estimated by L-BFGS-B on central differences of this function (``p + r(r+1)/2`` parameters),
 polished by Newton steps on a finite-difference Hessian, whose inverse gives the standard
 errors (lme4's default ``vcov`` for GLMMs).
+
+:func:`fit_slopes_scaled` fits with every column of ``X`` and ``Z`` measured in units of its root
+mean square (the start, the step sizes, the 1e-4 boundary rule on the diagonal of ``L`` and the
+optimiser are then unit-free) and reports ``beta``, ``theta``, ``Sigma``, the conditional modes and
+SDs and the covariance of ``(beta, theta)`` in the caller's units.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from scipy import optimize
 
 from teamculture.multilevel._glmm_engine import _Family, _fd_hess, _glm_start
 
-__all__ = ["SlopeEngine", "SlopeFit", "fit_slopes"]
+__all__ = ["SlopeEngine", "SlopeFit", "column_scale", "fit_slopes", "fit_slopes_scaled", "theta_scale"]
 
 
 def theta_to_L(theta: np.ndarray, r: int) -> np.ndarray:
@@ -159,6 +164,7 @@ class SlopeFit:
     modes: np.ndarray  # (G, r) b, in the caller's group codes
     cond_sd: np.ndarray  # (G, r)
     Sigma: np.ndarray
+    theta_internal: np.ndarray | None = None  # theta with Z in units of its columns' RMS (fit_slopes_scaled)
 
 
 def _fd_grad(f: Any, x: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -255,3 +261,44 @@ def fit_slopes(eng: SlopeEngine) -> SlopeFit:
     # rows were sorted by group code, so group position g is group code g
     return SlopeFit(beta=x[:p], theta=x[p:], loglik=float(v), cov=cov, cov_beta=cov_beta, converged=converged,
                     message=message, modes=b, cond_sd=np.sqrt(np.einsum("gaa->ga", cv)), Sigma=L @ L.T)
+
+
+def column_scale(A: np.ndarray) -> np.ndarray:
+    """Root mean square of each column of ``A`` (its largest absolute value if that is 0 or not finite; else 1)."""
+    A = np.asarray(A, dtype=float)
+    out = np.ones(A.shape[1])
+    for j in range(A.shape[1]):
+        a = A[:, j]
+        with np.errstate(over="ignore", invalid="ignore"):
+            rms = float(np.sqrt(np.mean(a * a))) if a.size else 0.0
+            if not (np.isfinite(rms) and rms > 0):
+                rms = float(np.max(np.abs(a))) if a.size else 0.0
+        out[j] = rms if np.isfinite(rms) and rms > 0 else 1.0
+    return out
+
+
+def theta_scale(dz: np.ndarray) -> np.ndarray:
+    """Factor taking each element of ``theta`` from internal units (``Z / dz``) to the caller's: ``1 / dz[row]``.
+
+    ``Z = Z_int diag(dz)`` so ``b = diag(dz)^-1 b_int`` and ``L = diag(dz)^-1 L_int``: element ``(i, j)`` of
+    ``L`` is divided by ``dz[i]``.
+    """
+    r = len(dz)
+    return np.array([1.0 / dz[i] for j in range(r) for i in range(j, r)])
+
+
+def fit_slopes_scaled(X: np.ndarray, Z: np.ndarray, k: np.ndarray, m: np.ndarray, offset: np.ndarray | None,
+                      codes: np.ndarray, family: str, link: str) -> SlopeFit:
+    """:func:`fit_slopes` with the columns of ``X`` and ``Z`` in units of their root mean square, reported in the
+    caller's units (``theta_internal`` keeps the unit-free theta, for the boundary rule)."""
+    X = np.asarray(X, dtype=float)
+    Z = np.asarray(Z, dtype=float)
+    dx, dz = column_scale(X), column_scale(Z)
+    eng = SlopeEngine(X / dx, Z / dz, k, m, offset, codes, family, link)
+    res = fit_slopes(eng)
+    ts = theta_scale(dz)
+    T = np.r_[1.0 / dx, ts]
+    return SlopeFit(beta=res.beta / dx, theta=res.theta * ts, loglik=res.loglik, cov=res.cov * np.outer(T, T),
+                    cov_beta=res.cov_beta / np.outer(dx, dx), converged=res.converged, message=res.message,
+                    modes=res.modes / dz, cond_sd=res.cond_sd / dz, Sigma=res.Sigma / np.outer(dz, dz),
+                    theta_internal=res.theta)

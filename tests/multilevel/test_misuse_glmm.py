@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -163,6 +164,26 @@ CASES = [
          "non-ascii-column-name", check=lambda f: _same_fit(f)),
     Case(glmm, lambda: glmm("y ~ x + (1 | trust/team)", SMALL.assign(trust=SMALL["trust"].where(SMALL.index % 2 == 0, 1))),
          "j", "mixed-label-types", raises=(ValueError, r"`data\['trust'\]` mixes label types")),
+    # a column of `data` named like a term formulaic creates could not be told apart from it
+    Case(glmm, lambda: glmm("y ~ Intercept + x + (1 | trust/team)", _with(Intercept=_noise())), "j",
+         "column-named-Intercept", raises=(ValueError, r"`formula` uses a column of `data` named 'Intercept'")),
+    Case(glmm, lambda: glmm("y ~ x + (Intercept | team_id)", _with(Intercept=_noise())), "j",
+         "slope-column-named-Intercept", raises=(ValueError, r"`formula` uses a column of `data` named 'Intercept'")),
+    Case(glmm, lambda: glmm("y ~ x + (1 | Intercept/team)", SMALL.rename(columns={"trust": "Intercept"})), "j",
+         "grouping-column-named-Intercept", check=lambda f: _same_fit(f)),
+    Case(glmm, lambda: glmm("y ~ x*z + `x:z` + (1 | trust/team)", _with(z=_noise(1), **{"x:z": _noise(2)})), "j",
+         "column-named-like-an-interaction",
+         raises=(ValueError, r"`formula`: the column 'x:z' of `data` has the name of another term")),
+    Case(glmm, lambda: glmm("y ~ x + `x:z` + (1 | trust/team)", _with(**{"x:z": _noise(2)})), "j",
+         "column-with-a-colon-alone", check=lambda f: _same_model(f, glmm("y ~ x + w + (1 | trust/team)",
+                                                                        _with(w=_noise(2))), {"x:z": "w"})),
+    Case(glmm, lambda: glmm("y ~ x + tt + (1 | trust/team)", _with(tt=_string_tt())), "j",
+         "pandas-string-dtype-predictor", warns=(DroppedDataWarning, r"1 of \d+ row"),
+         check=lambda f: f.n_dropped == 1 and _same_model(
+             f, _quiet_glmm("y ~ x + tt + (1 | trust/team)", _with(tt=_string_tt().astype(object))), {})),
+    Case(glmm, lambda: glmm("y ~ x + team_type + `team_type[T.real]` + (1 | trust/team)",
+                            _with(**{"team_type[T.real]": _noise(3)})), "j", "column-named-like-a-dummy",
+         raises=(ValueError, r"`formula`: the column 'team_type\[T.real\]' of `data` has the name of another term")),
     # ---------------------------------------------------------------- k: R's conventions
     Case(glmm, lambda: glmm("y ~ x + (1 | trust/team)", SMALL.assign(y=SMALL["y"].astype(bool))), "k",
          "boolean-outcome-is-0-1", check=lambda f: _same_fit(f)),
@@ -173,10 +194,58 @@ CASES = [
          "omit-counts", warns=(DroppedDataWarning, r"2 of \d+ row\(s\)"), check=lambda f: f.n_dropped == 2),
     Case(glmm, lambda: glmm("y ~ x + (1 | trust/team)", SMALL.assign(x=SMALL["x"].where(SMALL.index > 1)),
                             nan_policy="raise"), "missing", "raise", raises=(ValueError, r"`data` has 2 row")),
+    # values made missing by a transformation in the formula (log of a negative number) go through nan_policy
+    Case(glmm, lambda: glmm("y ~ log(xn) + (1 | trust/team)", _with(xn=_positive(neg=3))), "missing",
+         "transformation-makes-missing", warns=(DroppedDataWarning, r"3 of \d+ row\(s\) with a missing value in "
+                                                                    r"`formula`.*transformation"),
+         check=lambda f: f.n_dropped == 3 and f.n_obs == len(SMALL) - 3
+         and any("transformation" in n for n in f.notes)),
+    Case(glmm, lambda: glmm("y ~ x + (log(xn) | team_id)", _with(xn=_positive(neg=3))), "missing",
+         "transformation-makes-slope-missing", warns=(DroppedDataWarning, r"3 of \d+ row.*`formula`"),
+         check=lambda f: f.n_dropped == 3 and f.n_obs == len(SMALL) - 3),
+    Case(glmm, lambda: glmm("y ~ log(xn) + (1 | trust/team)", _with(xn=_positive(neg=3)), nan_policy="raise"),
+         "missing", "transformation-makes-missing-raise",
+         raises=(ValueError, r"`formula` has 3 row\(s\) with a missing value.*nan_policy='raise'")),
+    Case(glmm, lambda: glmm("y ~ log(xn) + (1 | trust/team)", _with(xn=-1.0 - SMALL["x"].abs())), "missing",
+         "transformation-makes-every-row-missing",
+         raises=(ValueError, r"`formula`: a transformation in .* made a value missing in every one of the \d+ rows")),
+    Case(glmm, lambda: glmm("y ~ log(xn) + (1 | trust/team)", _with(xn=_positive(zero=2))), "missing",
+         "transformation-makes-infinite", raises=(ValueError, r"`data`: the fixed-effect column\(s\) \['log\(xn\)'\] have "
+                                                              r"infinite values in 2 row")),
     Case(glmm, lambda: glmm("y ~ x + (1 | trust/team)", SMALL, weights=pd.Series(1.0, index=SMALL.index).where(
         SMALL.index > 0)), "missing", "missing-weight", warns=(DroppedDataWarning, r"1 of \d+ row"),
          check=lambda f: f.n_dropped == 1 and f.n_obs == len(SMALL) - 1),
 ]
+
+
+def _noise(seed=0):
+    return np.random.default_rng(seed).normal(size=len(SMALL))
+
+
+def _positive(neg=0, zero=0):
+    v = 1.0 + SMALL["x"].abs().to_numpy()
+    v[:neg] = -1.0
+    v[neg:neg + zero] = 0.0
+    return v
+
+
+def _string_tt():
+    s = SMALL["team_type"].astype("string")  # pandas' nullable text (pd.NA)
+    s.iloc[4] = pd.NA
+    return s
+
+
+def _quiet_glmm(*a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return glmm(*a, **k)
+
+
+def _same_model(f, g, rename):
+    assert f.loglik == pytest.approx(g.loglik, rel=1e-12)
+    assert_allclose(f.coefficients.rename(index=rename).to_numpy(), g.coefficients.to_numpy(), rtol=1e-10)
+    assert list(f.coefficients.rename(index=rename).index) == list(g.coefficients.index)
+    return True
 
 
 def _same_fit_value(f):
@@ -242,3 +311,23 @@ def test_variance_intervals_scale_free_in_the_covariate():
         f = glmm("y ~ xs + (1 | trust/team)", SMALL.assign(xs=SMALL["x"] * s))
         assert_allclose(f.variance_intervals().table[["ci_low", "ci_high"]].to_numpy(),
                         base[["ci_low", "ci_high"]].to_numpy(), rtol=1e-4)
+
+
+def test_duplicate_design_column_names_are_refused():
+    # formulaic keeps one of two terms of the same name (the cases above); a design that still carries two columns
+    # of one name is refused rather than fitted with estimates that could not be told apart
+    from teamculture.multilevel._glmm_data import _check_names
+
+    frame = SMALL[["y", "x"]]
+    X = pd.DataFrame(np.c_[np.ones(len(frame)), frame["x"], frame["x"] ** 2], columns=["Intercept", "x2", "x2"])
+    with pytest.raises(ValueError, match=r"`formula`: the fixed-effects design has two columns named \['x2'\]"):
+        _check_names(X, frame, "y")
+
+
+def test_the_callers_frame_is_not_mutated_by_text_or_transformed_columns():
+    d = _with(tt=_string_tt(), xn=_positive(neg=3))
+    before = d.copy(deep=True)
+    with pytest.warns(DroppedDataWarning):
+        glmm("y ~ log(xn) + tt + (1 | trust/team)", d)
+    pd.testing.assert_frame_equal(d, before)
+    assert isinstance(d["tt"].dtype, pd.StringDtype)

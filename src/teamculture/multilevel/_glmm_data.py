@@ -10,6 +10,7 @@ and validates everything against the family, so that
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -357,18 +358,76 @@ def _fixed_terms(fixed: str) -> tuple[str, list[str]]:
     return (" + ".join(keep) if keep else "1"), offsets
 
 
-def _design(fixed: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, list[str]]:
+def _check_names(X: pd.DataFrame, frame: pd.DataFrame, response: str, used: set[str] | None = None) -> None:
+    """Refuse design columns that could not be told apart (as :func:`~teamculture.mixed` does); ``used`` are the
+    columns of ``frame`` the fixed part names (None: all)."""
+    dup = X.columns[X.columns.duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(
+            f"`formula`: the fixed-effects design has two columns named {few(dup)} (a column of `data` named like a "
+            "term formulaic creates); their estimates could not be told apart. Rename the column of `data`."
+        )
+    # a numeric column of `data` used as a term must be the design column of its name (formulaic keeps one of two
+    # terms with the same name: a column `x:z` next to the interaction x:z would be dropped without a word)
+    for c in X.columns:
+        if c in frame.columns and c != response and (used is None or c in used) \
+                and pd.api.types.is_numeric_dtype(frame[c].dtype) \
+                and not pd.api.types.is_bool_dtype(frame[c].dtype):
+            if not np.array_equal(X[c].to_numpy(), frame[c].to_numpy(dtype=np.float64, na_value=np.nan),
+                                  equal_nan=True):
+                raise ValueError(
+                    f"`formula`: the column {c!r} of `data` has the name of another term of the formula (such as "
+                    "the interaction of two columns, or a category's dummy); formulaic would keep only one of them. "
+                    "Rename the column of `data`."
+                )
+
+
+def _build_design(fixed: str, frame: pd.DataFrame, response: str) -> tuple[pd.DataFrame, Any]:
     from formulaic import model_matrix
 
     try:
-        mm = model_matrix(fixed, frame, na_action="ignore")
+        with np.errstate(all="ignore"):  # log of a negative number: NaN, handled by the caller
+            mm = model_matrix(fixed, frame, na_action="ignore")
     except Exception as exc:  # formulaic raises many error types
         raise ValueError(f"`formula`: could not build the fixed-effects design from {fixed!r}: {exc}") from None
     X = pd.DataFrame(np.asarray(mm, dtype=np.float64), index=frame.index, columns=[str(c) for c in mm.columns])
-    bad = [c for c in X.columns if not np.all(np.isfinite(X[c].to_numpy()))]
-    if bad:
-        raise ValueError(f"`data`: the fixed-effect column(s) {few(bad)} have infinite values; use NaN for a missing "
-                         "value (rows with NaN are handled by `nan_policy`).")
+    quoted = {q for q in re.findall(r"`([^`]+)`", fixed) if q in frame.columns}
+    _check_names(X, frame, response, _formula_vars(fixed) | quoted)  # grouping columns are not terms
+    _check_quoted(fixed, frame, list(X.columns))
+    return X, mm.model_spec
+
+
+def _check_quoted(fixed: str, frame: pd.DataFrame, names: list[str]) -> None:
+    """A column quoted in backticks whose name another term also creates (`x:z` next to x*z, `a[T.b]` next to the
+    categorical a): formulaic keeps one of the two, whichever it is. Rebuilt with the quoted columns renamed, the
+    design shows the collision."""
+    from formulaic import model_matrix
+
+    quoted = [q for q in dict.fromkeys(re.findall(r"`([^`]+)`", fixed)) if q in frame.columns]
+    if not quoted:
+        return
+    alias = {q: f"tc_quoted_column_{i}" for i, q in enumerate(quoted)}
+    text = fixed
+    for q, a in alias.items():
+        text = text.replace(f"`{q}`", a)
+    try:
+        with np.errstate(all="ignore"):
+            mm = model_matrix(text, frame.rename(columns=alias), na_action="ignore")
+    except Exception:  # the original formula was built; leave it to the checks above
+        return
+    back = {a: q for q, a in alias.items()}
+    full = [back.get(str(c), str(c)) for c in mm.columns]
+    if len(full) != len(names):
+        clash = [q for q in quoted if full.count(q) > 1] or quoted
+        raise ValueError(
+            f"`formula`: the column {clash[0]!r} of `data` has the name of another term of the formula (such as the "
+            "interaction of two columns, or a category's dummy); formulaic would keep only one of them. Rename the "
+            "column of `data`."
+        )
+
+
+def _design(X: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Checks of the fixed-effects design of the rows used: empty, all-zero columns, rank."""
     if X.shape[1] == 0:
         raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
     notes = []
@@ -388,7 +447,27 @@ def _design(fixed: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, list[st
             f"column(s) {few([X.columns[j] for j in dep])} are linear combinations of the others. Remove them "
             "from the formula."
         )
-    return X, mm.model_spec, notes
+    return X, notes
+
+
+def _transformed_missing(X: pd.DataFrame, Z: np.ndarray | None, z_names: list[str]) -> np.ndarray:
+    """Rows with a value made missing by a transformation (NaN); infinite values (inf in `data`, log(0)) refused."""
+    parts = [("fixed-effect", X.to_numpy(), list(X.columns))]
+    if Z is not None:
+        parts.append(("random slope", Z, z_names))
+    nan_rows = np.zeros(len(X), dtype=bool)
+    for what, arr, names in parts:
+        inf = np.isinf(arr)
+        if inf.any():
+            cols = [names[j] for j in np.flatnonzero(inf.any(axis=0))]
+            rows = X.index[inf.any(axis=1)]
+            raise ValueError(
+                f"`data`: the {what} column(s) {few(cols)} have infinite values in {int(inf.any(axis=1).sum())} "
+                f"row(s) {few(rows.tolist())} (inf in `data`, or e.g. log(0)); use NaN for a missing value (rows "
+                "with NaN are handled by `nan_policy`), or drop or recode them."
+            )
+        nan_rows |= np.isnan(arr).any(axis=1)
+    return nan_rows
 
 
 def _required(parsed: ParsedFormula, fixed: str, offsets: list[str], resp_parts: list[str],
@@ -407,7 +486,23 @@ def _required(parsed: ParsedFormula, fixed: str, offsets: list[str], resp_parts:
                 req |= {str(v) for v in Formula(sl).required_variables}
             except Exception as exc:  # formulaic raises several parser error types
                 raise ValueError(f"`formula`: could not parse the random slope {sl!r}: {exc}") from None
-    unknown = sorted(v for v in req if v not in data.columns and v not in _KNOWN_FUNCTIONS and "." not in v)
+    # names quoted in backticks (formulaic misreads some, e.g. `a[T.b]` as 'a[T')
+    texts = [fixed] + [sl for t in parsed.random for sl in t.slopes]
+    quoted = {q for text in texts for q in re.findall(r"`([^`]+)`", text) if q in data.columns}
+    req |= quoted
+    if "Intercept" in data.columns:
+        design = set(quoted) | {str(v) for v in _formula_vars(fixed)}
+        for t in parsed.random:
+            for sl in t.slopes:
+                design |= {str(v) for v in _formula_vars(sl)}
+        if "Intercept" in design:
+            raise ValueError(
+                "`formula` uses a column of `data` named 'Intercept': formulaic would put it in place of the "
+                "intercept (also named 'Intercept'), so the two could not be told apart. Rename the column of "
+                "`data`."
+            )
+    unknown = sorted(v for v in req if v not in data.columns and v not in _KNOWN_FUNCTIONS and "." not in v
+                     and not any(q.startswith(v) for q in quoted))
     if unknown:
         raise ValueError(f"`formula` names variable(s) {few(unknown)} that are not columns of `data`."
                          f"{did_you_mean(unknown[0], data.columns)} Columns: {few(list(data.columns), 10)}.")
@@ -419,6 +514,15 @@ def _required(parsed: ParsedFormula, fixed: str, offsets: list[str], resp_parts:
         if c not in names:
             names.append(c)
     return names
+
+
+def _formula_vars(text: str) -> set[str]:
+    from formulaic import Formula
+
+    try:
+        return {str(v) for v in Formula(text).required_variables}
+    except Exception:  # formulaic raises several parser error types; _required reports them
+        return set()
 
 
 # --------------------------------------------------------------------------- everything
@@ -447,6 +551,34 @@ def prepare(parsed: ParsedFormula, data: pd.DataFrame, family: str, weights: Any
         off = None if off is None else off[keep]
     if len(frame) == 0:
         raise ValueError(f"`data` has no complete rows for the model variables {few(variables)}.")
+    # pandas 'string' columns (pd.NA-backed) as plain text, which formulaic reads as categorical (a new frame)
+    groups = set(parsed.group_columns)
+    text = [c for c in frame.columns if c not in groups and c != parsed.response
+            and isinstance(frame[c].dtype, pd.StringDtype)
+            and frame[c].dtype.na_value is pd.NA]
+    if text:
+        frame = frame.astype({c: object for c in text})
+    # the designs, and the rows a transformation in the formula made missing (log of a negative number)
+    X, spec = _build_design(fixed, frame, parsed.response)
+    term = parsed.random[0]
+    Z, z_names = (None, []) if term.is_intercept_only else _slope_design(term, frame)
+    keep2, n_drop2 = apply_nan_policy(
+        _transformed_missing(X, Z, z_names), nan_policy, name="formula",
+        what="the GLMM (values made missing by a transformation in the formula, e.g. log of a negative number)",
+        labels=np.asarray(frame.index))
+    pre_notes = []
+    if keep2 is not None:
+        if not keep2.any():
+            raise ValueError(f"`formula`: a transformation in {parsed.formula!r} made a value missing in every one of "
+                             f"the {n_drop2:,} rows (e.g. log of a negative number): no rows left to fit.")
+        frame, X = frame.loc[keep2], X.loc[keep2]
+        Z = None if Z is None else Z[keep2]
+        w = None if w is None else w[keep2]
+        off = None if off is None else off[keep2]
+        n_dropped += n_drop2
+        pre_notes.append(f"{n_drop2:,} rows dropped because a transformation in the formula made a value missing")
+    if Z is not None:
+        _check_slope_rank(term, Z, z_names)
     if w is not None:
         if np.any(~np.isfinite(w)) or np.any(w < 0):
             bad = w[~np.isfinite(w) | (w < 0)]
@@ -475,15 +607,13 @@ def prepare(parsed: ParsedFormula, data: pd.DataFrame, family: str, weights: Any
                          f"(first rows {few(frame.index[bad][:5].tolist())}).")
     if np.all(m == 0):
         raise ValueError("`weights` are all zero: no row contributes to the likelihood.")
-    X, spec, notes = _design(fixed, frame)
+    X, notes = _design(X)
+    notes = pre_notes + notes
     if len(frame) <= X.shape[1]:
         raise ValueError(f"`data` has {len(frame)} complete rows, too few for {X.shape[1]} fixed effects.")
     codes, order, labels, nesting = _grouping(parsed, frame, family, response_kind)
     _check_degenerate_response(k, m, family, parsed.response)
-    Z, z_names = None, []
-    term = parsed.random[0]
-    if not term.is_intercept_only:
-        Z, z_names = _slope_design(term, frame)
+    if Z is not None:
         nesting = ""
     return GLMMData(X=X, k=k, m=m, offset=off, codes=codes, level_names=order, labels=labels,
                     n_dropped=n_dropped, frame=frame, model_spec=spec, response_kind=response_kind,
@@ -500,21 +630,30 @@ def _slope_design(term: Any, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]
         names.append("(Intercept)")
     for sl in term.slopes:
         try:
-            mm = model_matrix(f"0 + {sl}", frame, na_action="ignore")
+            with np.errstate(all="ignore"):  # log of a negative number: NaN, handled by the caller
+                mm = model_matrix(f"0 + {sl}", frame, na_action="ignore")
         except Exception as exc:  # formulaic raises many error types
             raise ValueError(f"`formula`: could not build the random slope {sl!r}: {exc}") from None
         for c in mm.columns:
             v = np.asarray(mm[c], dtype=float)
-            if not np.all(np.isfinite(v)):
-                raise ValueError(f"`data`: the random slope column {str(c)!r} has infinite values.")
+            if str(c) in frame.columns and pd.api.types.is_numeric_dtype(frame[str(c)].dtype) \
+                    and not pd.api.types.is_bool_dtype(frame[str(c)].dtype) \
+                    and not np.array_equal(v, frame[str(c)].to_numpy(dtype=np.float64, na_value=np.nan),
+                                           equal_nan=True):
+                raise ValueError(
+                    f"`formula`: the column {str(c)!r} of `data` has the name of another term of the random slope "
+                    f"{sl!r}; formulaic would keep only one of them. Rename the column of `data`."
+                )
             cols.append(v)
             names.append(str(c))
-    Z = np.column_stack(cols)
+    return np.column_stack(cols), names
+
+
+def _check_slope_rank(term: Any, Z: np.ndarray, names: list[str]) -> None:
     rank, dep = relative_rank(Z)
     if rank < Z.shape[1]:
         raise ValueError(f"`formula`: the random-effects design of {term} is rank deficient (columns "
                          f"{few([names[j] for j in dep])}).")
-    return Z, names
 
 
 def _check_degenerate_response(k: np.ndarray, m: np.ndarray, family: str, name: str) -> None:

@@ -1162,7 +1162,7 @@ def fit_blocked(
     theta, crit, converged, runs = model.fit(reml)
     beta, sigma2, _ = model.estimates(theta, reml)
     H, cov, Jm = model.varpar_derivatives(theta, float(np.sqrt(sigma2)), reml)
-    df, _ = satterthwaite_from_derivatives(H, cov, Jm)
+    df, _ = satterthwaite_from_derivatives(H, cov, Jm, sigma=float(np.sqrt(sigma2)))
     names = [str(c) for c in X.columns]
     modes = model.conditional_modes(theta, beta, sigma2)
     # per factor (internal order) -> theta slice, template

@@ -524,7 +524,7 @@ def _fit_nested(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, c
     p = len(names)
     varpar = np.r_[fit.theta, np.sqrt(fit.sigma2)]
     H, _, J = model.varpar_derivatives(varpar, reml)
-    df, _ = satterthwaite_from_derivatives(H, fit.cov_beta, J)
+    df, _ = satterthwaite_from_derivatives(H, fit.cov_beta, J, sigma=float(varpar[-1]))
     se = np.sqrt(np.diag(fit.cov_beta))
     vc = pd.Series(np.r_[fit.variances, fit.sigma2], index=[*order, "residual"], name="variance", dtype=float)
     vc = vc.reindex([*parsed.group_names, "residual"])

@@ -1,0 +1,83 @@
+"""Red-team regressions for the mixed-model front end and engines (scale, syntax, data shape).
+
+Oracle: equivariance. Multiplying the response by ``s`` multiplies the fixed
+effects by ``s``, the variances by ``s**2`` and leaves the Satterthwaite df
+unchanged; multiplying a predictor (fixed and random slope) by ``s`` divides
+its fixed effect by ``s``, its slope variance by ``s**2`` and leaves the df,
+the other estimates and the ML log-likelihood (up to ``-n log s`` for the
+response) unchanged. The unit-scale fits match lme4/lmerTest (see
+``test_mixed_classic_r.py``; the data here were also checked by Rscript, where
+lme4 itself fails at the 1e-8/1e8 scales: "Downdated VtV is not positive
+definite" or df of 0.0027).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+import teamculture as tc
+
+
+def _data(seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for t in range(12):
+        ut = rng.normal(0, 0.5)
+        for k in range(5):
+            uk, sl = rng.normal(0, 0.7), rng.normal(0, 0.3)
+            for _ in range(int(rng.integers(3, 12))):
+                x, z = rng.normal(), rng.normal()
+                rows.append({"trust": f"T{t}", "team": k, "x": x, "z": z,
+                             "y": 1 + 0.5 * x + 0.2 * z + ut + uk + sl * x + rng.normal()})
+    return pd.DataFrame(rows)
+
+
+def _fit(formula: str, data: pd.DataFrame, **kw) -> tc.MixedResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tc.errors.BoundaryWarning)
+        return tc.mixed(formula, data, **kw)
+
+
+@pytest.mark.parametrize("s", [1e-8, 1e8])
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | trust/team)", "y ~ x + (1 + x | trust)",
+                                     "y ~ x + (1 | trust) + (1 | team)"])
+def test_response_scale_equivariance(formula: str, s: float) -> None:
+    d = _data()
+    d2 = d.assign(y=d["y"] * s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tc.errors.NestingWarning)
+        a, b = _fit(formula, d, reml=False), _fit(formula, d2, reml=False)
+    assert b.converged
+    assert_allclose(b.fixed_effects.to_numpy() / s, a.fixed_effects.to_numpy(), rtol=1e-6)
+    assert_allclose(b.coefficients["std_error"].to_numpy() / s, a.coefficients["std_error"].to_numpy(), rtol=1e-5)
+    assert_allclose(b.coefficients["df"].to_numpy(), a.coefficients["df"].to_numpy(), rtol=1e-5)
+    assert_allclose(b.variance_components.to_numpy() / s**2, a.variance_components.to_numpy(), rtol=1e-5,
+                    atol=1e-10 * a.variance_components.max())
+    assert_allclose(b.loglik + len(d) * np.log(s), a.loglik, rtol=1e-9)
+
+
+@pytest.mark.parametrize("s", [1e-8, 1e8])
+@pytest.mark.parametrize("formula", ["y ~ x + (1 + x | trust)", "y ~ x + (1 + x || trust)",
+                                     "y ~ x + (1 | trust) + (0 + x | trust:team)"])
+def test_slope_scale_equivariance(formula: str, s: float) -> None:
+    d = _data()
+    d2 = d.assign(x=d["x"] * s)
+    a, b = _fit(formula, d, reml=False), _fit(formula, d2, reml=False)
+    assert b.converged
+    assert b.singular == a.singular
+    scale = np.array([1.0, s])
+    assert_allclose(b.fixed_effects.to_numpy() * scale, a.fixed_effects.to_numpy(), rtol=1e-6)
+    assert_allclose(b.coefficients["df"].to_numpy(), a.coefficients["df"].to_numpy(), rtol=1e-5)
+    assert_allclose(b.loglik, a.loglik, rtol=1e-9)
+    va, vb = a.variance_components, b.variance_components
+    factor = np.array([s**2 if n.endswith("|x") else (s if ",x" in n or "x," in n else 1.0) for n in va.index])
+    assert_allclose(vb.to_numpy() * factor, va.to_numpy(), rtol=1e-5, atol=1e-9 * va.abs().max())
+    for g, re_a in a.random_effects.items():
+        re_b = b.random_effects[g]
+        f = np.array([1 / s if c == "x" else (1 / s**2 if c == "cond_var:x" else 1.0) for c in re_a.columns])
+        assert_allclose(re_b.to_numpy() / f, re_a.to_numpy(), rtol=1e-5, atol=1e-8 * np.abs(re_a.to_numpy()).max())

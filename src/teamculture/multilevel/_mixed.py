@@ -801,7 +801,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
 
     factors = factors_from_terms(parsed.random, grp.codes, grp.sizes)
     zcols = {c: covariate(c, X, covs) for f in factors for c in f.columns if c != "Intercept"}
-    blocked = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, zcols)
+    blocked = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, zcols, unit_covariates=True)
     engine = "nested-slopes" if order is not None else "crossed"
     state = _RefitState(parsed, engine, tuple(order) if order else None, blocked, grp.codes, grp.labels, covs,
                         tuple(notes))

@@ -81,3 +81,14 @@ def test_slope_scale_equivariance(formula: str, s: float) -> None:
         re_b = b.random_effects[g]
         f = np.array([1 / s if c == "x" else (1 / s**2 if c == "cond_var:x" else 1.0) for c in re_a.columns])
         assert_allclose(re_b.to_numpy() / f, re_a.to_numpy(), rtol=1e-5, atol=1e-8 * np.abs(re_a.to_numpy()).max())
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | trust) - 1", "y ~ (1 | trust) - 1 + x", "y ~ x + (1|trust)-1"])
+def test_minus_one_after_a_random_term_keeps_r_meaning(formula: str) -> None:
+    # lme4 reads a '- 1' after a random term as removing the fixed intercept (was refused: "no random term")
+    d = _data()
+    ref = _fit("y ~ 0 + x + (1 | trust)", d)
+    fit = _fit(formula, d)
+    assert list(fit.fixed_effects.index) == ["x"]
+    assert_allclose(fit.fixed_effects.to_numpy(), ref.fixed_effects.to_numpy(), rtol=1e-10)
+    assert_allclose(fit.loglik, ref.loglik, rtol=1e-12)

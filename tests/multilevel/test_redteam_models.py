@@ -92,3 +92,39 @@ def test_minus_one_after_a_random_term_keeps_r_meaning(formula: str) -> None:
     assert list(fit.fixed_effects.index) == ["x"]
     assert_allclose(fit.fixed_effects.to_numpy(), ref.fixed_effects.to_numpy(), rtol=1e-10)
     assert_allclose(fit.loglik, ref.loglik, rtol=1e-12)
+
+
+def test_data_column_named_like_the_intercept_is_refused() -> None:
+    # was fitted with two design columns both named 'Intercept': fixed_effects showed one of them
+    d = _data().assign(Intercept=lambda f: f["z"])
+    with pytest.raises(ValueError, match=r"`formula`.*'Intercept'"):
+        tc.mixed("y ~ Intercept + x + (1 | trust)", d)
+    with pytest.raises(ValueError, match=r"`formula`.*'Intercept'"):
+        tc.mixed("y ~ x + (0 + Intercept | trust)", d)
+
+
+@pytest.mark.parametrize("name", ["residual", "Residual"])
+def test_grouping_factor_named_residual_is_refused(name: str) -> None:
+    # was fitted, and its variance overwritten by the residual variance in variance_components
+    d = _data().rename(columns={"trust": name})
+    with pytest.raises(ValueError, match=rf"`formula`.*{name!r}.*residual"):
+        tc.mixed(f"y ~ x + (1 | {name})", d)
+
+
+def test_pandas_string_dtype_predictor_is_categorical_as_str() -> None:
+    # a pandas 'string' (pd.NA) column was a raw "could not convert string to float" from numpy
+    d = _data().assign(cat=lambda f: np.where(f["x"] > 0.3, "b", np.where(f["x"] < -0.3, "a", "c")))
+    ref = _fit("y ~ cat + (1 | trust)", d)
+    fit = _fit("y ~ cat + (1 | trust)", d.assign(cat=d["cat"].astype("string")))
+    assert list(fit.fixed_effects.index) == list(ref.fixed_effects.index)
+    assert_allclose(fit.fixed_effects.to_numpy(), ref.fixed_effects.to_numpy(), rtol=1e-12)
+
+
+def test_numbers_stored_as_text_get_a_hint() -> None:
+    # numbers in an object column are read as a categorical (as R reads character columns); with one level per
+    # row the error now says why instead of only counting columns
+    d = _data()
+    with pytest.raises(ValueError, match=r"'x'.*numbers stored as text.*to_numeric"):
+        tc.mixed("y ~ x + (1 | trust)", d.assign(x=d["x"].astype(str)))
+    with pytest.raises(ValueError, match=r"'x'.*numbers stored as text.*to_numeric"):
+        tc.mixed("y ~ x + (1 | trust)", d.assign(x=d["x"].astype(object)))

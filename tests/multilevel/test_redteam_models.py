@@ -128,3 +128,12 @@ def test_numbers_stored_as_text_get_a_hint() -> None:
         tc.mixed("y ~ x + (1 | trust)", d.assign(x=d["x"].astype(str)))
     with pytest.raises(ValueError, match=r"'x'.*numbers stored as text.*to_numeric"):
         tc.mixed("y ~ x + (1 | trust)", d.assign(x=d["x"].astype(object)))
+
+
+def test_data_column_named_like_an_interaction_is_refused() -> None:
+    # formulaic keeps one of two terms with the same name: the column `x:z` was silently dropped in favour of x:z
+    d = _data().assign(**{"x:z": lambda f: np.exp(f["z"])})
+    with pytest.raises(ValueError, match=r"`formula`.*'x:z'"):
+        tc.mixed("y ~ x*z + `x:z` + (1 | trust)", d)
+    fit = _fit("y ~ `x:z` + (1 | trust)", d)  # alone it is an ordinary predictor
+    assert list(fit.fixed_effects.index) == ["Intercept", "x:z"]

@@ -170,6 +170,18 @@ def _design(parsed: ParsedFormula, frame: pd.DataFrame
                 slopes[s] = (str(smm.columns[0]), np.asarray(smm, dtype=np.float64)[:, 0])
     if X.shape[1] == 0:
         raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
+    # a numeric column of `data` used as a term must be the design column of its name (formulaic keeps one of two
+    # terms with the same name: a column `x:z` next to the interaction x:z would be dropped without a word)
+    for c in X.columns:
+        if c in frame.columns and c != parsed.response and pd.api.types.is_numeric_dtype(frame[c].dtype) \
+                and not pd.api.types.is_bool_dtype(frame[c].dtype):
+            if not np.array_equal(X[c].to_numpy(), frame[c].to_numpy(dtype=np.float64, na_value=np.nan),
+                                  equal_nan=True):
+                raise ValueError(
+                    f"`formula`: the column {c!r} of `data` has the name of another term of the formula (such as "
+                    "the interaction of two columns); formulaic would keep only one of them. Rename the column of "
+                    "`data`."
+                )
     dup = X.columns[X.columns.duplicated()].unique().tolist()
     if dup:
         raise ValueError(

@@ -137,3 +137,15 @@ def test_data_column_named_like_an_interaction_is_refused() -> None:
         tc.mixed("y ~ x*z + `x:z` + (1 | trust)", d)
     fit = _fit("y ~ `x:z` + (1 | trust)", d)  # alone it is an ordinary predictor
     assert list(fit.fixed_effects.index) == ["Intercept", "x:z"]
+
+
+@pytest.mark.parametrize("s", [1e-8, 1e8])
+def test_profile_intervals_slope_scale_equivariance(s: float) -> None:
+    # the profiler's step floor for a slope SD was 0.05 sigma in the response's units, not per unit of the covariate:
+    # with x in units of 1e8 the intercept-SD interval moved from [0.374, 0.939] to [0.375, 0.911]
+    d = _data()
+    a = _fit("y ~ x + (1 + x | trust)", d).variance_intervals().to_frame()
+    b = _fit("y ~ x + (1 + x | trust)", d.assign(x=d["x"] * s)).variance_intervals().to_frame()
+    factor = np.array([s if n == "trust|x" else 1.0 for n in a.index])[:, None]
+    cols = ["estimate", "ci_low", "ci_high"]
+    assert_allclose(b[cols].to_numpy() * factor, a[cols].to_numpy(), rtol=2e-4, atol=1e-7)

@@ -149,3 +149,20 @@ def test_profile_intervals_slope_scale_equivariance(s: float) -> None:
     factor = np.array([s if n == "trust|x" else 1.0 for n in a.index])[:, None]
     cols = ["estimate", "ci_low", "ci_high"]
     assert_allclose(b[cols].to_numpy() * factor, a[cols].to_numpy(), rtol=2e-4, atol=1e-7)
+
+
+def test_local_f_squared_refuses_swapped_models() -> None:
+    # local_f_squared(reduced, full) returned -0.31 without a word
+    d = _data()
+    full, reduced = _fit("y ~ x + z + (1 | trust)", d), _fit("y ~ z + (1 | trust)", d)
+    assert tc.local_f_squared(full, reduced) > 0
+    with pytest.raises(ValueError, match=r"`reduced`.*'x'.*not in `full`"):
+        tc.local_f_squared(reduced, full)
+
+
+def test_r_squared_of_an_intercept_only_model_is_exactly_zero() -> None:
+    # the marginal R² printed as 8.4e-32 (the variance of a constant vector computed with rounding)
+    d = _data()
+    r2 = tc.r_squared(_fit("y ~ 1 + (1 | trust/team)", d))
+    assert r2.marginal == 0.0
+    assert (r2.to_frame().loc[[i for i in r2.to_frame().index if i.startswith("fixed")], "variance"] == 0.0).all()

@@ -73,3 +73,14 @@ fit = glmm("y ~ team_type + tenure_c + (1 | trust/team)",
 print(fit.icc().round(3))
 print(fit.median_odds_ratio().round(2))
 print(truth.loc["out_error", ["mor_trust", "mor_team", "vpc_team"]].round(3))
+
+# %%
+# Profile-likelihood intervals for the two standard deviations (lme4's
+# ``confint(fit, method = "profile")``), and the 60 trusts and the teams of the
+# error model as caterpillar plots on the log-odds scale: the conditional modes
+# of the random intercepts with their conditional 95% intervals.
+print(fit.variance_intervals().table[["estimate", "ci_low", "ci_high"]].round(3))
+fig, axes = plt.subplots(1, 2, figsize=(11, 6), layout="constrained")
+tc.plot_random_effects(fit, factor="trust", ax=axes[0], label_groups=False)
+tc.plot_random_effects(fit, factor="team", ax=axes[1])
+plt.show()

@@ -37,6 +37,7 @@ from teamculture._core.validation import check_bool, check_confidence_level, che
 from teamculture.aggregation._aggregate import AggregateResult
 from teamculture.aggregation._icc import ICCResult
 from teamculture.aggregation._nulls import NullSimulation
+from teamculture.multilevel._glmm import GLMMResult
 from teamculture.multilevel._results import MixedResult
 
 __all__ = ["plot_random_effects", "plot_agreement", "plot_variance_partition", "plot_diagnostics"]
@@ -83,15 +84,31 @@ _INTERCEPT = "Intercept"
 
 def _re_terms(table: pd.DataFrame) -> list[str]:
     """The random-effect terms of one grouping factor's table in ``MixedResult.random_effects``."""
-    if "blup" in table.columns:
+    if "blup" in table.columns or "condval" in table.columns:
         return [_INTERCEPT]
+    if any(str(c).startswith("condval:") for c in table.columns):  # GLMM random slopes
+        return [_INTERCEPT if c == "condval:(Intercept)" else str(c)[len("condval:"):]
+                for c in table.columns if str(c).startswith("condval:")]
     return [c for c in table.columns if not str(c).startswith("cond_var:")]
 
 
-def _re_columns(table: pd.DataFrame, term: str) -> tuple[str, str]:
+def _re_values(table: pd.DataFrame, term: str) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional modes and conditional variances of ``term`` (MixedResult or GLMMResult tables)."""
     if "blup" in table.columns:
-        return "blup", "cond_var"
-    return term, f"cond_var:{term}"
+        value_col, var_col = "blup", "cond_var"
+    elif "condval" in table.columns or any(str(c).startswith("condval:") for c in table.columns):
+        suffix = "" if "condval" in table.columns else ":" + ("(Intercept)" if term == _INTERCEPT else term)
+        values = table["condval" + suffix].to_numpy(dtype=float)
+        return values, table["condsd" + suffix].to_numpy(dtype=float) ** 2
+    else:
+        value_col, var_col = term, f"cond_var:{term}"
+    values = table[value_col].to_numpy(dtype=float)
+    cond_var = table[var_col].to_numpy(dtype=float) if var_col in table.columns else np.full(len(values), np.nan)
+    return values, cond_var
+
+
+#: What the linear predictor is on each GLMM link's scale (for the axis label).
+_LINK_SCALE = {"logit": "log-odds", "probit": "probit", "log": "log-rate"}
 
 
 def _resolve_factor(result: MixedResult, factor: Any) -> str:
@@ -134,10 +151,10 @@ def _resolve_term(table: pd.DataFrame, factor: str, term: Any) -> str:
 def _validate_plot_random_effects(result: Any, factor: Any, term: Any, confidence_level: Any, sort: Any,
                                   label_groups: Any, ax: Any) -> tuple[str, str, pd.DataFrame, float, bool,
                                                                        bool | None]:
-    if not isinstance(result, MixedResult):
+    if not isinstance(result, (MixedResult, GLMMResult)):
         hint = " (variance shares are drawn by plot_variance_partition)" if isinstance(result, ICCResult) else ""
-        raise TypeError(f"`result` must be a MixedResult (from teamculture.mixed){hint}; got "
-                        f"{type(result).__name__}.")
+        raise TypeError(f"`result` must be a MixedResult (from teamculture.mixed) or a GLMMResult (from "
+                        f"teamculture.glmm){hint}; got {type(result).__name__}.")
     factor = _resolve_factor(result, factor)
     table = result.random_effects[factor]
     term = _resolve_term(table, factor, term)
@@ -160,8 +177,10 @@ def plot_random_effects(result: Any, *, factor: str | None = None, term: str | N
 
     Parameters
     ----------
-    result : MixedResult
-        A fitted model from :func:`teamculture.mixed`.
+    result : MixedResult or GLMMResult
+        A fitted model from :func:`teamculture.mixed`, or a generalised
+        linear mixed model from :func:`teamculture.glmm` (drawn on the link
+        scale: log-odds, probit or log-rate, as the x axis says).
     factor : str, optional
         The grouping factor to draw, as in ``result.random_effects``
         (``"trust"``, ``"trust:team"``; ``"team"`` is accepted for the nested
@@ -192,7 +211,12 @@ def plot_random_effects(result: Any, *, factor: str | None = None, term: str | N
     -----
     The conditional variances are those of ``result.random_effects``
     (lme4's ``ranef(fit, condVar = TRUE)``: the variance of the random effect
-    given the data at the estimated parameters). The intervals ignore the
+    given the data at the estimated parameters). For a
+    :class:`~teamculture.multilevel.GLMMResult` they are the squared
+    conditional standard deviations ``condsd`` of the Laplace
+    approximation at the conditional modes ``condval``, on the scale of
+    the linear predictor; ``exp`` of a limit on the logit (log) scale is
+    an odds (rate) ratio against a group with a zero random effect. The intervals ignore the
     uncertainty of the estimated variance components and, with many groups,
     some will exclude zero by chance: they describe groups, they are not
     tests.
@@ -213,9 +237,7 @@ def plot_random_effects(result: Any, *, factor: str | None = None, term: str | N
     plt = _pyplot("plot_random_effects")
     factor, term, table, level, sort, label_groups = _validate_plot_random_effects(
         result, factor, term, confidence_level, sort, label_groups, ax)
-    value_col, var_col = _re_columns(table, term)
-    values = table[value_col].to_numpy(dtype=float)
-    cond_var = table[var_col].to_numpy(dtype=float) if var_col in table.columns else np.full(len(values), np.nan)
+    values, cond_var = _re_values(table, term)
     labels = [str(g) for g in table.index]
     n = len(values)
     order = np.argsort(values, kind="stable") if sort else np.arange(n)[::-1]
@@ -244,9 +266,14 @@ def plot_random_effects(result: Any, *, factor: str | None = None, term: str | N
         ax.set_ylabel(f"{n:,} groups of {factor}" + (", sorted" if sort else ""))
     ax.set_ylim(-0.7, n - 0.3)
     what = "random intercept" if term == _INTERCEPT else f"random slope of {term}"
-    response = getattr(result.response, "name", None)
+    if isinstance(result, GLMMResult):
+        response = str(result.formula).split("~", 1)[0].strip() or None
+        ax.set_xlabel(f"conditional mode with {level:.0%} conditional interval "
+                      f"({_LINK_SCALE[result.link]} scale, {result.link} link)")
+    else:
+        response = getattr(result.response, "name", None)
+        ax.set_xlabel(f"conditional mode (BLUP) with {level:.0%} conditional interval")
     ax.set_title(f"{factor}: {what}" + (f" ({response})" if response else ""), fontsize=10)
-    ax.set_xlabel(f"conditional mode (BLUP) with {level:.0%} conditional interval")
     from matplotlib.lines import Line2D
 
     handles = []
@@ -700,7 +727,7 @@ def _conditional_fitted(result: MixedResult) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"`result`: the grouping factor {factor!r} is not a column of group_labels.")
         pos = _group_index(result.group_labels[factor], table.index, factor)
         for term in _re_terms(table):
-            u = table[_re_columns(table, term)[0]].to_numpy(dtype=float)[pos]
+            u = _re_values(table, term)[0][pos]
             if term == _INTERCEPT:
                 eta = eta + u
             elif term in design.columns:
@@ -822,7 +849,7 @@ def plot_diagnostics(result: Any) -> Any:
     _qq(axes[1], resid, "Normal Q-Q: residuals")
     for ax, (factor, term) in zip(axes[2:], panels):
         table = result.random_effects[factor]
-        values = table[_re_columns(table, term)[0]].to_numpy(dtype=float)
+        values = _re_values(table, term)[0]
         name = "(Intercept)" if term == _INTERCEPT else term
         _qq(ax, values, f"Normal Q-Q: {factor} {name}")
         ax.set_ylabel("conditional modes")

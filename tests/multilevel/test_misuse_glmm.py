@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
 
 from _glmm_helpers import data
 from _misuse import Case, case_id, run_case
@@ -190,3 +192,53 @@ def _scaled(f, s):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_misuse(case):
     run_case(case)
+
+
+# ---------------------------------------------------------------- GLMMResult.variance_intervals
+def _separated():
+    d = SMALL.copy()
+    d["grp"] = np.where(np.arange(len(d)) % 7 == 0, "rare", "common")
+    d.loc[d["grp"] == "rare", "y"] = 1  # every "rare" row is a yes: complete separation
+    with pytest.warns(DegenerateDataWarning, match="separation"):
+        return glmm("y ~ x + grp + (1 | trust/team)", d)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "pattern"), [
+    ({"method": "bootstrap"}, ValueError, r"`method` must be one of \['profile'\]"),
+    ({"method": "Profile"}, ValueError, r"`method` must be one of \['profile'\].*Did you mean 'profile'"),
+    ({"method": None}, ValueError, r"`method`"),
+    ({"confidence_level": 1.0}, ValueError, r"`confidence_level` must lie in \(0, 1\)"),
+    ({"confidence_level": 95}, ValueError, r"`confidence_level` must lie in \(0, 1\)"),
+    ({"confidence_level": "95%"}, TypeError, r"`confidence_level`"),
+    ({"confidence_level": float("nan")}, ValueError, r"`confidence_level`"),
+])
+def test_variance_intervals_misuse(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        _base().variance_intervals(**kwargs)
+
+
+def test_variance_intervals_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        _base().variance_intervals(0.9)  # type: ignore[misc]
+
+
+def test_variance_intervals_refuses_separation():
+    f = _separated()
+    assert f._infinite
+    with pytest.raises(ValueError, match=r"`self`: the fixed effects \['grp\[T.rare\]'\] are infinite \(separation\)"):
+        f.variance_intervals()
+
+
+def test_variance_intervals_survives_pickle():
+    f = pickle.loads(pickle.dumps(_base()))
+    a, b = f.variance_intervals().table, _base().variance_intervals().table
+    assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-8)
+
+
+def test_variance_intervals_scale_free_in_the_covariate():
+    # x in other units (1e-6 and 1e6 times) changes the fixed effect, not the variance intervals
+    base = _base().variance_intervals().table
+    for s in (1e-6, 1e6):
+        f = glmm("y ~ xs + (1 | trust/team)", SMALL.assign(xs=SMALL["x"] * s))
+        assert_allclose(f.variance_intervals().table[["ci_low", "ci_high"]].to_numpy(),
+                        base[["ci_low", "ci_high"]].to_numpy(), rtol=1e-4)

@@ -83,6 +83,14 @@ def _axes_pair():
     return plt.subplots(1, 2)[1]
 
 
+def _yes(d):
+    return d.assign(y=(d["out_stress"] == 1).astype(float)).dropna(subset=["y", "tenure"])
+
+
+GLMM3 = quiet(tc.glmm, "y ~ tenure + (1 | trust/team)", _yes(STAFF))  # singular on these data
+GLMM_SLOPES = quiet(tc.glmm, "y ~ tenure + (1 + tenure | team)", _yes(STAFF))
+
+
 CASES = [
     # ---- plot_random_effects --------------------------------------------------------------------------
     Case(tc.plot_random_effects, lambda: tc.plot_random_effects(ICC3), "input", "icc-result-not-a-model",
@@ -108,6 +116,20 @@ CASES = [
          raises=(TypeError, r"`sort` must be True or False")),
     Case(tc.plot_random_effects, lambda: tc.plot_random_effects(FIT2, ax=_axes_pair()), "input",
          "array-of-axes", raises=(TypeError, r"`ax` must be a matplotlib Axes or None \(one Axes, e.g. axes\[0\]")),
+    Case(tc.plot_random_effects, lambda: tc.plot_random_effects(GLMM3), "input", "glmm-two-factors-none-chosen",
+         raises=(ValueError, r"`factor`: the model has 2 grouping factors \['trust', 'trust:team'\]")),
+    Case(tc.plot_random_effects, lambda: tc.plot_random_effects(GLMM3, factor="team"), "i", "glmm-nested-short-name",
+         check=n_points(24)),
+    Case(tc.plot_random_effects, lambda: tc.plot_random_effects(GLMM_SLOPES), "input", "glmm-two-terms-none-chosen",
+         raises=(ValueError, r"`term`: 'team' has random effects for \['Intercept', 'tenure'\]")),
+    Case(tc.plot_random_effects, lambda: tc.plot_random_effects(GLMM_SLOPES, term="(Intercept)"), "i",
+         "glmm-r-intercept-name", check=n_points(24)),
+    Case(tc.plot_random_effects, lambda: tc.plot_random_effects(GLMM_SLOPES, term="age"), "input",
+         "glmm-unknown-term", raises=(ValueError, r"`term` must be one of the random-effect terms of 'team'")),
+    Case(tc.plot_random_effects, lambda: tc.plot_random_effects(GLMM3.compare(
+        quiet(tc.glmm, "y ~ 1 + (1 | trust/team)", _yes(STAFF)))), "input",
+         "glmm-comparison-not-a-model", raises=(TypeError, r"`result` must be a MixedResult .* or a GLMMResult .*"
+                                                           r"got GLMMCompareResult")),
     # ---- plot_agreement -------------------------------------------------------------------------------
     Case(tc.plot_agreement, lambda: tc.plot_agreement(FIT3), "input", "model-not-agreement",
          raises=(TypeError, r"`result` must be the table returned by rwg.*got MixedResult")),

@@ -107,6 +107,56 @@ def test_caterpillar_of_a_random_slope(fit_slopes):
     assert ax.get_title().startswith("team: random slope of tenure")
 
 
+def _glmm_yes(staff):
+    return staff.assign(y=(staff["out_stress"] == 1).astype(float)).dropna(subset=["y", "tenure"])
+
+
+@pytest.mark.parametrize("factor", ["trust", "trust:team"])
+def test_caterpillar_of_a_glmm_on_the_link_scale(factor):
+    # the committed three-level binary data set of the lme4 oracles (40 trusts, 2-12 teams each)
+    data = pd.read_csv(REFERENCE_DIR / "glmm_data" / "three_level.csv")
+    fit = tc.glmm("y ~ x + team_type + (1 | trust/team)", data)
+    table = fit.random_effects[factor]
+    ax = tc.plot_random_effects(fit, factor=factor, label_groups=True)
+    points = ax.collections[1].get_offsets()
+    assert len(points) == len(table) == fit.n_groups[factor]
+    order = np.argsort(table["condval"].to_numpy(), kind="stable")
+    assert_allclose(points[:, 0], table["condval"].to_numpy()[order], rtol=1e-15)
+    y, low, high = _segments(ax)
+    half = stats.norm.ppf(0.975) * table["condsd"].to_numpy()[order]
+    assert_allclose(low, table["condval"].to_numpy()[order] - half, rtol=1e-12)
+    assert_allclose(high, table["condval"].to_numpy()[order] + half, rtol=1e-12)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(g) for g in table.index[order]]
+    assert ax.get_xlabel() == "conditional mode with 95% conditional interval (log-odds scale, logit link)"
+    assert ax.get_title() == f"{factor}: random intercept (y)"
+    n_in = int(((table["condval"] - stats.norm.ppf(0.975) * table["condsd"] <= 0)
+                & (table["condval"] + stats.norm.ppf(0.975) * table["condsd"] >= 0)).sum())
+    assert f"interval includes 0 ({n_in})" in [t.get_text() for t in ax.get_legend().get_texts()]
+    _no_empty_axes(ax.figure)
+    _within_figure(ax.figure)
+
+
+def test_caterpillar_of_a_poisson_glmm_and_a_glmm_slope(tiny):
+    data = pd.read_csv(REFERENCE_DIR / "glmm_data" / "poisson.csv")
+    fit = tc.glmm("absence ~ x + team_type + offset(log(days)) + (1 | trust/team)", data, family="poisson")
+    ax = tc.plot_random_effects(fit, factor="trust", confidence_level=0.8)
+    assert ax.get_xlabel() == "conditional mode with 80% conditional interval (log-rate scale, log link)"
+    assert ax.get_title() == "trust: random intercept (absence)"
+    y, low, high = _segments(ax)
+    assert_allclose(np.sort(high - low), np.sort(2 * stats.norm.ppf(0.9) * fit.random_effects["trust"]["condsd"]),
+                    rtol=1e-12)
+    slopes = quiet(tc.glmm, "y ~ tenure + (1 + tenure | team)", _glmm_yes(tiny.staff), link="probit")
+    table = slopes.random_effects["team"]
+    for term, col in (("tenure", "tenure"), ("Intercept", "(Intercept)")):
+        ax = tc.plot_random_effects(slopes, term=term)
+        points = ax.collections[1].get_offsets()
+        assert_allclose(np.sort(points[:, 0]), np.sort(table[f"condval:{col}"].to_numpy()), rtol=1e-15)
+        y, low, high = _segments(ax)
+        assert_allclose(np.sort(high - low), np.sort(2 * stats.norm.ppf(0.975) * table[f"condsd:{col}"]), rtol=1e-12)
+        assert "probit scale, probit link" in ax.get_xlabel()
+    assert ax.get_title().startswith("team: random intercept")
+
+
 def test_caterpillar_draws_on_a_given_axes(fit3):
     fig, axes = plt.subplots(1, 2, layout="constrained")
     out = tc.plot_random_effects(fit3, factor="trust", ax=axes[1])

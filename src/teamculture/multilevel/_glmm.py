@@ -430,6 +430,67 @@ class GLMMResult(Result):
                 rows[g] = (math.exp(f * s), float(np.exp(f * lo)), float(np.exp(f * hi)))
         return pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "ci_low", "ci_high"])
 
+    def variance_intervals(self, *, confidence_level: float = 0.95, method: str = "profile") -> Any:
+        """Profile-likelihood intervals for the standard deviations (and correlations) of the random effects.
+
+        Parameters
+        ----------
+        confidence_level : float, default 0.95
+            Coverage of the intervals, in (0, 1).
+        method : {"profile"}, default "profile"
+            Profile likelihood (the only method for GLMMs).
+
+        Returns
+        -------
+        VarianceIntervals
+            ``table`` indexed by the names of ``variance_components`` with
+            the standard deviations on the link scale (correlations for the
+            ``"g|a,b"`` rows of a random-slopes model), their intervals, and
+            the intervals squared to variances; ``ml_estimate`` holds the
+            centre of the profile. See
+            :class:`teamculture.reporting.VarianceIntervals`.
+
+        Notes
+        -----
+        For each parameter the log-likelihood the model was fitted with
+        (Laplace, or the adaptive quadrature with its nodes re-adapted at
+        every point) is maximised over the fixed effects and the other
+        variance parameters with that parameter held fixed; the signed root
+        :math:`\\zeta(v) = \\operatorname{sign}(v - \\hat v)\\sqrt{2(\\ell(\\hat
+        v) - \\ell_p(v))}` is inverted at :math:`\\pm z_{(1+c)/2}` by a root
+        finder. lme4 interpolates a spline through a grid of profile points,
+        so its limits differ from these exact ones in the third or fourth
+        digit. A lower limit the profile does not reach before zero is 0 (a
+        correlation's -1 or 1), as lme4 reports it; a standard deviation
+        estimated at zero (a singular fit, with its
+        :class:`~teamculture.errors.BoundaryWarning` at fit time) has lower
+        limit 0. An upper limit the profile does not reach by a standard
+        deviation of 30 on the link scale (or twice the estimate) is ``inf``,
+        and a limit whose profile cannot be evaluated is ``NaN``, each with a
+        :class:`~teamculture.errors.DegenerateDataWarning` saying which.
+        Models with an infinite fixed effect (separation), and random-slopes
+        terms of three or more correlated effects (whose correlations on the
+        boundary cannot be profiled reliably here), are refused.
+
+        R: lme4::confint(fit, method = "profile")
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from teamculture.multilevel import glmm
+        >>> rng = np.random.default_rng(1)
+        >>> team = np.repeat(np.arange(60), 8)
+        >>> eta = -0.5 + rng.normal(0, 0.8, 60)[team]
+        >>> df = pd.DataFrame({"y": rng.random(team.size) < 1 / (1 + np.exp(-eta)), "team": team})
+        >>> ci = glmm("y ~ 1 + (1 | team)", df).variance_intervals()
+        >>> ci.table[["estimate", "ci_low", "ci_high"]].round(2)
+              estimate  ci_low  ci_high
+        team      0.55    0.21     0.87
+        """
+        from teamculture.multilevel._glmm_profile import glmm_variance_intervals
+
+        return glmm_variance_intervals(self, confidence_level=confidence_level, method=method)
+
     def _sigma_se(self, g: str) -> float:
         key = f"sd:{g}"
         if key not in self._cov_theta.index:

@@ -129,7 +129,11 @@ class SlopeEngine:
         return {"u": u, "pen": pen, "eta": eta, "w": w}
 
     def laplace(self, beta: np.ndarray, theta: np.ndarray) -> tuple[float, dict[str, Any]]:
-        L = theta_to_L(theta, self.r)
+        return self.laplace_factor(beta, theta_to_L(theta, self.r))
+
+    def laplace_factor(self, beta: np.ndarray, L: np.ndarray) -> tuple[float, dict[str, Any]]:
+        """Laplace log-likelihood with ``Sigma = L L'`` for any square factor ``L`` (the value depends on
+        ``L L'`` only: ``det(L' A L + I) = det(A L L' + I)``, and ``b = L u`` with ``u ~ N(0, I)``)."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             st = self.mode(beta, L, self._u)
             wF = st["w"] if self.fam.canonical else self.fam.fisher(st["eta"])[0]

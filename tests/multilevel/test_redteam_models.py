@@ -166,3 +166,10 @@ def test_r_squared_of_an_intercept_only_model_is_exactly_zero() -> None:
     r2 = tc.r_squared(_fit("y ~ 1 + (1 | trust/team)", d))
     assert r2.marginal == 0.0
     assert (r2.to_frame().loc[[i for i in r2.to_frame().index if i.startswith("fixed")], "variance"] == 0.0).all()
+
+
+def test_every_row_made_missing_by_a_transformation() -> None:
+    # log of a negative column in every row was numpy's "zero-size array to reduction operation maximum"
+    d = _data().assign(neg=lambda f: -np.exp(f["z"]))
+    with pytest.warns(tc.errors.DroppedDataWarning), pytest.raises(ValueError, match=r"`formula`.*no rows left"):
+        tc.mixed("y ~ log(neg) + (1 | trust)", d)

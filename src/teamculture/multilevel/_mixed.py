@@ -818,6 +818,9 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         frame, y, X, covs = frame.loc[keep2], y.loc[keep2], X.loc[keep2], covs.loc[keep2]
         n_drop += n_drop2
         notes.append(f"{n_drop2:,} rows dropped because a transformation in the formula made a value missing")
+        if len(y) == 0:
+            raise ValueError(f"`formula`: a transformation in {parsed.formula!r} made a value missing in every one of "
+                             f"the {n_drop2:,} rows (e.g. log of a negative number): no rows left to fit.")
     _check_design(parsed, frame, fixed_vars, X, y)
     grp = _grouping(parsed, frame)
     _check_identifiable(parsed, y, X, covs, grp)

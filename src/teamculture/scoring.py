@@ -47,11 +47,21 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
     """Numeric codes of one column (text labels mapped through the scale's labels)."""
     if pd.api.types.is_bool_dtype(col.dtype):
         raise TypeError(f"`data` column {column!r} is boolean; expected numeric codes or text labels.")
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind == "c":
+        raise TypeError(f"`data` column {column!r} is complex ({col.dtype}); expected real numeric codes or text labels.")
     if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu":
         return col.to_numpy()  # integer codes as they are (no float copy); no missing values possible
     if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(col.dtype, pd.CategoricalDtype):
         return col.to_numpy(dtype=float, na_value=np.nan)
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    # factorize merges True with 1 and False with 0: where a unique could hide a boolean, count them (one pass over
+    # the column only then: columns of text labels are not scanned)
+    if col.dtype == object and any(not isinstance(u, str) and (isinstance(u, (bool, np.bool_)) or u in (0, 1))
+                                   for u in uniques):
+        n_bool = sum(1 for v in col.array if isinstance(v, (bool, np.bool_)))
+        if n_bool:
+            raise TypeError(f"`data` column {column!r} holds {n_bool} boolean value(s) (True/False) among its answers; "
+                            "expected numeric codes or text labels.")
     lookup = scale.code_for_label()
     mapped = np.empty(len(uniques) + 1)
     unknown: list[Any] = []
@@ -60,6 +70,10 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
             key = _norm(u)
             if key in lookup:
                 mapped[k] = lookup[key]
+                continue
+            number = _text_number(u)
+            if number is not None:  # a number written as text ("4", "4.0"): a numeric code, checked as such
+                mapped[k] = number
                 continue
             unknown.append(u)
             mapped[k] = np.nan
@@ -77,6 +91,15 @@ def _column_codes(col: pd.Series, scale: ResponseScale, column: str) -> np.ndarr
         )
     mapped[-1] = np.nan
     return mapped[codes]
+
+
+def _text_number(text: str) -> float | None:
+    """The finite number written in ``text`` ("4", " 4.0 ", "1e0"), or None (labels, "nan", "inf")."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
 
 
 def _valid_mask(x: np.ndarray, codes: Sequence[float]) -> np.ndarray:
@@ -340,14 +363,24 @@ def _check_columns_arg(data: pd.DataFrame, inst: Instrument, columns: Any) -> di
         cols = [k for k, v in columns.items() if v == dup[0]]
         raise ValueError(f"`columns` maps {len(cols)} columns {few(cols)} to the same item {dup[0]!r}.")
     out: dict[Any, str] = {}
+    keys_of: dict[Any, list[Any]] = {}
     for k, v in columns.items():
         if k in data.columns:  # a name you wrote out exactly is the column you mean
-            out[k] = v
-            continue
-        hits = _case_matches(k, data.columns, folded)
-        if len(hits) > 1:
-            raise _ambiguous(k, hits, "the `columns` key")
-        out[hits[0]] = v
+            col = k
+        else:
+            hits = _case_matches(k, data.columns, folded)
+            if len(hits) > 1:
+                raise _ambiguous(k, hits, "the `columns` key")
+            col = hits[0]
+        out[col] = v
+        keys_of.setdefault(col, []).append(k)
+    same = {col: keys for col, keys in keys_of.items() if len(keys) > 1}
+    if same:
+        col, keys = next(iter(same.items()))
+        raise ValueError(
+            f"`columns` keys {few(keys)} name the same column {col!r} of `data` (names are matched regardless of "
+            "letter case); map each column once."
+        )
     return out
 
 
@@ -399,6 +432,19 @@ def _column_map(data: pd.DataFrame, inst: Instrument, columns: Any, survey_year:
             near = _near_miss(iid, data.columns)
             hint = f"; `data` has {near!r}" if near is not None else did_you_mean(iid, _free(data.columns, claimed)).rstrip("?")
             problems.append(f"item {iid!r} (no column {iid!r}){hint.replace(' Did you mean', '; did you mean')}")
+    if not problems:
+        readers: dict[Any, list[str]] = {}
+        for iid, col in out.items():
+            readers.setdefault(col, []).append(iid)
+        shared = {col: ids for col, ids in readers.items() if len(ids) > 1}
+        if shared:
+            col, ids = next(iter(shared.items()))
+            raise ValueError(
+                f"`data` column {col!r} would be read for {len(ids)} items {few(ids)} of instrument {inst.id!r} "
+                f"({len(shared)} column(s) in all), counting one answer several times. Item ids are matched to "
+                "columns regardless of letter case: give each item its own column with `columns` "
+                "({'your_column': 'item_id'}), or rename the items."
+            )
     if problems:
         maps = f" Question-code maps of {inst.id!r}: survey_year in {sorted(inst.mappings)}." if inst.mappings else ""
         raise ValueError(
@@ -852,8 +898,8 @@ def score(
     ----------
     data : pandas.DataFrame or list of dict
         One row per respondent and one column per item, holding numeric codes
-        or the scale's text labels ("Strongly agree"; case and spacing are
-        ignored), or records (one dict per respondent, ``{"q9f": 4, ...}``;
+        (also written as text, ``"4"``) or the scale's text labels ("Strongly
+        agree"; case and spacing are ignored), or records (one dict per respondent, ``{"q9f": 4, ...}``;
         a key absent from a record is a missing answer). Not modified. (An
         array: wrap it in ``pd.DataFrame`` first.)
     instrument : str, Instrument, dict or psych-style keys
@@ -1009,6 +1055,7 @@ def keyed_items(
     0  7.0  2.0  NaN
     1  1.0  NaN  5.0
     """
+    data = _records(data)
     spec = _validate_score(data, instrument, columns, survey_year, None, invalid, scale)
     inst = spec.inst
     if inst.classification is not None:
@@ -1156,7 +1203,8 @@ def _groups_from_by(data: pd.DataFrame, by: Any, name: str = "by") -> Groups:
             f"data.assign(group=labels), and pass {name}='group'."
         )
     cols = check_columns(data, by, name)
-    groups, missing = Groups.from_labels(data[cols] if len(cols) > 1 else data[cols[0]], name=name)
+    # a frame of label columns (also for one): each level is named after its column, also a column named 0
+    groups, missing = Groups.from_labels(data[cols], name=name)
     if missing.any():
         rows = data.index[missing]
         bad = [c for c in cols if data[c].isna().any()]
@@ -1279,6 +1327,7 @@ def score_groups(
     >>> nested.means.index.names, nested.n_groups.tolist()
     (FrozenList(['trust', 'team_in_trust']), [4, 24])
     """
+    data = _records(data)
     spec = _validate_score(data, instrument, columns, survey_year, min_items, invalid, scale)
     denominator = check_choice("denominator", denominator, _DENOMINATORS)
     if len(data) == 0:
@@ -1446,6 +1495,10 @@ def occupational_weights(
         except (TypeError, ValueError):
             raise TypeError(f"`benchmark` shares must be numbers; got {few(list(dict(benchmark).values()))}.") \
                 from None
+        if b.index.has_duplicates:
+            dup = b.index[b.index.duplicated()].unique().tolist()
+            raise ValueError(f"`benchmark` names {len(dup)} occupation(s) more than once: {few(dup)}; give one share "
+                             "per occupation.")
         if len(b) == 0 or (b < 0).any() or not np.isfinite(b.to_numpy()).all() or b.sum() <= 0:
             raise ValueError(f"`benchmark` shares must be finite, >= 0 and not all 0; got {few(b.tolist())}.")
         if not b.index.isin(olabels).any():

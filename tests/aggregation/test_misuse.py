@@ -401,6 +401,13 @@ CASES = [
     Case(tc.aggregate, lambda: tc.aggregate(DATA.rename(columns={"q1": "énergie"}), ["énergie"], by="team",
                                             scale=(1, 5)), "j", "non-ascii-names",
          check=lambda r: "énergie_rwg" in r.table.columns or pytest.fail(str(r.table.columns))),
+    # red team (changes/redteam-data.md): a group column named 0 named the index 'by'
+    Case(tc.aggregate, lambda: tc.aggregate(DATA.rename(columns={"team": 0}), ["q1"], by=0, scale=(1, 5)), "a",
+         "int-column-name-names-the-index",
+         check=lambda r: r.table.index.name == "0" or pytest.fail(str(r.table.index.name))),
+    # red team (changes/redteam-data.md): one bootstrap replicate gave a zero-width "interval" without the estimate
+    Case(tc.icc, lambda: tc.icc(Y, TEAM, n_resamples=1, rng=1), "input", "one-bootstrap-replicate",
+         raises=(ValueError, r"`n_resamples` must be 0 \(no bootstrap\) or at least 2; got 1")),
 ]
 
 

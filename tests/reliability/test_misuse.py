@@ -111,10 +111,10 @@ CASES = [
          "pairwise-alpha-above-one-flagged",
          warns=(BoundaryWarning, r"raw alpha = 1.0079.* exceed\(s\) 1.*not positive semi-definite"),
          check=lambda r: r.alpha > 1 and any("exceed" in n for n in r.notes) and "exceed" in str(r.summary())),
-    Case(cronbach_alpha, lambda: cronbach_alpha(X * 1e-8), "d", "tiny-units-same-alpha",
-         check=lambda r: _close(r.alpha, cronbach_alpha(X).alpha)),
-    Case(cronbach_alpha, lambda: cronbach_alpha(X * 5e8), "d", "huge-units-same-alpha",
-         check=lambda r: _close(r.alpha, cronbach_alpha(X).alpha)),
+    Case(cronbach_alpha, lambda: cronbach_alpha(X[["a", "b", "c"]] * 1e-8), "d", "tiny-units-same-alpha",
+         check=lambda r: _close(r.alpha, cronbach_alpha(X[["a", "b", "c"]]).alpha)),
+    Case(cronbach_alpha, lambda: cronbach_alpha(X[["a", "b", "c"]] * 5e8), "d", "huge-units-same-alpha",
+         check=lambda r: _close(r.alpha, cronbach_alpha(X[["a", "b", "c"]]).alpha)),
     Case(cronbach_alpha, lambda: cronbach_alpha(_with(X, 1, "a", np.nan), nan_policy="raise"), "missing",
          "nan-policy-raise",
          raises=(ValueError, r"`items` has 1 row\(s\) with a missing value \(rows \[1\]\) and nan_policy='raise'")),
@@ -138,7 +138,8 @@ CASES = [
     Case(cronbach_alpha, lambda: cronbach_alpha(_with(X, 0, "c", np.inf)), "j", "infinite-value",
          raises=(ValueError, r"`items` has 1 infinite value\(s\)")),
     Case(cronbach_alpha, lambda: cronbach_alpha(X.rename(columns={"a": "équipe", "b": "チーム"})), "j",
-         "non-ascii-names", check=lambda r: list(r.items.index[:2]) == ["équipe", "チーム"]),
+         "non-ascii-names", warns=(BoundaryWarning, r"alpha = -0.3699 is below 0"),
+         check=lambda r: list(r.items.index[:2]) == ["équipe", "チーム"]),
     Case(cronbach_alpha, lambda: cronbach_alpha(pd.Series([1.0, 2, 3], name="a")), "input", "series",
          raises=(ValueError, r"`items` must have one column per item")),
     # ------------------------------------------------------------------ omega
@@ -254,6 +255,25 @@ CASES = [
          raises=(ValueError, r"`data` has 2 columns that differ only in letter case from item 'A1': \['A1', 'a1'\]")),
     Case(instrument_reliability, lambda: instrument_reliability(_likert(), "real-team"), "input",
          "classification-instrument", raises=(ValueError, r"`instrument` 'real-team' is a classification rule")),
+    # red team (changes/redteam-data.md): a negative alpha (a reverse-worded item not keyed) was reported silently
+    Case(multilevel_reliability, lambda: multilevel_reliability(ML.assign(i3=6 - ML["i3"]), TEAM), "g",
+         "negative-alpha-flagged",
+         warns=(BoundaryWarning, r"alpha_within = -1.0000, alpha_between = -0.8636 (is|are) below 0, the lower bound "
+                                 r"of a reliability"),
+         check=lambda r: (r.alpha_within < 0 and r.alpha_between < 0 and any("below 0" in n for n in r.notes))
+         or pytest.fail(str(r.notes))),
+    Case(instrument_reliability, lambda: instrument_reliability(
+        _likert().assign(A3=lambda t: 6 - t["A3"], A5=lambda t: 6 - t["A5"]), {"s1": ["A3", "A2"], "s2": ["A4", "A5"]},
+        scale=(1, 5)), "g", "negative-alpha-flagged-per-subscale",
+         warns=(BoundaryWarning, r"the reliability of 2 subscale\(s\) of `instrument` 'keys' is outside its parameter "
+                                 r"space: 's1': alpha = -[0-9.]+ is below 0.*; 's2': alpha = -[0-9.]+ is below 0.*"
+                                 r"reverse-keyed items not marked as reversed in `instrument`"),
+         check=lambda r: (r["alpha"] < 0).all() or pytest.fail(str(r))),
+    Case(cronbach_alpha, lambda: cronbach_alpha(X), "g", "negative-alpha-flagged",
+         warns=(BoundaryWarning, r"alpha = -0.3699 is below 0, the lower bound of a reliability: the items of "
+                                 r"`items` covary negatively on average; item\(s\) \['d'\] correlate "
+                                 r"negatively with the rest"),
+         check=lambda r: (r.alpha < 0 and any("below 0" in n for n in r.notes)) or pytest.fail(str(r.alpha))),
 ]
 
 

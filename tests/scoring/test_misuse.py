@@ -256,3 +256,66 @@ def test_property_misaligned_weights_are_refused(case):
     df, w = case
     with pytest.raises(ValueError, match=r"`weights` and `data` carry different row labels"):
         score_groups(df, KEYS, by="g", weights=w.set_axis(w.index + 5000), scale=(1, 5))
+
+
+# ---------------------------------------------------------------------------
+# red-team pass (changes/redteam-data.md): each case failed before its fix
+# ---------------------------------------------------------------------------
+def _records_of(frame):
+    return frame.to_dict("records")
+
+
+CASES += [
+    # records (a list of dicts) are accepted wherever `data` is "as in score"
+    Case(score_groups, lambda: score_groups(_records_of(DF), KEYS, by="team", scale=(1, 5)), "input",
+         "records-are-rows", check=lambda r: pd.testing.assert_frame_equal(
+             r.means, score_groups(DF.reset_index(drop=True), KEYS, by="team", scale=(1, 5)).means) or True),
+    Case(keyed_items, lambda: keyed_items(_records_of(DF[["a", "b", "c"]]), KEYS, scale=(1, 5)), "input",
+         "records-are-rows", check=lambda r: pd.testing.assert_frame_equal(
+             r, keyed_items(DF[["a", "b", "c"]].reset_index(drop=True), KEYS, scale=(1, 5))) or True),
+    # numbers written as text ("4.0", " 5 ") are numeric codes, as numbers are
+    Case(score, lambda: score(DF[["a", "b", "c"]].astype(str), KEYS, scale=(1, 5)), "input", "numbers-as-text",
+         check=lambda r: _close(r.to_numpy(), score(DF, KEYS, scale=(1, 5)).to_numpy())),
+    Case(score, lambda: score(pd.DataFrame({"a": ["1", " 5 ", None], "b": ["2", "4", "3.0"], "c": [1, 2, 3]}),
+                              KEYS, scale=(1, 5)), "input", "numbers-as-text-with-missing",
+         check=lambda r: _close(r["s"].to_numpy(), [(1 + 4 + 1) / 3, (5 + 2 + 2) / 3, (3 + 3) / 2])),
+    Case(score, lambda: score(pd.DataFrame({"a": ["1", "7", "2"], "b": [1, 2, 3], "c": [1, 2, 3]}), KEYS,
+                              scale=(1, 5)), "e", "numbers-as-text-outside-the-scale",
+         raises=(ValueError, r"`data` column 'a' \(item 'a'\) has 1 row\(s\) with invalid code\(s\) \[7\]")),
+    # one column of `data` is never read for two items (it would count twice)
+    Case(score, lambda: score(DF, {"s": ["a", "A"]}, scale=(1, 5)), "a", "two-items-one-column-by-case",
+         raises=(ValueError, r"`instrument`: .*item ids must differ other than in letter case .*\['a', 'A'\]")),
+    Case(score, lambda: score(DF, {"s": ["x", "b"]}, scale=(1, 5), columns={"b": "x"}), "a",
+         "columns-maps-an-item-column-to-another-item",
+         raises=(ValueError, r"`data` column 'b' would be read for 2 items \['x', 'b'\]")),
+    Case(score, lambda: score(DF, {"s": ["x", "y"]}, scale=(1, 5), columns={"a": "x", "A": "y"}), "a",
+         "columns-keys-naming-one-column",
+         raises=(ValueError, r"`columns` keys \['a', 'A'\] name the same column 'a' of `data`")),
+    # True in a column of numbers was scored as the code 1 (pandas' factorize treats True as 1)
+    Case(score, lambda: score(pd.DataFrame({"a": [1, True, 3], "b": [2, 4, 5], "c": [1, 2, 3]}), KEYS, scale=(1, 5)),
+         "input", "true-among-numbers", raises=(TypeError, r"`data` column 'a' holds 1 boolean value\(s\)")),
+    # complex numbers lost their imaginary part with a numpy ComplexWarning
+    Case(score, lambda: score(pd.DataFrame({"a": [1 + 0j, 2, 3], "b": [2, 4, 5], "c": [1, 2, 3]}), KEYS, scale=(1, 5)),
+         "input", "complex-codes", raises=(TypeError, r"`data` column 'a' is complex")),
+    # a group column named by a number (0) names the index: it was called 'by'
+    Case(score_groups, lambda: score_groups(DF.rename(columns={"team": 0}), KEYS, by=0, scale=(1, 5)), "a",
+         "int-column-name-names-the-index",
+         check=lambda r: (r.means.index.name == "0" and r.by == ("0",)) or _fail()),
+    # item ids that differ only in letter case would read one column (ids are matched regardless of case)
+    Case(load_instrument, lambda: load_instrument(
+        {**get("psych-safety-7").to_dict(),
+         "items": [*get("psych-safety-7").to_dict()["items"], {**get("psych-safety-7").to_dict()["items"][0],
+                                                              "id": "PS1"}]}), "input", "item-ids-differing-in-case",
+         raises=(InstrumentError, r"`source`: .*item ids must differ other than in letter case .*\['ps1', 'PS1'\]")),
+    # an empty subscale (or composite) name made a score column named ''
+    Case(score, lambda: score(DF, {"": ["a", "b"]}, scale=(1, 5)), "input", "empty-subscale-name",
+         raises=(InstrumentError, r"`instrument`: .*subscale '': names must be non-empty text")),
+    Case(load_instrument, lambda: load_instrument(
+        {**get("nhs-engagement").to_dict(), "composites": {" ": {"subscales": ["motivation"]}}}), "input",
+         "blank-composite-name", raises=(InstrumentError, r"`source`: .*composite ' ': names must be non-empty text")),
+    # occupational_weights: a benchmark with a repeated occupation is refused, naming it
+    Case(occupational_weights, lambda: occupational_weights(
+        ORG, by="org", occupation="occ", benchmark=pd.Series([0.5, 0.3, 0.2], index=["n", "m", "m"])), "input",
+         "benchmark-repeats-an-occupation",
+         raises=(ValueError, r"`benchmark` names 1 occupation\(s\) more than once: \['m'\]")),
+]

@@ -336,7 +336,8 @@ def aggregate(data: pd.DataFrame, columns: Any, *, by: str | list[str], scale: A
     by_list, spec, scales, sigma2, min_size, min_rwg, raw_scales = _validate_aggregate(
         data, columns, by, scale, null, nan_policy, invalid, min_size, min_rwg)
     labels_arg = data[by_list[0]] if len(by_list) == 1 else data[by_list]
-    grouping, missing_label = Groups.from_labels(labels_arg, len(data), name="by")
+    # the label columns as a frame (also for one): levels named after their columns, also a column named 0
+    grouping, missing_label = Groups.from_labels(data[by_list], len(data), name="by")
     warn_unused_categories(labels_arg, name="by")
     keep, n_unlabelled = drop_rows(missing_label, "raise" if nan_policy == "raise" else "omit", name="by",
                                    what="the group table", index=data.index)

@@ -666,6 +666,9 @@ def _validate_icc(method: Any, k: Any, n_resamples: Any, confidence_level: Any, 
     method = check_choice("method", method, ("anova", "reml"))
     k = check_choice("k", k, _K_RULES)
     nr = check_int("n_resamples", n_resamples, minimum=0)
+    if nr == 1:  # a percentile interval of one replicate has zero width and need not contain the estimate
+        raise ValueError("`n_resamples` must be 0 (no bootstrap) or at least 2; got 1 (percentile intervals need "
+                         "several replicates; 1000 or more is usual).")
     cl = check_confidence_level(confidence_level)
     gen = check_rng(rng)
     if nr and method != "anova":
@@ -702,7 +705,7 @@ def icc(x: Any, groups: Any, *, method: str = "anova", k: str = "mean", n_resamp
         coefficient c1 of the team variance below).
     n_resamples : int, default 0
         Bootstrap replicates for percentile intervals (ANOVA only; at least
-        three outermost groups).
+        three outermost groups): 0 (none) or at least 2.
     confidence_level : float, default 0.95
         Coverage of the intervals.
     rng : int, numpy.random.Generator or None

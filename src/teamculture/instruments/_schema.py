@@ -593,6 +593,14 @@ def parse_instrument(definition: Mapping[str, Any]) -> Instrument:
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise _err(top, f"item ids must be unique; repeated {few(dup)}.")
+    folded: dict[str, list[str]] = {}
+    for i in ids:
+        folded.setdefault(i.casefold(), []).append(i)
+    clash = [v for v in folded.values() if len(v) > 1]
+    if clash:
+        raise _err(top, f"item ids must differ other than in letter case (data columns are matched to them "
+                        f"regardless of case, so one column would be read for both); {len(clash)} clash(es), e.g. "
+                        f"{few(clash[0])}.")
 
     scoring_d = _opt(d, "scoring", Mapping, top, {})
     _unknown(scoring_d, _SCORING_KEYS, f"{top} scoring")
@@ -622,6 +630,8 @@ def parse_instrument(definition: Mapping[str, Any]) -> Instrument:
     min_items: dict[str, int] = {}
     for sname, sd in subs_d.items():
         where = f"{top} subscale {sname!r}"
+        if not str(sname).strip():
+            raise _err(where, "names must be non-empty text (they name the score columns).")
         if not isinstance(sd, Mapping):
             raise _err(where, f"must be a table; got {type(sd).__name__}.")
         _unknown(sd, _SUBSCALE_KEYS, where)
@@ -652,6 +662,8 @@ def parse_instrument(definition: Mapping[str, Any]) -> Instrument:
     composites: dict[str, tuple[str, ...]] = {}
     for cname, cd in comp_d.items():
         where = f"{top} composite {cname!r}"
+        if not str(cname).strip():
+            raise _err(where, "names must be non-empty text (they name the score columns).")
         if not isinstance(cd, Mapping):
             raise _err(where, f"must be a table; got {type(cd).__name__}.")
         _unknown(cd, _COMPOSITE_KEYS, where)

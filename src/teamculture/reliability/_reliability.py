@@ -28,6 +28,7 @@ wrong values.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -625,7 +626,9 @@ def cronbach_alpha(
     covariances need not be one, and an alpha above 1 is then flagged with a
     :class:`~teamculture.errors.BoundaryWarning` and a note. Items that
     correlate negatively with the rest (a reverse-keyed item not keyed?) are
-    named in a note of :meth:`~AlphaResult.summary`. Degenerate data (fewer
+    named in a note of :meth:`~AlphaResult.summary`; a negative alpha (a
+    negative mean covariance, below the lower bound of a reliability) is
+    flagged with a :class:`~teamculture.errors.BoundaryWarning` and a note. Degenerate data (fewer
     than two respondents, an item without variance, a sum score without
     variance) raise ``ValueError``.
 
@@ -761,7 +764,15 @@ def _alpha_result(
         warn(msg, BoundaryWarning)
         notes.append(msg)
     neg = [cols[j] for j in np.flatnonzero(r_drop < 0)]
-    if neg:
+    if core["alpha"] < 0:  # below the parameter space of a reliability (negative mean covariance)
+        msg = (f"alpha = {core['alpha']:.4f} is below 0, the lower bound of a reliability: the items of `items` "
+               "covary negatively on average"
+               + (f"; item(s) {few(neg)} correlate negatively with the rest" if neg else "")
+               + " (reverse-keyed items not keyed? prefix them with '-' in `keys` and give `scale`). Read it as no "
+               "internal consistency, not as a value to report.")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
+    elif neg:
         notes.append(f"item(s) {few(neg)} correlate negatively with the rest of the scale: reverse-keyed items "
                      "not keyed? (prefix them with '-' in `keys` and give `scale`).")
     return AlphaResult(
@@ -1426,6 +1437,14 @@ def multilevel_reliability(
                 "between-group structure of lower rank (e.g. a single between-group factor) gives with sampling "
                 "noise; the between-group coefficients are within their range and near their limit."
             )
+    below = [(nm, v) for nm, v in (("alpha_within", a_w), ("alpha_between", a_b)) if v < 0]
+    if below:  # a negative mean covariance at that level: outside the parameter space of a reliability
+        msg = (", ".join(f"{nm} = {v:.4f}" for nm, v in below)
+               + (" is" if len(below) == 1 else " are") + " below 0, the lower bound of a reliability: the items of "
+               "`items` covary negatively on average at that level (reverse-keyed items not keyed? prefix them "
+               "with '-' in `keys` and give `scale`). Read it as no internal consistency, not as a value to report.")
+        warn(msg, BoundaryWarning)
+        notes.append(msg)
     index_items = _item_index(cols)
     ms_b_diag = np.diag(ms_b)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -1587,6 +1606,7 @@ def instrument_reliability(
         sets.append((name, True, list(dict.fromkeys(ids))))
     rows = []
     degenerate: list[str] = []
+    boundary: list[str] = []
     for name, is_comp, ids in sets:
         row: dict[str, Any] = dict.fromkeys(_RELIABILITY_COLUMNS, np.nan)
         row.update(composite=is_comp, n_items=len(ids))
@@ -1603,22 +1623,38 @@ def instrument_reliability(
             degenerate.append(f"{name!r} (one item)")
         else:
             frame = pd.DataFrame(mat[used], columns=ids)
-            try:
-                res = cronbach_alpha(frame, nan_policy=spec.nan_policy)
-            except ValueError as exc:
-                degenerate.append(f"{name!r} ({str(exc).split(';')[0].replace('`items`', 'its items')})")
-            else:
-                lo, hi = res.confidence_interval(spec.confidence_level, ci_method=spec.ci_method)
-                row.update(alpha=res.alpha, ci_low=lo, ci_high=hi, std_alpha=res.std_alpha,
-                           lambda6=res.lambda6, average_r=res.average_r)
-                if len(ids) >= 3:
-                    row["omega_total"] = omega(frame, n_factors=1, nan_policy=spec.nan_policy).omega_total
+            # boundary warnings of a subscale are collected and said once, naming the subscale (not `items`)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    res = cronbach_alpha(frame, nan_policy=spec.nan_policy)
+                except ValueError as exc:
+                    degenerate.append(f"{name!r} ({str(exc).split(';')[0].replace('`items`', 'its items')})")
+                else:
+                    lo, hi = res.confidence_interval(spec.confidence_level, ci_method=spec.ci_method)
+                    row.update(alpha=res.alpha, ci_low=lo, ci_high=hi, std_alpha=res.std_alpha,
+                               lambda6=res.lambda6, average_r=res.average_r)
+                    if len(ids) >= 3:
+                        row["omega_total"] = omega(frame, n_factors=1, nan_policy=spec.nan_policy).omega_total
+            for w in caught:
+                if issubclass(w.category, BoundaryWarning):
+                    text = str(w.message).replace("the items of `items`", "its items").replace("`items`", "its items")
+                    text = text.replace(" (reverse-keyed items not keyed? prefix them with '-' in `keys` and give "
+                                        "`scale`)", "")
+                    boundary.append(f"{name!r}: {text.rstrip('.')}")
+                else:
+                    warn(str(w.message), w.category)
         rows.append((name, row))
     dropped = [(name, row["n_dropped"]) for name, row in rows if row["n_dropped"]]
     if dropped:
         detail = ", ".join(f"{name}: {k}" for name, k in dropped)
         warn(f"respondents excluded per subscale of `data` (nan_policy={spec.nan_policy!r}) out of {len(data)}: "
              f"{detail}.", DroppedDataWarning)
+    if boundary:
+        n_sub = len({b.split(":")[0] for b in boundary})
+        warn(f"the reliability of {n_sub} subscale(s) of `instrument` {inst.id!r} is outside its parameter "
+             f"space: {'; '.join(boundary)}. Below 0: reverse-keyed items not marked as reversed in `instrument`?",
+             BoundaryWarning)
     if degenerate:
         warn(f"reliability is undefined (NaN) for {len(degenerate)} subscale(s) of `instrument` "
              f"{inst.id!r}: {'; '.join(degenerate)}.", DegenerateDataWarning)

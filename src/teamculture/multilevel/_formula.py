@@ -316,11 +316,11 @@ def _parse_formula(formula: str, *, allow_offset: bool) -> ParsedFormula:
             chunks.extend((p.strip(), True) for p in pieces[1:])
         else:
             chunks.append((chunk, False))
-    removals = False
+    removed: set[int] = set()  # positions in fixed_parts of removals ("- 1"), joined with '-' not '+'
     for chunk, removal in chunks:
         if removal:
-            fixed_parts.append(f"- {to_formulaic(chunk)}")
-            removals = True
+            removed.add(len(fixed_parts))
+            fixed_parts.append(to_formulaic(chunk))
             continue
         if not chunk.strip():
             if fixed_parts or random:
@@ -359,9 +359,10 @@ def _parse_formula(formula: str, *, allow_offset: bool) -> ParsedFormula:
             f"`formula` has no random term such as (1 | team); got {formula!r}. "
             "For a model without random effects use ordinary regression."
         )
-    fixed = " + ".join(fixed_parts) if fixed_parts else "1"
-    if removals:
-        fixed = fixed.replace("+ - ", "- ")
-        if fixed.startswith("- "):
-            fixed = "1 " + fixed  # formulaic needs a term before '-' (R's 'y ~ (1 | g) - 1')
+    fixed = "".join(
+        (("- " if k in removed else "") if k == 0 else (" - " if k in removed else " + ")) + part
+        for k, part in enumerate(fixed_parts)
+    ) if fixed_parts else "1"
+    if 0 in removed:
+        fixed = "1 " + fixed  # formulaic needs a term before '-' (R's 'y ~ (1 | g) - 1')
     return ParsedFormula(formula=formula, response=response, fixed=fixed, random=tuple(random))

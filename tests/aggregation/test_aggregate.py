@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import teamculture as tc
-from teamculture.errors import DroppedDataWarning, SmallGroupWarning
+from teamculture.errors import DegenerateDataWarning, DroppedDataWarning, SmallGroupWarning
 
 ENG = ["mot1", "mot2", "mot3", "inv1", "inv2", "inv3", "adv1", "adv2", "adv3"]
 
@@ -25,6 +25,7 @@ def _quiet(fn, *a, **k):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmallGroupWarning)
         warnings.simplefilter("ignore", DroppedDataWarning)
+        warnings.filterwarnings("ignore", message="awg is undefined", category=DegenerateDataWarning)
         return fn(*a, **k)
 
 
@@ -166,3 +167,12 @@ def test_respondent_without_answers_has_no_score(nan_policy):
         t = tc.aggregate(df, {"s": ["p", "q"]}, by="g", scale=(1, 5), nan_policy=nan_policy).table
     assert t["s_n"].tolist() == [2, 2] and t["n_members"].tolist() == [3, 2]
     assert_allclose(t["s_mean"], [1.75, 3.75], rtol=1e-15)
+
+
+def test_summary_counts_groups_with_undefined_awg():
+    data = pd.DataFrame({"x": [1, 2, 4, 5, 2, 4, 5, 5], "team": ["low", "low", "high", "high", "mid", "mid", "end", "end"]})
+    agg = tc.aggregate(data, ["x"], by="team", scale=(1, 5))
+    assert agg.table["x_awg"].isna().to_dict() == {"end": False, "high": True, "low": True, "mid": False}
+    s = agg.summary()
+    assert s.tables[0][1].loc["x", "n_awg_undefined"] == 2
+    assert any("awg is undefined (NaN) for 2 group(s)" in n for n in s.notes)

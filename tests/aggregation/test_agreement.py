@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import teamculture as tc
-from teamculture.errors import DroppedDataWarning, SmallGroupWarning
+from teamculture.errors import DegenerateDataWarning, DroppedDataWarning, SmallGroupWarning
 
 
 def table(ref, name):
@@ -29,6 +29,7 @@ def quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DroppedDataWarning)
         warnings.simplefilter("ignore", SmallGroupWarning)
+        warnings.filterwarnings("ignore", message="awg is undefined", category=DegenerateDataWarning)
         return fn(*args, **kwargs)
 
 
@@ -570,3 +571,18 @@ def test_rgr_pseudo_group_variance_is_unbiased_for_the_pooled_variance():
     out = _pseudo_group_variances(np.random.default_rng(1), v, sizes, 4000)
     se = out.mean(axis=1).std(ddof=1) / np.sqrt(out.shape[0])
     assert abs(out.mean() - v.var(ddof=1)) < 4 * se
+
+
+def test_awg_undefined_groups_warn_with_count_and_names():
+    # scale 1..5, k = 2: awg is defined only for a mean of exactly 3 (or at an end of the scale);
+    # "low" (1, 2: M = 1.5 < [L(k-1)+H]/k = 3) and "high" (4, 5) are undefined, "mid" (2, 4) and "end" (5, 5) not
+    x = pd.Series([1, 2, 4, 5, 2, 4, 5, 5], index=[10, 11, 12, 13, 14, 15, 16, 17])
+    g = pd.Series(["low", "low", "high", "high", "mid", "mid", "end", "end"], index=x.index)
+    with pytest.warns(DegenerateDataWarning, match=r"awg is undefined \(NaN\) for 2 of 4 group\(s\)") as rec:
+        out = tc.awg(x, g, scale=(1, 5))
+    assert "'high'" in str(rec[0].message) and "'low'" in str(rec[0].message)
+    assert np.isnan(out.loc["low", "awg"]) and np.isnan(out.loc["high", "awg"])
+    # mid: M = 3, s^2 = 2, largest variance given M: ((H + L)M - M^2 - HL) k / (k - 1) = 8
+    assert out.loc["mid", "awg"] == pytest.approx(0.5, abs=1e-15)
+    assert out.loc["end", "awg"] == 1.0
+    assert out["n_items"].to_dict() == {"low": 0, "high": 0, "mid": 1, "end": 1}

@@ -116,12 +116,23 @@ class AggregateResult(Result):
                 else float("nan")
             overview.loc[v, "share_low_agreement"] = float(t[f"{v}_low_agreement"].mean())
             overview.loc[v, "share_small"] = float(t[f"{v}_small"].mean())
+            overview.loc[v, "n_awg_undefined"] = float(_awg_undefined(t, v).sum())
+        notes = [f"awg is undefined (NaN) for {int(k):,} group(s) of two or more members in {v!r}: on every item "
+                 "the group mean lies too near an end of the scale for the group size (M < [L(k-1)+H]/k or "
+                 "M > [H(k-1)+L]/k; Brown & Hauenstein's rule, as R's multilevel::awg)."
+                 for v, k in overview["n_awg_undefined"].items() if k > 0]
         return Summary(
             f"Aggregated to {len(t):,} groups by {self.by!r}",
             header=[("groups", self.n_groups), ("rows with a label", self.n_obs), ("rows dropped", self.n_dropped),
                     ("flag: rwg below", self.min_rwg), ("flag: members below", self.min_size)],
             tables=[("variables", overview)],
+            notes=notes,
         )
+
+
+def _awg_undefined(t: pd.DataFrame, v: str) -> np.ndarray:
+    """Groups of two or more scored members whose awg of ``v`` is NaN (Brown & Hauenstein's bounds)."""
+    return t[f"{v}_awg"].isna().to_numpy() & (t[f"{v}_n"].to_numpy() >= 2)
 
 
 def _validate_aggregate(data: Any, columns: Any, by: Any, scale: Any, null: Any, nan_policy: Any, invalid: Any,

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from teamculture._core.errors import DroppedDataWarning
+from teamculture._core.errors import DegenerateDataWarning, DroppedDataWarning
 from teamculture._core.groups import GroupedItems
-from teamculture._core.validation import Scale, check_choice, check_real
+from teamculture._core.validation import Scale, check_choice, check_real, few
 from teamculture._core.warn import warn
 from teamculture.aggregation._common import Prepared, drop_rows, prepare, response_scale, warn_small_groups
 
@@ -511,7 +511,9 @@ def awg(items: Any, groups: Any, *, scale: Any, nan_policy: str = "omit", invali
     the observed variance relative to the largest variance possible given
     the mean. It is undefined (NaN) when
     :math:`M < [L(k-1) + H]/k` or :math:`M > [H(k-1) + L]/k`, and 1 when
-    M equals L or H. The multi-item awg(j) is the mean of the defined item
+    M equals L or H. Groups of two or more whose awg is undefined on every
+    item are counted and named in a
+    :class:`~teamculture.errors.DegenerateDataWarning`. The multi-item awg(j) is the mean of the defined item
     values. awg lies in [-1, 1].
 
     R: ``multilevel::awg(x, grpid, range = c(low, high))``.
@@ -536,8 +538,22 @@ def awg(items: Any, groups: Any, *, scale: Any, nan_policy: str = "omit", invali
     ok = ~np.isnan(a)
     value, n_items = mean_over_items(np.where(ok, a, 0.0), ok)
     s2, _ = item_variances(g)
-    warn_small_groups(p.labels, g.count.max(axis=1) < 2, "awg")
+    small = g.count.max(axis=1) < 2
+    warn_small_groups(p.labels, small, "awg")
+    _warn_awg_undefined(p.labels, ~small & (n_items == 0))
     return _table(p, g, "awg", value, n_items=n_items.astype(np.int64), mean_variance=s2)
+
+
+def _warn_awg_undefined(labels: pd.Index, undefined: np.ndarray) -> None:
+    """DegenerateDataWarning naming the groups (of two or more) whose awg is undefined on every item."""
+    if undefined.any():
+        warn(
+            f"awg is undefined (NaN) for {int(undefined.sum())} of {undefined.size} group(s) of two or more "
+            f"members: on every item the group mean lies too near an end of the scale for the group size "
+            f"(M < [L(k-1)+H]/k or M > [H(k-1)+L]/k; Brown & Hauenstein's rule, as R's multilevel::awg): "
+            f"{few(list(labels[undefined]))}.",
+            DegenerateDataWarning,
+        )
 
 
 # ----------------------------------------------------------------------------

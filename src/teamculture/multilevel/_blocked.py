@@ -114,7 +114,10 @@ Jacobian of :math:`\\operatorname{Cov}(\\hat\\beta)`).
 The criterion is invariant under flipping the sign of a column of
 :math:`T_f`, so the optimiser works unconstrained and the signs are normalised
 at the end (Cholesky diagonals >= 0, as lme4's); a diagonal below 1e-4
-(relative to the residual SD) is set to exactly 0 when that does not worsen
+(relative to the residual SD, with each random-slope covariate measured in
+units of its root mean square, so that the rule and the optimiser do not
+depend on the covariate's unit; lme4 applies it in the covariate's own
+units) is set to exactly 0 when that does not worsen
 the criterion, and makes the fit singular (lme4's ``isSingular`` rule).
 
 **BLUPs.** The conditional modes solve lme4's penalised least squares; by
@@ -302,9 +305,17 @@ class BlockedModel:
     Z : mapping of str to numpy.ndarray
         The random-effects covariates by template column name (``"Intercept"``
         may be omitted: ones).
+    unit_covariates : bool
+        Use each covariate in units of its root mean square inside the model
+        (``theta`` and the BLUPs of :meth:`conditional_modes` are then in those
+        units; :meth:`column_scale` gives the factors and :func:`fit_blocked`
+        reports in the caller's units). :func:`~teamculture.mixed` sets it, so
+        that the start, the boundary rule and the optimiser do not depend on
+        the unit of a slope covariate.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, factors: Sequence[Factor], Z: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, factors: Sequence[Factor], Z: Mapping[str, np.ndarray],
+                 *, unit_covariates: bool = False) -> None:
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         n, p = X.shape
@@ -354,10 +365,20 @@ class BlockedModel:
             else:
                 wnames.append(f"w{w}")
                 arrays[f"w{w}"] = W[:, w]
+        # random-slope covariates are used in units of their root mean square (the relative Cholesky
+        # factor is then unit-free: its start, the boundary rule and the optimiser's steps do not depend on
+        # the unit of the covariate); fit_blocked reports theta, BLUPs and variances in the caller's units
+        self.z_scale: dict[str, float] = {}
         for f in self.factors:
             for c in f.columns:
-                if c != "Intercept":
-                    arrays.setdefault(f"z:{c}", np.asarray(Z[c], dtype=float))
+                if c != "Intercept" and f"z:{c}" not in arrays:
+                    z = np.asarray(Z[c], dtype=float)
+                    rms = float(np.sqrt(np.mean(z * z))) if z.size else 0.0
+                    if not (np.isfinite(rms) and rms > 0):
+                        rms = float(np.max(np.abs(z))) if z.size and np.isfinite(np.max(np.abs(z))) else 0.0
+                    rms = rms if (unit_covariates and np.isfinite(rms) and rms > 0) else 1.0
+                    self.z_scale[c] = rms
+                    arrays[f"z:{c}"] = z / rms
         cache: dict[tuple[str, str], np.ndarray] = {}
         codes_cell = cell if cell is not None else c1
 
@@ -949,6 +970,10 @@ class BlockedModel:
         T, _ = self.unshift()
         return H, T @ cov @ T.T, np.einsum("ij,jkl,mk->iml", T, Jm, T)
 
+    def column_scale(self, f: Factor) -> np.ndarray:
+        """The unit of each template column of ``f`` inside the model (1 for the intercept)."""
+        return np.array([1.0 if c == "Intercept" else self.z_scale.get(c, 1.0) for c in f.columns])
+
     # ----------------------------------------------------------------- optimiser
     def diag_mask(self) -> np.ndarray:
         return np.array([r == c for coords in self.coords for (r, c) in coords])
@@ -1158,11 +1183,11 @@ def fit_blocked(
     if model is None:
         cols = {c for f in factors for c in f.columns if c != "Intercept"}
         Zc = {c: covariate(c, X, frame) for c in cols}
-        model = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, Zc)
+        model = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, Zc, unit_covariates=True)
     theta, crit, converged, runs = model.fit(reml)
     beta, sigma2, _ = model.estimates(theta, reml)
     H, cov, Jm = model.varpar_derivatives(theta, float(np.sqrt(sigma2)), reml)
-    df, _ = satterthwaite_from_derivatives(H, cov, Jm)
+    df, _ = satterthwaite_from_derivatives(H, cov, Jm, sigma=float(np.sqrt(sigma2)))
     names = [str(c) for c in X.columns]
     modes = model.conditional_modes(theta, beta, sigma2)
     # per factor (internal order) -> theta slice, template
@@ -1177,6 +1202,11 @@ def fit_blocked(
     ranef: dict[str, pd.DataFrame] = {}
     for g in dict.fromkeys(t.group for t in terms):
         f, th, (blup, cv) = per[g]
+        # back to the caller's units: Z = Z_internal D, so Lambda = D^-1 Lambda_internal and b = D^-1 b_internal
+        dsc = model.column_scale(f)
+        th = th / np.array([dsc[r] for r, _ in f.coords])
+        blup = blup / dsc
+        cv = cv / np.outer(dsc, dsc)
         L = _lam(th, f.coords, f.q)
         cov_g = sigma2 * (L @ L.T)
         for blk in f.blocks:

@@ -238,6 +238,14 @@ def local_f_squared(full: Any, reduced: Any, *, variance: str = "residual") -> f
     if isinstance(r_full, pd.Series) and isinstance(r_red, pd.Series) and not r_full.equals(r_red):
         raise ValueError("`reduced` has another response (or other rows) than `full`; f² compares two models of "
                          "the same outcome on the same rows.")
+    fe_full, fe_red = getattr(full, "fixed_effects", None), getattr(reduced, "fixed_effects", None)
+    if isinstance(fe_full, pd.Series) and isinstance(fe_red, pd.Series):
+        extra = [str(t) for t in fe_red.index if t not in set(fe_full.index)]
+        if extra:
+            raise ValueError(
+                f"`reduced` has fixed effect(s) {few(extra)} that are not in `full`; `full` must add terms to "
+                "`reduced` (were the two models swapped? call local_f_squared(full, reduced))."
+            )
     if variance == "residual":
         va, vab = float(v_a["residual"]), float(v_ab["residual"])
     else:

@@ -307,7 +307,21 @@ def _parse_formula(formula: str, *, allow_offset: bool) -> ParsedFormula:
     response = to_formulaic(sides[0].strip())
     fixed_parts: list[str] = []
     random: list[RandomTerm] = []
+    chunks: list[tuple[str, bool]] = []  # (text, is a removal split off a random term)
     for chunk in _split_top(sides[1], "+"):
+        # a random term followed by removals, "(1 | g) - 1": the random term, then "- 1" in the fixed part
+        pieces = _split_top(chunk, "-") if "-" in chunk else [chunk]
+        if len(pieces) > 1 and _is_random(pieces[0]) and all(p.strip() for p in pieces[1:]):
+            chunks.append((pieces[0], False))
+            chunks.extend((p.strip(), True) for p in pieces[1:])
+        else:
+            chunks.append((chunk, False))
+    removed: set[int] = set()  # positions in fixed_parts of removals ("- 1"), joined with '-' not '+'
+    for chunk, removal in chunks:
+        if removal:
+            removed.add(len(fixed_parts))
+            fixed_parts.append(to_formulaic(chunk))
+            continue
         if not chunk.strip():
             if fixed_parts or random:
                 raise ValueError(f"`formula` has an empty term: {formula!r}.")
@@ -345,5 +359,10 @@ def _parse_formula(formula: str, *, allow_offset: bool) -> ParsedFormula:
             f"`formula` has no random term such as (1 | team); got {formula!r}. "
             "For a model without random effects use ordinary regression."
         )
-    fixed = " + ".join(fixed_parts) if fixed_parts else "1"
+    fixed = "".join(
+        (("- " if k in removed else "") if k == 0 else (" - " if k in removed else " + ")) + part
+        for k, part in enumerate(fixed_parts)
+    ) if fixed_parts else "1"
+    if 0 in removed:
+        fixed = "1 " + fixed  # formulaic needs a term before '-' (R's 'y ~ (1 | g) - 1')
     return ParsedFormula(formula=formula, response=response, fixed=fixed, random=tuple(random))

@@ -57,6 +57,13 @@ def _validate_mixed(formula: Any, data: Any, reml: Any, nan_policy: Any) -> tupl
     check_frame(data, "data")
     reml = check_bool("reml", reml)
     nan_policy = check_nan_policy(nan_policy)
+    clash = [g for g in dict.fromkeys(parsed.group_names) if g in ("residual", "Residual")]
+    if clash:
+        raise ValueError(
+            f"`formula`: grouping factor {clash[0]!r} has the name of the residual variance ('residual' in "
+            "variance_components, 'Residual' in var_corr()), so the two could not be told apart. Rename the "
+            f"column (e.g. data.rename(columns={{{clash[0]!r}: 'unit'}}))."
+        )
     missing = [c for c in parsed.group_columns if c not in data.columns]
     if missing:
         raise ValueError(
@@ -163,10 +170,45 @@ def _design(parsed: ParsedFormula, frame: pd.DataFrame
                 slopes[s] = (str(smm.columns[0]), np.asarray(smm, dtype=np.float64)[:, 0])
     if X.shape[1] == 0:
         raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
+    # a numeric column of `data` used as a term must be the design column of its name (formulaic keeps one of two
+    # terms with the same name: a column `x:z` next to the interaction x:z would be dropped without a word)
+    for c in X.columns:
+        if c in frame.columns and c != parsed.response and pd.api.types.is_numeric_dtype(frame[c].dtype) \
+                and not pd.api.types.is_bool_dtype(frame[c].dtype):
+            if not np.array_equal(X[c].to_numpy(), frame[c].to_numpy(dtype=np.float64, na_value=np.nan),
+                                  equal_nan=True):
+                raise ValueError(
+                    f"`formula`: the column {c!r} of `data` has the name of another term of the formula (such as "
+                    "the interaction of two columns); formulaic would keep only one of them. Rename the column of "
+                    "`data`."
+                )
+    dup = X.columns[X.columns.duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(
+            f"`formula`: the fixed-effects design has two columns named {few(dup)} (a column of `data` named "
+            "like a term formulaic creates, such as the intercept 'Intercept'); their estimates could not be told "
+            "apart. Rename the column of `data`."
+        )
     # slopes are named as formulaic names the column, as the design does (I(x^2) and I(x ^ 2) agree)
     terms = tuple(dataclasses.replace(t, slopes=tuple(slopes[s][0] for s in t.slopes)) for t in parsed.random)
     covs = pd.DataFrame({name: v for name, v in slopes.values()}, index=frame.index)
     return y, X, covs, dataclasses.replace(parsed, random=terms)
+
+
+def _text_numbers_hint(frame: pd.DataFrame, fixed_vars: list[str]) -> str:
+    """A hint naming predictors that hold numbers as text (read as categorical, as R reads character columns)."""
+    cols = []
+    for c in fixed_vars:
+        s = frame[c]
+        if pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype):
+            v = s.dropna()
+            if len(v) and pd.to_numeric(v.astype(str), errors="coerce").notna().all():
+                cols.append(c)
+    if not cols:
+        return ""
+    return (f" Column(s) {few(cols)} hold numbers stored as text (dtype {frame[cols[0]].dtype}), which a formula "
+            "reads as a categorical with one level per distinct value; convert them with pandas.to_numeric first "
+            "(or write C(...) if a categorical is meant).")
 
 
 def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[str], X: pd.DataFrame,
@@ -201,7 +243,7 @@ def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[s
     n, p = X.shape
     if n <= p:
         raise ValueError(f"`data` has {n} usable row(s), fewer than needed for {p} fixed effect(s) "
-                         f"({few(list(X.columns))}) and a residual variance.")
+                         f"({few(list(X.columns))}) and a residual variance.{_text_numbers_hint(frame, fixed_vars)}")
     # scale-free rank: a well-conditioned design shows in the Gram matrix of the unit-length
     # columns (smallest eigenvalue far above rounding); otherwise the QR of core relative_rank decides
     norms = np.sqrt(np.einsum("ij,ij->j", Xa, Xa))
@@ -215,7 +257,7 @@ def _check_design(parsed: ParsedFormula, frame: pd.DataFrame, fixed_vars: list[s
         raise ValueError(
             f"`formula`: the fixed-effects design is rank deficient (rank {rank} < {p} columns, judged "
             f"scale-free); column(s) {few(names)} are linear combinations of the columns before them{extra}. "
-            "Remove them from the formula."
+            f"Remove them from the formula.{_text_numbers_hint(frame, fixed_vars)}"
         )
 
 
@@ -524,7 +566,7 @@ def _fit_nested(state: _RefitState, y: pd.Series, X: pd.DataFrame, reml: bool, c
     p = len(names)
     varpar = np.r_[fit.theta, np.sqrt(fit.sigma2)]
     H, _, J = model.varpar_derivatives(varpar, reml)
-    df, _ = satterthwaite_from_derivatives(H, fit.cov_beta, J)
+    df, _ = satterthwaite_from_derivatives(H, fit.cov_beta, J, sigma=float(varpar[-1]))
     se = np.sqrt(np.diag(fit.cov_beta))
     vc = pd.Series(np.r_[fit.variances, fit.sigma2], index=[*order, "residual"], name="variance", dtype=float)
     vc = vc.reindex([*parsed.group_names, "residual"])
@@ -743,6 +785,11 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
     """
     parsed, reml, nan_policy = _validate_mixed(formula, data, reml, nan_policy)
     variables, fixed_vars = _model_variables(parsed, data)
+    if "Intercept" in fixed_vars:
+        raise ValueError(
+            "`formula` uses a column of `data` named 'Intercept': formulaic would put it in place of the intercept "
+            "(also named 'Intercept'), so the two could not be told apart. Rename the column of `data`."
+        )
     _check_response(parsed, data, fixed_vars)
     sub = data[variables]  # only the model's columns (never a copy of the whole table)
     na = sub.isna()
@@ -761,12 +808,19 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
         frame = sub
     if len(frame) == 0:
         raise ValueError(f"`data` has no complete rows for the model variables {few(variables)}.")
+    # pandas 'string' columns (pd.NA-backed) as plain text, which formulaic reads as categorical (a new frame)
+    text = [c for c in fixed_vars if isinstance(frame[c].dtype, pd.StringDtype) and frame[c].dtype.na_value is pd.NA]
+    if text:
+        frame = frame.astype({c: object for c in text})
     y, X, covs, parsed = _design(parsed, frame)
     keep2, n_drop2 = _check_finite(parsed, y, X, covs, nan_policy)
     if keep2 is not None:
         frame, y, X, covs = frame.loc[keep2], y.loc[keep2], X.loc[keep2], covs.loc[keep2]
         n_drop += n_drop2
         notes.append(f"{n_drop2:,} rows dropped because a transformation in the formula made a value missing")
+        if len(y) == 0:
+            raise ValueError(f"`formula`: a transformation in {parsed.formula!r} made a value missing in every one of "
+                             f"the {n_drop2:,} rows (e.g. log of a negative number): no rows left to fit.")
     _check_design(parsed, frame, fixed_vars, X, y)
     grp = _grouping(parsed, frame)
     _check_identifiable(parsed, y, X, covs, grp)
@@ -801,7 +855,7 @@ def mixed(formula: str, data: pd.DataFrame, *, reml: bool = True, nan_policy: st
 
     factors = factors_from_terms(parsed.random, grp.codes, grp.sizes)
     zcols = {c: covariate(c, X, covs) for f in factors for c in f.columns if c != "Intercept"}
-    blocked = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, zcols)
+    blocked = BlockedModel(X.to_numpy(dtype=float), y.to_numpy(dtype=float), factors, zcols, unit_covariates=True)
     engine = "nested-slopes" if order is not None else "crossed"
     state = _RefitState(parsed, engine, tuple(order) if order else None, blocked, grp.codes, grp.labels, covs,
                         tuple(notes))

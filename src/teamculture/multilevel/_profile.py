@@ -348,7 +348,17 @@ class _Profiler:
         self.lower[-1] = 1e-10 * max(start[-1], 1e-300)
         self.upper = np.array([1.0 if k == "cor" else np.inf for k in st.kinds])
         sig = float(start[-1])
-        self.scale = np.array([1.0 if k == "cor" else max(float(s), 0.05 * sig) for k, s in zip(st.kinds, start)])
+        # the floor of a slope SD's scale is 0.05 sigma per unit of its covariate (root mean square), so that
+        # steps and tolerances do not depend on the covariate's unit
+        unit = np.ones(len(st.kinds))
+        i = 0
+        for b in st.blocks:
+            for c in range(b.k):
+                rms = float(np.sqrt(np.mean(b.Z[:, c] ** 2)))
+                unit[i + c] = 1.0 / rms if np.isfinite(rms) and rms > 0 else 1.0
+            i += b.k + b.k * (b.k - 1) // 2
+        self.scale = np.array([1.0 if k == "cor" else max(float(s), 0.05 * sig * u)
+                               for k, s, u in zip(st.kinds, start, unit)])
         self.opt, self.dev_min = self._minimise(np.clip(start, self.lower, self.upper), free=None)
         self._cache: dict[tuple[int, float], np.ndarray] = {}
 

@@ -236,7 +236,10 @@ def r_squared(result: Any) -> R2Result:
     X = design.to_numpy(dtype=float)
     n = X.shape[0]
     beta = result.fixed_effects.to_numpy(dtype=float)
-    yhat = X @ beta
+    # constant columns (the intercept) shift every prediction alike: leave them out, so that their rounding does
+    # not show as a variance (an intercept-only model has a fixed variance of exactly 0)
+    varying = (X != X[:1]).any(axis=0) if n else np.zeros(X.shape[1], dtype=bool)
+    yhat = X[:, varying] @ beta[varying]
     var_fixed = float(np.var(yhat, ddof=1))
     scale = n / (n - 1.0)
     vc = result.variance_components

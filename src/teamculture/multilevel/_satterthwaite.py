@@ -92,7 +92,8 @@ def richardson_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, *, r: 
 
 
 def satterthwaite_from_derivatives(H: np.ndarray, cov_beta: np.ndarray, J: np.ndarray, *,
-                                   tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+                                   tol: float = 1e-8, sigma: float | None = None
+                                   ) -> tuple[np.ndarray, np.ndarray]:
     """Satterthwaite df of each fixed effect from the deviance Hessian and ``d Cov(beta)``.
 
     Parameters
@@ -105,6 +106,17 @@ def satterthwaite_from_derivatives(H: np.ndarray, cov_beta: np.ndarray, J: np.nd
         ``(p, p, k)`` derivatives of ``cov_beta`` with respect to ``varpar``.
     tol : float
         Eigenvalues of ``H`` at or below this are treated as zero (lmerTest's rule).
+    sigma : float, optional
+        The estimate of the residual SD (the last element of ``varpar``).
+        When given, the last coordinate is measured in units of ``sigma``
+        (``H -> D H D``, ``J -> J D`` with ``D = diag(1, ..., 1, sigma)``)
+        before the eigen-decomposition, so that the df do not depend on the
+        unit of the response: in ``(theta, sigma)`` the Hessian mixes
+        unit-free entries with entries of order ``n / sigma^2``, and at a
+        response scale of 1e-8 (or 1e8) its small eigenvalues are lost to
+        rounding and ``tol`` becomes a scale-dependent cut. With the full
+        inverse the df are unchanged by this reparametrisation; at unit scale
+        it matches lmerTest.
 
     Returns
     -------
@@ -113,6 +125,11 @@ def satterthwaite_from_derivatives(H: np.ndarray, cov_beta: np.ndarray, J: np.nd
     vcov_varpar : numpy.ndarray
         ``2 H^+``, the asymptotic covariance of ``varpar``.
     """
+    D = np.ones(H.shape[0])
+    if sigma is not None and np.isfinite(sigma) and sigma > 0:
+        D[-1] = float(sigma)
+        H = H * np.outer(D, D)
+        J = J * D
     w, U = np.linalg.eigh(H)
     pos = w > tol
     A = 2.0 * (U[:, pos] / w[pos]) @ U[:, pos].T
@@ -121,7 +138,7 @@ def satterthwaite_from_derivatives(H: np.ndarray, cov_beta: np.ndarray, J: np.nd
     denom = np.einsum("ik,kl,il->i", g, A, g)
     with np.errstate(divide="ignore", invalid="ignore"):
         df = 2.0 * var**2 / denom
-    return df, A
+    return df, A * np.outer(D, D)
 
 
 def satterthwaite_df(

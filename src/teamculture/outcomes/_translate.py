@@ -360,6 +360,9 @@ def share_effect(
     v = _validate_share_effect(coef, se, ci, df, delta, change, baseline_share, link, expected_deaths, smr_scale,
                                baseline_smr, confidence_level)
     dpts = _points(v["delta"], v["change"], v["baseline_share"])
+    if dpts == 0:
+        raise ValueError(f"`delta` must describe a non-zero change in the share; got 0 percentage points (delta="
+                         f"{v['delta']!r}, change={v['change']!r}, baseline_share={v['baseline_share']!r}).")
     b = v["coef"]
     if v["ci"] is None:
         q = _quantile(v["level"], v["df"])

@@ -1,4 +1,5 @@
-"""The result of :meth:`teamculture.MixedResult.variance_intervals` (private; public as
+"""The result of :meth:`teamculture.MixedResult.variance_intervals` and
+:meth:`teamculture.GLMMResult.variance_intervals` (private; public as
 :class:`teamculture.reporting.VarianceIntervals`)."""
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class VarianceIntervals(Result):
     From :meth:`teamculture.MixedResult.variance_intervals`: profile-likelihood
     or parametric-bootstrap intervals for the standard deviations of the
     random effects and the residual, and for the correlations of random
-    slopes, as lme4's ``confint(fit, parm = "theta_")``.
+    slopes, as lme4's ``confint(fit, parm = "theta_")``; and from
+    :meth:`teamculture.GLMMResult.variance_intervals`: profile-likelihood
+    intervals of a GLMM's random-effect SDs and correlations (its Laplace or
+    adaptive-quadrature log-likelihood profiled; no residual row).
 
     Attributes
     ----------
@@ -117,8 +121,12 @@ class VarianceIntervals(Result):
 
     def summary(self) -> Summary:
         """The intervals on the SD scale (as lme4 prints them) and squared to variances."""
-        how = ("profile likelihood (ML deviance" + (", profiled through the ML refit of this REML fit" if self.reml
-                                                    else "") + ")") if self.method == "profile" else (
+        glmm = hasattr(self._fit, "nagq")  # a GLMMResult: its own approximate likelihood, no REML
+        if self.method == "profile" and glmm:
+            how = f"profile likelihood ({self._fit.method} log-likelihood of the GLMM)"
+        else:
+            how = ("profile likelihood (ML deviance" + (", profiled through the ML refit of this REML fit" if self.reml
+                                                        else "") + ")") if self.method == "profile" else (
             f"parametric bootstrap, {self.n_resamples} refits by {'REML' if self.reml else 'ML'}, percentiles")
         header = [("Formula", self.formula), ("Method", how), ("Level", f"{self.confidence_level:.0%}"),
                   ("Observations", self.n_obs)]

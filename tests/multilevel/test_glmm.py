@@ -297,6 +297,19 @@ def test_random_slopes_are_equivariant_in_the_unit_of_the_covariate(s):
                     rtol=1e-6)
 
 
+@pytest.mark.parametrize("s", [1e12, 1e-12])
+def test_random_intercepts_are_equivariant_in_the_unit_of_a_covariate(s):
+    # the start's divergence bound was |beta| > 1e8 in the caller's units: with x in units of 1e-12 it stopped the
+    # start early and the fit ended 1.7e-5 (relative) away from the unit fit's estimates
+    d = _slope_data()
+    a = glmm("y ~ xs + grp + (1 | g)", d.assign(xs=d["x"]))
+    b = glmm("y ~ xs + grp + (1 | g)", d.assign(xs=d["x"] * s))
+    unit = np.array([1.0 / s if c == "xs" else 1.0 for c in a.coefficients.index])
+    assert_allclose(b.coefficients["estimate"].to_numpy(), a.coefficients["estimate"].to_numpy() * unit, rtol=1e-9)
+    assert_allclose(b.loglik, a.loglik, rtol=1e-12)
+    assert_allclose(b.variance_components.to_numpy(), a.variance_components.to_numpy(), rtol=1e-9)
+
+
 # --------------------------------------------------------------------------- flags
 def test_singular_fit_is_flagged_with_a_boundary_warning():
     ref = data("zero_trust")

@@ -1075,6 +1075,10 @@ def _glm_start(eng: GLMMEngine) -> tuple[np.ndarray, np.ndarray]:
     target = np.full(eng.n, lin) - (eng.offset if eng.offset is not None else 0.0)
     beta = np.linalg.lstsq(eng.Xt.T, target, rcond=None)[0]
     info = np.eye(eng.p)
+    # divergence (separation) judged per unit of each column (root mean square), so the bound is unit-free
+    with np.errstate(over="ignore"):
+        unit = np.sqrt(np.mean(eng.Xt * eng.Xt, axis=1))
+    unit = np.where(np.isfinite(unit) & (unit > 0), unit, 1.0)
     for _ in range(100):
         lsum, score, w = fam.eval_sum(eng.eta0(beta))
         info = (eng.Xt * w) @ eng.Xt.T
@@ -1093,7 +1097,7 @@ def _glm_start(eng: GLMMEngine) -> tuple[np.ndarray, np.ndarray]:
                 break
             step *= 0.5
         beta = bn
-        if np.max(np.abs(beta)) > 1e8:
+        if np.max(np.abs(beta) * unit) > 1e8:
             break
     return beta, info
 

@@ -310,6 +310,20 @@ def test_random_intercepts_are_equivariant_in_the_unit_of_a_covariate(s):
     assert_allclose(b.variance_components.to_numpy(), a.variance_components.to_numpy(), rtol=1e-9)
 
 
+def test_categorical_random_slope_keeps_lme4_meaning():
+    # (grp | g) is lme4's (1 + grp | g): an intercept and the treatment-coded dummy grp[T.b] (was refused as rank
+    # deficient: the slope was built as '0 + grp', both dummies next to the intercept); the same model as a 0/1
+    # column (lme4's glmer(y ~ x + c + (c | g)), run once on a similar design, codes it so too: loglik -727.70548
+    # against our -727.70534)
+    d = _slope_data()
+    a = _quiet(glmm, "y ~ x + grp + (grp | g)", d)
+    b = _quiet(glmm, "y ~ x + grp + (gb | g)", d.assign(gb=(d["grp"] == "b").astype(float)))
+    assert list(a.variance_components.index) == ["g|(Intercept)", "g|grp[T.b]", "g|(Intercept),grp[T.b]"]
+    assert_allclose(a.loglik, b.loglik, rtol=1e-12)
+    assert_allclose(a.variance_components.to_numpy(), b.variance_components.to_numpy(), rtol=1e-6, atol=1e-10)
+    assert list(a.random_effects["g"].columns[:2]) == ["condval:(Intercept)", "condval:grp[T.b]"]
+
+
 # --------------------------------------------------------------------------- flags
 def test_singular_fit_is_flagged_with_a_boundary_warning():
     ref = data("zero_trust")

@@ -621,31 +621,32 @@ def prepare(parsed: ParsedFormula, data: pd.DataFrame, family: str, weights: Any
 
 
 def _slope_design(term: Any, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Columns of a random-slopes term: the intercept (if any) and each slope expression."""
+    """Columns of a random-slopes term: the model matrix of its left-hand side, as lme4 builds it (with the
+    intercept, a categorical slope in treatment contrasts: ``(c | g)`` is ``(Intercept)`` and ``c[T.b]``)."""
     from formulaic import model_matrix
 
+    lhs = " + ".join((["1"] if term.intercept else ["0"]) + list(term.slopes))
+    try:
+        with np.errstate(all="ignore"):  # log of a negative number: NaN, handled by the caller
+            mm = model_matrix(lhs, frame, na_action="ignore")
+    except Exception as exc:  # formulaic raises many error types
+        raise ValueError(f"`formula`: could not build the random-effects design of {term}: {exc}") from None
     cols, names = [], []
-    if term.intercept:
-        cols.append(np.ones(len(frame)))
-        names.append("(Intercept)")
-    for sl in term.slopes:
-        try:
-            with np.errstate(all="ignore"):  # log of a negative number: NaN, handled by the caller
-                mm = model_matrix(f"0 + {sl}", frame, na_action="ignore")
-        except Exception as exc:  # formulaic raises many error types
-            raise ValueError(f"`formula`: could not build the random slope {sl!r}: {exc}") from None
-        for c in mm.columns:
-            v = np.asarray(mm[c], dtype=float)
-            if str(c) in frame.columns and pd.api.types.is_numeric_dtype(frame[str(c)].dtype) \
-                    and not pd.api.types.is_bool_dtype(frame[str(c)].dtype) \
-                    and not np.array_equal(v, frame[str(c)].to_numpy(dtype=np.float64, na_value=np.nan),
-                                           equal_nan=True):
-                raise ValueError(
-                    f"`formula`: the column {str(c)!r} of `data` has the name of another term of the random slope "
-                    f"{sl!r}; formulaic would keep only one of them. Rename the column of `data`."
-                )
-            cols.append(v)
-            names.append(str(c))
+    for c in mm.columns:
+        v = np.asarray(mm[c], dtype=float)
+        name = "(Intercept)" if term.intercept and str(c) == "Intercept" else str(c)
+        if name in frame.columns and pd.api.types.is_numeric_dtype(frame[name].dtype) \
+                and not pd.api.types.is_bool_dtype(frame[name].dtype) \
+                and not np.array_equal(v, frame[name].to_numpy(dtype=np.float64, na_value=np.nan), equal_nan=True):
+            raise ValueError(
+                f"`formula`: the column {name!r} of `data` has the name of another term of the random-effects term "
+                f"{term}; formulaic would keep only one of them. Rename the column of `data`."
+            )
+        cols.append(v)
+        names.append(name)
+    if len(names) != len(set(names)) or (term.intercept and names[0] != "(Intercept)"):
+        raise ValueError(f"`formula`: the random-effects design of {term} has columns that could not be told apart "
+                         f"({few(names)}); rename the columns of `data`.")
     return np.column_stack(cols), names
 
 

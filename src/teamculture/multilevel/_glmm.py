@@ -1018,7 +1018,13 @@ def glmm(formula: str, data: pd.DataFrame, *, family: str = "binomial", link: st
     is maximised by L-BFGS-B on its central differences and Newton polishing;
     ``variance_components`` then holds ``"g|term"`` variances and
     ``"g|term1,term2"`` covariances, and ``icc()``/``median_odds_ratio()``
-    are not defined (the partition depends on ``x``).
+    are not defined (the partition depends on ``x``). A categorical slope is
+    coded as lme4 codes it (``(c | g)``: ``(Intercept)`` and ``c[T.b]``).
+    Inside the fit every covariate is measured in units of its root mean
+    square, so the start, the optimiser and the singular rule (a diagonal of
+    the Cholesky factor below 1e-4, lme4's ``isSingular``, which lme4 applies
+    in the covariate's own units) do not depend on the unit of ``x``; all
+    estimates are reported in the caller's units.
 
     **Estimation**: Newton steps with an analytic Hessian of the profiled
     penalised likelihood and the exact gradient, standard deviations in log

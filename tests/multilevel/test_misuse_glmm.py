@@ -316,12 +316,12 @@ def test_variance_intervals_scale_free_in_the_covariate():
 def test_duplicate_design_column_names_are_refused():
     # formulaic keeps one of two terms of the same name (the cases above); a design that still carries two columns
     # of one name is refused rather than fitted with estimates that could not be told apart
-    from teamculture.multilevel._glmm_data import _check_names
+    from teamculture.multilevel._lmm_common import check_design_names
 
     frame = SMALL[["y", "x"]]
     X = pd.DataFrame(np.c_[np.ones(len(frame)), frame["x"], frame["x"] ** 2], columns=["Intercept", "x2", "x2"])
     with pytest.raises(ValueError, match=r"`formula`: the fixed-effects design has two columns named \['x2'\]"):
-        _check_names(X, frame, "y")
+        check_design_names(X, frame, "y")
 
 
 def test_the_callers_frame_is_not_mutated_by_text_or_transformed_columns():

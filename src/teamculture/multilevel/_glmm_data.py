@@ -23,6 +23,7 @@ from teamculture._core.missing import apply_nan_policy
 from teamculture._core.validation import did_you_mean, few, relative_rank
 from teamculture._core.warn import warn
 from teamculture.multilevel._formula import ParsedFormula
+from teamculture.multilevel._lmm_common import check_design_names
 
 __all__ = ["GLMMData", "prepare"]
 
@@ -358,30 +359,6 @@ def _fixed_terms(fixed: str) -> tuple[str, list[str]]:
     return (" + ".join(keep) if keep else "1"), offsets
 
 
-def _check_names(X: pd.DataFrame, frame: pd.DataFrame, response: str, used: set[str] | None = None) -> None:
-    """Refuse design columns that could not be told apart (as :func:`~teamculture.mixed` does); ``used`` are the
-    columns of ``frame`` the fixed part names (None: all)."""
-    dup = X.columns[X.columns.duplicated()].unique().tolist()
-    if dup:
-        raise ValueError(
-            f"`formula`: the fixed-effects design has two columns named {few(dup)} (a column of `data` named like a "
-            "term formulaic creates); their estimates could not be told apart. Rename the column of `data`."
-        )
-    # a numeric column of `data` used as a term must be the design column of its name (formulaic keeps one of two
-    # terms with the same name: a column `x:z` next to the interaction x:z would be dropped without a word)
-    for c in X.columns:
-        if c in frame.columns and c != response and (used is None or c in used) \
-                and pd.api.types.is_numeric_dtype(frame[c].dtype) \
-                and not pd.api.types.is_bool_dtype(frame[c].dtype):
-            if not np.array_equal(X[c].to_numpy(), frame[c].to_numpy(dtype=np.float64, na_value=np.nan),
-                                  equal_nan=True):
-                raise ValueError(
-                    f"`formula`: the column {c!r} of `data` has the name of another term of the formula (such as "
-                    "the interaction of two columns, or a category's dummy); formulaic would keep only one of them. "
-                    "Rename the column of `data`."
-                )
-
-
 def _build_design(fixed: str, frame: pd.DataFrame, response: str) -> tuple[pd.DataFrame, Any]:
     from formulaic import model_matrix
 
@@ -392,7 +369,7 @@ def _build_design(fixed: str, frame: pd.DataFrame, response: str) -> tuple[pd.Da
         raise ValueError(f"`formula`: could not build the fixed-effects design from {fixed!r}: {exc}") from None
     X = pd.DataFrame(np.asarray(mm, dtype=np.float64), index=frame.index, columns=[str(c) for c in mm.columns])
     quoted = {q for q in re.findall(r"`([^`]+)`", fixed) if q in frame.columns}
-    _check_names(X, frame, response, _formula_vars(fixed) | quoted)  # grouping columns are not terms
+    check_design_names(X, frame, response, _formula_vars(fixed) | quoted)  # grouping columns are not terms
     _check_quoted(fixed, frame, list(X.columns))
     return X, mm.model_spec
 

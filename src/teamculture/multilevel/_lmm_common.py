@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
+from teamculture._core.validation import few
 from teamculture.results import coef_table
 
 #: lme4's ``isSingular`` tolerance on Cholesky diagonals / relative SDs.
@@ -179,3 +180,34 @@ def within_group_rss(X: np.ndarray, y: np.ndarray, codes: np.ndarray, n_groups: 
     p = X.shape[1]
     yc = y - y.mean()
     return within_rss(S[:p, :p], S[:p, p], float(S[p, p])), float(yc @ yc)
+
+
+def check_design_names(X: pd.DataFrame, frame: pd.DataFrame, response: str, used: set[str] | None = None) -> None:
+    """Refuse fixed-effects design columns that could not be told apart (``mixed`` and ``glmm``).
+
+    Two design columns of one name (a column of ``data`` named like a term
+    formulaic creates, such as ``Intercept``), and a numeric column of
+    ``frame`` used as a term whose values are not the design column of its
+    name (formulaic keeps one of two terms with the same name: a column
+    ``x:z`` next to the interaction ``x:z``, or one named like a category's
+    dummy, would be dropped without a word). ``used`` are the columns of
+    ``frame`` the fixed part names (None: all).
+    """
+    dup = X.columns[X.columns.duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(
+            f"`formula`: the fixed-effects design has two columns named {few(dup)} (a column of `data` named "
+            "like a term formulaic creates, such as the intercept 'Intercept'); their estimates could not be told "
+            "apart. Rename the column of `data`."
+        )
+    for c in X.columns:
+        if c in frame.columns and c != response and (used is None or c in used) \
+                and pd.api.types.is_numeric_dtype(frame[c].dtype) \
+                and not pd.api.types.is_bool_dtype(frame[c].dtype):
+            if not np.array_equal(X[c].to_numpy(), frame[c].to_numpy(dtype=np.float64, na_value=np.nan),
+                                  equal_nan=True):
+                raise ValueError(
+                    f"`formula`: the column {c!r} of `data` has the name of another term of the formula (such as "
+                    "the interaction of two columns, or a category's dummy); formulaic would keep only one of them. "
+                    "Rename the column of `data`."
+                )

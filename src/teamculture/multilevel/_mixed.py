@@ -38,6 +38,7 @@ from teamculture.multilevel._formula import ParsedFormula, parse_formula
 from teamculture.multilevel._lmm_common import (
     RESIDUAL_FLOOR,
     BackendFit,
+    check_design_names,
     term_columns,
     within_group_rss,
 )
@@ -170,25 +171,7 @@ def _design(parsed: ParsedFormula, frame: pd.DataFrame
                 slopes[s] = (str(smm.columns[0]), np.asarray(smm, dtype=np.float64)[:, 0])
     if X.shape[1] == 0:
         raise ValueError("`formula` has no fixed effects (not even an intercept); add '1 +'.")
-    # a numeric column of `data` used as a term must be the design column of its name (formulaic keeps one of two
-    # terms with the same name: a column `x:z` next to the interaction x:z would be dropped without a word)
-    for c in X.columns:
-        if c in frame.columns and c != parsed.response and pd.api.types.is_numeric_dtype(frame[c].dtype) \
-                and not pd.api.types.is_bool_dtype(frame[c].dtype):
-            if not np.array_equal(X[c].to_numpy(), frame[c].to_numpy(dtype=np.float64, na_value=np.nan),
-                                  equal_nan=True):
-                raise ValueError(
-                    f"`formula`: the column {c!r} of `data` has the name of another term of the formula (such as "
-                    "the interaction of two columns); formulaic would keep only one of them. Rename the column of "
-                    "`data`."
-                )
-    dup = X.columns[X.columns.duplicated()].unique().tolist()
-    if dup:
-        raise ValueError(
-            f"`formula`: the fixed-effects design has two columns named {few(dup)} (a column of `data` named "
-            "like a term formulaic creates, such as the intercept 'Intercept'); their estimates could not be told "
-            "apart. Rename the column of `data`."
-        )
+    check_design_names(X, frame, parsed.response)
     # slopes are named as formulaic names the column, as the design does (I(x^2) and I(x ^ 2) agree)
     terms = tuple(dataclasses.replace(t, slopes=tuple(slopes[s][0] for s in t.slopes)) for t in parsed.random)
     covs = pd.DataFrame({name: v for name, v in slopes.values()}, index=frame.index)

@@ -46,3 +46,23 @@ def test_distinct_labels_still_relabel(fits) -> None:
     rand = tab.to_frame().xs("Random effects", level="section")
     assert rand.loc[("Model 1", "τ00 team"), "estimate"] == pytest.approx(
         fits[0].variance_components["trust:team"], rel=1e-12)
+
+
+def test_one_label_aligns_differently_named_factors_of_different_models() -> None:
+    # the user guide's use: (1 | trust/team) names the team level 'trust:team', (1 | team) with unique team
+    # labels names it 'team'; one label puts both in one row (within one model it would merge two rows)
+    rng = np.random.default_rng(5)
+    trust = np.repeat(np.arange(8), 40)
+    team = trust * 10 + rng.integers(0, 4, trust.size)
+    x = rng.normal(size=trust.size)
+    y = 0.5 * x + rng.normal(0, 0.5, 8)[trust] + rng.normal(0, 0.6, 80)[team] + rng.normal(size=x.size)
+    d = pd.DataFrame({"trust": trust.astype(str), "team": team.astype(str), "x": x, "y": y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tc.errors.BoundaryWarning)
+        nested = tc.mixed("y ~ x + (1 | trust/team)", d)
+        flat = tc.mixed("y ~ x + (1 | trust) + (1 | team)", d)
+    tab = tc.model_table([nested, flat], labels={"trust:team": "team"})
+    rand = tab.to_frame().xs("Random effects", level="section")
+    assert rand.loc[("Model 1", "τ00 team"), "estimate"] == pytest.approx(nested.variance_components["trust:team"],
+                                                                         rel=1e-12)
+    assert rand.loc[("Model 2", "τ00 team"), "estimate"] == pytest.approx(flat.variance_components["team"], rel=1e-12)

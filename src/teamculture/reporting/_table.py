@@ -152,27 +152,30 @@ def _fixed(parts: ModelParts, level: float, exp: bool) -> pd.DataFrame:
     return c
 
 
-def _check_labels(labels: Mapping[str, str], terms: list[str], parts: Sequence[ModelParts]) -> None:
-    """Refuse ``labels`` under which two different terms (or two grouping factors) would share a row label."""
-    slope_terms: list[str] = []
-    groups: list[str] = []
-    for p in parts:
+def _check_labels(labels: Mapping[str, str], names: Sequence[str], fixed: Sequence[pd.DataFrame],
+                  parts: Sequence[ModelParts]) -> None:
+    """Refuse ``labels`` under which two different terms (or two grouping factors) of one model would share a row
+    label. Across models one label for different names is what aligns them (``{"trust:team": "team"}`` puts the
+    team variance of ``(1 | trust/team)`` and of ``(1 | team)`` in one row)."""
+    for model, f, p in zip(names, fixed, parts):
+        slope_terms: list[str] = []
+        groups: list[str] = []
         r = p.random
         if len(r):
             rest = r[r["grp"] != "Residual"]
             groups += [re.sub(r"\.\d+$", "", str(g)) for g in rest["grp"]]
             slope_terms += [str(t) for t in (*rest["var1"], *rest["var2"]) if t not in ("", "(Intercept)")]
         groups += [str(g) for g in (*p.vpc, *p.n_groups)]
-    for kind, names in (("terms", [*terms, *slope_terms]), ("grouping factors", groups)):
-        seen: dict[str, str] = {}
-        for name in dict.fromkeys(names):
-            shown = labels.get(name, name)
-            if shown in seen and seen[shown] != name:
-                raise ValueError(
-                    f"`labels` would show the {kind} {seen[shown]!r} and {name!r} under one label {shown!r}, so "
-                    "their rows could not be told apart; give each its own label."
-                )
-            seen[shown] = name
+        for kind, items in (("terms", [*(str(t) for t in f.index), *slope_terms]), ("grouping factors", groups)):
+            seen: dict[str, str] = {}
+            for name in dict.fromkeys(items):
+                shown = labels.get(name, name)
+                if shown in seen and seen[shown] != name:
+                    raise ValueError(
+                        f"`labels` would show the {kind} {seen[shown]!r} and {name!r} of model {model!r} under one "
+                        f"label {shown!r}, so their rows could not be told apart; give each its own label."
+                    )
+                seen[shown] = name
 
 
 def _random_rows(parts: ModelParts, random: str, label: Any) -> list[tuple[str, float]]:
@@ -597,7 +600,7 @@ def model_table(models: Any, *, statistics: Sequence[str] = ("estimate", "ci", "
     terms: list[str] = []
     for f in fixed:
         terms += [str(t) for t in f.index if str(t) not in terms]
-    _check_labels(labels, terms, parts)
+    _check_labels(labels, names, fixed, parts)
 
     def heads(i: int) -> list[str]:
         est = (parts[i].ratio_name or ("OR" if parts[i].link == "logit" else "IRR")) if exp[i] else "Estimate"

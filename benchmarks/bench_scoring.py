@@ -21,9 +21,10 @@ Run::
     python benchmarks/bench_scoring.py            # 700,000 respondents
     python benchmarks/bench_scoring.py --n 70000  # quicker
 
-Each timing is the best of ``--reps`` runs in wall-clock time; the CPU time
-of the process (best of the same runs) is printed next to it, which is less
-sensitive to other jobs on a shared machine. ``teamculture.score`` scores
+Each timing is the best of ``--reps`` rounds in wall-clock time, the
+implementations taking turns within each round; the CPU time of the process
+(best of the same runs) is printed next to it, which is less sensitive to other
+jobs on a shared machine. ``teamculture.score`` scores
 large data in blocks of rows on up to two threads by default (``scoring._THREADS``,
 never more than the CPUs the process may use); it is also timed on one thread. Every implementation must give the same numbers (checked first; the
 largest absolute difference is printed).
@@ -193,15 +194,21 @@ def time_r(df: pd.DataFrame, tmp: Path) -> float | None:
     return float(res.stdout.strip().splitlines()[-1])
 
 
-def best_of(f, reps: int) -> tuple[float, float]:
-    """(best wall-clock time, best process CPU time) over ``reps`` runs."""
-    wall = cpu = np.inf
+def best_of(fs: dict, reps: int) -> dict:
+    """{name: (best wall-clock time, best process CPU time)} over ``reps`` rounds.
+
+    The implementations run in turn within each round (ours, pandas, ours,
+    pandas, ...), so a slow spell of a shared machine falls on all of them
+    rather than on whichever happened to be timed then.
+    """
+    best = {k: [np.inf, np.inf] for k in fs}
     for _ in range(reps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        f()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu
+        for k, f in fs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            f()
+            best[k][0] = min(best[k][0], time.perf_counter() - t0)
+            best[k][1] = min(best[k][1], time.process_time() - c0)
+    return {k: (v[0], v[1]) for k, v in best.items()}
 
 
 def max_diff(a: list[pd.DataFrame], b: list[pd.DataFrame]) -> float:
@@ -233,12 +240,13 @@ def main() -> None:
         print(f"largest |difference| teamculture.score vs {what}: {d:.3g}")
         for x, y in zip(a, other):
             np.testing.assert_allclose(x.to_numpy(), y.to_numpy(), rtol=1e-12, atol=1e-12)
-    rows = [
-        ("teamculture.score (with code validation)", best_of(lambda: ours(df), args.reps)),
-        ("teamculture.score, one thread", best_of(lambda: ours_one_thread(df), args.reps)),
-        ("pandas, item by item (no validation)", best_of(lambda: plain_pandas(df), args.reps)),
-        ("pandas, reverse-mask-mean (no validation)", best_of(lambda: reverse_mask_mean(df), args.reps)),
-    ]
+    timed = best_of({
+        "teamculture.score (with code validation)": lambda: ours(df),
+        "teamculture.score, one thread": lambda: ours_one_thread(df),
+        "pandas, item by item (no validation)": lambda: plain_pandas(df),
+        "pandas, reverse-mask-mean (no validation)": lambda: reverse_mask_mean(df),
+    }, args.reps)
+    rows = list(timed.items())
     print(f"{'':44} {'wall (s)':>9} {'CPU (s)':>9}")
     for what, (w, c) in rows:
         print(f"{what:44} {w:9.3f} {c:9.3f}")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from teamculture._core.groups import Groups, align, group_sum
+from teamculture._core.threads import usable_cpus as _usable_cpus
 from teamculture._core.validation import check_choice, check_columns, check_frame, check_invalid, did_you_mean, few
 from teamculture._core.warn import warn
 from teamculture.errors import DegenerateDataWarning, DroppedDataWarning
@@ -745,16 +746,6 @@ def _exact_block(xs: Sequence[np.ndarray], g: _KeyGroup, cols: Sequence[Any], fu
 #: More than two were not measured (the benchmark machine has two cores). The numbers do not depend
 #: on the number of threads (tests/scoring/test_fast_path.py).
 _THREADS = 2
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity masks
-        return os.cpu_count() or 1
 
 
 def _blocks(n: int) -> tuple[int, int]:

@@ -554,8 +554,9 @@ def test_rgr_threads_do_not_change_the_result(monkeypatch):
     rng = np.random.default_rng(13)
     v = rng.normal(size=50_000)
     sizes = np.full(5_000, 10)
+    monkeypatch.setattr(_resampling, "usable_cpus", lambda: 2)  # two threads even on a one-CPU machine
     two = _resampling._pseudo_group_variances(np.random.default_rng(2), v, sizes, 41)
-    monkeypatch.setattr(_resampling.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(_resampling, "usable_cpus", lambda: 1)
     one = _resampling._pseudo_group_variances(np.random.default_rng(2), v, sizes, 41)
     assert np.array_equal(one, two)
     assert not np.array_equal(two[0], two[21])  # the streams differ

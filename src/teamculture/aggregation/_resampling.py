@@ -9,7 +9,6 @@ compares within-group variances (agreement beyond chance), and
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +18,7 @@ from scipy import special
 
 from teamculture._core.errors import DegenerateDataWarning, SmallGroupWarning
 from teamculture._core.groups import GroupedItems
+from teamculture._core.threads import usable_cpus
 from teamculture._core.validation import check_confidence_level, check_int, check_rng, few
 from teamculture._core.warn import warn
 from teamculture.aggregation._common import Prepared, drop_rows, extreme_scale, prepare
@@ -171,7 +171,7 @@ def _pseudo_group_variances(rng: np.random.Generator, v: np.ndarray, sizes: np.n
     out = np.empty((n_rep, sizes.size))
     jobs = [(gen, w.copy(), starts, sizes, den, out, reps)
             for gen, reps in zip(_child_generators(rng), _replicate_blocks(n_rep))]
-    n_threads = min(_N_STREAMS, os.cpu_count() or 1)
+    n_threads = min(_N_STREAMS, usable_cpus())
     if n_threads > 1 and w.size * n_rep >= 2_000_000:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             for f in [pool.submit(_variances_of_stream, *job) for job in jobs]:

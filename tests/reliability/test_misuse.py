@@ -53,6 +53,33 @@ def _ml_shuffled():
     return multilevel_reliability(ML, TEAM.sample(frac=1.0, random_state=3))
 
 
+def _alpha_closed_form(x) -> float:
+    """Cronbach's alpha from its definition: k/(k-1) (1 - sum of item variances / variance of the total)."""
+    x = np.asarray(x, dtype=float)
+    k = x.shape[1]
+    return k / (k - 1) * (1 - x.var(axis=0, ddof=1).sum() / x.sum(axis=1).var(ddof=1))
+
+
+def _ml_alphas_closed_form(x, labels) -> tuple[float, float]:
+    """alpha_within and alpha_between from the one-way MANOVA covariance matrices (Geldhof et al. 2014)."""
+    x, labels = np.asarray(x, dtype=float), np.asarray(labels)
+    groups = list(dict.fromkeys(labels))
+    n, k, g = len(x), x.shape[1], len(groups)
+    grand = x.mean(axis=0)
+    ssw, ssb, sizes = np.zeros((k, k)), np.zeros((k, k)), []
+    for lab in groups:
+        xj = x[labels == lab]
+        d = xj - xj.mean(axis=0)
+        ssw += d.T @ d
+        m = (xj.mean(axis=0) - grand)[:, None]
+        ssb += len(xj) * (m @ m.T)
+        sizes.append(len(xj))
+    sw = ssw / (n - g)
+    c = (n - (np.asarray(sizes) ** 2).sum() / n) / (g - 1)
+    sb = (ssb / (g - 1) - sw) / c
+    return tuple(k / (k - 1) * (1 - np.trace(s) / s.sum()) for s in (sw, sb))
+
+
 def _with(frame, row, col, value):
     out = frame.copy()
     out.loc[out.index[row], col] = value
@@ -260,8 +287,12 @@ CASES = [
          "negative-alpha-flagged",
          warns=(BoundaryWarning, r"alpha_within = -1.0000, alpha_between = -0.8636 (is|are) below 0, the lower bound "
                                  r"of a reliability"),
-         check=lambda r: (r.alpha_within < 0 and r.alpha_between < 0 and any("below 0" in n for n in r.notes))
-         or pytest.fail(str(r.notes))),
+         # the numbers in the message: alpha_within -1.0000 and alpha_between -0.8636 by their definition
+         check=lambda r: (np.allclose((r.alpha_within, r.alpha_between),
+                                      _ml_alphas_closed_form(ML.assign(i3=6 - ML["i3"]), TEAM), rtol=1e-12)
+                          and np.allclose((r.alpha_within, r.alpha_between), (-1.0, -0.8636), atol=5e-5)
+                          and any("below 0" in n for n in r.notes))
+         or pytest.fail(f"{r.alpha_within}, {r.alpha_between}, {r.notes}")),
     Case(instrument_reliability, lambda: instrument_reliability(
         _likert().assign(A3=lambda t: 6 - t["A3"], A5=lambda t: 6 - t["A5"]), {"s1": ["A3", "A2"], "s2": ["A4", "A5"]},
         scale=(1, 5)), "g", "negative-alpha-flagged-per-subscale",
@@ -273,7 +304,10 @@ CASES = [
          warns=(BoundaryWarning, r"alpha = -0.3699 is below 0, the lower bound of a reliability: the items of "
                                  r"`items` covary negatively on average; item\(s\) \['d'\] correlate "
                                  r"negatively with the rest"),
-         check=lambda r: (r.alpha < 0 and any("below 0" in n for n in r.notes)) or pytest.fail(str(r.alpha))),
+         # -0.3699: alpha of the unkeyed items by its definition (-0.369942196531792)
+         check=lambda r: (np.isclose(r.alpha, _alpha_closed_form(X), rtol=1e-12)
+                          and np.isclose(r.alpha, -0.3699, atol=5e-5) and any("below 0" in n for n in r.notes))
+         or pytest.fail(str(r.alpha))),
 ]
 
 

@@ -704,7 +704,11 @@ def test_multilevel_negative_between_variance_warns():
             pytest.warns(BoundaryWarning, match="non-positive between-group variance"):
         res = tc.multilevel_reliability(x, groups)
     assert np.isnan(res.alpha_between) and np.isnan(res.omega_between)
-    assert np.isfinite(res.alpha_within)
+    # the -3 of the warning by its definition: pooled within-group covariance, k/(k-1) (1 - trace/sum)
+    d = x - np.repeat(x.reshape(3, 2, 3).mean(axis=1), 2, axis=0)
+    sw = d.T @ d / (len(x) - 3)
+    assert res.alpha_within == pytest.approx(1.5 * (1 - np.trace(sw) / sw.sum()), rel=1e-12)
+    assert res.alpha_within == pytest.approx(-3.0, abs=1e-12)
 
 
 # ---------------------------------------------------------------------------
